@@ -1,0 +1,178 @@
+"""AWQ INT4 through autoawq: quantize once and cache, then load onto the device.
+
+transformers 5 loads AWQ checkpoints only through gptqmodel, so quantbench uses autoawq
+directly: ``AutoAWQForCausalLM.from_quantized`` on a GPU (its Triton GEMM kernels). On the CPU
+autoawq's loader insists on IPEX; there quantbench builds the model itself with autoawq's own
+``WQLinear_GEMM`` modules, which fall back to dequantise-then-matmul without Triton.
+
+Without a pre-quantized checkpoint, the full-precision model is quantized (group 128, zero
+point, GEMM) on deterministic token-id calibration data and stored under a key made of the
+source and every setting that changes the result, so a later session reuses it.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from quantbench.methods import LoadedModel, LoadError, LoadRequest
+from quantbench.sources import ModelSource
+
+QUANT_CONFIG = {"zero_point": True, "q_group_size": 128, "w_bit": 4, "version": "GEMM"}
+CALIB_SAMPLES = 64
+CALIB_SEQ_LEN = 512
+MARKER = "quantbench-awq.json"
+
+
+def cache_key(source: ModelSource, seed: int, awq_version: str) -> str:
+    """A short hash of everything that decides the quantized weights."""
+    identity = {
+        "source": source.spec,
+        "location": source.location if source.kind != "hub" else source.spec,
+        "seed": seed,
+        "quant": QUANT_CONFIG,
+        "calib": {"samples": CALIB_SAMPLES, "seq_len": CALIB_SEQ_LEN, "kind": "token-ids"},
+        "autoawq": awq_version,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def calibration_ids(vocab_size: int, seed: int) -> list[list[int]]:
+    """Deterministic calibration sequences of token ids (no dataset download, no zeros)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    high = min(vocab_size, 150_000)
+    ids = torch.randint(100, high, (CALIB_SAMPLES, CALIB_SEQ_LEN), generator=gen)
+    return ids.tolist()
+
+
+def _awq_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("autoawq")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed: int) -> tuple[Path, bool]:
+    """The cached AWQ checkpoint for ``source``, quantizing it first if needed.
+
+    Returns the folder and whether it was reused. The folder is written under a temporary name
+    and renamed into place, with a marker file last, so a crash never leaves a trusted half.
+    """
+    name = Path(source.location).name.lower() if source.kind != "hub" else source.spec.split("/")[-1].lower()
+    target = cache_dir / "awq" / f"{name}-{cache_key(source, seed, _awq_version())}"
+    if (target / MARKER).is_file():
+        return target, True
+    from awq import AutoAWQForCausalLM
+    from transformers import AutoConfig
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    vocab = AutoConfig.from_pretrained(source.location).vocab_size
+    start = time.perf_counter()
+    awq_model = AutoAWQForCausalLM.from_pretrained(
+        source.location, device_map="cpu" if device == "cpu" else "auto"
+    )
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        out = Path(tmp) / "ckpt"
+        awq_model.quantize(
+            None,
+            quant_config=dict(QUANT_CONFIG),
+            calib_data=calibration_ids(vocab, seed),
+            max_calib_samples=CALIB_SAMPLES,
+            max_calib_seq_len=CALIB_SEQ_LEN,
+        )
+        awq_model.save_quantized(str(out))
+        del awq_model
+        _free()
+        (out / MARKER).write_text(
+            json.dumps({"source": source.spec, "seconds": round(time.perf_counter() - start, 1),
+                        "quant": QUANT_CONFIG, "autoawq": _awq_version()})
+        )
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(out, target)
+    return target, False
+
+
+def _free() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def load_gemm_on_cpu(folder: Path):
+    """Build the model with autoawq's ``WQLinear_GEMM`` layers and load the checkpoint on the CPU."""
+    import torch
+    from awq.modules.linear.gemm import WQLinear_GEMM
+    from awq.utils.module import get_named_linears, set_op_by_name
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(folder)
+    qcfg = getattr(config, "quantization_config", None) or {}
+    if not isinstance(qcfg, dict):
+        qcfg = qcfg.to_dict()
+    if str(qcfg.get("version", "gemm")).lower() != "gemm" or qcfg.get("bits", qcfg.get("w_bit")) != 4:
+        raise LoadError(f"AWQ checkpoint {folder} is not 4-bit GEMM; the CPU loader handles only that")
+    group = qcfg.get("group_size", qcfg.get("q_group_size", 128))
+    skip = qcfg.get("modules_to_not_convert") or []
+    config.quantization_config = None
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float16)
+    for layer in model.model.layers:
+        for name, linear in get_named_linears(layer).items():
+            if any(s in name for s in skip):
+                continue
+            q = WQLinear_GEMM(4, group, linear.in_features, linear.out_features,
+                              linear.bias is not None, "cpu")
+            set_op_by_name(layer, name, q)
+    state = {}
+    for shard in sorted(folder.glob("*.safetensors")):
+        state.update(load_file(shard))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    allowed_missing = {"lm_head.weight"} if config.tie_word_embeddings else set()
+    if set(missing) - allowed_missing or unexpected:
+        raise LoadError(f"AWQ checkpoint {folder} does not match its config "
+                        f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
+    model.tie_weights()
+    return model.eval()
+
+
+def load(req: LoadRequest) -> LoadedModel:
+    """Load the AWQ method: the given AWQ checkpoint, or the cached quantization of the source."""
+    notes: list[str] = []
+    if req.awq_source is not None:
+        folder = Path(req.awq_source.location)
+        if req.awq_source.kind == "hub":
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(req.awq_source.spec))
+        notes.append(f"AWQ: pre-quantized checkpoint {req.awq_source.spec}")
+    else:
+        folder, reused = quantized_checkpoint(req.source, req.cache_dir, req.device, req.seed)
+        if reused:
+            notes.append(f"AWQ: reused cached quantization {folder}")
+        else:
+            notes.append(f"AWQ: quantized {req.source.spec} and cached it at {folder}")
+    if req.device == "cpu":
+        model = load_gemm_on_cpu(folder)
+        notes.append("AWQ on the CPU: autoawq WQLinear_GEMM, dequantise-then-matmul fallback")
+    else:
+        import torch
+        from awq import AutoAWQForCausalLM
+
+        wrapper = AutoAWQForCausalLM.from_quantized(
+            str(folder), fuse_layers=False, device_map={"": 0}, torch_dtype=torch.float16
+        )
+        model = wrapper.model.eval()
+    return LoadedModel("awq", model, "int4 weights (g128), float16 activations", notes)

@@ -1,0 +1,68 @@
+"""The Hugging Face ``generate`` engine that measurement drives, in eager or compiled mode.
+
+Each forward's logits pass through a logits processor that only marks the clock, so the timed
+path is plain ``generate``: the regime users run and the T4 study measured. ``min_new_tokens``
+equal to ``max_new_tokens`` keeps EOS from ending a round early; the caller checks the count.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from quantbench.prompts import Prompt
+
+
+class StepMarker(LogitsProcessor):
+    """Calls ``on_step`` once per generated token, right after that token's forward."""
+
+    def __init__(self, on_step: Callable[[], None]) -> None:
+        self.on_step = on_step
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        self.on_step()
+        return scores
+
+
+class HFEngine:
+    """``generate`` and a single prefill forward for a loaded transformers model."""
+
+    def __init__(self, model: Any, mode: str = "eager") -> None:
+        self.model = model
+        self.mode = mode
+        config = model.generation_config
+        eos = config.eos_token_id
+        self.pad_token_id = config.pad_token_id if config.pad_token_id is not None else (
+            eos[0] if isinstance(eos, list) else eos)
+
+    def _mode_kwargs(self) -> dict[str, Any]:
+        if self.mode == "compiled":
+            from transformers import CompileConfig
+
+            return {"cache_implementation": "static",
+                    "compile_config": CompileConfig(fullgraph=False, mode="reduce-overhead")}
+        return {}
+
+    @torch.inference_mode()
+    def generate(self, prompt: Prompt, new_tokens: int, on_step: Callable[[], None]) -> int:
+        out = self.model.generate(
+            input_ids=prompt.input_ids,
+            attention_mask=prompt.attention_mask,
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            pad_token_id=self.pad_token_id,
+            logits_processor=LogitsProcessorList([StepMarker(on_step)]),
+            **self._mode_kwargs(),
+        )
+        return int(out.shape[1] - prompt.input_ids.shape[1])
+
+    @torch.inference_mode()
+    def prefill(self, prompt: Prompt) -> None:
+        self.model(input_ids=prompt.input_ids, attention_mask=prompt.attention_mask,
+                   use_cache=True, logits_to_keep=1)

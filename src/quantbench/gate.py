@@ -1,0 +1,80 @@
+"""What happens when a session ends: tables, where the time went, the session file, and the
+baseline gate (compare, or update) with its exit status.
+
+Kept apart from the pytest hooks so it can be tested with a plain harness-like object.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from quantbench.results import CaseResult
+from quantbench.settings import Settings
+from quantbench.tables import render, session_tables
+
+EXIT_REGRESSION = 1
+EXIT_BAD_BASELINE = 4
+
+
+def time_breakdown(harness: Any) -> tuple[list[str], dict[str, Any]]:
+    """Per-method load / warm-up / measuring seconds and the share of wall time spent outside
+    model work (loading excluded, since it is the libraries' cost, not the harness's)."""
+    per: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for entry in harness.timeline:
+        per[entry.method][entry.phase] += entry.seconds
+    wall = harness.wall_seconds()
+    load = sum(p["load"] for p in per.values())
+    work = sum(v for p in per.values() for k, v in p.items() if k != "load")
+    outside = max(0.0, wall - load - work)
+    share = outside / (wall - load) if wall > load else 0.0
+    phases = ("load", "warmup", "measure", "quality")
+    rows = [[m, *(f"{p.get(k, 0.0):.1f}" for k in phases)] for m, p in per.items()]
+    table = render(rows, ["Method", "load s", "warm-up s", "measuring s", "quality s"]) if rows else ""
+    lines = [f"session wall {wall:.1f} s; loading {load:.1f} s; model work {work:.1f} s; "
+             f"outside model work {outside:.1f} s = {share * 100:.1f}% of non-loading time"]
+    data = {"wall_s": wall, "load_s": load, "work_s": work, "outside_s": outside,
+            "outside_share": share, "per_method": {m: dict(p) for m, p in per.items()}}
+    return ([table] if table else []) + lines, data
+
+
+def write_session_file(path: Path, results: list[CaseResult], environment: dict, extra: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"environment": environment, "results": [r.to_dict() for r in results], **extra}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    tmp.replace(path)
+
+
+def finish_session(harness: Any, settings: Settings, exitstatus: int) -> dict[str, Any]:
+    """Print-ready lines and the exit status the gate asks for (``None``: leave pytest's)."""
+    from quantbench.env import environment
+
+    results: list[CaseResult] = harness.results
+    lines: list[str] = []
+    if results:
+        lines += session_tables(results).splitlines() + [""]
+    time_lines, time_data = time_breakdown(harness)
+    lines += time_lines
+    for method, reason in harness.skipped.items():
+        lines.append(f"skipped {method}: {reason}")
+    for method, reason in harness.pool.failures.items():
+        lines.append(f"failed {reason}")
+    env = environment(harness.device, Path.cwd())
+    env["model_source"] = harness.source.spec
+    env["peak_copy_bandwidth_gbs"] = harness.peak_bandwidth_gbs
+    write_session_file(
+        settings.report_dir / "session.json", results, env,
+        {"scenario": settings.scenario.to_dict(), "loads": dict(harness.pool.loads),
+         "load_events": harness.pool.events, "skipped": harness.skipped,
+         "failures": harness.pool.failures, "time": time_data},
+    )
+    exit_code = None
+    if settings.update_baseline or settings.compare:
+        from quantbench import baseline_gate
+
+        gate_lines, exit_code = baseline_gate.run(harness, settings, env, exitstatus)
+        lines += [""] + gate_lines
+    return {"lines": lines, "exit": exit_code}

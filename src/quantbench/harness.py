@@ -1,0 +1,193 @@
+"""One session's measuring machinery: model source, pool, clock, memory, roofline, prompts.
+
+The pytest glue asks it for a method's model and for one bench case at a time; it answers with a
+``CaseResult`` and the raw ``Run``. It knows nothing of pytest, so it can be driven from a script
+or a test just the same.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from quantbench.catalog import spec
+from quantbench.measure import Run, generation_metrics, measure_generation, measure_prefill, prefill_metrics
+from quantbench.memory import GB, MemoryProbe, probe_for
+from quantbench.methods import LoadedModel, LoadRequest, unavailable_reason
+from quantbench.pool import ModelPool
+from quantbench.prompts import Prompt, text_prefill_prompt, text_prompts, token_prompt, token_prompts
+from quantbench.results import CaseResult, Metric
+from quantbench.roofline import copy_bandwidth_gbs, kv_bytes_per_step, roofline_metrics, weight_bytes_per_step
+from quantbench.settings import Settings
+from quantbench.sources import load_tokenizer, resolve_source
+from quantbench.stats import StopRule
+from quantbench.timing import Clock, clock_for
+
+
+class Unavailable(Exception):
+    """A method that cannot run here; the message is the skip reason."""
+
+
+@dataclass
+class TimeEntry:
+    method: str
+    phase: str  # load | warmup | measure | quality
+    seconds: float
+
+
+@dataclass
+class Harness:
+    settings: Settings
+    device: str
+    clock: Clock | None = None
+    memory: MemoryProbe | None = None
+    loaders: dict[str, Callable[[LoadRequest], LoadedModel]] | None = None
+    engine_factory: Callable[[Any, str], Any] | None = None
+    results: list[CaseResult] = field(default_factory=list)
+    timeline: list[TimeEntry] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    peak_bandwidth_gbs: float | None = None
+
+    def __post_init__(self) -> None:
+        self.started = time.perf_counter()
+        self.clock = self.clock or clock_for(self.device)
+        self.memory = self.memory or probe_for(self.device)
+        s = self.settings
+        self.source = resolve_source(s.model_for(self.device), s.cache_dir, s.seed)
+        awq = resolve_source(s.awq_model, s.cache_dir, s.seed) if s.awq_model else None
+        self.tokenizer = load_tokenizer(self.source)
+        request = LoadRequest(self.source, self.device, s.cache_dir, awq, s.seed)
+        self.pool = ModelPool(request, self.memory, self.loaders)
+        self._prompts: dict[int, list[Prompt]] = {}
+
+    # models
+
+    def model(self, method: str) -> LoadedModel:
+        """The loaded method; raises ``Unavailable`` (skip) or ``LoadError`` (error)."""
+        if self.loaders is None:
+            reason = unavailable_reason(method, self.device)
+            if reason:
+                self.skipped[method] = reason
+                raise Unavailable(reason)
+        first = method not in self.pool.records and method not in self.pool.failures
+        loaded = self.pool.acquire(method)
+        if first:
+            self.timeline.append(TimeEntry(method, "load", self.pool.records[method].seconds))
+        return loaded
+
+    def release(self) -> None:
+        self.pool.release()
+
+    # inputs
+
+    def _vocab(self, loaded: LoadedModel) -> int:
+        return int(loaded.model.config.vocab_size)
+
+    def generation_prompts(self, loaded: LoadedModel, batch: int) -> list[Prompt]:
+        sc = self.settings.scenario
+        if batch not in self._prompts:
+            if self.tokenizer is not None:
+                self._prompts[batch] = text_prompts(self.tokenizer, sc.prompts, batch, self.device)
+            else:
+                self._prompts[batch] = token_prompts(self._vocab(loaded), sc.prompts,
+                                                     sc.prompt_tokens, batch, self.settings.seed,
+                                                     self.device)
+        return self._prompts[batch]
+
+    def prefill_prompt(self, loaded: LoadedModel, length: int) -> Prompt:
+        if self.tokenizer is not None:
+            return text_prefill_prompt(self.tokenizer, length, 1, self.device)
+        return token_prompt(self._vocab(loaded), length, 1, self.settings.seed + length, self.device)
+
+    # measuring
+
+    def _rule(self, max_rounds: int) -> StopRule:
+        sc = self.settings.scenario
+        if not sc.adaptive:
+            return StopRule(sc.prompts, sc.prompts, float("inf"), 0.0, adaptive=False)
+        return StopRule(sc.min_rounds, max_rounds, self.settings.budget_for(self.device),
+                        self.settings.target_rel_ci)
+
+    def _engine(self, loaded: LoadedModel, mode: str) -> Any:
+        if self.engine_factory is not None:
+            return self.engine_factory(loaded.model, mode)
+        from quantbench.engine import HFEngine
+
+        return HFEngine(loaded.model, mode)
+
+    def bandwidth(self) -> float | None:
+        """The device's copy bandwidth, measured once per session."""
+        if self.peak_bandwidth_gbs is None and self.loaders is None:
+            nbytes = (1 << 30) if self.device == "cuda" else (1 << 27)
+            self.peak_bandwidth_gbs = copy_bandwidth_gbs(self.device, self.clock, nbytes)
+        return self.peak_bandwidth_gbs
+
+    def _memory_metrics(self, loaded: LoadedModel) -> dict[str, Metric]:
+        record = self.pool.records[loaded.method]
+        mem = self.memory
+
+        def exact(name: str, nbytes: float) -> Metric:
+            s = spec(name)
+            return Metric.exact(name, s.unit, nbytes / GB, higher_is_better=s.higher_is_better)
+
+        out = {"rss_gb": exact("rss_gb", mem.rss())}
+        if self.device == "cuda":
+            out["weights_gb"] = exact("weights_gb", record.weights_bytes)
+            out["peak_gb"] = exact("peak_gb", mem.peak())
+            out["reserved_gb"] = exact("reserved_gb", mem.reserved())
+            used = mem.device_used()
+            if used is not None:
+                out["device_used_gb"] = exact("device_used_gb", used)
+        else:
+            out["weights_gb"] = exact("weights_gb", record.tensor_bytes)
+        return out
+
+    def _note_time(self, method: str, run: Run) -> None:
+        self.timeline.append(TimeEntry(method, "warmup", run.warmup_s))
+        self.timeline.append(TimeEntry(method, "measure", run.measure_s))
+
+    def _case(self, loaded: LoadedModel, mode: str, case: str, metrics: dict[str, Metric]) -> CaseResult:
+        notes = list(self.pool.records[loaded.method].notes)
+        if self.device == "cpu":
+            notes.append("CPU: weights_gb counts tensor bytes; memory readings are process RSS")
+        result = CaseResult(self.settings.scenario.name, mode, case, loaded.method, loaded.dtype,
+                            metrics, tuple(notes))
+        self.results.append(result)
+        return result
+
+    def prefill_case(self, loaded: LoadedModel, length: int) -> tuple[CaseResult, Run]:
+        """Prefill throughput over ``length`` prompt tokens at batch 1."""
+        prompt = self.prefill_prompt(loaded, length)
+        engine = self._engine(loaded, "eager")
+        self.memory.reset_peak()
+        run = measure_prefill(engine, prompt, length, self.clock, self._rule(self.settings.max_rounds),
+                              max(1, self.settings.scenario.warmup))
+        self._note_time(loaded.method, run)
+        metrics = {**prefill_metrics(run), **self._memory_metrics(loaded)}
+        return self._case(loaded, "eager", f"prefill-{length}", metrics), run
+
+    def generate_case(self, loaded: LoadedModel, batch: int, mode: str) -> tuple[CaseResult, Run]:
+        """TTFT, decode, per-token latency and end-to-end throughput at one batch size."""
+        sc = self.settings.scenario
+        prompts = self.generation_prompts(loaded, batch)
+        engine = self._engine(loaded, mode)
+        self.memory.reset_peak()
+        warmup = sc.warmup if mode == "eager" else max(2, sc.warmup)
+        run = measure_generation(engine, prompts, batch, sc.new_tokens, self.clock,
+                                 self._rule(sc.prompts), warmup)
+        self._note_time(loaded.method, run)
+        metrics = {**generation_metrics(run), **self._memory_metrics(loaded)}
+        metrics.update(self._roofline(loaded, batch, prompts[0].length, metrics["decode_tps"].median))
+        return self._case(loaded, mode, f"generate-bs{batch}", metrics), run
+
+    def _roofline(self, loaded: LoadedModel, batch: int, prompt_len: int, decode_tps: float) -> dict[str, Metric]:
+        model = loaded.model
+        embed = model.get_input_embeddings().weight
+        context = prompt_len + self.settings.scenario.new_tokens / 2
+        per_step = weight_bytes_per_step(model) + kv_bytes_per_step(
+            model.config, batch, context, embed.element_size())
+        return roofline_metrics(per_step, decode_tps / batch, self.bandwidth())
+
+    def wall_seconds(self) -> float:
+        return time.perf_counter() - self.started

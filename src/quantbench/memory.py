@@ -1,0 +1,135 @@
+"""Memory readings: what the weights take, the peak while generating, and what the device holds.
+
+The T4 study's lesson is kept: a method's footprint is ``memory_allocated`` after loading minus
+before (``max_memory_allocated`` would carry an earlier method's high-water mark). The peak is
+read after a reset at the start of each bench. NVML's 'used' includes the CUDA context and
+other processes, so it is reported beside, never instead. On the CPU only the process's resident
+set is available, and it is labelled as such.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Protocol
+
+GB = 1e9
+
+
+class MemoryProbe(Protocol):
+    def allocated(self) -> int: ...
+
+    def reserved(self) -> int: ...
+
+    def reset_peak(self) -> None: ...
+
+    def peak(self) -> int: ...
+
+    def device_used(self) -> int | None: ...
+
+    def rss(self) -> int: ...
+
+
+def _rss() -> int:
+    import psutil
+
+    return int(psutil.Process(os.getpid()).memory_info().rss)
+
+
+class CudaMemory:
+    """torch's caching-allocator counters plus NVML's device-wide reading."""
+
+    def __init__(self, index: int = 0) -> None:
+        import torch
+
+        self._cuda = torch.cuda
+        self._index = index
+        self._nvml: Any = None
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml.nvmlDeviceGetHandleByIndex(index)
+            self._pynvml = pynvml
+        except Exception:  # nvidia-ml-py missing or no driver access: NVML reading is optional
+            self._nvml = None
+
+    def allocated(self) -> int:
+        return int(self._cuda.memory_allocated(self._index))
+
+    def reserved(self) -> int:
+        return int(self._cuda.memory_reserved(self._index))
+
+    def reset_peak(self) -> None:
+        self._cuda.reset_peak_memory_stats(self._index)
+
+    def peak(self) -> int:
+        return int(self._cuda.max_memory_allocated(self._index))
+
+    def device_used(self) -> int | None:
+        if self._nvml is None:
+            return None
+        return int(self._pynvml.nvmlDeviceGetMemoryInfo(self._nvml).used)
+
+    def rss(self) -> int:
+        return _rss()
+
+
+class CpuMemory:
+    """On the CPU there is no allocator counter: allocation readings are the resident set."""
+
+    def __init__(self) -> None:
+        self._peak = 0
+
+    def allocated(self) -> int:
+        return _rss()
+
+    def reserved(self) -> int:
+        return _rss()
+
+    def reset_peak(self) -> None:
+        self._peak = _rss()
+
+    def peak(self) -> int:
+        self._peak = max(self._peak, _rss())
+        return self._peak
+
+    def device_used(self) -> int | None:
+        return None
+
+    def rss(self) -> int:
+        return _rss()
+
+
+def probe_for(device: str) -> MemoryProbe:
+    return CudaMemory() if device == "cuda" else CpuMemory()
+
+
+def tensor_bytes(model: Any) -> int:
+    """Bytes held by the model's parameters and buffers, each storage counted once.
+
+    bitsandbytes keeps 4-bit block scales in a ``quant_state`` outside the module's tensors;
+    those are added, so NF4's figure is what it really stores.
+    """
+    seen: set[tuple[int, int]] = set()
+    total = 0
+
+    def add(t: Any) -> None:
+        nonlocal total
+        key = (t.untyped_storage().data_ptr(), t.device.index or 0) if t.numel() else (id(t), -1)
+        if key in seen:
+            return
+        seen.add(key)
+        total += t.untyped_storage().nbytes() if t.numel() else 0
+
+    for p in list(model.parameters()) + list(model.buffers()):
+        add(p)
+        state = getattr(p, "quant_state", None)
+        if state is not None:
+            for name in ("absmax", "code"):
+                value = getattr(state, name, None)
+                if value is not None:
+                    add(value)
+            nested = getattr(state, "state2", None)
+            if nested is not None:
+                add(nested.absmax)
+    return total

@@ -1,0 +1,150 @@
+"""The quantization methods: one small registered entry each, with a load and an availability check.
+
+Heavy libraries (bitsandbytes, autoawq) are imported inside ``load`` or the check, so a missing
+one makes only its own method unavailable, with the reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from quantbench.sources import ModelSource
+
+
+class LoadError(RuntimeError):
+    """A method that could not be loaded; the message is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """What a method needs to load: the source, the device and where caches live."""
+
+    source: ModelSource
+    device: str
+    cache_dir: Path
+    awq_source: ModelSource | None = None
+    seed: int = 0
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to run, with what the report must say about it."""
+
+    method: str
+    model: Any
+    dtype: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str
+    packages: tuple[str, ...]
+    load: Callable[[LoadRequest], LoadedModel]
+    cpu_ok: bool = True
+    cuda_packages: tuple[str, ...] = ()
+
+
+def _dtype_for(device: str, half: str):
+    import torch
+
+    if half == "bf16":
+        return torch.bfloat16
+    return torch.float16 if device == "cuda" else torch.float32
+
+
+def _from_pretrained(req: LoadRequest, **kwargs: Any):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(
+        req.source.location, device_map=req.device, **kwargs
+    ).eval()
+
+
+def _dtype_name(dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def load_fp16(req: LoadRequest) -> LoadedModel:
+    """FP16 on a GPU; float32 on the CPU, where half-precision matmuls are not the norm."""
+    dtype = _dtype_for(req.device, "fp16")
+    notes = [] if req.device == "cuda" else ["fp16 runs as float32 on the CPU"]
+    return LoadedModel("fp16", _from_pretrained(req, dtype=dtype), _dtype_name(dtype), notes)
+
+
+def load_bf16(req: LoadRequest) -> LoadedModel:
+    import torch
+
+    return LoadedModel("bf16", _from_pretrained(req, dtype=torch.bfloat16), "bfloat16")
+
+
+def load_int8(req: LoadRequest) -> LoadedModel:
+    """bitsandbytes LLM.int8: int8 weights, outlier columns in half precision."""
+    from transformers import BitsAndBytesConfig
+
+    dtype = _dtype_for(req.device, "fp16")
+    config = BitsAndBytesConfig(load_in_8bit=True)
+    model = _from_pretrained(req, quantization_config=config, dtype=dtype)
+    return LoadedModel("int8", model, f"int8 weights, {_dtype_name(dtype)} activations")
+
+
+def load_nf4(req: LoadRequest) -> LoadedModel:
+    """bitsandbytes 4-bit NormalFloat weights with fp16 compute (bf16 on the CPU)."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    compute = torch.float16 if req.device == "cuda" else torch.bfloat16
+    config = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute
+    )
+    model = _from_pretrained(req, quantization_config=config, dtype=compute)
+    return LoadedModel("nf4", model, f"nf4 weights, {_dtype_name(compute)} compute")
+
+
+def load_awq(req: LoadRequest) -> LoadedModel:
+    from quantbench import awq_backend
+
+    return awq_backend.load(req)
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("fp16", "FP16 (baseline)", (), load_fp16),
+        Method("bf16", "BF16", (), load_bf16),
+        Method("int8", "INT8 (bitsandbytes)", ("bitsandbytes",), load_int8),
+        Method("nf4", "NF4 (bitsandbytes)", ("bitsandbytes",), load_nf4),
+        Method("awq", "AWQ INT4 (autoawq GEMM)", ("awq",), load_awq, cuda_packages=("triton",)),
+    )
+}
+
+_INSTALL_HINT = {"bitsandbytes": "quantbench[bnb]", "awq": "quantbench[awq]", "triton": "triton"}
+
+
+def _import_problem(package: str) -> str | None:
+    try:
+        importlib.import_module(package)
+    except Exception as exc:  # a broken install is as unusable as a missing one
+        name = "autoawq" if package == "awq" else package
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, ModuleNotFoundError):
+            return f"{name} is not installed (pip install '{_INSTALL_HINT[package]}')"
+        return f"{name} failed to import: {first}"
+    return None
+
+
+def unavailable_reason(name: str, device: str) -> str | None:
+    """Why ``name`` cannot run on ``device`` here, or ``None`` when it can."""
+    method = METHODS[name]
+    if device == "cpu" and not method.cpu_ok:
+        return f"{name} needs a CUDA GPU"
+    packages = method.packages + (method.cuda_packages if device == "cuda" else ())
+    for package in packages:
+        problem = _import_problem(package)
+        if problem:
+            return f"{name}: {problem}"
+    return None

@@ -1,0 +1,99 @@
+"""Holds at most one loaded model, loads each method once, and frees before the next loads.
+
+Memory readings of one method must not carry another's tensors, so acquiring a new method first
+drops every reference to the current one, collects garbage and empties the CUDA cache. A load
+failure (a missing library at run time, CUDA out-of-memory, a bad checkpoint) is remembered with
+its one-line reason, so that method's other benches error with it without retrying the load.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+from quantbench.memory import MemoryProbe, tensor_bytes
+from quantbench.methods import METHODS, LoadedModel, LoadError, LoadRequest
+
+
+@dataclass
+class LoadRecord:
+    """What loading one method cost and left behind."""
+
+    seconds: float
+    weights_bytes: int  # device allocation after load minus before (RSS delta on the CPU)
+    tensor_bytes: int  # the model's own tensors, counted exactly
+    notes: list[str] = field(default_factory=list)
+
+
+def _free_device_memory() -> None:
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class ModelPool:
+    """Loads methods on demand, keeping exactly one resident."""
+
+    def __init__(self, request: LoadRequest, memory: MemoryProbe,
+                 loaders: dict[str, Callable[[LoadRequest], LoadedModel]] | None = None) -> None:
+        self.request = request
+        self.memory = memory
+        self.loaders = loaders or {name: m.load for name, m in METHODS.items()}
+        self.current: LoadedModel | None = None
+        self.loads: Counter[str] = Counter()
+        self.failures: dict[str, str] = {}
+        self.records: dict[str, LoadRecord] = {}
+        self.events: list[tuple[str, str]] = []  # ("load" | "release", method), in order
+
+    def acquire(self, method: str) -> LoadedModel:
+        """The loaded ``method``, loading it (after freeing the resident one) if needed."""
+        if self.current is not None and self.current.method == method:
+            return self.current
+        self.release()
+        if method in self.failures:
+            raise LoadError(self.failures[method])
+        _free_device_memory()  # a fixture cache may have held the last model until now
+        before = self.memory.allocated()
+        start = time.perf_counter()
+        try:
+            loaded = self.loaders[method](self.request)
+        except Exception as exc:
+            _free_device_memory()
+            reason = _one_line(exc)
+            if "OutOfMemory" in type(exc).__name__ or "out of memory" in str(exc).lower():
+                reason = f"out of memory while loading {method}: {reason}"
+            self.failures[method] = f"{method} failed to load: {reason}"
+            raise LoadError(self.failures[method]) from exc
+        _free_device_memory()
+        self.loads[method] += 1
+        self.events.append(("load", method))
+        self.records[method] = LoadRecord(
+            seconds=time.perf_counter() - start,
+            weights_bytes=self.memory.allocated() - before,
+            tensor_bytes=tensor_bytes(loaded.model),
+            notes=list(loaded.notes),
+        )
+        self.current = loaded
+        return loaded
+
+    def release(self) -> None:
+        """Drop the resident model and give its memory back."""
+        if self.current is None:
+            return
+        self.events.append(("release", self.current.method))
+        self.current = None
+        _free_device_memory()

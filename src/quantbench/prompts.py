@@ -1,0 +1,97 @@
+"""The prompts every method sees: seeded token ids for synthetic models, chat text otherwise.
+
+Token-id prompts are drawn from a seeded generator away from the low ids where special tokens
+live, never all zeros (zeros can run faster than real data and hide indexing bugs). With a
+tokenizer, fixed questions go through the model's chat template, left-padded into batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+QUESTIONS = (
+    "Explain what a GPU memory bandwidth bottleneck is in two sentences.",
+    "Write a short poem about compilers.",
+    "What is the difference between latency and throughput?",
+    "Summarise the idea of weight-only quantization for a new engineer.",
+    "Give three tips for writing reliable benchmarks.",
+    "Why can a smaller model file run slower than a larger one?",
+    "Describe how a key-value cache speeds up text generation.",
+    "What does a confidence interval tell you about a measurement?",
+    "List the steps to profile a slow Python function.",
+    "Explain the roofline model in plain words.",
+    "What is a tensor core and what is it good for?",
+    "Write a haiku about regression tests.",
+    "Why do benchmarks need warm-up runs?",
+    "How does batching change the cost of each generated token?",
+    "What is the median and why is it robust to outliers?",
+    "Explain what CUDA graphs are for.",
+    "Give an example of a fair comparison between two programs.",
+    "What makes a continuous integration job flaky?",
+    "Describe the trade-off between model size and accuracy.",
+    "Why should a benchmark record the software versions it ran with?",
+)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A batch of prompts ready for the model."""
+
+    input_ids: Any
+    attention_mask: Any
+
+    @property
+    def batch(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    @property
+    def length(self) -> int:
+        return int(self.input_ids.shape[1])
+
+
+def token_prompt(vocab_size: int, length: int, batch: int, seed: int, device: str) -> Prompt:
+    """A seeded batch of random token ids of exactly ``length`` tokens."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    low = min(100, vocab_size // 4)
+    ids = torch.randint(low, vocab_size, (batch, length), generator=gen)
+    return Prompt(ids.to(device), torch.ones_like(ids).to(device))
+
+
+def token_prompts(vocab_size: int, count: int, length: int, batch: int, seed: int, device: str) -> list[Prompt]:
+    """``count`` distinct token-id prompt batches, identical for every method."""
+    return [token_prompt(vocab_size, length, batch, seed * 1000 + i, device) for i in range(count)]
+
+
+def text_prompts(tokenizer: Any, count: int, batch: int, device: str) -> list[Prompt]:
+    """Chat-templated question batches, left-padded, cycling through ``QUESTIONS``."""
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    out = []
+    for i in range(count):
+        texts = []
+        for j in range(batch):
+            question = QUESTIONS[(i * batch + j) % len(QUESTIONS)]
+            messages = [{"role": "user", "content": question}]
+            if getattr(tokenizer, "chat_template", None):
+                texts.append(tokenizer.apply_chat_template(messages, tokenize=False,
+                                                           add_generation_prompt=True))
+            else:
+                texts.append(question)
+        enc = tokenizer(texts, return_tensors="pt", padding=True)
+        out.append(Prompt(enc["input_ids"].to(device), enc["attention_mask"].to(device)))
+    return out
+
+
+def text_prefill_prompt(tokenizer: Any, length: int, batch: int, device: str) -> Prompt:
+    """Exactly ``length`` real tokens: the questions' text tokenized and repeated to fit."""
+    import torch
+
+    ids = tokenizer(" ".join(QUESTIONS), return_tensors="pt")["input_ids"][0]
+    reps = -(-length // ids.numel())
+    row = ids.repeat(reps)[:length]
+    full = row.unsqueeze(0).repeat(batch, 1)
+    return Prompt(full.to(device), torch.ones_like(full).to(device))

@@ -1,0 +1,197 @@
+"""One frozen settings object, built once from ``[tool.quantbench]`` and the command line.
+
+Configuration flows one way: pyproject defaults, then CLI options over them, then this object is
+handed to the code. Nothing downstream reads options or files on its own.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from quantbench.catalog import DEFAULT_TOLERANCE_BY_KIND, spec
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What is measured: the fields a baseline must match to be comparable."""
+
+    name: str
+    prompt_tokens: int = 64
+    new_tokens: int = 128
+    batch_sizes: tuple[int, ...] = (1, 8)
+    prefill_lengths: tuple[int, ...] = (128, 1024)
+    prompts: int = 20
+    min_rounds: int = 5
+    warmup: int = 1
+    adaptive: bool = True
+    greedy: bool = True
+
+    def comparable_fields(self) -> dict[str, Any]:
+        """The fields that must agree between a run and its baseline."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "new_tokens": self.new_tokens,
+            "batch_sizes": list(self.batch_sizes),
+            "prefill_lengths": list(self.prefill_lengths),
+            "greedy": self.greedy,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            **self.comparable_fields(),
+            "prompts": self.prompts,
+            "min_rounds": self.min_rounds,
+            "warmup": self.warmup,
+            "adaptive": self.adaptive,
+        }
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "default": Scenario("default"),
+    # The published T4 study: 20 prompts x 128 new tokens, greedy, 1 warm-up, whole-generate timing.
+    "t4-study": Scenario(
+        "t4-study", batch_sizes=(1,), prefill_lengths=(), prompts=20, min_rounds=20, adaptive=False
+    ),
+}
+
+METHOD_NAMES = ("fp16", "bf16", "int8", "nf4", "awq")
+MODES = ("eager", "compiled")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a quantbench session needs to know, decided before the first model loads."""
+
+    model: str = "synthetic:qwen2.5-0.5b-instruct"
+    cpu_model: str = "synthetic:qwen2-tiny"
+    awq_model: str | None = None
+    methods: tuple[str, ...] = METHOD_NAMES
+    device: str = "auto"
+    scenario: Scenario = SCENARIOS["default"]
+    modes: tuple[str, ...] = ("eager",)
+    time_budget_s: float = 20.0
+    cpu_time_budget_s: float = 3.0
+    target_rel_ci: float = 0.02
+    max_rounds: int = 200
+    seed: int = 0
+    cache_dir: Path = Path.home() / ".cache" / "quantbench"
+    baseline_dir: Path = Path("baselines")
+    report_dir: Path = Path(".quantbench")
+    tolerances: Mapping[str, float] = field(default_factory=dict)
+    compare: bool = False
+    update_baseline: bool = False
+    min_token_agreement: float = 0.5
+    max_kl_divergence: float = 0.5
+    quality_tokens: int = 32
+
+    def tolerance(self, metric: str) -> float:
+        """The allowed relative change of a metric: per-metric setting, else by its kind."""
+        if metric in self.tolerances:
+            return self.tolerances[metric]
+        kind = spec(metric).kind
+        return self.tolerances.get(kind, DEFAULT_TOLERANCE_BY_KIND.get(kind, 0.10))
+
+    def model_for(self, device: str) -> str:
+        """The model source a session on ``device`` uses: the tiny one on a CPU by default."""
+        return self.cpu_model if device == "cpu" and self.model == Settings.model else self.model
+
+    def budget_for(self, device: str) -> float:
+        return self.cpu_time_budget_s if device == "cpu" else self.time_budget_s
+
+
+def read_pyproject(root: Path) -> dict[str, Any]:
+    """The ``[tool.quantbench]`` table of ``root/pyproject.toml`` (empty when there is none)."""
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    with path.open("rb") as fh:
+        return tomllib.load(fh).get("tool", {}).get("quantbench", {})
+
+
+def _split(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def parse_tolerances(items: list[str] | tuple[str, ...]) -> dict[str, float]:
+    """Parse ``metric=fraction`` pairs (``decode_tps=0.15`` or ``memory=0.05``)."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise SettingsError(f"tolerance {item!r} is not METRIC=FRACTION") from None
+    return out
+
+
+def build_settings(table: Mapping[str, Any], overrides: Mapping[str, Any]) -> Settings:
+    """Merge pyproject values with CLI overrides (``None`` means "not given") into Settings."""
+    merged: dict[str, Any] = dict(table)
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    base = Settings()
+    kwargs: dict[str, Any] = {}
+    for key in ("model", "cpu_model", "awq_model", "device"):
+        if key in merged:
+            kwargs[key] = str(merged[key]) if merged[key] != "" else None
+    if "methods" in merged:
+        methods = _split(merged["methods"])
+        unknown = [m for m in methods if m not in METHOD_NAMES]
+        if unknown:
+            raise SettingsError(
+                f"unknown method {unknown[0]!r}; known methods: {', '.join(METHOD_NAMES)}"
+            )
+        kwargs["methods"] = methods
+    if "modes" in merged:
+        modes = _split(merged["modes"])
+        bad = [m for m in modes if m not in MODES]
+        if bad:
+            raise SettingsError(f"unknown mode {bad[0]!r}; known modes: {', '.join(MODES)}")
+        kwargs["modes"] = modes
+    if kwargs.get("device", base.device) not in ("auto", "cpu", "cuda"):
+        raise SettingsError(f"unknown device {kwargs['device']!r}; use auto, cpu or cuda")
+    scenario_name = merged.get("scenario", base.scenario.name)
+    if scenario_name not in SCENARIOS:
+        raise SettingsError(
+            f"unknown scenario {scenario_name!r}; known scenarios: {', '.join(SCENARIOS)}"
+        )
+    scenario = SCENARIOS[scenario_name]
+    scenario_overrides = {
+        k: merged[k] for k in ("new_tokens", "prompt_tokens", "prompts") if k in merged
+    }
+    for k in ("batch_sizes", "prefill_lengths"):
+        if k in merged:
+            value = merged[k]
+            items = _split(value) if isinstance(value, str) else value
+            scenario_overrides[k] = tuple(int(v) for v in items)
+    kwargs["scenario"] = replace(scenario, **scenario_overrides) if scenario_overrides else scenario
+    for key in ("time_budget_s", "cpu_time_budget_s", "target_rel_ci", "max_kl_divergence",
+                "min_token_agreement"):
+        if key in merged:
+            kwargs[key] = float(merged[key])
+    for key in ("seed", "max_rounds", "quality_tokens"):
+        if key in merged:
+            kwargs[key] = int(merged[key])
+    for key in ("cache_dir", "baseline_dir", "report_dir"):
+        if key in merged:
+            kwargs[key] = Path(merged[key]).expanduser()
+    tolerances = dict(table.get("tolerances", {}))
+    tolerances.update(parse_tolerances(overrides.get("tolerance") or ()))
+    for name, value in tolerances.items():
+        if not 0 <= float(value) < 10:
+            raise SettingsError(f"tolerance for {name} must be a fraction such as 0.1, got {value}")
+    kwargs["tolerances"] = {k: float(v) for k, v in tolerances.items()}
+    kwargs["compare"] = bool(merged.get("compare", False))
+    kwargs["update_baseline"] = bool(merged.get("update_baseline", False))
+    return replace(base, **kwargs)

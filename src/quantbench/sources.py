@@ -1,0 +1,112 @@
+"""Where a model comes from: a hub id, a local folder, or ``synthetic:<name>``.
+
+A synthetic model is the real architecture (a ``config.json`` shipped in this package) with
+seeded random weights, written once to a cache folder as an ordinary checkpoint. Every method
+then loads it through the same ``from_pretrained`` path a real checkpoint takes, so the
+synthetic default exercises exactly the code a real model does. Random weights cost the same
+bytes and FLOPs as trained ones, so speed and memory figures carry over; outputs do not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+SYNTHETIC_PREFIX = "synthetic:"
+
+
+class SourceError(ValueError):
+    """A model source that cannot be used; the message is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model source: what the user named and the path or id to load from."""
+
+    spec: str
+    kind: str  # synthetic | local | hub
+    location: str
+
+    @property
+    def synthetic(self) -> bool:
+        return self.kind == "synthetic"
+
+
+def synthetic_names() -> list[str]:
+    """The architectures shipped as ``config.json`` files in ``quantbench/configs``."""
+    folder = resources.files("quantbench") / "configs"
+    return sorted(p.name[: -len(".json")] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def synthetic_config_dict(name: str) -> dict:
+    """The shipped config of a synthetic architecture."""
+    if name not in synthetic_names():
+        raise SourceError(
+            f"unknown synthetic model {name!r}; shipped: {', '.join(synthetic_names())}"
+        )
+    text = (resources.files("quantbench") / "configs" / f"{name}.json").read_text()
+    return json.loads(text)
+
+
+def materialize_synthetic(name: str, cache_dir: Path, seed: int) -> Path:
+    """Write the seeded random checkpoint once and return its folder.
+
+    The folder is built under a temporary name and renamed into place, so an interrupted build
+    never leaves a half-written checkpoint that a later session would trust.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    target = cache_dir / "synthetic" / f"{name}-seed{seed}"
+    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    config_dict = synthetic_config_dict(name)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        cfg_path = Path(tmp) / "src-config.json"
+        cfg_path.write_text(json.dumps(config_dict))
+        config = AutoConfig.from_pretrained(cfg_path)
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+        out = Path(tmp) / "model"
+        model.save_pretrained(out)
+        (out / "quantbench-synthetic.json").write_text(
+            json.dumps({"architecture": name, "seed": seed, "weights": "random, seeded"})
+        )
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(out, target)
+    return target
+
+
+def resolve_source(spec: str, cache_dir: Path, seed: int = 0) -> ModelSource:
+    """Turn what the user wrote into something ``from_pretrained`` can load."""
+    if spec.startswith(SYNTHETIC_PREFIX):
+        name = spec[len(SYNTHETIC_PREFIX):]
+        synthetic_config_dict(name)
+        return ModelSource(spec, "synthetic", str(materialize_synthetic(name, cache_dir, seed)))
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise SourceError(f"model folder {path} has no config.json")
+        return ModelSource(spec, "local", str(path.resolve()))
+    if spec.startswith((".", "/", "~")) or spec.count("/") != 1:
+        raise SourceError(f"model {spec!r} is neither a local folder nor a hub id (owner/name)")
+    return ModelSource(spec, "hub", spec)
+
+
+def load_tokenizer(source: ModelSource):
+    """The source's tokenizer, or ``None`` for synthetic models and checkpoints without one."""
+    if source.synthetic:
+        return None
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(source.location)
+    except (OSError, ValueError):
+        return None

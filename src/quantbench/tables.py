@@ -1,0 +1,109 @@
+"""End-of-session tables: one per bench case, every metric per method, ratios to FP16.
+
+Plain text, fixed width, so they read the same in a terminal, a CI log and a Markdown code
+block. The first table of a generation case has the T4 study's shape.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable
+
+from quantbench.results import CaseResult, Metric
+
+GEN_COLUMNS = ("e2e_tps", "decode_tps", "ttft_ms", "token_p50_ms", "token_p90_ms", "token_p99_ms",
+               "weights_gb", "peak_gb", "roofline_pct")
+PREFILL_COLUMNS = ("prefill_tps", "weights_gb", "peak_gb")
+HEADERS = {
+    "e2e_tps": "E2E tok/s", "decode_tps": "Decode tok/s", "ttft_ms": "TTFT ms",
+    "token_p50_ms": "p50 ms", "token_p90_ms": "p90 ms", "token_p99_ms": "p99 ms",
+    "weights_gb": "Weights GB", "peak_gb": "Peak GB", "roofline_pct": "Roofline %",
+    "prefill_tps": "Prefill tok/s",
+}
+
+
+def fmt_value(value: float) -> str:
+    """Three significant figures, no scientific notation for the usual ranges."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def fmt_metric(metric: Metric | None) -> str:
+    """``median ±half-width%`` for sampled metrics, the plain value for exact ones."""
+    if metric is None:
+        return "-"
+    text = fmt_value(metric.median)
+    if metric.stop != "exact" and metric.n > 1:
+        text += f" ±{metric.rel_halfwidth * 100:.1f}%"
+    return text
+
+
+def render(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: " | ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    return "\n".join([line(header), "-+-".join("-" * w for w in widths), *map(line, rows)])
+
+
+def _ratio(results: list[CaseResult], method: CaseResult, metric: str) -> str:
+    ref = next((r for r in results if r.method == "fp16"), None)
+    if ref is None or metric not in ref.metrics or metric not in method.metrics:
+        return "-"
+    base = ref.metrics[metric].median
+    return f"{method.metrics[metric].median / base:.2f}x" if base else "-"
+
+
+def _saved(results: list[CaseResult], method: CaseResult) -> str:
+    ref = next((r for r in results if r.method == "fp16"), None)
+    if ref is None or method.method == "fp16" or "weights_gb" not in method.metrics:
+        return ""
+    base = ref.metrics["weights_gb"].median
+    return f"{(1 - method.metrics['weights_gb'].median / base) * 100:.0f}%" if base else "-"
+
+
+def study_table(results: list[CaseResult]) -> str:
+    """The T4 study's shape: Method | Throughput | VRAM | vs FP16 speed | VRAM saved."""
+    header = ["Method", "Throughput (tok/s)", "VRAM (weights, GB)", "vs FP16 speed", "VRAM saved"]
+    rows = [[r.method, fmt_metric(r.metrics.get("e2e_tps")), fmt_metric(r.metrics.get("weights_gb")),
+             _ratio(results, r, "e2e_tps"), _saved(results, r)] for r in results]
+    return render(rows, header)
+
+
+def case_table(results: list[CaseResult]) -> str:
+    """Every metric of one case, one row per method, with speed ratios to fp16."""
+    prefill = results[0].case.startswith("prefill")
+    columns = PREFILL_COLUMNS if prefill else GEN_COLUMNS
+    speed = "prefill_tps" if prefill else "decode_tps"
+    header = ["Method", "dtype", *(HEADERS[c] for c in columns), f"{HEADERS[speed]} vs fp16", "stop"]
+    rows = []
+    for r in results:
+        stops = {m.stop for m in r.metrics.values() if m.stop != "exact"}
+        n = max((m.n for m in r.metrics.values() if m.stop != "exact"), default=0)
+        rows.append([r.method, r.dtype, *(fmt_metric(r.metrics.get(c)) for c in columns),
+                     _ratio(results, r, speed), f"{'/'.join(sorted(stops))} n={n}"])
+    return render(rows, header)
+
+
+def group_cases(results: Iterable[CaseResult]) -> dict[tuple[str, str, str], list[CaseResult]]:
+    groups: dict[tuple[str, str, str], list[CaseResult]] = defaultdict(list)
+    for r in results:
+        groups[(r.scenario, r.mode, r.case)].append(r)
+    return dict(groups)
+
+
+def session_tables(results: list[CaseResult]) -> str:
+    """All tables of a session, the study-shaped one first for batch-1 generation."""
+    blocks = []
+    for (scenario, mode, case), rows in group_cases(results).items():
+        title = f"quantbench · scenario {scenario} · {mode} · {case}"
+        body = case_table(rows)
+        if case == "generate-bs1":
+            body = study_table(rows) + "\n\n" + body
+        blocks.append(f"{title}\n{body}")
+    return "\n\n".join(blocks)
