@@ -28,7 +28,7 @@ class Scenario:
     batch_sizes: tuple[int, ...] = (1, 8)
     prefill_lengths: tuple[int, ...] = (128, 1024)
     prompts: int = 20
-    min_rounds: int = 5
+    min_rounds: int = 3
     warmup: int = 1
     adaptive: bool = True
     greedy: bool = True
@@ -77,7 +77,7 @@ class Settings:
     device: str = "auto"
     scenario: Scenario = SCENARIOS["default"]
     modes: tuple[str, ...] = ("eager",)
-    time_budget_s: float = 20.0
+    time_budget_s: float = 8.0
     cpu_time_budget_s: float = 3.0
     target_rel_ci: float = 0.02
     max_rounds: int = 200

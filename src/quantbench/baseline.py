@@ -1,0 +1,274 @@
+"""Stored baselines: one JSON file per GPU and model source, ``<dir>/<gpu-slug>/<model-slug>.json``.
+
+A baseline is the reference a later run is judged against, so it is written with care: the new
+file is written beside the old one, flushed to disk and renamed over it in one step (a crash
+leaves either the old file or the new one, never half of each), and the previous version is
+kept under ``<dir>/<gpu-slug>/history/`` first, so an update never loses data. Loading checks the
+schema version and the required keys and fails with a one-line ``BaselineError``, because a
+baseline that is silently misread would make every verdict after it wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from quantbench.results import CaseResult, Metric
+
+SCHEMA = "quantbench.baseline/1"
+PROVENANCE_KINDS = ("measured", "published")
+REQUIRED_KEYS = ("schema", "gpu", "model_source", "scenario", "provenance", "results")
+_METRIC_KEYS = ("unit", "median", "low", "high", "n", "higher_is_better")
+_VENDORS = ("nvidia", "amd", "intel")
+
+Results = dict[str, dict[str, dict[str, Metric]]]
+
+
+class BaselineError(ValueError):
+    """A baseline that cannot be used here; the message is the one-line reason."""
+
+
+def _slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9.]+", "-", text.strip().lower()).strip("-.")
+
+
+def gpu_slug(name: str) -> str:
+    """File-system name of a device: ``NVIDIA H100 80GB HBM3`` -> ``nvidia-h100-80gb-hbm3``.
+
+    CUDA names some cards without the vendor (``Tesla T4``); the prefix is added so one card has
+    one folder whichever way it was named. ``cpu`` stays ``cpu``.
+    """
+    slug = _slugify(name)
+    if slug == "cpu" or slug.startswith(_VENDORS):
+        return slug
+    return f"nvidia-{slug}"
+
+
+def model_slug(source: str) -> str:
+    """File name of a model source: ``synthetic:x`` -> ``synthetic-x``, a hub id or a local folder
+    -> its last path part, lowercased (so a hub model and its local download share a baseline)."""
+    if source.startswith("synthetic:"):
+        return _slugify(source.replace(":", "-", 1))
+    name = Path(source.rstrip("/\\")).name or source
+    return _slugify(name)
+
+
+def baseline_path(baseline_dir: Path | str, gpu_name: str, model_source: str) -> Path:
+    """Where the baseline of this GPU and model source lives."""
+    return Path(baseline_dir) / gpu_slug(gpu_name) / f"{model_slug(model_source)}.json"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A stored reference run.
+
+    ``scenario`` is ``Scenario.to_dict()`` of the run (a published baseline may hold only the
+    fields its source states); ``environment`` is free-form (device, driver, library versions,
+    date, commit); ``provenance`` says where the numbers come from: ``kind`` (``measured`` or
+    ``published``), ``command`` or ``source``, and a ``note``. ``results`` maps
+    ``case_key -> method -> metric name -> Metric``.
+    """
+
+    gpu: str
+    model_source: str
+    scenario: dict[str, Any]
+    results: Results
+    environment: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    schema: str = SCHEMA
+
+    def entries(self) -> Iterator[tuple[str, str, Metric]]:
+        """Every ``(case_key, method, metric)`` held, in a stable order."""
+        for case_key in sorted(self.results):
+            for method in sorted(self.results[case_key]):
+                for name in sorted(self.results[case_key][method]):
+                    yield case_key, method, self.results[case_key][method][name]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "gpu": self.gpu,
+            "model_source": self.model_source,
+            "scenario": self.scenario,
+            "environment": self.environment,
+            "provenance": self.provenance,
+            "results": {
+                case: {m: {k: v.to_dict() for k, v in metrics.items()} for m, metrics in by.items()}
+                for case, by in self.results.items()
+            },
+        }
+
+
+def baseline_from_results(
+    results: list[CaseResult],
+    *,
+    gpu: str,
+    model_source: str,
+    scenario: dict[str, Any],
+    environment: dict[str, Any],
+    provenance: dict[str, Any],
+) -> Baseline:
+    """A baseline holding every metric of every case result of a session."""
+    table: Results = {}
+    for result in results:
+        table.setdefault(result.case_key, {})[result.method] = dict(result.metrics)
+    return Baseline(gpu, model_source, dict(scenario), table, dict(environment), dict(provenance))
+
+
+def to_json(baseline: Baseline) -> str:
+    """Human-readable JSON (indent 2, sorted keys, trailing newline) so diffs review well."""
+    return json.dumps(baseline.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+def _metric(where: str, name: str, data: Any) -> Metric:
+    if not isinstance(data, dict):
+        raise BaselineError(f"{where}: expected an object")
+    missing = [k for k in _METRIC_KEYS if k not in data]
+    if missing:
+        raise BaselineError(f"{where}: missing key {missing[0]!r}")
+    try:
+        return Metric.from_dict({**data, "name": name})
+    except (TypeError, ValueError) as exc:
+        raise BaselineError(f"{where}: {exc}") from None
+
+
+def from_dict(data: Any) -> Baseline:
+    """Validate and build a baseline from its parsed JSON."""
+    if not isinstance(data, dict):
+        raise BaselineError("not a JSON object")
+    if "schema" not in data:
+        raise BaselineError(f"missing key 'schema' (expected {SCHEMA!r})")
+    if data["schema"] != SCHEMA:
+        raise BaselineError(f"schema {data['schema']!r} is not supported (expected {SCHEMA!r})")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise BaselineError(f"missing key {missing[0]!r}")
+    for key in ("scenario", "provenance", "results"):
+        if not isinstance(data[key], dict):
+            raise BaselineError(f"{key!r} must be an object")
+    kind = data["provenance"].get("kind")
+    if kind not in PROVENANCE_KINDS:
+        raise BaselineError(f"provenance kind {kind!r} is not one of {', '.join(PROVENANCE_KINDS)}")
+    results: Results = {}
+    for case_key, by_method in data["results"].items():
+        if not isinstance(by_method, dict):
+            raise BaselineError(f"results.{case_key}: expected an object")
+        for method, metrics in by_method.items():
+            if not isinstance(metrics, dict):
+                raise BaselineError(f"results.{case_key}.{method}: expected an object")
+            results.setdefault(case_key, {})[method] = {
+                name: _metric(f"results.{case_key}.{method}.{name}", name, m)
+                for name, m in metrics.items()
+            }
+    return Baseline(
+        gpu=str(data["gpu"]),
+        model_source=str(data["model_source"]),
+        scenario=dict(data["scenario"]),
+        results=results,
+        environment=dict(data.get("environment") or {}),
+        provenance=dict(data["provenance"]),
+        schema=data["schema"],
+    )
+
+
+def from_json(text: str) -> Baseline:
+    """Parse and validate a baseline's JSON text."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BaselineError(f"invalid JSON: {exc.msg} at line {exc.lineno}") from None
+    return from_dict(data)
+
+
+def load_baseline(path: Path | str) -> Baseline:
+    """Read a baseline file; every problem is a one-line ``BaselineError`` naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BaselineError(f"no baseline at {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"cannot read baseline {path}: {exc}") from None
+    try:
+        return from_json(text)
+    except BaselineError as exc:
+        raise BaselineError(f"baseline {path}: {exc}") from None
+
+
+def _utc_stamp() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _history_path(path: Path) -> Path:
+    folder = path.parent / "history"
+    stamp = _utc_stamp()
+    candidate = folder / f"{path.stem}.{stamp}.json"
+    count = 1
+    while candidate.exists():
+        candidate = folder / f"{path.stem}.{stamp}-{count}.json"
+        count += 1
+    return candidate
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with path.open("xb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _sync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_baseline(path: Path | str, baseline: Baseline) -> Path | None:
+    """Write ``baseline`` to ``path`` atomically; return where the previous version was kept.
+
+    The new text goes to a temporary file in the same folder (so the final rename cannot cross
+    file systems), is fsynced, and replaces the old file with ``os.replace``. A previous file is
+    first copied to ``history/<stem>.<UTC timestamp>.json``. If anything fails, the old file is
+    untouched and the temporary file (and an unused history copy) are removed. Writing content
+    identical to the stored file changes nothing and returns ``None``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = to_json(baseline).encode("utf-8")
+    old = path.read_bytes() if path.exists() else None
+    if old == new:
+        return None
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    history: Path | None = None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(new)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if old is not None:
+            keep = _history_path(path)
+            keep.parent.mkdir(exist_ok=True)
+            _write_synced(keep, old)
+            history = keep
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        if history is not None:
+            history.unlink(missing_ok=True)
+        raise
+    _sync_dir(path.parent)
+    return history

@@ -1,0 +1,322 @@
+"""Output quality of a quantized method against the FP16 reference.
+
+Two checks, both relative to FP16 on the same prompts:
+
+* **token agreement**: the fraction of greedy continuation tokens the method produces that equal
+  FP16's, position by position (after the first mismatch the texts usually differ, so this is
+  strict on purpose);
+* **KL divergence**: mean KL(P_fp16 || P_method) of the next-token distributions, teacher-forced
+  on FP16's own prompt + continuation so that every position of both models sees the same text.
+
+FP16 runs once per session: :meth:`QualityReference.capture` keeps its prompt, continuation and
+the logits of the continuation positions on the CPU, so the FP16 model can be freed before the
+next method loads. Perplexity on a plain text is also here, for runs with a real tokenizer.
+
+The math works in float64, in chunks of rows, so a 150k vocabulary never needs a float64 copy
+of a whole batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Iterator
+
+import torch
+from torch import Tensor
+
+from quantbench.catalog import spec
+from quantbench.results import Metric
+
+REFERENCE_METHOD = "fp16"
+_ROWS_PER_CHUNK = 64
+
+
+# --- pure math ---------------------------------------------------------------------------------
+
+
+def token_agreement(reference: Tensor, tokens: Tensor, n: int | None = None) -> float:
+    """Fraction of positions, over the first ``n`` new tokens of every sequence (all when
+    ``None``), where ``tokens`` equals the reference's greedy token. Both are ``[B, N]``."""
+    _check_tokens(reference, tokens)
+    width = reference.shape[1] if n is None else n
+    if not 0 < width <= reference.shape[1]:
+        raise ValueError(f"n must be in 1..{reference.shape[1]}, got {n}")
+    same = reference[:, :width].cpu() == tokens[:, :width].cpu()
+    return int(same.sum()) / same.numel()
+
+
+def first_divergence(reference: Tensor, tokens: Tensor) -> list[int]:
+    """Per sequence, the index of the first token that differs from the reference (``N`` when
+    the whole continuation matches)."""
+    _check_tokens(reference, tokens)
+    width = reference.shape[1]
+    out = []
+    for differs in (reference.cpu() != tokens.cpu()):
+        hits = differs.nonzero()
+        out.append(int(hits[0, 0]) if len(hits) else width)
+    return out
+
+
+def mean_kl(reference_logits: Tensor, logits: Tensor, mask: Tensor | None = None) -> float:
+    """Mean over positions of KL(P_ref || P) in nats, each distribution the softmax of its
+    ``[B, T, V]`` logits. ``mask`` (``[B, T]``, nonzero = counted) picks the positions."""
+    if reference_logits.dim() != 3 or reference_logits.shape != logits.shape:
+        raise ValueError(f"logits must both be [B, T, V] of one shape, got "
+                         f"{tuple(reference_logits.shape)} and {tuple(logits.shape)}")
+    vocab = reference_logits.shape[-1]
+    ref_rows = reference_logits.reshape(-1, vocab)
+    rows = logits.reshape(-1, vocab).to(ref_rows.device)
+    index = _positions(reference_logits.shape[:2], mask, ref_rows.device)
+    total = 0.0
+    for chunk in _chunks(index):
+        log_p = torch.log_softmax(ref_rows.index_select(0, chunk).double(), dim=-1)
+        log_q = torch.log_softmax(rows.index_select(0, chunk).double(), dim=-1)
+        p = log_p.exp()
+        terms = torch.where(p > 0, p * (log_p - log_q), torch.zeros_like(p))
+        total += float(terms.sum())
+    return total / len(index)
+
+
+def perplexity(logits: Tensor, targets: Tensor, mask: Tensor | None = None) -> float:
+    """exp(mean negative log-likelihood) of ``targets`` ``[B, T]`` under ``logits``
+    ``[B, T, V]``, where ``logits[:, t]`` predicts ``targets[:, t]``: the caller does the usual
+    shift (``logits[:, :-1]`` against ``ids[:, 1:]``). ``mask`` picks the positions counted."""
+    if logits.dim() != 3 or targets.shape != logits.shape[:2]:
+        raise ValueError(f"logits must be [B, T, V] and targets [B, T], got "
+                         f"{tuple(logits.shape)} and {tuple(targets.shape)}")
+    vocab = logits.shape[-1]
+    if targets.numel() and not 0 <= int(targets.min()) <= int(targets.max()) < vocab:
+        raise ValueError(f"targets must be token ids in 0..{vocab - 1}")
+    rows = logits.reshape(-1, vocab)
+    flat_targets = targets.reshape(-1).to(rows.device).long()
+    index = _positions(targets.shape, mask, rows.device)
+    nll = 0.0
+    for chunk in _chunks(index):
+        log_p = torch.log_softmax(rows.index_select(0, chunk).double(), dim=-1)
+        picked = log_p.gather(1, flat_targets.index_select(0, chunk).unsqueeze(1))
+        nll -= float(picked.sum())
+    return math.exp(nll / len(index))
+
+
+def _check_tokens(reference: Tensor, tokens: Tensor) -> None:
+    if reference.dim() != 2 or reference.shape != tokens.shape:
+        raise ValueError(f"token tensors must both be [B, N] of one shape, got "
+                         f"{tuple(reference.shape)} and {tuple(tokens.shape)}")
+    if reference.shape[1] == 0:
+        raise ValueError("token tensors hold no positions")
+
+
+def _positions(shape: torch.Size, mask: Tensor | None, device: torch.device) -> Tensor:
+    """Flat indices of the counted positions of a ``[B, T]`` grid."""
+    if mask is None:
+        index = torch.arange(shape[0] * shape[1], device=device)
+    elif mask.shape != shape:
+        raise ValueError(f"mask must be {tuple(shape)}, got {tuple(mask.shape)}")
+    else:
+        index = mask.reshape(-1).to(device).bool().nonzero().squeeze(1)
+    if len(index) == 0:
+        raise ValueError("no positions to average over (empty input or all-zero mask)")
+    return index
+
+
+def _chunks(index: Tensor) -> Iterator[Tensor]:
+    for start in range(0, len(index), _ROWS_PER_CHUNK):
+        yield index[start:start + _ROWS_PER_CHUNK]
+
+
+# --- model side --------------------------------------------------------------------------------
+
+
+def _device(model: Any) -> torch.device:
+    device = getattr(model, "device", None)
+    if isinstance(device, torch.device):
+        return device
+    param = next(model.parameters(), None) if hasattr(model, "parameters") else None
+    return param.device if param is not None else torch.device("cpu")
+
+
+def _forward_logits(model: Any, input_ids: Tensor, attention_mask: Tensor | None) -> Tensor:
+    device = _device(model)
+    mask = None if attention_mask is None else attention_mask.to(device)
+    with torch.inference_mode():
+        return model(input_ids=input_ids.to(device), attention_mask=mask).logits
+
+
+def greedy_continuation(model: Any, input_ids: Tensor, attention_mask: Tensor | None,
+                        n_tokens: int) -> Tensor:
+    """The ``[B, n_tokens]`` greedy new tokens (on the CPU). ``min_new_tokens`` equal to
+    ``max_new_tokens`` keeps EOS from ending a sequence early, so every method yields ``n``."""
+    device = _device(model)
+    config = getattr(model, "generation_config", None)
+    eos = getattr(config, "eos_token_id", None)
+    pad = getattr(config, "pad_token_id", None)
+    pad = pad if pad is not None else (eos[0] if isinstance(eos, list) else eos)
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=input_ids.to(device),
+            attention_mask=None if attention_mask is None else attention_mask.to(device),
+            max_new_tokens=n_tokens,
+            min_new_tokens=n_tokens,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            pad_token_id=pad,
+        )
+    sequences = getattr(out, "sequences", out)
+    new = sequences[:, input_ids.shape[1]:].cpu()
+    if new.shape[1] != n_tokens:
+        raise RuntimeError(f"generate returned {new.shape[1]} new tokens, asked for {n_tokens}")
+    return new
+
+
+def teacher_forced_logits(model: Any, input_ids: Tensor, attention_mask: Tensor | None = None,
+                          *, keep_last: int | None = None) -> Tensor:
+    """Logits of one forward pass, float32 on the CPU for comparison across methods; with
+    ``keep_last`` only the last positions are copied off the device."""
+    logits = _forward_logits(model, input_ids, attention_mask)
+    if keep_last is not None:
+        logits = logits[:, logits.shape[1] - keep_last:]
+    return logits.float().cpu()
+
+
+@dataclass(frozen=True)
+class QualityReference:
+    """What FP16 produced, kept on the CPU so FP16 runs once and is freed before the next
+    method loads.
+
+    ``logits`` holds only the ``n`` positions that predict the continuation tokens (``[B, n, V]``
+    float32): with V = 151936, B = 4 and n = 32 that is about 78 MB.
+    """
+
+    input_ids: Tensor
+    attention_mask: Tensor | None
+    tokens: Tensor
+    logits: Tensor
+
+    @property
+    def n_tokens(self) -> int:
+        return self.tokens.shape[1]
+
+    @property
+    def nbytes(self) -> int:
+        return self.logits.numel() * self.logits.element_size()
+
+    @classmethod
+    def capture(cls, model: Any, input_ids: Tensor, attention_mask: Tensor | None,
+                n_tokens: int) -> QualityReference:
+        """Run the reference model: greedy continuation, then its teacher-forced logits."""
+        tokens = greedy_continuation(model, input_ids, attention_mask, n_tokens)
+        ids = input_ids.cpu()
+        mask = None if attention_mask is None else attention_mask.cpu()
+        logits = _continuation_logits(model, ids, mask, tokens)
+        return cls(ids, mask, tokens, logits)
+
+
+def _continuation_logits(model: Any, input_ids: Tensor, attention_mask: Tensor | None,
+                         tokens: Tensor) -> Tensor:
+    """Logits at the positions that predict ``tokens`` when they follow ``input_ids``: the
+    last prompt position and every continuation position but the last."""
+    n = tokens.shape[1]
+    ids = torch.cat([input_ids, tokens[:, :-1]], dim=1)
+    mask = None
+    if attention_mask is not None:
+        mask = torch.cat([attention_mask, attention_mask.new_ones(tokens.shape[0], n - 1)], dim=1)
+    return teacher_forced_logits(model, ids, mask, keep_last=n)
+
+
+def _metric(name: str, value: float, n: int) -> Metric:
+    s = spec(name)
+    return Metric(name, s.unit, value, value, value, n, s.higher_is_better, 0.0, "exact")
+
+
+def evaluate(model: Any, reference: QualityReference) -> dict[str, Metric]:
+    """``token_agreement`` and ``kl_divergence`` of ``model`` against the FP16 reference; KL is
+    over the positions that predict the continuation tokens only, teacher-forced on FP16's."""
+    tokens = greedy_continuation(model, reference.input_ids, reference.attention_mask,
+                                 reference.n_tokens)
+    logits = _continuation_logits(model, reference.input_ids, reference.attention_mask,
+                                  reference.tokens)
+    count = reference.tokens.numel()
+    return {
+        "token_agreement": _metric("token_agreement", token_agreement(reference.tokens, tokens),
+                                   count),
+        "kl_divergence": _metric("kl_divergence", mean_kl(reference.logits, logits), count),
+    }
+
+
+def default_text() -> str:
+    """The bundled English text (``data/quality.txt``) used for perplexity by default."""
+    return resources.files("quantbench").joinpath("data/quality.txt").read_text(encoding="utf-8")
+
+
+def text_perplexity(model: Any, tokenizer: Any, text: str | None = None,
+                    max_tokens: int = 512) -> Metric:
+    """Perplexity of ``model`` on the first ``max_tokens`` tokens of ``text`` (the bundled text
+    when ``None``). Only meaningful for a trained model with its own tokenizer: a synthetic
+    model with random weights scores about its vocabulary size whatever the text, so callers
+    run this only when a tokenizer is available."""
+    ids = tokenizer(default_text() if text is None else text, return_tensors="pt")["input_ids"]
+    ids = ids[:, :max_tokens]
+    if ids.shape[1] < 2:
+        raise ValueError("text_perplexity needs at least 2 tokens of text")
+    logits = _forward_logits(model, ids, torch.ones_like(ids))
+    value = perplexity(logits[:, :-1], ids[:, 1:])
+    return _metric("perplexity", value, ids.shape[1] - 1)
+
+
+# --- gating ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QualityVerdict:
+    """One method's quality metric against its threshold; ``reason`` is a one-line summary."""
+
+    method: str
+    metric: str
+    value: float
+    threshold: float
+    ok: bool
+    reason: str
+
+
+def _pair(value: float, threshold: float) -> tuple[str, str]:
+    """Both numbers with just enough digits that unequal values do not print alike."""
+    for digits in (2, 3, 4, 6):
+        a, b = f"{value:.{digits}f}", f"{threshold:.{digits}f}"
+        if a != b or value == threshold:
+            return a, b
+    return repr(value), repr(threshold)
+
+
+# metric: (label in reasons, higher is better, unit suffix)
+_GATES = {
+    "token_agreement": ("token agreement", True, ""),
+    "kl_divergence": ("KL divergence", False, " nats"),
+}
+
+
+def _judge(method: str, metric: str, value: float, threshold: float) -> QualityVerdict:
+    label, higher_is_better, unit = _GATES[metric]
+    if math.isnan(value):
+        return QualityVerdict(method, metric, value, threshold, False, f"{method} {label} is NaN")
+    ok = value >= threshold if higher_is_better else value <= threshold
+    relation = (">=" if ok else "<") if higher_is_better else ("<=" if ok else ">")
+    a, b = _pair(value, threshold)
+    return QualityVerdict(method, metric, value, threshold, ok,
+                          f"{method} {label} {a} {relation} {b}{unit}")
+
+
+def quality_verdicts(metrics_by_method: dict[str, dict[str, Metric]], *, min_agreement: float,
+                     max_kl: float) -> list[QualityVerdict]:
+    """Gate every method but the FP16 reference: token agreement must be at least
+    ``min_agreement`` and KL divergence at most ``max_kl`` (equal to the threshold passes).
+    Metrics a method lacks are not judged; a NaN value fails."""
+    thresholds = {"token_agreement": min_agreement, "kl_divergence": max_kl}
+    return [
+        _judge(method, name, metrics[name].median, threshold)
+        for method, metrics in metrics_by_method.items() if method != REFERENCE_METHOD
+        for name, threshold in thresholds.items() if name in metrics
+    ]

@@ -1,0 +1,315 @@
+"""Verdicts against a baseline: compatibility checks, every verdict, the noise test, tolerances."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from quantbench.baseline import Baseline, BaselineError, load_baseline, write_baseline
+from quantbench.compare import (
+    IMPROVEMENT,
+    INFO,
+    NOT_RUN,
+    PASS,
+    REGRESSION,
+    WITHIN_NOISE,
+    check_compatible,
+    compare,
+    relative_change,
+    z_score,
+)
+from quantbench.results import CaseResult, Metric
+from quantbench.settings import SCENARIOS, Settings, build_settings
+
+REPO = Path(__file__).resolve().parents[1]
+T4_FILE = REPO / "baselines" / "nvidia-tesla-t4" / "qwen2.5-0.5b-instruct.json"
+GPU = "NVIDIA H100 80GB HBM3"
+SOURCE = "synthetic:qwen2.5-0.5b-instruct"
+CASE = "eager/generate-bs1"
+
+
+def sampled(name: str, median: float, half: float, *, hib: bool = True, unit: str = "tok/s") -> Metric:
+    return Metric(name, unit, median, median - half, median + half, 30, hib, 0.02, "converged")
+
+
+def exact(name: str, value: float, *, hib: bool = False, unit: str = "GB") -> Metric:
+    return Metric.exact(name, unit, value, higher_is_better=hib)
+
+
+def result(method: str, *metrics: Metric, case: str = "generate-bs1") -> CaseResult:
+    return CaseResult("default", "eager", case, method, "float16", {m.name: m for m in metrics})
+
+
+def make_baseline(results: dict[str, dict[str, dict[str, Metric]]], **scenario: object) -> Baseline:
+    return Baseline(GPU, SOURCE, {**SCENARIOS["default"].to_dict(), **scenario}, results,
+                    {"torch": "2.13.0"}, {"kind": "measured", "command": "pytest benches"})
+
+
+def one(base: Metric, now: Metric | None, settings: Settings | None = None, **kw: object):
+    baseline = make_baseline({CASE: {"fp16": {base.name: base}}})
+    results = [result("fp16", now)] if now is not None else []
+    comparison = compare(baseline, results, settings or Settings(), **kw)
+    assert len(comparison.rows) == 1
+    return comparison.rows[0], comparison
+
+
+@pytest.fixture
+def stored(tmp_path: Path) -> tuple[Path, bytes, Baseline]:
+    path = tmp_path / "b.json"
+    write_baseline(path, make_baseline({CASE: {"fp16": {"decode_tps": sampled("decode_tps", 100, 2)}}}))
+    return path, path.read_bytes(), load_baseline(path)
+
+
+# --- compatibility -------------------------------------------------------------------------------
+
+def test_compatible_run_passes(stored: tuple[Path, bytes, Baseline]) -> None:
+    path, before, b = stored
+    check_compatible(b, gpu=GPU, model_source=SOURCE, scenario=SCENARIOS["default"].to_dict())
+    assert path.read_bytes() == before
+
+
+def test_other_gpu(stored: tuple[Path, bytes, Baseline]) -> None:
+    path, before, b = stored
+    with pytest.raises(BaselineError) as info:
+        check_compatible(b, gpu="Tesla T4", model_source=SOURCE,
+                         scenario=SCENARIOS["default"].to_dict())
+    assert str(info.value) == f"baseline is for {GPU}, this GPU is Tesla T4"
+    assert path.read_bytes() == before
+
+
+def test_gpu_named_with_or_without_vendor_is_the_same_gpu() -> None:
+    b = load_baseline(T4_FILE)
+    check_compatible(b, gpu="NVIDIA Tesla T4", model_source="Qwen/Qwen2.5-0.5B-Instruct",
+                     scenario=SCENARIOS["t4-study"].to_dict())
+
+
+def test_other_model(stored: tuple[Path, bytes, Baseline]) -> None:
+    path, before, b = stored
+    with pytest.raises(BaselineError, match="baseline is for model synthetic:qwen2.5-0.5b-instruct, "
+                                            "this run uses synthetic:qwen2-tiny"):
+        check_compatible(b, gpu=GPU, model_source="synthetic:qwen2-tiny",
+                         scenario=SCENARIOS["default"].to_dict())
+    assert path.read_bytes() == before
+
+
+def test_scenario_mismatch_names_the_field(stored: tuple[Path, bytes, Baseline]) -> None:
+    path, before, b = stored
+    run = {**SCENARIOS["default"].to_dict(), "new_tokens": 64}
+    with pytest.raises(BaselineError) as info:
+        check_compatible(b, gpu=GPU, model_source=SOURCE, scenario=run)
+    assert str(info.value) == "baseline scenario differs in new_tokens: baseline 128, run 64"
+    assert path.read_bytes() == before
+
+
+def test_scenario_mismatch_lists_every_field_on_one_line() -> None:
+    b = make_baseline({})
+    run = {**SCENARIOS["default"].to_dict(), "greedy": False, "batch_sizes": (1,)}
+    with pytest.raises(BaselineError) as info:
+        check_compatible(b, gpu=GPU, model_source=SOURCE, scenario=run)
+    assert str(info.value) == ("baseline scenario differs in batch_sizes: baseline [1, 8], run [1]; "
+                               "greedy: baseline True, run False")
+
+
+def test_scenario_fields_outside_comparable_ones_are_ignored() -> None:
+    b = make_baseline({})
+    run = {**SCENARIOS["default"].to_dict(), "name": "other", "prompts": 3, "min_rounds": 1,
+           "batch_sizes": (1, 8)}
+    check_compatible(b, gpu=GPU, model_source=SOURCE, scenario=run)
+
+
+def test_published_baseline_compares_only_fields_it_states() -> None:
+    before = T4_FILE.read_bytes()
+    b = load_baseline(T4_FILE)
+    assert "prompt_tokens" not in b.scenario
+    run = SCENARIOS["t4-study"].to_dict()
+    check_compatible(b, gpu="Tesla T4", model_source="Qwen/Qwen2.5-0.5B-Instruct", scenario=run)
+    with pytest.raises(BaselineError, match="differs in prefill_lengths: baseline \\[\\], run \\[128\\]"):
+        check_compatible(b, gpu="Tesla T4", model_source="Qwen/Qwen2.5-0.5B-Instruct",
+                         scenario={**run, "prefill_lengths": [128]})
+    assert T4_FILE.read_bytes() == before
+
+
+# --- verdicts ------------------------------------------------------------------------------------
+
+def test_pass() -> None:
+    row, comparison = one(sampled("decode_tps", 100, 2), sampled("decode_tps", 95, 2))
+    assert row.verdict == PASS
+    assert row.change == pytest.approx(-0.05)
+    assert row.tolerance == 0.10
+    assert comparison.exit_ok and not comparison.regressions
+
+
+def test_regression_beyond_tolerance_and_noise() -> None:
+    row, comparison = one(sampled("decode_tps", 100, 2), sampled("decode_tps", 80, 1))
+    assert row.verdict == REGRESSION
+    assert row.change == pytest.approx(-0.20)
+    assert row.z == pytest.approx(-20 / math.hypot(2 / 1.96, 1 / 1.96))
+    assert comparison.regressions == [row]
+    assert not comparison.exit_ok
+
+
+def test_within_noise_when_intervals_are_wide() -> None:
+    row, comparison = one(sampled("decode_tps", 100, 20), sampled("decode_tps", 85, 20))
+    assert row.verdict == WITHIN_NOISE
+    assert row.change == pytest.approx(-0.15)
+    assert abs(row.z) < 1.96
+    assert comparison.exit_ok
+
+
+def test_improvement_says_baseline_may_be_stale() -> None:
+    row, comparison = one(sampled("decode_tps", 100, 2), sampled("decode_tps", 130, 2))
+    assert row.verdict == IMPROVEMENT
+    assert "baseline may be stale" in row.reason
+    assert comparison.improvements == [row]
+    assert comparison.exit_ok
+
+
+def test_better_but_within_noise_is_a_pass() -> None:
+    row, _ = one(sampled("decode_tps", 100, 20), sampled("decode_tps", 115, 20))
+    assert row.verdict == PASS
+    assert "within noise" in row.reason
+
+
+def test_lower_is_better_change_is_flipped() -> None:
+    worse, _ = one(sampled("ttft_ms", 10, 0.1, hib=False, unit="ms"),
+                   sampled("ttft_ms", 12, 0.1, hib=False, unit="ms"))
+    better, _ = one(sampled("ttft_ms", 10, 0.1, hib=False, unit="ms"),
+                    sampled("ttft_ms", 8, 0.1, hib=False, unit="ms"))
+    assert (worse.verdict, worse.change) == (REGRESSION, pytest.approx(-0.2))
+    assert (better.verdict, better.change) == (IMPROVEMENT, pytest.approx(0.2))
+
+
+def test_exact_counts_are_decided_by_tolerance_alone() -> None:
+    regressed, _ = one(exact("weights_gb", 1.0), exact("weights_gb", 1.06))
+    fine, _ = one(exact("weights_gb", 1.0), exact("weights_gb", 1.04))
+    assert regressed.verdict == REGRESSION and regressed.z is None
+    assert "tolerance alone" in regressed.reason
+    assert regressed.tolerance == 0.05
+    assert fine.verdict == PASS
+
+
+def test_change_exactly_at_tolerance_passes() -> None:
+    row, _ = one(exact("weights_gb", 0.998), exact("weights_gb", 0.998 * 1.05))
+    assert row.verdict == PASS
+
+
+def test_info_metrics_are_never_gated() -> None:
+    row, comparison = one(sampled("roofline_pct", 80, 1, unit="%"), sampled("roofline_pct", 10, 1, unit="%"))
+    assert row.verdict == INFO
+    assert row.tolerance is None
+    assert row.change == pytest.approx(-0.875)
+    assert comparison.exit_ok
+
+
+def test_zero_baseline_gives_infinite_change() -> None:
+    row, _ = one(exact("peak_gb", 0.0), exact("peak_gb", 0.5))
+    assert row.change == -math.inf and row.verdict == REGRESSION
+    assert row.to_dict()["change"] is None
+    assert relative_change(0.0, 0.0, True) == 0.0
+
+
+# --- not run -------------------------------------------------------------------------------------
+
+def test_not_run_with_skip_reason() -> None:
+    row, comparison = one(sampled("decode_tps", 100, 2), None,
+                          skipped={"fp16": "needs CUDA, this machine has none"})
+    assert row.verdict == NOT_RUN
+    assert row.current is None and row.change is None
+    assert row.reason == "skipped: needs CUDA, this machine has none"
+    assert comparison.notes == ("not run: eager/generate-bs1 fp16 (skipped: needs CUDA, this machine has none)",)
+    assert comparison.not_run == [row]
+    assert comparison.exit_ok
+
+
+def test_not_run_reasons_without_skip() -> None:
+    baseline = make_baseline({
+        CASE: {"fp16": {"decode_tps": sampled("decode_tps", 100, 2),
+                        "ttft_ms": sampled("ttft_ms", 10, 0.1, hib=False, unit="ms")},
+               "int8": {"decode_tps": sampled("decode_tps", 30, 1)}},
+        "eager/prefill-128": {"fp16": {"prefill_tps": sampled("prefill_tps", 1000, 10)}},
+    })
+    comparison = compare(baseline, [result("fp16", sampled("decode_tps", 100, 2))], Settings())
+    reasons = {(r.case_key, r.method, r.metric): (r.verdict, r.reason) for r in comparison.rows}
+    assert reasons == {
+        (CASE, "fp16", "decode_tps"): (PASS, "+0.0% is within ±10%"),
+        (CASE, "fp16", "ttft_ms"): (NOT_RUN, "metric not measured in this run"),
+        (CASE, "int8", "decode_tps"): (NOT_RUN, "method did not run in this session"),
+        ("eager/prefill-128", "fp16", "prefill_tps"): (NOT_RUN, "case did not run in this session"),
+    }
+    assert len(comparison.not_run) == 3
+
+
+def test_results_without_baseline_are_noted() -> None:
+    baseline = make_baseline({CASE: {"fp16": {"decode_tps": sampled("decode_tps", 100, 2)}}})
+    comparison = compare(baseline, [result("fp16", sampled("decode_tps", 100, 2)),
+                                    result("bf16", sampled("decode_tps", 100, 2))], Settings())
+    assert comparison.notes == ("no baseline for eager/generate-bs1 bf16 (not compared)",)
+    assert [r.method for r in comparison.rows] == ["fp16"]
+
+
+# --- tolerances ----------------------------------------------------------------------------------
+
+def test_tolerance_per_metric_and_per_kind() -> None:
+    settings = build_settings({"tolerances": {"throughput": 0.3, "memory": 0.2}},
+                              {"tolerance": ["decode_tps=0.2"]})
+    assert settings.tolerance("decode_tps") == 0.2
+    assert settings.tolerance("e2e_tps") == 0.3
+    assert settings.tolerance("ttft_ms") == 0.10
+    baseline = make_baseline({CASE: {"fp16": {
+        "decode_tps": sampled("decode_tps", 100, 1), "e2e_tps": sampled("e2e_tps", 100, 1),
+        "weights_gb": exact("weights_gb", 1.0)}}})
+    run = [result("fp16", sampled("decode_tps", 75, 1), sampled("e2e_tps", 75, 1),
+                  exact("weights_gb", 1.15))]
+    configured = {r.metric: (r.verdict, r.tolerance) for r in compare(baseline, run, settings).rows}
+    default = {r.metric: (r.verdict, r.tolerance) for r in compare(baseline, run, Settings()).rows}
+    assert configured == {"decode_tps": (REGRESSION, 0.2), "e2e_tps": (PASS, 0.3),
+                          "weights_gb": (PASS, 0.2)}
+    assert default == {"decode_tps": (REGRESSION, 0.1), "e2e_tps": (REGRESSION, 0.1),
+                       "weights_gb": (REGRESSION, 0.05)}
+
+
+# --- the published T4 baseline -------------------------------------------------------------------
+
+def t4(method: str, tps: Metric, gb: float) -> CaseResult:
+    return result(method, tps, exact("weights_gb", gb))
+
+
+def test_published_single_values_are_judged_by_tolerance_alone() -> None:
+    b = load_baseline(T4_FILE)
+    noisy_but_slow = sampled("e2e_tps", 21.0, 8.0)
+    assert z_score(b.results[CASE]["fp16"]["e2e_tps"], noisy_but_slow) is None
+    comparison = compare(b, [t4("fp16", noisy_but_slow, 0.998), t4("awq", sampled("e2e_tps", 17.5, 0.1), 0.47)],
+                         Settings(), skipped={"int8": "bitsandbytes is not installed"})
+    rows = {(r.method, r.metric): r for r in comparison.rows}
+    assert rows[("fp16", "e2e_tps")].verdict == REGRESSION
+    assert "tolerance alone" in rows[("fp16", "e2e_tps")].reason
+    assert rows[("fp16", "weights_gb")].verdict == PASS
+    assert rows[("awq", "e2e_tps")].verdict == PASS
+    assert rows[("awq", "weights_gb")].verdict == PASS
+    assert rows[("int8", "e2e_tps")].verdict == NOT_RUN
+    assert rows[("int8", "e2e_tps")].reason == "skipped: bitsandbytes is not installed"
+    assert not comparison.exit_ok
+
+
+def test_approximate_published_value_uses_its_rounding_interval() -> None:
+    b = load_baseline(T4_FILE)
+    base = b.results[CASE]["int8"]["e2e_tps"]
+    slow = sampled("e2e_tps", 5.5, 0.05)
+    assert z_score(base, slow) == pytest.approx((5.5 - 6.3) / math.hypot(0.05 / 1.96, 0.05 / 1.96))
+    rows = {r.metric: r for r in compare(b, [t4("int8", slow, 0.642)], Settings()).rows
+            if r.method == "int8"}
+    assert rows["e2e_tps"].verdict == REGRESSION
+    fine = {r.metric: r for r in compare(b, [t4("int8", sampled("e2e_tps", 6.0, 0.05), 0.642)],
+                                         Settings()).rows if r.method == "int8"}
+    assert fine["e2e_tps"].verdict == PASS
+
+
+def test_method_not_run_leaves_stored_baseline_unchanged(stored: tuple[Path, bytes, Baseline]) -> None:
+    path, before, b = stored
+    comparison = compare(b, [], Settings(), skipped={"fp16": "out of memory"})
+    assert [r.verdict for r in comparison.rows] == [NOT_RUN]
+    assert comparison.rows[0].reason == "skipped: out of memory"
+    assert path.read_bytes() == before
+    assert load_baseline(path) == b
