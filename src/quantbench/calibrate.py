@@ -1,0 +1,108 @@
+"""Make a baseline from several sessions, so the gate knows the run-to-run noise.
+
+One session's interval says how steady the numbers were *within* that session; an H100 showed
+eager figures moving up to ~25 % *between* sessions. Merging repeated sessions records that spread:
+each metric's median is the median of the sessions' medians, and its interval spans every
+session's interval and median, so the gate's noise test uses the between-session spread.
+
+    python -m quantbench.calibrate .quantbench/run1/session.json .quantbench/run2/session.json ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from quantbench.baseline import BaselineError, baseline_from_results, baseline_path, write_baseline
+from quantbench.results import CaseResult, Metric
+
+
+def read_session(path: Path) -> dict[str, Any]:
+    """A ``session.json`` written by ``quantbench.gate``; ``BaselineError`` if unusable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["results"] = [CaseResult.from_dict(r) for r in data["results"]]
+        missing = {"gpu", "model_source"} - set(data["environment"])
+        if missing:
+            raise KeyError(f"environment lacks {sorted(missing)[0]!r}")
+        return data
+    except FileNotFoundError:
+        raise BaselineError(f"no session file at {path}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BaselineError(f"session file {path} is unusable: {type(exc).__name__}: {exc}") from None
+
+
+def merge_metric(samples: Sequence[Metric]) -> Metric:
+    """One metric over sessions: median of medians; interval over all intervals and medians."""
+    first = samples[0]
+    medians = [m.median for m in samples]
+    low = min(min(m.low for m in samples), min(medians))
+    high = max(max(m.high for m in samples), max(medians))
+    cvs = [m.cv for m in samples if m.cv is not None]
+    stop = first.stop if all(m.stop == "exact" for m in samples) and low == high else "sessions"
+    return Metric(first.name, first.unit, statistics.median(medians), low, high,
+                  sum(m.n for m in samples), first.higher_is_better,
+                  max(cvs) if cvs else None, stop, first.approximate)
+
+
+def merge_sessions(sessions: Sequence[dict[str, Any]]) -> list[CaseResult]:
+    """Case results holding every metric present in all sessions, merged."""
+    keyed = [{(r.case_key, r.method): r for r in s["results"]} for s in sessions]
+    merged = []
+    for key, result in keyed[0].items():
+        if not all(key in k for k in keyed[1:]):
+            continue
+        others = [k[key] for k in keyed]
+        names = [n for n in result.metrics if all(n in o.metrics for o in others)]
+        metrics = {n: merge_metric([o.metrics[n] for o in others]) for n in names}
+        merged.append(CaseResult(result.scenario, result.mode, result.case, result.method,
+                                 result.dtype, metrics, result.notes))
+    return merged
+
+
+def _check_same(sessions: Sequence[dict[str, Any]], paths: Sequence[Path]) -> None:
+    first = sessions[0]
+    for session, path in zip(sessions[1:], paths[1:]):
+        for what in ("gpu", "model_source"):
+            if session["environment"][what] != first["environment"][what]:
+                raise BaselineError(f"{path}: {what} {session['environment'][what]!r} differs from "
+                                    f"{paths[0]}'s {first['environment'][what]!r}")
+        if session.get("scenario") != first.get("scenario"):
+            raise BaselineError(f"{path}: scenario differs from {paths[0]}'s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m quantbench.calibrate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("sessions", nargs="+", type=Path, help="session.json files of repeated runs")
+    parser.add_argument("--baseline-dir", type=Path, default=Path("baselines"))
+    args = parser.parse_args(argv)
+    try:
+        sessions = [read_session(p) for p in args.sessions]
+        _check_same(sessions, args.sessions)
+        env = dict(sessions[0]["environment"])
+        results = merge_sessions(sessions)
+        if not results:
+            raise BaselineError("the sessions share no results")
+        env["sessions"] = [s["environment"].get("date") for s in sessions]
+        baseline = baseline_from_results(
+            results, gpu=env["gpu"], model_source=env["model_source"],
+            scenario=sessions[0]["scenario"], environment=env,
+            provenance={"kind": "measured", "sessions": len(sessions),
+                        "command": "python -m quantbench.calibrate " + " ".join(map(str, args.sessions)),
+                        "note": "median of session medians; interval spans all sessions"})
+        path = baseline_path(args.baseline_dir, env["gpu"], env["model_source"])
+        kept = write_baseline(path, baseline)
+    except BaselineError as exc:
+        print(f"quantbench.calibrate: {exc}", file=sys.stderr)
+        return 4
+    print(f"baseline written: {path} from {len(sessions)} sessions"
+          + (f"; previous kept as {kept}" if kept else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Test-only helpers: never loaded by a normal session."""
