@@ -12,7 +12,7 @@ from quantbench.plugin import record_benchmark
 
 def test_prefill(loaded_model, prefill_length, harness, benchmark):
     case, run = harness.prefill_case(loaded_model, prefill_length)
-    record_benchmark(benchmark, case, run.round_seconds)
+    record_benchmark(benchmark, case, run)
     prefill = case.metrics["prefill_tps"]
     assert prefill.low <= prefill.median <= prefill.high
     assert prefill.n == len(run.samples) >= 1
@@ -20,7 +20,7 @@ def test_prefill(loaded_model, prefill_length, harness, benchmark):
 
 def test_generate(loaded_model, batch_size, mode, harness, benchmark):
     case, run = harness.generate_case(loaded_model, batch_size, mode)
-    record_benchmark(benchmark, case, run.round_seconds)
+    record_benchmark(benchmark, case, run)
     m = case.metrics
     for timing in run.samples:
         assert 0 < timing.ttft_ms < timing.total_ms

@@ -148,6 +148,19 @@ def load_gemm_on_cpu(folder: Path):
     return model.eval()
 
 
+def prepare(req: LoadRequest) -> list[str]:
+    """Quantize the source into the cache unless a checkpoint is given or already cached.
+
+    Runs before the weights are measured, so quantization leftovers never count as weights."""
+    if req.awq_source is not None:
+        return [f"AWQ: pre-quantized checkpoint {req.awq_source.spec}"]
+    folder, reused = quantized_checkpoint(req.source, req.cache_dir, req.device, req.seed)
+    _free()
+    if reused:
+        return [f"AWQ: reused cached quantization {folder}"]
+    return [f"AWQ: quantized {req.source.spec} and cached it at {folder}"]
+
+
 def load(req: LoadRequest) -> LoadedModel:
     """Load the AWQ method: the given AWQ checkpoint, or the cached quantization of the source."""
     notes: list[str] = []
@@ -157,13 +170,8 @@ def load(req: LoadRequest) -> LoadedModel:
             from huggingface_hub import snapshot_download
 
             folder = Path(snapshot_download(req.awq_source.spec))
-        notes.append(f"AWQ: pre-quantized checkpoint {req.awq_source.spec}")
     else:
-        folder, reused = quantized_checkpoint(req.source, req.cache_dir, req.device, req.seed)
-        if reused:
-            notes.append(f"AWQ: reused cached quantization {folder}")
-        else:
-            notes.append(f"AWQ: quantized {req.source.spec} and cached it at {folder}")
+        folder, _ = quantized_checkpoint(req.source, req.cache_dir, req.device, req.seed)
     if req.device == "cpu":
         model = load_gemm_on_cpu(folder)
         notes.append("AWQ on the CPU: autoawq WQLinear_GEMM, dequantise-then-matmul fallback")

@@ -15,10 +15,6 @@ from quantbench.results import CaseResult
 from quantbench.settings import Settings
 from quantbench.tables import render, session_tables
 
-EXIT_REGRESSION = 1
-EXIT_BAD_BASELINE = 4
-
-
 def time_breakdown(harness: Any) -> tuple[list[str], dict[str, Any]]:
     """Per-method load / warm-up / measuring seconds and the share of wall time spent outside
     model work (loading excluded, since it is the libraries' cost, not the harness's)."""
@@ -26,14 +22,16 @@ def time_breakdown(harness: Any) -> tuple[list[str], dict[str, Any]]:
     for entry in harness.timeline:
         per[entry.method][entry.phase] += entry.seconds
     wall = harness.wall_seconds()
-    load = sum(p["load"] for p in per.values())
-    work = sum(v for p in per.values() for k, v in p.items() if k != "load")
+    load = sum(p["load"] + p["prepare"] for p in per.values())
+    work = sum(v for p in per.values() for k, v in p.items() if k not in ("load", "prepare"))
     outside = max(0.0, wall - load - work)
     share = outside / (wall - load) if wall > load else 0.0
-    phases = ("load", "warmup", "measure", "quality")
+    phases = ("prepare", "load", "warmup", "measure", "compile", "quality", "bandwidth")
     rows = [[m, *(f"{p.get(k, 0.0):.1f}" for k in phases)] for m, p in per.items()]
-    table = render(rows, ["Method", "load s", "warm-up s", "measuring s", "quality s"]) if rows else ""
-    lines = [f"session wall {wall:.1f} s; loading {load:.1f} s; model work {work:.1f} s; "
+    header = ["Method", "prepare s", "load s", "warm-up s", "measuring s", "compile s", "quality s",
+              "bandwidth s"]
+    table = render(rows, header) if rows else ""
+    lines = [f"session wall {wall:.1f} s; loading (incl. preparing) {load:.1f} s; model work {work:.1f} s; "
              f"outside model work {outside:.1f} s = {share * 100:.1f}% of non-loading time"]
     data = {"wall_s": wall, "load_s": load, "work_s": work, "outside_s": outside,
             "outside_share": share, "per_method": {m: dict(p) for m, p in per.items()}}

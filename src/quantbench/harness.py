@@ -60,24 +60,37 @@ class Harness:
         request = LoadRequest(self.source, self.device, s.cache_dir, awq, s.seed)
         self.pool = ModelPool(request, self.memory, self.loaders)
         self._prompts: dict[int, list[Prompt]] = {}
+        # Building a synthetic checkpoint is loading, not harness overhead.
+        self.timeline.append(TimeEntry("(session)", "load", time.perf_counter() - self.started))
 
     # models
 
     def model(self, method: str) -> LoadedModel:
         """The loaded method; raises ``Unavailable`` (skip) or ``LoadError`` (error)."""
-        if self.loaders is None:
-            reason = unavailable_reason(method, self.device)
-            if reason:
-                self.skipped[method] = reason
-                raise Unavailable(reason)
-        first = method not in self.pool.records and method not in self.pool.failures
-        loaded = self.pool.acquire(method)
+        start = time.perf_counter()
+        try:
+            if self.loaders is None:
+                reason = unavailable_reason(method, self.device)  # imports the library: loading
+                if reason:
+                    self.skipped[method] = reason
+                    raise Unavailable(reason)
+            first = method not in self.pool.records and method not in self.pool.failures
+            loaded = self.pool.acquire(method)
+        finally:
+            seconds = time.perf_counter() - start
         if first:
-            self.timeline.append(TimeEntry(method, "load", self.pool.records[method].seconds))
+            prepare = self.pool.records[method].prepare_seconds
+            self.timeline.append(TimeEntry(method, "prepare", prepare))
+            self.timeline.append(TimeEntry(method, "load", seconds - prepare))
         return loaded
 
     def release(self) -> None:
+        """Free the resident model (timed as loading: it is the libraries' cost)."""
+        method = self.pool.current.method if self.pool.current else None
+        start = time.perf_counter()
         self.pool.release()
+        if method:
+            self.timeline.append(TimeEntry(method, "load", time.perf_counter() - start))
 
     # inputs
 
@@ -119,8 +132,10 @@ class Harness:
     def bandwidth(self) -> float | None:
         """The device's copy bandwidth, measured once per session."""
         if self.peak_bandwidth_gbs is None and self.loaders is None:
+            start = time.perf_counter()
             nbytes = (1 << 30) if self.device == "cuda" else (1 << 27)
             self.peak_bandwidth_gbs = copy_bandwidth_gbs(self.device, self.clock, nbytes)
+            self.timeline.append(TimeEntry("(session)", "bandwidth", time.perf_counter() - start))
         return self.peak_bandwidth_gbs
 
     def _memory_metrics(self, loaded: LoadedModel) -> dict[str, Metric]:

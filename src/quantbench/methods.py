@@ -47,6 +47,8 @@ class Method:
     load: Callable[[LoadRequest], LoadedModel]
     cpu_ok: bool = True
     cuda_packages: tuple[str, ...] = ()
+    # One-off work before loading (AWQ quantization), kept out of the weights measurement.
+    prepare: Callable[[LoadRequest], list[str]] | None = None
 
 
 def _dtype_for(device: str, half: str):
@@ -111,6 +113,12 @@ def load_awq(req: LoadRequest) -> LoadedModel:
     return awq_backend.load(req)
 
 
+def prepare_awq(req: LoadRequest) -> list[str]:
+    from quantbench import awq_backend
+
+    return awq_backend.prepare(req)
+
+
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
@@ -118,7 +126,8 @@ METHODS: dict[str, Method] = {
         Method("bf16", "BF16", (), load_bf16),
         Method("int8", "INT8 (bitsandbytes)", ("bitsandbytes",), load_int8),
         Method("nf4", "NF4 (bitsandbytes)", ("bitsandbytes",), load_nf4),
-        Method("awq", "AWQ INT4 (autoawq GEMM)", ("awq",), load_awq, cuda_packages=("triton",)),
+        Method("awq", "AWQ INT4 (autoawq GEMM)", ("awq",), load_awq,
+               cuda_packages=("triton",), prepare=prepare_awq),
     )
 }
 

@@ -113,11 +113,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = [item for _, item in sorted(enumerate(items), key=key)]
 
 
-def record_benchmark(benchmark: Any, case: CaseResult, round_seconds: list[float]) -> None:
-    """Put a case into pytest-benchmark: every metric in ``extra_info`` and each measured round
-    in its own statistics, so ``--benchmark-save`` and its timing compare keep working."""
+def record_benchmark(benchmark: Any, case: CaseResult, run: Any) -> None:
+    """Put a case into pytest-benchmark: every metric in ``extra_info`` (with the case's warm-up
+    and measuring seconds) and each measured round in its own statistics, so
+    ``--benchmark-save`` and its timing compare keep working."""
     benchmark.group = f"{case.mode}/{case.case}"
     benchmark.extra_info.update(case.to_dict())
+    benchmark.extra_info.update(warmup_s=round(run.warmup_s, 3), measure_s=round(run.measure_s, 3),
+                                rounds=len(run.samples), stop=run.stop)
+    round_seconds = run.round_seconds
     if getattr(benchmark, "disabled", False) or not round_seconds:
         return
     stats = benchmark._make_stats(1)  # pytest-benchmark 5.x: the one entry point for outside timings

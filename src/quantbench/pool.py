@@ -23,6 +23,7 @@ class LoadRecord:
     """What loading one method cost and left behind."""
 
     seconds: float
+    prepare_seconds: float  # one-off work before loading (AWQ quantization or cache check)
     weights_bytes: int  # device allocation after load minus before (RSS delta on the CPU)
     tensor_bytes: int  # the model's own tensors, counted exactly
     notes: list[str] = field(default_factory=list)
@@ -53,6 +54,7 @@ class ModelPool:
         self.request = request
         self.memory = memory
         self.loaders = loaders or {name: m.load for name, m in METHODS.items()}
+        self.preparers = {name: m.prepare for name, m in METHODS.items() if m.prepare} if loaders is None else {}
         self.current: LoadedModel | None = None
         self.loads: Counter[str] = Counter()
         self.failures: dict[str, str] = {}
@@ -66,10 +68,13 @@ class ModelPool:
         self.release()
         if method in self.failures:
             raise LoadError(self.failures[method])
-        _free_device_memory()  # a fixture cache may have held the last model until now
-        before = self.memory.allocated()
         start = time.perf_counter()
         try:
+            prepare = self.preparers.get(method)
+            notes = prepare(self.request) if prepare else []
+            prepared = time.perf_counter()
+            _free_device_memory()  # a fixture cache may have held the last model until now
+            before = self.memory.allocated()
             loaded = self.loaders[method](self.request)
         except Exception as exc:
             _free_device_memory()
@@ -82,10 +87,11 @@ class ModelPool:
         self.loads[method] += 1
         self.events.append(("load", method))
         self.records[method] = LoadRecord(
-            seconds=time.perf_counter() - start,
+            seconds=time.perf_counter() - prepared,
+            prepare_seconds=prepared - start,
             weights_bytes=self.memory.allocated() - before,
             tensor_bytes=tensor_bytes(loaded.model),
-            notes=list(loaded.notes),
+            notes=notes + list(loaded.notes),
         )
         self.current = loaded
         return loaded
