@@ -10,14 +10,14 @@ from typing import Any, Iterator
 
 import pytest
 
-from quantbench.plugin import session_harness
-
 pytest_plugins = ["quantbench.plugin"]
 
 
 @pytest.fixture(scope="session")
 def harness(pytestconfig: pytest.Config) -> Any:
     """The session's measuring machinery (model source, pool, clock, memory, roofline)."""
+    from quantbench.plugin import session_harness
+
     return session_harness(pytestconfig)
 
 

@@ -7,6 +7,9 @@ verdicts belong to the baseline gate (``--benchmark-compare``), not to assertion
 
 from __future__ import annotations
 
+import pytest
+
+from quantbench.harness import mode_unavailable
 from quantbench.plugin import record_benchmark
 
 
@@ -19,6 +22,9 @@ def test_prefill(loaded_model, prefill_length, harness, benchmark):
 
 
 def test_generate(loaded_model, batch_size, mode, harness, benchmark):
+    reason = mode_unavailable(mode, harness.device)
+    if reason:
+        pytest.skip(reason)
     case, run = harness.generate_case(loaded_model, batch_size, mode)
     record_benchmark(benchmark, case, run)
     m = case.metrics

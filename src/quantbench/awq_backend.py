@@ -25,7 +25,7 @@ from quantbench.methods import LoadedModel, LoadError, LoadRequest
 from quantbench.sources import ModelSource
 
 QUANT_CONFIG = {"zero_point": True, "q_group_size": 128, "w_bit": 4, "version": "GEMM"}
-CALIB_SAMPLES = 64
+CALIB_SAMPLES = 32
 CALIB_SEQ_LEN = 512
 MARKER = "quantbench-awq.json"
 

@@ -3,6 +3,11 @@
 Each forward's logits pass through a logits processor that only marks the clock, so the timed
 path is plain ``generate``: the regime users run and the T4 study measured. ``min_new_tokens``
 equal to ``max_new_tokens`` keeps EOS from ending a round early; the caller checks the count.
+
+``compiled`` is transformers' own static-cache path: a static KV cache, and the decode forward
+compiled by ``torch.compile`` (mode ``reduce-overhead``, so captured as CUDA graphs). Dynamo's
+graph-break counter is read after the compile warm-ups, so a method whose layers break the
+graph says so instead of silently running eager inside a "compiled" label.
 """
 
 from __future__ import annotations
@@ -32,6 +37,12 @@ class HFEngine:
     def __init__(self, model: Any, mode: str = "eager") -> None:
         self.model = model
         self.mode = mode
+        self.last_tokens: torch.Tensor | None = None
+        if mode == "compiled":
+            import torch._dynamo
+
+            torch._dynamo.reset()  # a fresh model: no guards or counts left by the previous one
+            torch._dynamo.utils.counters.clear()
         config = model.generation_config
         eos = config.eos_token_id
         self.pad_token_id = config.pad_token_id if config.pad_token_id is not None else (
@@ -60,7 +71,17 @@ class HFEngine:
             logits_processor=LogitsProcessorList([StepMarker(on_step)]),
             **self._mode_kwargs(),
         )
+        self.last_tokens = out[:, prompt.input_ids.shape[1]:]
         return int(out.shape[1] - prompt.input_ids.shape[1])
+
+    def compile_stats(self) -> dict[str, Any]:
+        """Graph breaks and graphs dynamo made since this engine was built (compiled mode)."""
+        from torch._dynamo.utils import counters
+
+        reasons = counters["graph_break"]
+        return {"graph_breaks": int(sum(reasons.values())),
+                "unique_graphs": int(counters["stats"]["unique_graphs"]),
+                "break_reasons": [r for r, _ in reasons.most_common(3)]}
 
     @torch.inference_mode()
     def prefill(self, prompt: Prompt) -> None:

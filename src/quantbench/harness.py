@@ -29,6 +29,18 @@ class Unavailable(Exception):
     """A method that cannot run here; the message is the skip reason."""
 
 
+QUALITY_PROMPTS = 4  # prompts in the quality batch
+QUALITY_PROMPT_TOKENS = 64  # prompt length when there is no tokenizer
+
+
+def mode_unavailable(mode: str, device: str) -> str | None:
+    """Why ``mode`` cannot run on ``device`` (``None`` when it can)."""
+    if mode == "compiled" and device != "cuda":
+        return ("compiled mode captures the decode step as CUDA graphs (torch.compile "
+                "reduce-overhead with a static cache) and needs a CUDA device")
+    return None
+
+
 @dataclass
 class TimeEntry:
     method: str
@@ -60,6 +72,8 @@ class Harness:
         request = LoadRequest(self.source, self.device, s.cache_dir, awq, s.seed)
         self.pool = ModelPool(request, self.memory, self.loaders)
         self._prompts: dict[int, list[Prompt]] = {}
+        self._engines: dict[tuple[str, str], Any] = {}
+        self.reference: Any = None  # the FP16 QualityReference, once captured
         # Building a synthetic checkpoint is loading, not harness overhead.
         self.timeline.append(TimeEntry("(session)", "load", time.perf_counter() - self.started))
 
@@ -88,6 +102,7 @@ class Harness:
         """Free the resident model (timed as loading: it is the libraries' cost)."""
         method = self.pool.current.method if self.pool.current else None
         start = time.perf_counter()
+        self._engines.clear()
         self.pool.release()
         if method:
             self.timeline.append(TimeEntry(method, "load", time.perf_counter() - start))
@@ -123,11 +138,16 @@ class Harness:
                         self.settings.target_rel_ci)
 
     def _engine(self, loaded: LoadedModel, mode: str) -> Any:
-        if self.engine_factory is not None:
-            return self.engine_factory(loaded.model, mode)
-        from quantbench.engine import HFEngine
+        """One engine per method and mode, so a compiled model compiles once per shape."""
+        key = (loaded.method, mode)
+        if key not in self._engines:
+            if self.engine_factory is not None:
+                self._engines[key] = self.engine_factory(loaded.model, mode)
+            else:
+                from quantbench.engine import HFEngine
 
-        return HFEngine(loaded.model, mode)
+                self._engines[key] = HFEngine(loaded.model, mode)
+        return self._engines[key]
 
     def bandwidth(self) -> float | None:
         """The device's copy bandwidth, measured once per session."""
@@ -158,12 +178,14 @@ class Harness:
             out["weights_gb"] = exact("weights_gb", record.tensor_bytes)
         return out
 
-    def _note_time(self, method: str, run: Run) -> None:
-        self.timeline.append(TimeEntry(method, "warmup", run.warmup_s))
+    def _note_time(self, method: str, run: Run, mode: str = "eager") -> None:
+        self.timeline.append(TimeEntry(method, "compile" if mode == "compiled" else "warmup",
+                                       run.warmup_s))
         self.timeline.append(TimeEntry(method, "measure", run.measure_s))
 
-    def _case(self, loaded: LoadedModel, mode: str, case: str, metrics: dict[str, Metric]) -> CaseResult:
-        notes = list(self.pool.records[loaded.method].notes)
+    def _case(self, loaded: LoadedModel, mode: str, case: str, metrics: dict[str, Metric],
+              extra_notes: list[str] | None = None) -> CaseResult:
+        notes = list(self.pool.records[loaded.method].notes) + list(extra_notes or [])
         if self.device == "cpu":
             notes.append("CPU: weights_gb counts tensor bytes; memory readings are process RSS")
         result = CaseResult(self.settings.scenario.name, mode, case, loaded.method, loaded.dtype,
@@ -188,13 +210,64 @@ class Harness:
         prompts = self.generation_prompts(loaded, batch)
         engine = self._engine(loaded, mode)
         self.memory.reset_peak()
+        # Compiled: the first rounds compile and capture graphs; they are timed as compile_s.
         warmup = sc.warmup if mode == "eager" else max(2, sc.warmup)
         run = measure_generation(engine, prompts, batch, sc.new_tokens, self.clock,
                                  self._rule(sc.prompts), warmup)
-        self._note_time(loaded.method, run)
+        self._note_time(loaded.method, run, mode)
         metrics = {**generation_metrics(run), **self._memory_metrics(loaded)}
         metrics.update(self._roofline(loaded, batch, prompts[0].length, metrics["decode_tps"].median))
-        return self._case(loaded, mode, f"generate-bs{batch}", metrics), run
+        notes: list[str] = []
+        if mode == "compiled":
+            compiled, notes = self._compile_metrics(engine, run)
+            metrics.update(compiled)
+        return self._case(loaded, mode, f"generate-bs{batch}", metrics, notes), run
+
+    def _compile_metrics(self, engine: Any, run: Run) -> tuple[dict[str, Metric], list[str]]:
+        """Compile time (the compile warm-up rounds) and dynamo's graph breaks, with reasons."""
+        stats = engine.compile_stats() if hasattr(engine, "compile_stats") else {}
+        out = {"compile_s": Metric.exact("compile_s", "s", run.warmup_s, higher_is_better=False)}
+        if "graph_breaks" not in stats:
+            return out, []
+        out["graph_breaks"] = Metric.exact("graph_breaks", "count", stats["graph_breaks"],
+                                           higher_is_better=False)
+        return out, [f"graph break: {r}" for r in stats.get("break_reasons", [])]
+
+    def quality_prompt(self, loaded: LoadedModel) -> Prompt:
+        """The fixed prompt batch every method's outputs are compared on."""
+        if self.tokenizer is not None:
+            return text_prompts(self.tokenizer, 1, QUALITY_PROMPTS, self.device)[0]
+        return token_prompt(self._vocab(loaded), QUALITY_PROMPT_TOKENS, QUALITY_PROMPTS,
+                            self.settings.seed + 7, self.device)
+
+    def quality_case(self, loaded: LoadedModel, mode: str) -> CaseResult:
+        """Agreement with FP16's greedy tokens and KL from FP16's next-token distributions
+        (eager), or the compiled engine's greedy tokens against FP16's (compiled)."""
+        from quantbench import quality
+
+        start = time.perf_counter()
+        n = self.settings.quality_tokens
+        prompt = self.quality_prompt(loaded)
+        if loaded.method == quality.REFERENCE_METHOD and mode == "eager":
+            self.reference = quality.QualityReference.capture(
+                loaded.model, prompt.input_ids, prompt.attention_mask, n)
+        if self.reference is None:
+            raise Unavailable("quality needs the FP16 reference: include fp16 in --methods "
+                              "and its eager mode")
+        if mode == "eager":
+            metrics = quality.evaluate(loaded.model, self.reference)
+        else:
+            engine = self._engine(loaded, mode)
+            engine.generate(prompt, n, lambda: None)
+            tokens = engine.last_tokens.cpu()
+            agreement = quality.token_agreement(self.reference.tokens, tokens)
+            metrics = {"token_agreement": Metric("token_agreement", "fraction", agreement,
+                                                 agreement, agreement, tokens.numel(), True,
+                                                 0.0, "exact")}
+        if self.tokenizer is not None and mode == "eager":
+            metrics["perplexity"] = quality.text_perplexity(loaded.model, self.tokenizer)
+        self.timeline.append(TimeEntry(loaded.method, "quality", time.perf_counter() - start))
+        return self._case(loaded, mode, "quality", metrics)
 
     def _roofline(self, loaded: LoadedModel, batch: int, prompt_len: int, decode_tps: float) -> dict[str, Metric]:
         model = loaded.model

@@ -98,7 +98,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Order benches so one model is resident at a time: by mode (eager before compiled, so
-    compilation cannot disturb an eager figure), then by method, keeping file order within."""
+    compilation cannot disturb an eager figure), then by method with FP16 first (it captures
+    the quality reference), keeping file order within."""
     settings = settings_of(config)
 
     def key(pair: tuple[int, pytest.Item]) -> tuple[int, int, int]:
@@ -107,10 +108,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "loaded_model" not in params:
             return (-1, -1, index)
         mode = params.get("mode", "eager")
+        method = params["loaded_model"]
         return (settings.modes.index(mode) if mode in settings.modes else 0,
-                settings.methods.index(params["loaded_model"]), index)
+                -1 if method == "fp16" else settings.methods.index(method), index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=key)]
+    _skip_unavailable_modes(settings, items)
+
+
+def _skip_unavailable_modes(settings: Settings, items: list[pytest.Item]) -> None:
+    """Mark a mode this device cannot run as skipped before any model loads for it."""
+    from quantbench.env import detect_device
+    from quantbench.harness import mode_unavailable
+
+    try:
+        device = detect_device(settings.device)
+    except RuntimeError:
+        return  # the harness reports it when the first bench starts
+    for item in items:
+        mode = getattr(getattr(item, "callspec", None), "params", {}).get("mode")
+        reason = mode_unavailable(mode, device) if mode else None
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def record_benchmark(benchmark: Any, case: CaseResult, run: Any) -> None:
@@ -122,6 +141,7 @@ def record_benchmark(benchmark: Any, case: CaseResult, run: Any) -> None:
     benchmark.extra_info.update(warmup_s=round(run.warmup_s, 3), measure_s=round(run.measure_s, 3),
                                 rounds=len(run.samples), stop=run.stop)
     round_seconds = run.round_seconds
+    benchmark._mode = "quantbench: rounds timed by the harness"  # marks the fixture as used
     if getattr(benchmark, "disabled", False) or not round_seconds:
         return
     stats = benchmark._make_stats(1)  # pytest-benchmark 5.x: the one entry point for outside timings

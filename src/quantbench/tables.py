@@ -14,11 +14,15 @@ from quantbench.results import CaseResult, Metric
 GEN_COLUMNS = ("e2e_tps", "decode_tps", "ttft_ms", "token_p50_ms", "token_p90_ms", "token_p99_ms",
                "weights_gb", "peak_gb", "roofline_pct")
 PREFILL_COLUMNS = ("prefill_tps", "weights_gb", "peak_gb")
+QUALITY_COLUMNS = ("token_agreement", "kl_divergence", "perplexity")
+COMPILE_COLUMNS = ("compile_s", "graph_breaks")
 HEADERS = {
     "e2e_tps": "E2E tok/s", "decode_tps": "Decode tok/s", "ttft_ms": "TTFT ms",
     "token_p50_ms": "p50 ms", "token_p90_ms": "p90 ms", "token_p99_ms": "p99 ms",
     "weights_gb": "Weights GB", "peak_gb": "Peak GB", "roofline_pct": "Roofline %",
-    "prefill_tps": "Prefill tok/s",
+    "prefill_tps": "Prefill tok/s", "token_agreement": "Agreement with FP16",
+    "kl_divergence": "KL from FP16 (nats)", "perplexity": "Perplexity",
+    "compile_s": "Compile s", "graph_breaks": "Graph breaks",
 }
 
 
@@ -75,10 +79,21 @@ def study_table(results: list[CaseResult]) -> str:
     return render(rows, header)
 
 
+def quality_table(results: list[CaseResult]) -> str:
+    """Agreement, KL and (with a real tokenizer) perplexity against FP16, one row per method."""
+    columns = [c for c in QUALITY_COLUMNS if any(c in r.metrics for r in results)]
+    rows = [[r.method, r.dtype, *(fmt_metric(r.metrics.get(c)) for c in columns)] for r in results]
+    return render(rows, ["Method", "dtype", *(HEADERS[c] for c in columns)])
+
+
 def case_table(results: list[CaseResult]) -> str:
     """Every metric of one case, one row per method, with speed ratios to fp16."""
+    if results[0].case == "quality":
+        return quality_table(results)
     prefill = results[0].case.startswith("prefill")
     columns = PREFILL_COLUMNS if prefill else GEN_COLUMNS
+    if any("compile_s" in r.metrics for r in results):
+        columns = (*columns, *COMPILE_COLUMNS)
     speed = "prefill_tps" if prefill else "decode_tps"
     header = ["Method", "dtype", *(HEADERS[c] for c in columns), f"{HEADERS[speed]} vs fp16", "stop"]
     rows = []
