@@ -50,18 +50,21 @@ def merge_metric(samples: Sequence[Metric]) -> Metric:
 
 
 def merge_sessions(sessions: Sequence[dict[str, Any]]) -> list[CaseResult]:
-    """Case results holding every metric present in all sessions, merged."""
+    """Case results for every case any session ran, each metric merged over the sessions that
+    measured it (a session may have run a subset, for example only batch 1)."""
     keyed = [{(r.case_key, r.method): r for r in s["results"]} for s in sessions]
-    merged = []
-    for key, result in keyed[0].items():
-        if not all(key in k for k in keyed[1:]):
-            continue
-        others = [k[key] for k in keyed]
-        names = [n for n in result.metrics if all(n in o.metrics for o in others)]
-        metrics = {n: merge_metric([o.metrics[n] for o in others]) for n in names}
-        merged.append(CaseResult(result.scenario, result.mode, result.case, result.method,
-                                 result.dtype, metrics, result.notes))
-    return merged
+    merged: dict[tuple[str, str], CaseResult] = {}
+    for table in keyed:
+        for key, result in table.items():
+            if key in merged:
+                continue
+            others = [k[key] for k in keyed if key in k]
+            names = dict.fromkeys(n for o in others for n in o.metrics)
+            metrics = {n: merge_metric([o.metrics[n] for o in others if n in o.metrics])
+                       for n in names}
+            merged[key] = CaseResult(result.scenario, result.mode, result.case, result.method,
+                                     result.dtype, metrics, result.notes)
+    return list(merged.values())
 
 
 def _check_same(sessions: Sequence[dict[str, Any]], paths: Sequence[Path]) -> None:
@@ -86,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = dict(sessions[0]["environment"])
         results = merge_sessions(sessions)
         if not results:
-            raise BaselineError("the sessions share no results")
+            raise BaselineError("the sessions hold no results")
         env["sessions"] = [s["environment"].get("date") for s in sessions]
         baseline = baseline_from_results(
             results, gpu=env["gpu"], model_source=env["model_source"],

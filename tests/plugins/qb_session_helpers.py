@@ -1,0 +1,61 @@
+"""Test-only pytest plugin for ``tests/test_sessions.py``: faults injected into a real session.
+
+Loaded into a ``pytest benches`` subprocess with ``-p qb_session_helpers`` (this folder on
+``PYTHONPATH``); it does nothing unless one of its options is given:
+
+``--qbt-hide-package NAME``  make ``import NAME`` fail as if the package were not installed
+                             (``sys.modules[NAME] = None``), before any model is loaded;
+``--qbt-fail-load METHOD``   replace METHOD's loader with one that raises a CUDA out-of-memory
+                             ``RuntimeError`` (what PyTorch raises), as a real load failure would;
+``--qbt-never-converge``     set the convergence target to 0 so sampling stops only on the time
+                             budget or the round cap (exposes which budget a session really uses).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import pytest
+
+OOM_MESSAGE = ("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+               "14.74 GiB of which 1.02 GiB is free.")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("qb-session-helpers", "test-only fault injection (tests/plugins)")
+    group.addoption("--qbt-hide-package", dest="qbt_hide_package", action="append", default=[],
+                    metavar="NAME", help="make NAME unimportable in this session")
+    group.addoption("--qbt-fail-load", dest="qbt_fail_load", action="append", default=[],
+                    metavar="METHOD", help="make METHOD's load raise CUDA out of memory")
+    group.addoption("--qbt-never-converge", dest="qbt_never_converge", action="store_true",
+                    default=False, help="sampling never converges (target_rel_ci = 0)")
+
+
+def _failing_load(request):  # noqa: ANN001, ANN202 - same signature as a Method.load
+    raise RuntimeError(OOM_MESSAGE)
+
+
+@pytest.hookimpl(trylast=True)  # after quantbench.plugin has built the session's settings
+def pytest_configure(config: pytest.Config) -> None:
+    for name in config.getoption("qbt_hide_package"):
+        sys.modules[name] = None  # type: ignore[assignment]  # import raises ModuleNotFoundError
+
+    failing = config.getoption("qbt_fail_load")
+    if failing:
+        from quantbench import methods
+
+        saved = dict(methods.METHODS)
+        for name in failing:
+            methods.METHODS[name] = dataclasses.replace(methods.METHODS[name], load=_failing_load)
+
+        def restore() -> None:
+            methods.METHODS.clear()
+            methods.METHODS.update(saved)
+
+        config.add_cleanup(restore)
+
+    if config.getoption("qbt_never_converge"):
+        from quantbench.plugin import SETTINGS
+
+        config.stash[SETTINGS] = dataclasses.replace(config.stash[SETTINGS], target_rel_ci=0.0)

@@ -1,0 +1,233 @@
+"""A baseline from several sessions: median of medians, an interval over every session, n summed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from quantbench import calibrate
+from quantbench.baseline import baseline_path, load_baseline
+from quantbench.results import CaseResult, Metric
+from quantbench.settings import SCENARIOS
+
+GPU = "NVIDIA H100 80GB HBM3"
+MODEL = "synthetic:qwen2.5-0.5b-instruct"
+SCENARIO = SCENARIOS["default"].to_dict()
+
+
+def _decode(median: float, low: float, high: float, n: int, cv: float) -> Metric:
+    return Metric("decode_tps", "tok/s", median, low, high, n, True, cv, "converged")
+
+
+def _session(tmp: Path, name: str, decode: Metric, ttft: Metric, *, gpu: str = GPU, model: str = MODEL,
+             scenario: dict | None = None, weights: float = 0.998, extra_results: tuple = (),
+             date: str | None = None) -> Path:
+    weights_m = Metric.exact("weights_gb", "GB", weights, higher_is_better=False)
+    results = [
+        CaseResult("default", "eager", "generate-bs1", "fp16", "float16",
+                   {"decode_tps": decode, "ttft_ms": ttft, "weights_gb": weights_m}, ("a note",)),
+        *extra_results,
+    ]
+    data = {
+        "environment": {"gpu": gpu, "model_source": model, "date": date or f"2025-01-0{name[-1]}T00:00:00+00:00",
+                        "device": "cuda"},
+        "results": [r.to_dict() for r in results],
+        "scenario": scenario if scenario is not None else SCENARIO,
+        "loads": {"fp16": 1},
+    }
+    path = tmp / name / "session.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def _ttft(median: float, n: int = 10) -> Metric:
+    return Metric("ttft_ms", "ms", median, median - 1.0, median + 1.0, n, False, 0.01, "budget")
+
+
+@pytest.fixture
+def three(tmp_path: Path) -> list[Path]:
+    return [
+        _session(tmp_path, "run1", _decode(100.0, 98.0, 103.0, 30, 0.02), _ttft(20.0, 11)),
+        _session(tmp_path, "run2", _decode(120.0, 119.0, 125.0, 25, 0.05), _ttft(16.0, 12)),
+        _session(tmp_path, "run3", _decode(90.0, 91.0, 93.0, 40, 0.01), _ttft(18.0, 13)),
+    ]
+
+
+def _run(paths: list[Path], baseline_dir: Path) -> int:
+    return calibrate.main([*map(str, paths), "--baseline-dir", str(baseline_dir)])
+
+
+def test_merges_sessions_into_a_baseline(tmp_path: Path, three: list[Path], capsys: pytest.CaptureFixture) -> None:
+    out_dir = tmp_path / "baselines"
+    assert _run(three, out_dir) == 0
+    path = baseline_path(out_dir, GPU, MODEL)
+    assert path == out_dir / "nvidia-h100-80gb-hbm3" / "synthetic-qwen2.5-0.5b-instruct.json"
+    assert capsys.readouterr().out.strip() == f"baseline written: {path} from 3 sessions"
+
+    b = load_baseline(path)
+    assert (b.gpu, b.model_source, b.scenario) == (GPU, MODEL, SCENARIO)
+    assert b.provenance["kind"] == "measured"
+    assert b.provenance["sessions"] == 3
+    assert b.provenance["command"] == "python -m quantbench.calibrate " + " ".join(map(str, three))
+    assert b.environment["sessions"] == ["2025-01-01T00:00:00+00:00", "2025-01-02T00:00:00+00:00",
+                                         "2025-01-03T00:00:00+00:00"]
+    assert b.environment["device"] == "cuda"
+    assert list(b.results) == ["eager/generate-bs1"]
+    assert list(b.results["eager/generate-bs1"]) == ["fp16"]
+    metrics = b.results["eager/generate-bs1"]["fp16"]
+
+    decode = metrics["decode_tps"]
+    assert decode.median == 100.0  # median of 100, 120, 90
+    # the interval spans every session's interval and median: 90 (run3's median, below its own
+    # interval) up to 125 (run2's high)
+    assert (decode.low, decode.high) == (90.0, 125.0)
+    assert decode.n == 30 + 25 + 40
+    assert decode.cv == 0.05  # the largest session cv
+    assert decode.stop == "sessions"
+    assert (decode.unit, decode.higher_is_better) == ("tok/s", True)
+
+    ttft = metrics["ttft_ms"]
+    assert ttft.median == 18.0
+    assert (ttft.low, ttft.high) == (15.0, 21.0)
+    assert ttft.n == 36
+    assert ttft.higher_is_better is False
+
+    weights = metrics["weights_gb"]  # the same exact count every time stays exact
+    assert (weights.median, weights.low, weights.high, weights.n, weights.stop) == (0.998, 0.998, 0.998, 3, "exact")
+
+
+def test_even_number_of_sessions_averages_the_middle_medians(tmp_path: Path) -> None:
+    paths = [
+        _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0)),
+        _session(tmp_path, "run2", _decode(110.0, 109.0, 111.0, 5, 0.01), _ttft(22.0)),
+    ]
+    assert _run(paths, tmp_path / "b") == 0
+    m = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL)).results["eager/generate-bs1"]["fp16"]
+    assert m["decode_tps"].median == 105.0
+    assert (m["decode_tps"].low, m["decode_tps"].high) == (99.0, 111.0)
+    assert m["ttft_ms"].median == 21.0
+
+
+def test_exact_counts_that_differ_become_an_interval(tmp_path: Path) -> None:
+    paths = [
+        _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0), weights=1.0),
+        _session(tmp_path, "run2", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0), weights=1.25),
+        _session(tmp_path, "run3", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0), weights=1.5),
+    ]
+    assert _run(paths, tmp_path / "b") == 0
+    w = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL)).results["eager/generate-bs1"]["fp16"]["weights_gb"]
+    assert (w.median, w.low, w.high, w.stop) == (1.25, 1.0, 1.5, "sessions")
+
+
+def test_a_case_only_some_sessions_ran_is_kept_from_those(tmp_path: Path) -> None:
+    extra = CaseResult("default", "eager", "prefill-128", "fp16", "float16",
+                       {"prefill_tps": Metric("prefill_tps", "tok/s", 5000.0, 4900.0, 5100.0, 9, True, 0.01, "converged")})
+    paths = [
+        _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0), extra_results=(extra,)),
+        _session(tmp_path, "run2", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0)),
+    ]
+    assert _run(paths, tmp_path / "b") == 0
+    b = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL))
+    assert sorted(b.results) == ["eager/generate-bs1", "eager/prefill-128"]
+    prefill = b.results["eager/prefill-128"]["fp16"]["prefill_tps"]
+    assert (prefill.median, prefill.low, prefill.high, prefill.n) == (5000.0, 4900.0, 5100.0, 9)
+    assert b.results["eager/generate-bs1"]["fp16"]["decode_tps"].n == 10
+
+
+def test_merge_metric_directly() -> None:
+    a = Metric("peak_gb", "GB", 2.0, 2.0, 2.0, 1, False, None, "exact")
+    b = Metric("peak_gb", "GB", 2.0, 2.0, 2.0, 1, False, None, "exact", approximate=True)
+    merged = calibrate.merge_metric([a, b])
+    assert merged == Metric("peak_gb", "GB", 2.0, 2.0, 2.0, 2, False, None, "exact", False)
+
+
+def test_mismatched_gpu_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    paths = [
+        _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0)),
+        _session(tmp_path, "run2", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0), gpu="Tesla T4"),
+    ]
+    out_dir = tmp_path / "baselines"
+    assert _run(paths, out_dir) == 4
+    assert not out_dir.exists()
+    err = capsys.readouterr().err.strip()
+    assert err == (f"quantbench.calibrate: {paths[1]}: gpu 'Tesla T4' differs from {paths[0]}'s {GPU!r}")
+
+
+def test_mismatched_model_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    paths = [
+        _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0)),
+        _session(tmp_path, "run2", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0), model="synthetic:qwen2-tiny"),
+    ]
+    assert _run(paths, tmp_path / "baselines") == 4
+    assert not (tmp_path / "baselines").exists()
+    assert "model_source 'synthetic:qwen2-tiny' differs" in capsys.readouterr().err
+
+
+def test_mismatched_scenario_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    paths = [
+        _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0)),
+        _session(tmp_path, "run2", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0),
+                 scenario=SCENARIOS["t4-study"].to_dict()),
+    ]
+    assert _run(paths, tmp_path / "baselines") == 4
+    assert not (tmp_path / "baselines").exists()
+    assert capsys.readouterr().err.strip() == f"quantbench.calibrate: {paths[1]}: scenario differs from {paths[0]}'s"
+
+
+def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    good = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0))
+    missing = tmp_path / "run9" / "session.json"
+    assert _run([good, missing], tmp_path / "baselines") == 4
+    assert not (tmp_path / "baselines").exists()
+    assert capsys.readouterr().err.strip() == f"quantbench.calibrate: no session file at {missing}"
+
+
+@pytest.mark.parametrize("content, why", [
+    ("{not json", "JSONDecodeError"),
+    (json.dumps({"environment": {"gpu": GPU}, "results": [], "scenario": {}}), "environment lacks 'model_source'"),
+    (json.dumps({"environment": {"gpu": GPU, "model_source": MODEL}}), "KeyError: 'results'"),
+])
+def test_unusable_file(tmp_path: Path, capsys: pytest.CaptureFixture, content: str, why: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    assert _run([bad], tmp_path / "baselines") == 4
+    err = capsys.readouterr().err
+    assert err.startswith(f"quantbench.calibrate: session file {bad} is unusable: ")
+    assert why in err
+    assert not (tmp_path / "baselines").exists()
+
+
+def test_sessions_holding_no_results(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    a = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0))
+    data = json.loads(a.read_text())
+    data["results"] = []
+    b = tmp_path / "other.json"
+    b.write_text(json.dumps(data))
+    assert _run([b, b], tmp_path / "baselines") == 4
+    assert capsys.readouterr().err.strip() == "quantbench.calibrate: the sessions hold no results"
+    assert not (tmp_path / "baselines").exists()
+
+
+def test_second_calibration_keeps_the_previous_baseline(tmp_path: Path, three: list[Path],
+                                                        capsys: pytest.CaptureFixture) -> None:
+    out_dir = tmp_path / "baselines"
+    assert _run(three, out_dir) == 0
+    path = baseline_path(out_dir, GPU, MODEL)
+    first = path.read_bytes()
+    capsys.readouterr()
+
+    later = [
+        _session(tmp_path, "run4", _decode(130.0, 129.0, 131.0, 5, 0.01), _ttft(15.0)),
+        _session(tmp_path, "run5", _decode(140.0, 139.0, 141.0, 5, 0.01), _ttft(15.0)),
+    ]
+    assert _run(later, out_dir) == 0
+    history = list((path.parent / "history").iterdir())
+    assert len(history) == 1
+    assert history[0].name.startswith("synthetic-qwen2.5-0.5b-instruct.") and history[0].suffix == ".json"
+    assert history[0].read_bytes() == first
+    assert capsys.readouterr().out.strip() == (
+        f"baseline written: {path} from 2 sessions; previous kept as {history[0]}")
+    assert load_baseline(path).results["eager/generate-bs1"]["fp16"]["decode_tps"].median == 135.0

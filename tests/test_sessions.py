@@ -1,0 +1,457 @@
+"""Whole ``pytest benches`` sessions on the CPU: model lifecycle, skips and load failures, the AWQ
+cache, and the baseline gate end to end (update, compare, unusable baselines, refused updates).
+
+Every test runs real sessions in a subprocess on the tiny synthetic Qwen2 model and reads what a
+session leaves behind: its exit status, its terminal output, ``<report-dir>/session.json``, a
+JUnit XML file for per-test outcomes and the baseline folder. One model cache is shared by the
+module, so the synthetic checkpoint is built once.
+
+Sessions run torch single-threaded (``OMP_NUM_THREADS=1``): on a small shared CPU, two processes
+each spinning two OpenMP threads slow each other down by an order of magnitude, which would make
+the speed verdicts below measure the neighbours instead of the code. Fault injection (a package
+that will not import, a load that runs out of memory) comes from ``tests/plugins``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from quantbench.baseline import gpu_slug, load_baseline, model_slug
+from quantbench.catalog import spec
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+MODEL = "synthetic:qwen2-tiny"  # the CPU default ([tool.quantbench] cpu_model)
+FAST = ["--time-budget", "0.3"]
+# Cases kept small: prefill over 128 tokens and generation at batch 1.
+FEW = ["-k", "len128 or bs1"]
+# Generous tolerances for a shared CPU; the injected slowdown (4x) is far beyond them.
+LOOSE = ["--qb-tolerance", "throughput=0.5", "--qb-tolerance", "latency=0.5"]
+SLOWDOWN = "3.0"
+SESSION_TIMEOUT_S = 240
+
+_counter = itertools.count()
+
+
+@dataclass
+class Session:
+    """What one ``pytest benches`` subprocess left behind."""
+
+    args: list[str]
+    code: int
+    output: str
+    report_dir: Path
+    junit: Path
+
+    @property
+    def data(self) -> dict[str, Any]:
+        path = self.report_dir / "session.json"
+        assert path.is_file(), f"no session file; output:\n{self.output[-4000:]}"
+        return json.loads(path.read_text())
+
+    def outcomes(self) -> dict[str, tuple[str, str]]:
+        """Test id (``test_prefill[fp16-len128]``) -> (passed|skipped|error|failure, message)."""
+        out: dict[str, tuple[str, str]] = {}
+        for case in ET.parse(self.junit).getroot().iter("testcase"):
+            status, message = "passed", ""
+            for child in case:
+                if child.tag in ("skipped", "error", "failure"):
+                    status, message = child.tag, child.get("message", "") + "\n" + (child.text or "")
+                    break
+            out[case.get("name")] = (status, message)
+        return out
+
+    def lines_with(self, text: str) -> list[str]:
+        return [line for line in self.output.splitlines() if text in line]
+
+    def explain(self) -> str:
+        return f"exit {self.code} for {' '.join(self.args)}; output tail:\n{self.output[-6000:]}"
+
+
+def run_session(cache_dir: Path, work: Path, *args: str, baseline_dir: Path | None = None) -> Session:
+    """Run ``pytest benches`` with ``args`` in a subprocess, every output folder under ``work``."""
+    run_dir = work / f"session-{next(_counter)}"
+    run_dir.mkdir(parents=True)
+    report_dir = run_dir / "report"
+    junit = run_dir / "junit.xml"
+    cmd = [
+        sys.executable, "-m", "pytest", "benches",
+        "-p", "no:cacheprovider", "-p", "qb_session_helpers",
+        "--benchmark-disable", "--benchmark-storage", f"file://{run_dir / 'benchmarks'}",
+        "--qb-cache-dir", str(cache_dir),
+        "--qb-report-dir", str(report_dir),
+        "--qb-baseline-dir", str(baseline_dir or run_dir / "baselines"),
+        "--junitxml", str(junit), "-o", "junit_family=xunit2", "-rA",
+        *FAST, *args,
+    ]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PLUGINS), env.get("PYTHONPATH")) if p)
+    env["OMP_NUM_THREADS"] = "1"
+    env["MKL_NUM_THREADS"] = "1"
+    for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "GITHUB_STEP_SUMMARY"):
+        env.pop(name, None)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=SESSION_TIMEOUT_S, check=False)
+    return Session(cmd[3:], proc.returncode, proc.stdout + proc.stderr, report_dir, junit)
+
+
+def baseline_file(baseline_dir: Path, gpu: str = "cpu") -> Path:
+    """Where the gate keeps the CPU baseline of the synthetic model."""
+    return baseline_dir / gpu_slug(gpu) / f"{model_slug(MODEL)}.json"
+
+
+def gate_reason(session: Session) -> str:
+    lines = session.lines_with("baseline unusable")
+    assert len(lines) == 1, session.explain()
+    return lines[0]
+
+
+# fixtures
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model cache for the module: the synthetic checkpoint (and AWQ's) is built once."""
+    return tmp_path_factory.mktemp("qb-cache")
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("qb-sessions")
+
+
+@pytest.fixture(scope="module")
+def two_methods(cache_dir: Path, work: Path) -> Session:
+    """fp16 and nf4, two benches each."""
+    session = run_session(cache_dir, work, "--methods", "fp16,nf4", *FEW)
+    assert session.code == 0, session.explain()
+    return session
+
+
+@pytest.fixture(scope="module")
+def stored_baseline(cache_dir: Path, work: Path) -> bytes:
+    """The bytes of a CPU baseline written by ``--quantbench-update-baseline`` (fp16, two cases)."""
+    folder = work / "update-baselines"
+    session = run_session(cache_dir, work, "--methods", "fp16", *FEW,
+                          "--quantbench-update-baseline", baseline_dir=folder)
+    assert session.code == 0, session.explain()
+    gpu = session.data["environment"]["gpu"]
+    assert gpu == "cpu"
+    path = baseline_file(folder, gpu)
+    assert path.is_file(), f"expected {path}; {session.explain()}"
+    assert str(path) in session.output and session.lines_with("baseline written")
+    assert path.relative_to(folder).as_posix() == "cpu/synthetic-qwen2-tiny.json"
+    stored = load_baseline(path)
+    assert set(stored.results) == {"eager/prefill-128", "eager/generate-bs1"}
+    assert {m for by in stored.results.values() for m in by} == {"fp16"}
+    return path.read_bytes()
+
+
+def _install(baseline_dir: Path, data: bytes) -> Path:
+    path = baseline_file(baseline_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# 1-2: the model lifecycle
+
+
+def test_one_load_per_method_and_at_most_one_model_resident(two_methods: Session) -> None:
+    data = two_methods.data
+    per_method: dict[str, int] = {}
+    for result in data["results"]:
+        per_method[result["method"]] = per_method.get(result["method"], 0) + 1
+    assert per_method == {"fp16": 2, "nf4": 2}, "each method should run two benches"
+    assert data["loads"] == {"fp16": 1, "nf4": 1}
+    assert data["failures"] == {} and data["skipped"] == {}
+
+    events = [tuple(e) for e in data["load_events"]]
+    assert events == [("load", "fp16"), ("release", "fp16"), ("load", "nf4"), ("release", "nf4")]
+    resident: str | None = None
+    for kind, method in events:  # the general rule, whatever the order
+        if kind == "load":
+            assert resident is None, f"{method} loaded while {resident} was resident: {events}"
+            resident = method
+        else:
+            assert resident == method, f"released {method} while {resident} was resident: {events}"
+            resident = None
+    assert resident is None, "the last model must be released at the end of the session"
+
+
+def test_results_are_grouped_by_method(two_methods: Session) -> None:
+    data = two_methods.data
+    order = [r["method"] for r in data["results"]]
+    assert order == ["fp16", "fp16", "nf4", "nf4"], order
+    groups = [m for m, _ in itertools.groupby(order)]
+    assert len(groups) == len(set(groups)), f"a method's results are split: {order}"
+    loaded = [m for kind, m in data["load_events"] if kind == "load"]
+    assert groups == loaded, "results follow the order in which models were loaded"
+    # Every method runs prefill and generation between its own load and release.
+    assert [(r["method"], r["case"]) for r in data["results"]] == [
+        ("fp16", "prefill-128"), ("fp16", "generate-bs1"),
+        ("nf4", "prefill-128"), ("nf4", "generate-bs1"),
+    ]
+
+
+# 3-4: a method that cannot run, and one that fails to load
+
+
+def test_missing_bitsandbytes_skips_only_its_methods(cache_dir: Path, work: Path) -> None:
+    session = run_session(cache_dir, work, "--methods", "fp16,int8,nf4", *FEW,
+                          "--qbt-hide-package", "bitsandbytes")
+    assert session.code == 0, session.explain()
+    data = session.data
+    assert set(data["skipped"]) == {"int8", "nf4"}
+    for method, reason in data["skipped"].items():
+        assert "bitsandbytes" in reason and "not installed" in reason, reason
+        assert reason.startswith(method), reason
+    assert data["loads"] == {"fp16": 1}
+    assert data["failures"] == {}
+    assert {r["method"] for r in data["results"]} == {"fp16"}
+    assert len(data["results"]) == 2
+
+    outcomes = session.outcomes()
+    assert len(outcomes) == 6, outcomes
+    for name, (status, message) in outcomes.items():
+        if "[fp16-" in name:
+            assert status == "passed", (name, message)
+        else:
+            assert status == "skipped", (name, status, message)
+            assert "bitsandbytes is not installed" in message, (name, message)
+    assert session.lines_with("skipped int8: int8: bitsandbytes is not installed")
+
+
+def test_load_failure_errors_its_method_and_others_still_run(cache_dir: Path, work: Path) -> None:
+    session = run_session(cache_dir, work, "--methods", "fp16,nf4", *FEW, "--qbt-fail-load", "nf4")
+    assert session.code == 1, session.explain()
+    data = session.data
+    assert list(data["failures"]) == ["nf4"]
+    reason = data["failures"]["nf4"]
+    assert "out of memory" in reason and "nf4" in reason, reason
+    assert "\n" not in reason
+    assert data["loads"] == {"fp16": 1}, "a failed load is not a load"
+    assert [tuple(e) for e in data["load_events"]] == [("load", "fp16"), ("release", "fp16")]
+    assert [r["method"] for r in data["results"]] == ["fp16", "fp16"]
+    assert data["skipped"] == {}
+
+    outcomes = session.outcomes()
+    assert {n: s for n, (s, _) in outcomes.items()} == {
+        "test_prefill[fp16-len128]": "passed",
+        "test_generate[fp16-bs1-eager]": "passed",
+        "test_prefill[nf4-len128]": "error",
+        "test_generate[nf4-bs1-eager]": "error",
+    }
+    for name, (status, message) in outcomes.items():
+        if status == "error":
+            assert "out of memory while loading nf4" in message, (name, message)
+    assert session.lines_with("failed nf4 failed to load: out of memory")
+
+
+# 5: AWQ quantizes once per cache
+
+
+def test_awq_quantization_is_cached_and_reused(cache_dir: Path, work: Path) -> None:
+    first = run_session(cache_dir, work, "--methods", "awq", "-k", "len128")
+    assert first.code == 0, first.explain()
+    second = run_session(cache_dir, work, "--methods", "awq", "-k", "len128")
+    assert second.code == 0, second.explain()
+
+    def awq_notes(session: Session) -> list[str]:
+        results = session.data["results"]
+        assert [(r["method"], r["case"]) for r in results] == [("awq", "prefill-128")], results
+        return [n for n in results[0]["notes"] if n.startswith("AWQ:")]
+
+    (quantized,) = awq_notes(first)
+    (reused,) = awq_notes(second)
+    assert "quantized" in quantized and "reused" not in quantized, quantized
+    assert "reused" in reused, reused
+    folder = quantized.rsplit(" at ", 1)[1]
+    assert reused.endswith(folder), (quantized, reused)
+    assert Path(folder).is_relative_to(cache_dir / "awq")
+    prepare = [s.data["time"]["per_method"]["awq"]["prepare"] for s in (first, second)]
+    assert prepare[1] < prepare[0], f"reusing the cache should be quicker than quantizing: {prepare}"
+
+
+# 6-8: the baseline gate
+
+
+def test_gate_catches_a_slowdown_and_passes_a_clean_rerun(
+        cache_dir: Path, work: Path, tmp_path: Path) -> None:
+    # A baseline of its own, taken just before the compares (closest to their CPU conditions).
+    folder = tmp_path / "baselines"
+    update = run_session(cache_dir, work, "--methods", "fp16", *FEW,
+                         "--quantbench-update-baseline", baseline_dir=folder)
+    assert update.code == 0, update.explain()
+    path = baseline_file(folder)
+    assert update.lines_with(f"baseline written: {path}"), update.explain()
+    stored = path.read_bytes()
+
+    def compare(*extra: str) -> Session:
+        return run_session(cache_dir, work, "--methods", "fp16", *FEW, "--benchmark-compare",
+                           *LOOSE, *extra, baseline_dir=folder)
+
+    clean = compare()
+    if clean.code != 0 and clean.lines_with("gate: FAIL"):
+        clean = compare()  # one retry: a neighbour on a shared CPU can slow one whole session
+    assert clean.code == 0, clean.explain()
+    assert clean.lines_with("gate: pass"), clean.explain()
+    assert clean.lines_with(f"compared with {path}")
+
+    slow = compare("-p", "quantbench.testing.slowdown", "--qb-slowdown", SLOWDOWN)
+    assert slow.code == 1, slow.explain()
+    (verdict,) = slow.lines_with("gate: FAIL")
+    named = [item.strip().split(" ") for item in verdict.split(":", 2)[2].split(";")]
+    assert named and all(len(parts) == 3 for parts in named), verdict
+    kinds = {spec(metric).kind for _, _, metric in named}
+    assert kinds <= {"throughput", "latency"}, verdict
+    assert {"throughput", "latency"} <= kinds, verdict
+    metrics = {metric for _, _, metric in named}
+    # Which figures cross the line depends on how busy the CPU was when the baseline was taken
+    # (TTFT, a few wide-interval rounds, is often "within noise"); that some throughput and some
+    # latency figure does, and no memory figure ever, does not.
+    assert not any(spec(m).kind == "memory" or m.endswith("_gb") for m in metrics), verdict
+    assert {method for _, method, _ in named} == {"fp16"}
+
+    report = json.loads((slow.report_dir / "comparison.json").read_text())["comparison"]
+    regressed = {(r["case_key"], r["metric"]) for r in report["rows"] if r["verdict"] == "regression"}
+    assert {f"{c} fp16 {m}" for c, m in regressed} == {" ".join(p) for p in named}
+    memory_rows = [r for r in report["rows"] if spec(r["metric"]).kind == "memory"]
+    assert memory_rows and all(r["verdict"] == "pass" for r in memory_rows), memory_rows
+    assert path.read_bytes() == stored, "a compare must never write the baseline"
+    assert _tree(folder) == {path.relative_to(folder).as_posix(): stored}
+
+
+def _corrupt_json(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def _edit(change):
+    def apply(data: bytes) -> bytes:
+        parsed = json.loads(data)
+        change(parsed)
+        return (json.dumps(parsed, indent=2, sort_keys=True) + "\n").encode()
+    return apply
+
+
+BAD_BASELINES = {
+    "corrupt-json": (_corrupt_json, "invalid JSON"),
+    "wrong-schema": (_edit(lambda d: d.update(schema="quantbench.baseline/999")),
+                     "schema 'quantbench.baseline/999' is not supported"),
+    "other-gpu": (_edit(lambda d: d.update(gpu="NVIDIA H100 80GB HBM3")),
+                  "baseline is for NVIDIA H100 80GB HBM3, this GPU is cpu"),
+    "scenario-mismatch": (_edit(lambda d: d["scenario"].update(new_tokens=64)),
+                          "new_tokens: baseline 64, run 128"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_BASELINES))
+def test_unusable_baseline_exits_4_and_is_left_untouched(
+        kind: str, cache_dir: Path, work: Path, stored_baseline: bytes, tmp_path: Path) -> None:
+    corrupt, expected = BAD_BASELINES[kind]
+    folder = tmp_path / "baselines"
+    bad = corrupt(stored_baseline)
+    assert bad != stored_baseline
+    path = _install(folder, bad)
+    before = _tree(folder)
+
+    session = run_session(cache_dir, work, "--methods", "fp16", "-k", "len128",
+                          "--benchmark-compare", baseline_dir=folder)
+    assert session.code == 4, session.explain()
+    reason = gate_reason(session)
+    assert expected in reason, reason
+    assert reason.startswith("quantbench: baseline unusable:"), reason
+    if kind in ("corrupt-json", "wrong-schema"):
+        assert str(path) in reason, "a file that cannot be read is named"
+    assert not session.lines_with("gate: ")
+    assert _tree(folder) == before, "the stored baseline must be left byte-for-byte unchanged"
+    assert session.data["results"], "the benches themselves still ran and were recorded"
+
+
+def test_missing_baseline_passes_and_says_how_to_create_one(
+        cache_dir: Path, work: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "baselines"
+    session = run_session(cache_dir, work, "--methods", "fp16", "-k", "len128",
+                          "--benchmark-compare", baseline_dir=folder)
+    assert session.code == 0, session.explain()
+    (line,) = session.lines_with("no baseline for cpu")
+    assert str(baseline_file(folder)) in line
+    assert "pytest benches --quantbench-update-baseline" in line
+    assert not folder.exists() or _tree(folder) == {}, "a compare never creates a baseline"
+
+
+def test_update_is_refused_when_the_session_failed(
+        cache_dir: Path, work: Path, stored_baseline: bytes, tmp_path: Path) -> None:
+    folder = tmp_path / "baselines"
+    path = _install(folder, stored_baseline)
+    before = _tree(folder)
+    session = run_session(cache_dir, work, "--methods", "fp16,nf4", "-k", "len128",
+                          "--qbt-fail-load", "nf4", "--quantbench-update-baseline",
+                          baseline_dir=folder)
+    assert session.code == 1, session.explain()
+    (line,) = session.lines_with("baseline not updated")
+    assert "the session failed (exit 1)" in line and str(path) in line, line
+    assert not session.lines_with("baseline written")
+    assert _tree(folder) == before, "a refused update leaves the folder byte-for-byte unchanged"
+    assert not (path.parent / "history").exists()
+
+
+def test_second_update_keeps_the_previous_baseline_in_history(
+        cache_dir: Path, work: Path, stored_baseline: bytes, tmp_path: Path) -> None:
+    folder = tmp_path / "baselines"
+    path = _install(folder, stored_baseline)
+    session = run_session(cache_dir, work, "--methods", "fp16", *FEW,
+                          "--quantbench-update-baseline", baseline_dir=folder)
+    assert session.code == 0, session.explain()
+    kept = sorted((path.parent / "history").glob(f"{path.stem}.*.json"))
+    assert len(kept) == 1, kept
+    assert kept[0].read_bytes() == stored_baseline, "history holds the previous file verbatim"
+    assert path.read_bytes() != stored_baseline
+    (line,) = session.lines_with("previous baseline kept as")
+    assert str(kept[0]) in line
+    new = load_baseline(path)  # the new file is a valid baseline of this session
+    assert set(new.results) == {"eager/prefill-128", "eager/generate-bs1"}
+    assert new.provenance["kind"] == "measured"
+    leftovers = [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == [], "no temporary files are left beside the baseline"
+
+
+# the time budget a session really uses
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "src bug: --time-budget only sets Settings.time_budget_s, but on the CPU Harness._rule uses "
+    "Settings.budget_for('cpu') == cpu_time_budget_s (3 s from [tool.quantbench]), which no "
+    "command-line option sets, so --time-budget is silently ignored on CPU sessions"))
+def test_time_budget_option_bounds_measuring_on_cpu(cache_dir: Path, work: Path) -> None:
+    # Sampling never converges here, so it stops on the time budget or on the round cap
+    # (generation: 20 rounds, Scenario.prompts) whichever comes first. A round of the tiny
+    # model's generation takes tens of ms: 0.3 s of budget ends it after a few rounds, the 3 s
+    # CPU default only at the cap.
+    session = run_session(cache_dir, work, "--methods", "fp16", "-k", "bs1",
+                          "--time-budget", "0.3", "--qbt-never-converge")
+    assert session.code == 0, session.explain()
+    data = session.data
+    (result,) = data["results"]
+    rounds = result["metrics"]["decode_tps"]["n"]
+    measured = data["time"]["per_method"]["fp16"]["measure"]
+    assert data["scenario"]["prompts"] == 20
+    assert result["metrics"]["decode_tps"]["stop"] == "budget", (
+        f"stopped by {result['metrics']['decode_tps']['stop']} after {rounds} rounds "
+        f"and {measured:.2f} s of measuring with --time-budget 0.3")
+    assert rounds < 20 and measured < 1.0, (rounds, measured)
