@@ -111,10 +111,6 @@ def test_working_install_from_disk(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert unavailable_reason("int8", "cuda") is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "methods._import_problem treats every ModuleNotFoundError as the package itself missing: "
-    "an installed bitsandbytes whose own import fails on a missing dependency is reported as "
-    "'bitsandbytes is not installed', and the missing module is never named"))
 def test_missing_dependency_of_an_installed_package_is_not_called_missing(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _installed_from(monkeypatch, tmp_path, "bitsandbytes", "import qb_missing_dependency_xyz\n")

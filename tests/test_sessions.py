@@ -434,10 +434,6 @@ def test_second_update_keeps_the_previous_baseline_in_history(
 # the time budget a session really uses
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src bug: --time-budget only sets Settings.time_budget_s, but on the CPU Harness._rule uses "
-    "Settings.budget_for('cpu') == cpu_time_budget_s (3 s from [tool.quantbench]), which no "
-    "command-line option sets, so --time-budget is silently ignored on CPU sessions"))
 def test_time_budget_option_bounds_measuring_on_cpu(cache_dir: Path, work: Path) -> None:
     # Sampling never converges here, so it stops on the time budget or on the round cap
     # (generation: 20 rounds, Scenario.prompts) whichever comes first. A round of the tiny

@@ -189,10 +189,6 @@ def test_out_of_range_table_tolerance() -> None:
     assert str(exc.value) == "tolerance for memory must be a fraction such as 0.1, got 50"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "settings.build_settings validates table tolerances with a bare float(value): a non-numeric "
-    "pyproject tolerance raises a plain ValueError, not SettingsError, so plugin.pytest_configure "
-    "(which catches only SettingsError) crashes with a traceback instead of a usage error"))
 def test_non_numeric_table_tolerance_is_a_settings_error() -> None:
     with pytest.raises(SettingsError, match="memory"):
         build_settings({"tolerances": {"memory": "five percent"}}, {})

@@ -229,6 +229,9 @@ class Harness:
         out = {"compile_s": Metric.exact("compile_s", "s", run.warmup_s, higher_is_better=False)}
         if "graph_breaks" not in stats:
             return out, []
+        if stats["unique_graphs"] == 0:
+            return out, ["not compiled: transformers skipped torch.compile for this model (its "
+                         "quantizer is not marked compileable), so it ran eager on a static cache"]
         out["graph_breaks"] = Metric.exact("graph_breaks", "count", stats["graph_breaks"],
                                            higher_is_better=False)
         return out, [f"graph break: {r}" for r in stats.get("break_reasons", [])]

@@ -140,7 +140,7 @@ def _import_problem(package: str) -> str | None:
     except Exception as exc:  # a broken install is as unusable as a missing one
         name = "autoawq" if package == "awq" else package
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if isinstance(exc, ModuleNotFoundError):
+        if isinstance(exc, ModuleNotFoundError) and exc.name in (None, package):
             return f"{name} is not installed (pip install '{_INSTALL_HINT[package]}')"
         return f"{name} failed to import: {first}"
     return None

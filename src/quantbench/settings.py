@@ -189,9 +189,15 @@ def build_settings(table: Mapping[str, Any], overrides: Mapping[str, Any]) -> Se
     tolerances = dict(table.get("tolerances", {}))
     tolerances.update(parse_tolerances(overrides.get("tolerance") or ()))
     for name, value in tolerances.items():
-        if not 0 <= float(value) < 10:
+        try:
+            ok = 0 <= float(value) < 10
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
             raise SettingsError(f"tolerance for {name} must be a fraction such as 0.1, got {value}")
     kwargs["tolerances"] = {k: float(v) for k, v in tolerances.items()}
+    if overrides.get("time_budget_s") is not None:  # --time-budget: the budget on any device
+        kwargs["cpu_time_budget_s"] = float(overrides["time_budget_s"])
     kwargs["compare"] = bool(merged.get("compare", False))
     kwargs["update_baseline"] = bool(merged.get("update_baseline", False))
     return replace(base, **kwargs)

@@ -106,6 +106,11 @@ def load_tokenizer(source: ModelSource):
         return None
     from transformers import AutoTokenizer
 
+    if source.kind == "local" and not any(
+        (Path(source.location) / name).is_file()
+        for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+    ):
+        return None  # transformers would build an empty tokenizer from the config alone
     try:
         return AutoTokenizer.from_pretrained(source.location)
     except (OSError, ValueError):
