@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -81,9 +82,10 @@ def test_merges_sessions_into_a_baseline(tmp_path: Path, three: list[Path], caps
 
     decode = metrics["decode_tps"]
     assert decode.median == 100.0  # median of 100, 120, 90
-    # the interval spans every session's interval and median: 90 (run3's median, below its own
-    # interval) up to 125 (run2's high)
-    assert (decode.low, decode.high) == (90.0, 125.0)
+    # median ± 1.96 × the stdev of the session medians (15.275...), wider than every session's
+    # own interval and median (90 .. 125)
+    spread = 1.96 * statistics.stdev([100.0, 120.0, 90.0])
+    assert (decode.low, decode.high) == pytest.approx((100.0 - spread, 100.0 + spread))
     assert decode.n == 30 + 25 + 40
     assert decode.cv == 0.05  # the largest session cv
     assert decode.stop == "sessions"
@@ -91,7 +93,8 @@ def test_merges_sessions_into_a_baseline(tmp_path: Path, three: list[Path], caps
 
     ttft = metrics["ttft_ms"]
     assert ttft.median == 18.0
-    assert (ttft.low, ttft.high) == (15.0, 21.0)
+    spread = 1.96 * statistics.stdev([20.0, 16.0, 18.0])
+    assert (ttft.low, ttft.high) == pytest.approx((18.0 - spread, 18.0 + spread))
     assert ttft.n == 36
     assert ttft.higher_is_better is False
 
@@ -107,7 +110,8 @@ def test_even_number_of_sessions_averages_the_middle_medians(tmp_path: Path) -> 
     assert _run(paths, tmp_path / "b") == 0
     m = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL)).results["eager/generate-bs1"]["fp16"]
     assert m["decode_tps"].median == 105.0
-    assert (m["decode_tps"].low, m["decode_tps"].high) == (99.0, 111.0)
+    spread = 1.96 * statistics.stdev([100.0, 110.0])
+    assert (m["decode_tps"].low, m["decode_tps"].high) == pytest.approx((105.0 - spread, 105.0 + spread))
     assert m["ttft_ms"].median == 21.0
 
 
@@ -119,7 +123,9 @@ def test_exact_counts_that_differ_become_an_interval(tmp_path: Path) -> None:
     ]
     assert _run(paths, tmp_path / "b") == 0
     w = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL)).results["eager/generate-bs1"]["fp16"]["weights_gb"]
-    assert (w.median, w.low, w.high, w.stop) == (1.25, 1.0, 1.5, "sessions")
+    spread = 1.96 * statistics.stdev([1.0, 1.25, 1.5])
+    assert (w.median, w.stop) == (1.25, "sessions")
+    assert (w.low, w.high) == pytest.approx((1.25 - spread, 1.25 + spread))
 
 
 def test_a_case_only_some_sessions_ran_is_kept_from_those(tmp_path: Path) -> None:
@@ -231,3 +237,27 @@ def test_second_calibration_keeps_the_previous_baseline(tmp_path: Path, three: l
     assert capsys.readouterr().out.strip() == (
         f"baseline written: {path} from 2 sessions; previous kept as {history[0]}")
     assert load_baseline(path).results["eager/generate-bs1"]["fp16"]["decode_tps"].median == 135.0
+
+
+def test_memory_from_keeps_memory_only_from_the_named_session(tmp_path: Path) -> None:
+    weights = {"peak_gb": Metric("peak_gb", "GB", 1.15, 1.15, 1.15, 1, False, 0.0, "exact")}
+    clean = {"peak_gb": Metric("peak_gb", "GB", 0.52, 0.52, 0.52, 1, False, 0.0, "exact")}
+    a = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0),
+                 extra_results=(CaseResult("default", "eager", "generate-bs1", "nf4", "nf4", weights),))
+    b = _session(tmp_path, "run2", _decode(110.0, 109.0, 111.0, 5, 0.01), _ttft(20.0),
+                 extra_results=(CaseResult("default", "eager", "generate-bs1", "nf4", "nf4", clean),))
+    assert calibrate.main([str(a), str(b), "--baseline-dir", str(tmp_path / "b"),
+                           "--memory-from", str(b)]) == 0
+    base = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL))
+    peak = base.results["eager/generate-bs1"]["nf4"]["peak_gb"]
+    assert (peak.median, peak.low, peak.high, peak.n) == (0.52, 0.52, 0.52, 1)
+    assert base.results["eager/generate-bs1"]["fp16"]["decode_tps"].median == 105.0
+    assert "--memory-from" in base.provenance["command"]
+
+
+def test_memory_from_must_name_a_given_session(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    a = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0))
+    assert calibrate.main([str(a), "--baseline-dir", str(tmp_path / "b"),
+                           "--memory-from", str(tmp_path / "other.json")]) == 4
+    assert "is not one of the sessions given" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()

@@ -1,9 +1,12 @@
 """Make a baseline from several sessions, so the gate knows the run-to-run noise.
 
-One session's interval says how steady the numbers were *within* that session; an H100 showed
-eager figures moving up to ~25 % *between* sessions. Merging repeated sessions records that spread:
-each metric's median is the median of the sessions' medians, and its interval spans every
-session's interval and median, so the gate's noise test uses the between-session spread.
+One session's interval says how steady the numbers were *within* that session; on lent H100s
+eager batch-1 figures moved 19-40 % *between* sessions. Merging repeated sessions records that
+spread: each metric's median is the median of the sessions' medians, and its interval is
+median ± 1.96 × the standard deviation of the session medians (widened to span every session's
+interval). The gate reads a baseline's standard error as half that width / 1.96, so for a
+calibrated baseline it is the between-session standard deviation: the z-test then asks whether
+a new session lies outside the spread of sessions, not outside one session's interval.
 
     python -m quantbench.calibrate .quantbench/run1/session.json .quantbench/run2/session.json ...
 """
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from quantbench.baseline import BaselineError, baseline_from_results, baseline_path, write_baseline
+from quantbench.catalog import spec
+from quantbench.compare import Z_CRITICAL
 from quantbench.results import CaseResult, Metric
 
 
@@ -40,13 +45,23 @@ def merge_metric(samples: Sequence[Metric]) -> Metric:
     """One metric over sessions: median of medians; interval over all intervals and medians."""
     first = samples[0]
     medians = [m.median for m in samples]
-    low = min(min(m.low for m in samples), min(medians))
-    high = max(max(m.high for m in samples), max(medians))
+    center = statistics.median(medians)
+    spread = Z_CRITICAL * statistics.stdev(medians) if len(medians) > 1 else 0.0
+    low = min(min(m.low for m in samples), min(medians), center - spread)
+    high = max(max(m.high for m in samples), max(medians), center + spread)
     cvs = [m.cv for m in samples if m.cv is not None]
     stop = first.stop if all(m.stop == "exact" for m in samples) and low == high else "sessions"
-    return Metric(first.name, first.unit, statistics.median(medians), low, high,
+    return Metric(first.name, first.unit, center, low, high,
                   sum(m.n for m in samples), first.higher_is_better,
                   max(cvs) if cvs else None, stop, first.approximate)
+
+
+def without_memory(session: dict[str, Any]) -> dict[str, Any]:
+    """The session with its memory metrics removed (their readings are not to be trusted)."""
+    results = [CaseResult(r.scenario, r.mode, r.case, r.method, r.dtype,
+                          {n: m for n, m in r.metrics.items() if spec(n).kind != "memory"}, r.notes)
+               for r in session["results"]]
+    return {**session, "results": results}
 
 
 def merge_sessions(sessions: Sequence[dict[str, Any]]) -> list[CaseResult]:
@@ -82,10 +97,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m quantbench.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("sessions", nargs="+", type=Path, help="session.json files of repeated runs")
     parser.add_argument("--baseline-dir", type=Path, default=Path("baselines"))
+    parser.add_argument("--memory-from", type=Path, action="append", default=[],
+                        help="take memory metrics only from these sessions (others' are dropped)")
     args = parser.parse_args(argv)
     try:
         sessions = [read_session(p) for p in args.sessions]
         _check_same(sessions, args.sessions)
+        unknown = [p for p in args.memory_from if p not in args.sessions]
+        if unknown:
+            raise BaselineError(f"--memory-from {unknown[0]} is not one of the sessions given")
+        if args.memory_from:
+            sessions = [s if p in args.memory_from else without_memory(s)
+                        for s, p in zip(sessions, args.sessions)]
         env = dict(sessions[0]["environment"])
         results = merge_sessions(sessions)
         if not results:
@@ -95,7 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             results, gpu=env["gpu"], model_source=env["model_source"],
             scenario=sessions[0]["scenario"], environment=env,
             provenance={"kind": "measured", "sessions": len(sessions),
-                        "command": "python -m quantbench.calibrate " + " ".join(map(str, args.sessions)),
+                        "command": "python -m quantbench.calibrate " + " ".join(
+                            [*map(str, args.sessions),
+                             *(f"--memory-from {p}" for p in args.memory_from)]),
                         "note": "median of session medians; interval spans all sessions"})
         path = baseline_path(args.baseline_dir, env["gpu"], env["model_source"])
         kept = write_baseline(path, baseline)
