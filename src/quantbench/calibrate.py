@@ -2,11 +2,13 @@
 
 One session's interval says how steady the numbers were *within* that session; on lent H100s
 eager batch-1 figures moved 19-40 % *between* sessions. Merging repeated sessions records that
-spread: each metric's median is the median of the sessions' medians, and its interval is
-median ± 1.96 × the standard deviation of the session medians (widened to span every session's
-interval). The gate reads a baseline's standard error as half that width / 1.96, so for a
-calibrated baseline it is the between-session standard deviation: the z-test then asks whether
-a new session lies outside the spread of sessions, not outside one session's interval.
+spread: each metric's median is the median of the k sessions' medians, and its interval is the
+95 % prediction interval for one more session, median ± t(k-1) × s × sqrt(1 + 1/k), with s the
+standard deviation of the session medians and t(k-1) Student's 97.5 % quantile (12.7 for two
+sessions, 4.3 for three, 2.8 for five): with s estimated from a handful of sessions, 1.96 × s
+would understate the noise. The interval is widened to span every session's own interval.
+The gate reads a baseline's standard error as half the width / 1.96, so its z-test then asks
+whether a new session lies outside that prediction interval, not outside one session's interval.
 
     python -m quantbench.calibrate .quantbench/run1/session.json .quantbench/run2/session.json ...
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -23,6 +26,23 @@ from typing import Any, Sequence
 from quantbench.baseline import BaselineError, baseline_from_results, baseline_path, write_baseline
 from quantbench.catalog import spec
 from quantbench.compare import Z_CRITICAL
+
+# Student's t, 97.5 % quantile, by degrees of freedom (beyond the table: the normal 1.96).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+         2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086)
+
+
+def t975(df: int) -> float:
+    """Student's t 97.5 % quantile for ``df`` degrees of freedom (df >= 1)."""
+    return _T975[df - 1] if df <= len(_T975) else Z_CRITICAL
+
+
+def prediction_halfwidth(medians: Sequence[float]) -> float:
+    """Half-width of the 95 % prediction interval for one more session's median."""
+    k = len(medians)
+    if k < 2:
+        return 0.0
+    return t975(k - 1) * statistics.stdev(medians) * math.sqrt(1 + 1 / k)
 from quantbench.results import CaseResult, Metric
 
 
@@ -46,7 +66,7 @@ def merge_metric(samples: Sequence[Metric]) -> Metric:
     first = samples[0]
     medians = [m.median for m in samples]
     center = statistics.median(medians)
-    spread = Z_CRITICAL * statistics.stdev(medians) if len(medians) > 1 else 0.0
+    spread = prediction_halfwidth(medians)
     low = min(min(m.low for m in samples), min(medians), center - spread)
     high = max(max(m.high for m in samples), max(medians), center + spread)
     cvs = [m.cv for m in samples if m.cv is not None]
@@ -121,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "command": "python -m quantbench.calibrate " + " ".join(
                             [*map(str, args.sessions),
                              *(f"--memory-from {p}" for p in args.memory_from)]),
-                        "note": "median of session medians; interval spans all sessions"})
+                        "note": "median of session medians; interval: 95 % prediction interval for one more session"})
         path = baseline_path(args.baseline_dir, env["gpu"], env["model_source"])
         kept = write_baseline(path, baseline)
     except BaselineError as exc:
