@@ -226,3 +226,17 @@ def test_quant_state_tensors_shared_between_layers_are_counted_once() -> None:
     for layer in model:
         layer.weight.quant_state = SimpleNamespace(absmax=torch.zeros(3), code=code, state2=None)
     assert tensor_bytes(model) == 2 * (4 * 4) + 2 * (3 * 4) + 16 * 4
+
+
+def test_tensor_bytes_counts_torchao_inner_tensors() -> None:
+    pytest.importorskip("torchao")
+    from torchao.quantization import Int8WeightOnlyConfig, quantize_
+
+    linear = torch.nn.Linear(256, 512, bias=False).to(torch.bfloat16)
+    assert tensor_bytes(linear) == 256 * 512 * 2
+    quantize_(linear, Int8WeightOnlyConfig())
+    inner = {name: getattr(linear.weight, name) for name in linear.weight.__tensor_flatten__()[0]}
+    expected = sum(t.numel() * t.element_size() for t in inner.values())
+    assert tensor_bytes(linear) == expected
+    # torchao 0.18: int8 qdata, one float32 scale and one int8 zero point per output row
+    assert 256 * 512 < expected < 256 * 512 * 2

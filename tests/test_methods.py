@@ -132,3 +132,22 @@ def test_gpu_only_method_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unknown_method_is_a_key_error() -> None:
     with pytest.raises(KeyError):
         unavailable_reason("gptq", "cpu")
+
+
+def test_torchao_int4_needs_cuda() -> None:
+    assert methods.unavailable_reason("int4wo", "cpu") == "int4wo needs a CUDA GPU"
+
+
+def test_missing_torchao_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torchao", None)
+    assert methods.unavailable_reason("int8wo", "cpu") == (
+        "int8wo: torchao is not installed (pip install 'quantbench[torchao]')")
+
+
+def test_torchao_built_for_another_torch_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    torchao = pytest.importorskip("torchao")
+    monkeypatch.setattr(torchao, "_skip_reason", "Skipping import of cpp extensions due to "
+                        "incompatible torch version. Please upgrade to torch >= 2.11.0 (found 2.9.0).",
+                        raising=False)
+    reason = methods.unavailable_reason("int8wo", "cpu")
+    assert reason is not None and reason.startswith(f"int8wo: torchao {torchao.__version__} does not support torch")

@@ -9,6 +9,7 @@ import pytest
 
 from quantbench.catalog import DEFAULT_TOLERANCE_BY_KIND
 from quantbench.settings import (
+    DEFAULT_METHODS,
     METHOD_NAMES,
     SCENARIOS,
     Scenario,
@@ -33,7 +34,8 @@ def test_defaults_without_any_configuration() -> None:
     assert s.model == "synthetic:qwen2.5-0.5b-instruct"
     assert s.cpu_model == "synthetic:qwen2-tiny"
     assert s.awq_model is None
-    assert s.methods == METHOD_NAMES == ("fp16", "bf16", "int8", "nf4", "awq")
+    assert s.methods == DEFAULT_METHODS == ("fp16", "bf16", "int8", "nf4", "awq")
+    assert METHOD_NAMES == (*DEFAULT_METHODS, "int8wo", "int4wo")  # torchao: opt-in
     assert s.device == "auto"
     assert s.scenario is SCENARIOS["default"]
     assert s.modes == ("eager",)
@@ -64,7 +66,7 @@ def test_the_projects_own_pyproject() -> None:
     table = read_pyproject(REPO)
     s = build_settings(table, {})
     assert s.model == "synthetic:qwen2.5-0.5b-instruct"
-    assert s.methods == METHOD_NAMES
+    assert s.methods == DEFAULT_METHODS
     assert s.time_budget_s == 8.0 and s.cpu_time_budget_s == 3.0
     assert s.tolerances == {"throughput": 0.10, "latency": 0.10, "memory": 0.05}
 
@@ -144,7 +146,7 @@ def test_scenario_lists_from_strings_and_lists() -> None:
 def test_unknown_method() -> None:
     with pytest.raises(SettingsError) as exc:
         build_settings({}, {"methods": "fp16,gptq,exl2"})
-    assert str(exc.value) == "unknown method 'gptq'; known methods: fp16, bf16, int8, nf4, awq"
+    assert str(exc.value) == "unknown method 'gptq'; known methods: fp16, bf16, int8, nf4, awq, int8wo, int4wo"
 
 
 def test_unknown_method_in_the_table() -> None:

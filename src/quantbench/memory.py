@@ -108,13 +108,18 @@ def tensor_bytes(model: Any) -> int:
     """Bytes held by the model's parameters and buffers, each storage counted once.
 
     bitsandbytes keeps 4-bit block scales in a ``quant_state`` outside the module's tensors;
-    those are added, so NF4's figure is what it really stores.
+    those are added, so NF4's figure is what it really stores. Tensor subclasses (torchao's
+    quantized weights) own no storage of their own: their inner tensors are counted instead.
     """
     seen: set[tuple[int, int]] = set()
     total = 0
 
     def add(t: Any) -> None:
         nonlocal total
+        if hasattr(t, "__tensor_flatten__") and type(t).__name__ not in ("Parameter", "Tensor"):
+            for name in t.__tensor_flatten__()[0]:
+                add(getattr(t, name))
+            return
         key = (t.untyped_storage().data_ptr(), t.device.index or 0) if t.numel() else (id(t), -1)
         if key in seen:
             return

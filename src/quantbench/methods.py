@@ -119,6 +119,34 @@ def prepare_awq(req: LoadRequest) -> list[str]:
     return awq_backend.prepare(req)
 
 
+def _torchao(req: LoadRequest, name: str, config: Any, label: str) -> LoadedModel:
+    """Load the half-precision model and quantize its linear layers with torchao in place.
+
+    torchao's weight-only tensors are tensor subclasses written for ``torch.compile``, so
+    unlike bitsandbytes they compile (transformers sees no quantizer and compiles the model)."""
+    from torchao.quantization import quantize_
+
+    dtype = _dtype_for(req.device, "fp16") if req.device == "cuda" else _dtype_for(req.device, "bf16")
+    model = _from_pretrained(req, dtype=dtype)
+    quantize_(model, config)
+    return LoadedModel(name, model, f"{label}, {_dtype_name(dtype)} activations")
+
+
+def load_int8wo(req: LoadRequest) -> LoadedModel:
+    """torchao INT8 weight-only: per-channel int8 weights, half-precision activations."""
+    from torchao.quantization import Int8WeightOnlyConfig
+
+    return _torchao(req, "int8wo", Int8WeightOnlyConfig(), "int8 weights (torchao)")
+
+
+def load_int4wo(req: LoadRequest) -> LoadedModel:
+    """torchao INT4 weight-only, group size 128 (CUDA kernels only)."""
+    from torchao.quantization import Int4WeightOnlyConfig
+
+    return _torchao(req, "int4wo", Int4WeightOnlyConfig(group_size=128),
+                    "int4 weights g128 (torchao)")
+
+
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
@@ -128,10 +156,13 @@ METHODS: dict[str, Method] = {
         Method("nf4", "NF4 (bitsandbytes)", ("bitsandbytes",), load_nf4),
         Method("awq", "AWQ INT4 (autoawq GEMM)", ("awq",), load_awq,
                cuda_packages=("triton",), prepare=prepare_awq),
+        Method("int8wo", "INT8 weight-only (torchao)", ("torchao",), load_int8wo),
+        Method("int4wo", "INT4 weight-only (torchao)", ("torchao",), load_int4wo, cpu_ok=False),
     )
 }
 
-_INSTALL_HINT = {"bitsandbytes": "quantbench[bnb]", "awq": "quantbench[awq]", "triton": "triton"}
+_INSTALL_HINT = {"bitsandbytes": "quantbench[bnb]", "awq": "quantbench[awq]", "triton": "triton",
+                 "torchao": "quantbench[torchao]"}
 
 
 def _import_problem(package: str) -> str | None:
@@ -143,6 +174,20 @@ def _import_problem(package: str) -> str | None:
         if isinstance(exc, ModuleNotFoundError) and exc.name in (None, package):
             return f"{name} is not installed (pip install '{_INSTALL_HINT[package]}')"
         return f"{name} failed to import: {first}"
+    if package == "torchao":
+        return torchao_mismatch()
+    return None
+
+
+def torchao_mismatch() -> str | None:
+    """torchao's own verdict on the installed torch: it skips its compiled kernels when the
+    pair does not match (torchao 0.18 needs torch >= 2.11), which would leave it half working."""
+    import torch
+    import torchao
+
+    reason = getattr(torchao, "_skip_reason", None)
+    if reason and "incompatible torch" in reason:
+        return f"torchao {torchao.__version__} does not support torch {torch.__version__}: {reason}"
     return None
 
 

@@ -62,7 +62,9 @@ SCENARIOS: dict[str, Scenario] = {
     ),
 }
 
-METHOD_NAMES = ("fp16", "bf16", "int8", "nf4", "awq")
+DEFAULT_METHODS = ("fp16", "bf16", "int8", "nf4", "awq")
+# torchao weight-only methods, built to compile: opt-in (``--methods fp16,int8wo,int4wo``).
+METHOD_NAMES = (*DEFAULT_METHODS, "int8wo", "int4wo")
 MODES = ("eager", "compiled")
 
 
@@ -73,7 +75,7 @@ class Settings:
     model: str = "synthetic:qwen2.5-0.5b-instruct"
     cpu_model: str = "synthetic:qwen2-tiny"
     awq_model: str | None = None
-    methods: tuple[str, ...] = METHOD_NAMES
+    methods: tuple[str, ...] = DEFAULT_METHODS
     device: str = "auto"
     scenario: Scenario = SCENARIOS["default"]
     modes: tuple[str, ...] = ("eager",)
