@@ -272,3 +272,12 @@ def test_prediction_halfwidth_is_exact() -> None:
     # k = 3, s = 10: 4.303 * 10 * sqrt(4/3)
     assert calibrate.prediction_halfwidth([90.0, 100.0, 110.0]) == pytest.approx(49.6867, abs=1e-4)
     assert calibrate.prediction_halfwidth([100.0]) == 0.0
+
+
+def test_exclude_metric_leaves_it_out_everywhere(tmp_path: Path) -> None:
+    a = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0))
+    assert calibrate.main([str(a), "--baseline-dir", str(tmp_path / "b"),
+                           "--exclude-metric", "ttft_ms"]) == 0
+    base = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL))
+    assert sorted(base.results["eager/generate-bs1"]["fp16"]) == ["decode_tps", "weights_gb"]
+    assert base.provenance["command"].endswith("--exclude-metric ttft_ms")

@@ -76,12 +76,16 @@ def merge_metric(samples: Sequence[Metric]) -> Metric:
                   max(cvs) if cvs else None, stop, first.approximate)
 
 
-def without_memory(session: dict[str, Any]) -> dict[str, Any]:
-    """The session with its memory metrics removed (their readings are not to be trusted)."""
+def without(session: dict[str, Any], drop: Any) -> dict[str, Any]:
+    """The session without the metrics ``drop(name)`` rejects (readings not to be trusted)."""
     results = [CaseResult(r.scenario, r.mode, r.case, r.method, r.dtype,
-                          {n: m for n, m in r.metrics.items() if spec(n).kind != "memory"}, r.notes)
+                          {n: m for n, m in r.metrics.items() if not drop(n)}, r.notes)
                for r in session["results"]]
     return {**session, "results": results}
+
+
+def is_memory(name: str) -> bool:
+    return spec(name).kind == "memory"
 
 
 def merge_sessions(sessions: Sequence[dict[str, Any]]) -> list[CaseResult]:
@@ -119,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline-dir", type=Path, default=Path("baselines"))
     parser.add_argument("--memory-from", type=Path, action="append", default=[],
                         help="take memory metrics only from these sessions (others' are dropped)")
+    parser.add_argument("--exclude-metric", action="append", default=[], metavar="NAME",
+                        help="leave this metric out of the baseline (for example a misleading count)")
     args = parser.parse_args(argv)
     try:
         sessions = [read_session(p) for p in args.sessions]
@@ -127,8 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             raise BaselineError(f"--memory-from {unknown[0]} is not one of the sessions given")
         if args.memory_from:
-            sessions = [s if p in args.memory_from else without_memory(s)
+            sessions = [s if p in args.memory_from else without(s, is_memory)
                         for s, p in zip(sessions, args.sessions)]
+        if args.exclude_metric:
+            sessions = [without(s, lambda n: n in args.exclude_metric) for s in sessions]
         env = dict(sessions[0]["environment"])
         results = merge_sessions(sessions)
         if not results:
@@ -140,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             provenance={"kind": "measured", "sessions": len(sessions),
                         "command": "python -m quantbench.calibrate " + " ".join(
                             [*map(str, args.sessions),
-                             *(f"--memory-from {p}" for p in args.memory_from)]),
+                             *(f"--memory-from {p}" for p in args.memory_from),
+                             *(f"--exclude-metric {n}" for n in args.exclude_metric)]),
                         "note": "median of session medians; interval: 95 % prediction interval for one more session"})
         path = baseline_path(args.baseline_dir, env["gpu"], env["model_source"])
         kept = write_baseline(path, baseline)
