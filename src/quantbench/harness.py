@@ -116,7 +116,8 @@ class Harness:
         sc = self.settings.scenario
         if batch not in self._prompts:
             if self.tokenizer is not None:
-                self._prompts[batch] = text_prompts(self.tokenizer, sc.prompts, batch, self.device)
+                self._prompts[batch] = text_prompts(self.tokenizer, sc.prompts, batch, self.device,
+                                                    sc.prompt_tokens)
             else:
                 self._prompts[batch] = token_prompts(self._vocab(loaded), sc.prompts,
                                                      sc.prompt_tokens, batch, self.settings.seed,

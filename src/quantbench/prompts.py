@@ -65,12 +65,17 @@ def token_prompts(vocab_size: int, count: int, length: int, batch: int, seed: in
     return [token_prompt(vocab_size, length, batch, seed * 1000 + i, device) for i in range(count)]
 
 
-def text_prompts(tokenizer: Any, count: int, batch: int, device: str) -> list[Prompt]:
-    """Chat-templated question batches, left-padded, cycling through ``QUESTIONS``."""
+def text_prompts(tokenizer: Any, count: int, batch: int, device: str, length: int = 0) -> list[Prompt]:
+    """Chat-templated question batches cycling through ``QUESTIONS``, all left-padded to one
+    length (``length``, or the longest prompt if that is longer).
+
+    One shape for every round matters on a GPU: kernels such as cuDNN attention build a plan per
+    new shape (7 of the first 10 s of an H100 ``generate``), which prompts of varying length
+    would pay inside the measured rounds instead of the warm-up."""
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    out = []
+    batches = []
     for i in range(count):
         texts = []
         for j in range(batch):
@@ -81,7 +86,12 @@ def text_prompts(tokenizer: Any, count: int, batch: int, device: str) -> list[Pr
                                                            add_generation_prompt=True))
             else:
                 texts.append(question)
-        enc = tokenizer(texts, return_tensors="pt", padding=True)
+        batches.append(texts)
+    longest = max(len(ids) for texts in batches for ids in tokenizer(texts)["input_ids"])
+    width = max(length, longest)
+    out = []
+    for texts in batches:
+        enc = tokenizer(texts, return_tensors="pt", padding="max_length", max_length=width)
         out.append(Prompt(enc["input_ids"].to(device), enc["attention_mask"].to(device)))
     return out
 
