@@ -1,0 +1,72 @@
+"""The mode switch: compiled mode is refused on the CPU with its reason, and its compile figures
+say honestly whether dynamo compiled anything."""
+
+from __future__ import annotations
+
+from quantbench.harness import Harness, mode_unavailable
+from quantbench.measure import Run
+
+
+class FakeEngine:
+    def __init__(self, stats: dict) -> None:
+        self.stats = stats
+
+    def compile_stats(self) -> dict:
+        return self.stats
+
+
+def _run(warmup_s: float) -> Run:
+    run = Run()
+    run.warmup_s = warmup_s
+    return run
+
+
+def test_compiled_mode_needs_cuda() -> None:
+    assert mode_unavailable("eager", "cpu") is None
+    assert mode_unavailable("compiled", "cuda") is None
+    reason = mode_unavailable("compiled", "cpu")
+    assert reason is not None and "needs a CUDA device" in reason
+
+
+def test_compile_time_and_graph_breaks_are_reported() -> None:
+    engine = FakeEngine({"graph_breaks": 3, "unique_graphs": 4,
+                         "break_reasons": ["call to a bitsandbytes op", "data-dependent branch"]})
+    metrics, notes = Harness._compile_metrics(None, engine, _run(41.5))
+    assert metrics["compile_s"].median == 41.5 and metrics["compile_s"].stop == "exact"
+    assert metrics["graph_breaks"].median == 3
+    assert notes == ["graph break: call to a bitsandbytes op", "graph break: data-dependent branch"]
+
+
+def test_a_model_dynamo_never_saw_is_not_called_compiled() -> None:
+    engine = FakeEngine({"graph_breaks": 0, "unique_graphs": 0, "break_reasons": []})
+    metrics, notes = Harness._compile_metrics(None, engine, _run(10.6))
+    assert "graph_breaks" not in metrics  # "0 breaks" would claim a clean compile
+    assert metrics["compile_s"].median == 10.6
+    assert len(notes) == 1 and notes[0].startswith("not compiled: transformers skipped torch.compile")
+
+
+def test_an_engine_without_compile_stats_reports_compile_time_only() -> None:
+    metrics, notes = Harness._compile_metrics(None, object(), _run(2.0))
+    assert set(metrics) == {"compile_s"} and notes == []
+
+
+def test_engine_reads_and_resets_dynamo_counters(tmp_path) -> None:
+    from torch._dynamo.utils import counters
+    from transformers import AutoModelForCausalLM
+
+    from quantbench.engine import HFEngine
+    from quantbench.sources import materialize_synthetic
+
+    model = AutoModelForCausalLM.from_pretrained(materialize_synthetic("qwen2-tiny", tmp_path, 0))
+    counters["graph_break"]["left over from another model"] += 5
+    engine = HFEngine(model, "compiled")
+    assert engine.compile_stats() == {"graph_breaks": 0, "unique_graphs": 0, "break_reasons": []}
+    counters["graph_break"]["call to an opaque op"] += 2
+    counters["stats"]["unique_graphs"] += 3
+    assert engine.compile_stats() == {"graph_breaks": 2, "unique_graphs": 3,
+                                      "break_reasons": ["call to an opaque op"]}
+    kwargs = engine._mode_kwargs()
+    assert kwargs["cache_implementation"] == "static"
+    assert kwargs["compile_config"].mode == "reduce-overhead"
+    assert HFEngine(model, "eager")._mode_kwargs() == {}
+    counters.clear()
