@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from quantbench.methods import LoadedModel, LoadError, LoadRequest
 from quantbench.sources import ModelSource
@@ -111,7 +112,7 @@ def _free() -> None:
         torch.cuda.empty_cache()
 
 
-def load_gemm_on_cpu(folder: Path):
+def load_gemm_on_cpu(folder: Path) -> Any:
     """Build the model with autoawq's ``WQLinear_GEMM`` layers and load the checkpoint on the CPU."""
     import torch
     from awq.modules.linear.gemm import WQLinear_GEMM

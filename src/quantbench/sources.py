@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 SYNTHETIC_PREFIX = "synthetic:"
 
@@ -100,7 +101,7 @@ def resolve_source(spec: str, cache_dir: Path, seed: int = 0) -> ModelSource:
     return ModelSource(spec, "hub", spec)
 
 
-def load_tokenizer(source: ModelSource):
+def load_tokenizer(source: ModelSource) -> Any:
     """The source's tokenizer, or ``None`` for synthetic models and checkpoints without one."""
     if source.synthetic:
         return None
