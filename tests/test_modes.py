@@ -21,11 +21,11 @@ def _run(warmup_s: float) -> Run:
     return run
 
 
-def test_compiled_mode_needs_cuda() -> None:
+def test_compiled_mode_runs_on_cuda_and_cpu_only() -> None:
     assert mode_unavailable("eager", "cpu") is None
     assert mode_unavailable("compiled", "cuda") is None
-    reason = mode_unavailable("compiled", "cpu")
-    assert reason is not None and "needs a CUDA device" in reason
+    assert mode_unavailable("compiled", "cpu") is None
+    assert mode_unavailable("compiled", "mps") == "compiled mode runs on cuda or cpu, not mps"
 
 
 def test_compile_time_and_graph_breaks_are_reported() -> None:
@@ -67,6 +67,7 @@ def test_engine_reads_and_resets_dynamo_counters(tmp_path) -> None:
                                       "break_reasons": ["call to an opaque op"]}
     kwargs = engine._mode_kwargs()
     assert kwargs["cache_implementation"] == "static"
-    assert kwargs["compile_config"].mode == "reduce-overhead"
+    assert kwargs["compile_config"].mode == "default"  # a CPU model: no CUDA graphs
+    assert kwargs["compile_config"]._compile_all_devices is True
     assert HFEngine(model, "eager")._mode_kwargs() == {}
     counters.clear()

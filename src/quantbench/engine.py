@@ -5,9 +5,11 @@ path is plain ``generate``: the regime users run and the T4 study measured. ``mi
 equal to ``max_new_tokens`` keeps EOS from ending a round early; the caller checks the count.
 
 ``compiled`` is transformers' own static-cache path: a static KV cache, and the decode forward
-compiled by ``torch.compile`` (mode ``reduce-overhead``, so captured as CUDA graphs). Dynamo's
-graph-break counter is read after the compile warm-ups, so a method whose layers break the
-graph says so instead of silently running eager inside a "compiled" label.
+compiled by ``torch.compile`` (mode ``reduce-overhead`` on a GPU, so captured as CUDA graphs;
+inductor's ``default`` mode on the CPU, where transformers compiles only when asked to for all
+devices). Dynamo's counters are read after the compile warm-ups, so a method whose layers break
+the graph, or that transformers declines to compile (any quantizer not marked compileable, such
+as bitsandbytes), says so instead of silently running eager inside a "compiled" label.
 """
 
 from __future__ import annotations
@@ -52,8 +54,10 @@ class HFEngine:
         if self.mode == "compiled":
             from transformers import CompileConfig
 
-            return {"cache_implementation": "static",
-                    "compile_config": CompileConfig(fullgraph=False, mode="reduce-overhead")}
+            on_gpu = next(self.model.parameters()).device.type == "cuda"
+            config = CompileConfig(fullgraph=False, mode="reduce-overhead" if on_gpu else "default")
+            config._compile_all_devices = True  # transformers compiles on a GPU only, unless told
+            return {"cache_implementation": "static", "compile_config": config}
         return {}
 
     @torch.inference_mode()
