@@ -15,15 +15,20 @@ class Model:
 
 
 def _failing_test(model: Model) -> None:
-    held = model  # noqa: F841 - the local a traceback would keep alive
-    raise AssertionError("quality below threshold")
+    """A bench that fails while its frame holds the model as a local."""
+    raise AssertionError(f"quality below threshold for {type(model).__name__}")
+
+
+def _failed_call() -> tuple[pytest.CallInfo, weakref.ref]:
+    """A failed call whose traceback is the only thing holding its model."""
+    holder = [Model()]
+    ref = weakref.ref(holder[0])
+    call = pytest.CallInfo.from_call(lambda: _failing_test(holder.pop()), when="call")
+    return call, ref
 
 
 def test_failure_traceback_frames_are_cleared() -> None:
-    model = Model()
-    ref = weakref.ref(model)
-    call = pytest.CallInfo.from_call(lambda: _failing_test(model), when="call")
-    del model
+    call, ref = _failed_call()
     gc.collect()
     assert ref() is not None  # the traceback's frame still holds it
 
