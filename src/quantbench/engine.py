@@ -33,6 +33,14 @@ class StepMarker(LogitsProcessor):
         return scores
 
 
+def pad_token_id(model: Any) -> int | None:
+    """The model's pad token, else its (first) end-of-sequence token, for batched ``generate``."""
+    config = getattr(model, "generation_config", None)
+    pad = getattr(config, "pad_token_id", None)
+    eos = getattr(config, "eos_token_id", None)
+    return pad if pad is not None else (eos[0] if isinstance(eos, list) else eos)
+
+
 class HFEngine:
     """``generate`` and a single prefill forward for a loaded transformers model."""
 
@@ -45,10 +53,7 @@ class HFEngine:
 
             torch._dynamo.reset()  # a fresh model: no guards or counts left by the previous one
             torch._dynamo.utils.counters.clear()
-        config = model.generation_config
-        eos = config.eos_token_id
-        self.pad_token_id = config.pad_token_id if config.pad_token_id is not None else (
-            eos[0] if isinstance(eos, list) else eos)
+        self.pad_token_id = pad_token_id(model)
 
     def _mode_kwargs(self) -> dict[str, Any]:
         if self.mode == "compiled":

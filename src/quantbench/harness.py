@@ -265,9 +265,8 @@ class Harness:
             engine.generate(prompt, n, lambda: None)
             tokens = engine.last_tokens.cpu()
             agreement = quality.token_agreement(self.reference.tokens, tokens)
-            metrics = {"token_agreement": Metric("token_agreement", "fraction", agreement,
-                                                 agreement, agreement, tokens.numel(), True,
-                                                 0.0, "exact")}
+            metrics = {"token_agreement": quality.exact_metric("token_agreement", agreement,
+                                                               tokens.numel())}
         if self.tokenizer is not None and mode == "eager":
             metrics["perplexity"] = quality.text_perplexity(loaded.model, self.tokenizer)
         self.timeline.append(TimeEntry(loaded.method, "quality", time.perf_counter() - start))

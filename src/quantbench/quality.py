@@ -146,27 +146,17 @@ def _forward_logits(model: Any, input_ids: Tensor, attention_mask: Tensor | None
 
 def greedy_continuation(model: Any, input_ids: Tensor, attention_mask: Tensor | None,
                         n_tokens: int) -> Tensor:
-    """The ``[B, n_tokens]`` greedy new tokens (on the CPU). ``min_new_tokens`` equal to
-    ``max_new_tokens`` keeps EOS from ending a sequence early, so every method yields ``n``."""
+    """The ``[B, n_tokens]`` greedy new tokens (on the CPU), through the same eager ``generate``
+    call the benches time (``min_new_tokens`` equal to ``max_new_tokens``, so EOS cannot end a
+    sequence early and every method yields ``n``)."""
+    from quantbench.engine import HFEngine
+    from quantbench.prompts import Prompt
+
     device = _device(model)
-    config = getattr(model, "generation_config", None)
-    eos = getattr(config, "eos_token_id", None)
-    pad = getattr(config, "pad_token_id", None)
-    pad = pad if pad is not None else (eos[0] if isinstance(eos, list) else eos)
-    with torch.inference_mode():
-        out = model.generate(
-            input_ids=input_ids.to(device),
-            attention_mask=None if attention_mask is None else attention_mask.to(device),
-            max_new_tokens=n_tokens,
-            min_new_tokens=n_tokens,
-            do_sample=False,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-            pad_token_id=pad,
-        )
-    sequences = getattr(out, "sequences", out)
-    new = sequences[:, input_ids.shape[1]:].cpu()
+    mask = None if attention_mask is None else attention_mask.to(device)
+    engine = HFEngine(model)
+    engine.generate(Prompt(input_ids.to(device), mask), n_tokens, lambda: None)
+    new = engine.last_tokens.cpu()
     if new.shape[1] != n_tokens:
         raise RuntimeError(f"generate returned {new.shape[1]} new tokens, asked for {n_tokens}")
     return new
@@ -227,7 +217,8 @@ def _continuation_logits(model: Any, input_ids: Tensor, attention_mask: Tensor |
     return teacher_forced_logits(model, ids, mask, keep_last=n)
 
 
-def _metric(name: str, value: float, n: int) -> Metric:
+def exact_metric(name: str, value: float, n: int) -> Metric:
+    """A quality figure: computed once over ``n`` tokens, not sampled (no interval)."""
     s = spec(name)
     return Metric(name, s.unit, value, value, value, n, s.higher_is_better, 0.0, "exact")
 
@@ -241,9 +232,9 @@ def evaluate(model: Any, reference: QualityReference) -> dict[str, Metric]:
                                   reference.tokens)
     count = reference.tokens.numel()
     return {
-        "token_agreement": _metric("token_agreement", token_agreement(reference.tokens, tokens),
+        "token_agreement": exact_metric("token_agreement", token_agreement(reference.tokens, tokens),
                                    count),
-        "kl_divergence": _metric("kl_divergence", mean_kl(reference.logits, logits), count),
+        "kl_divergence": exact_metric("kl_divergence", mean_kl(reference.logits, logits), count),
     }
 
 
@@ -264,7 +255,7 @@ def text_perplexity(model: Any, tokenizer: Any, text: str | None = None,
         raise ValueError("text_perplexity needs at least 2 tokens of text")
     logits = _forward_logits(model, ids, torch.ones_like(ids))
     value = perplexity(logits[:, :-1], ids[:, 1:])
-    return _metric("perplexity", value, ids.shape[1] - 1)
+    return exact_metric("perplexity", value, ids.shape[1] - 1)
 
 
 # --- gating ------------------------------------------------------------------------------------
