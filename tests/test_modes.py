@@ -71,3 +71,58 @@ def test_engine_reads_and_resets_dynamo_counters(tmp_path) -> None:
     assert kwargs["compile_config"]._compile_all_devices is True
     assert HFEngine(model, "eager")._mode_kwargs() == {}
     counters.clear()
+
+
+class _Refusing:
+    """A quantizer like transformers' bitsandbytes ones: not marked compileable."""
+
+    @property
+    def is_compileable(self) -> bool:
+        return False
+
+
+class _QuantizedModel:
+    def __init__(self, quantizer) -> None:
+        self.hf_quantizer = quantizer
+
+
+def test_allow_compile_lifts_a_quantizers_refusal_for_that_model_only() -> None:
+    from quantbench.engine import allow_compile
+
+    lifted, untouched = _Refusing(), _Refusing()
+    note = allow_compile(_QuantizedModel(lifted))
+    assert lifted.is_compileable is True and untouched.is_compileable is False
+    assert isinstance(lifted, _Refusing) and type(lifted).__name__ == "_Refusing"
+    assert note == ("compiled by quantbench: transformers does not mark _Refusing compileable, "
+                    "so it would have run eager")
+
+
+def test_allow_compile_leaves_unquantized_and_compileable_models_alone() -> None:
+    from quantbench.engine import allow_compile
+
+    class Compileable:
+        is_compileable = True
+
+    assert allow_compile(_QuantizedModel(None)) is None
+    assert allow_compile(_QuantizedModel(Compileable())) is None
+
+
+def test_engine_notes_lead_the_compile_notes() -> None:
+    engine = FakeEngine({"graph_breaks": 1, "unique_graphs": 2, "break_reasons": ["opaque op"]})
+    engine.notes = ["compiled by quantbench: transformers does not mark X compileable, so it "
+                    "would have run eager"]
+    metrics, notes = Harness._compile_metrics(None, engine, _run(3.0))
+    assert metrics["graph_breaks"].median == 1
+    assert notes == engine.notes + ["graph break: opaque op"]
+
+
+def test_graph_break_reasons_are_cut_to_title_and_explanation() -> None:
+    from quantbench.engine import short_reason
+
+    seen_on_h100 = ("Dynamic shape operator\n  Explanation: Operator `bitsandbytes.int8_vectorwise_quant"
+                    ".default`'s output shape depends on input Tensor data.\n  Hint: Enable tracing of "
+                    "dynamic shape operators\n\n  Developer debug context: bitsandbytes\n")
+    assert short_reason(seen_on_h100) == (
+        "Dynamic shape operator: Operator `bitsandbytes.int8_vectorwise_quant.default`'s output "
+        "shape depends on input Tensor data.")
+    assert short_reason("call to an opaque op") == "call to an opaque op"

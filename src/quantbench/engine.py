@@ -7,9 +7,12 @@ equal to ``max_new_tokens`` keeps EOS from ending a round early; the caller chec
 ``compiled`` is transformers' own static-cache path: a static KV cache, and the decode forward
 compiled by ``torch.compile`` (mode ``reduce-overhead`` on a GPU, so captured as CUDA graphs;
 inductor's ``default`` mode on the CPU, where transformers compiles only when asked to for all
-devices). Dynamo's counters are read after the compile warm-ups, so a method whose layers break
-the graph, or that transformers declines to compile (any quantizer not marked compileable, such
-as bitsandbytes), says so instead of silently running eager inside a "compiled" label.
+devices). transformers declines to compile any model whose quantizer is not marked compileable,
+bitsandbytes included, although bitsandbytes registers its kernels as torch custom ops for
+exactly this; on a GPU the engine lifts that refusal (``allow_compile``) so NF4 and INT8 really
+run compiled, and says so. Dynamo's counters are read after the compile warm-ups, so a method
+whose layers break the graph, or that still was not compiled (the CPU, where bitsandbytes' fake
+kernels fail under inductor), says so instead of silently running eager inside a "compiled" label.
 """
 
 from __future__ import annotations
@@ -41,6 +44,30 @@ def pad_token_id(model: Any) -> int | None:
     return pad if pad is not None else (eos[0] if isinstance(eos, list) else eos)
 
 
+def allow_compile(model: Any) -> str | None:
+    """Let transformers auto-compile ``model`` although its quantizer is not marked compileable.
+
+    Only this model's quantizer changes (its class is swapped for a subclass that says yes);
+    returns the note the report carries, or ``None`` when there was nothing to lift."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None or quantizer.is_compileable:
+        return None
+    cls = type(quantizer)
+    quantizer.__class__ = type(cls.__name__, (cls,), {"is_compileable": property(lambda _: True)})
+    return (f"compiled by quantbench: transformers does not mark {cls.__name__} compileable, "
+            "so it would have run eager")
+
+
+def short_reason(reason: str) -> str:
+    """Dynamo's multi-line graph-break message cut to its title and explanation, for a table."""
+    lines = [line.strip() for line in reason.splitlines() if line.strip()]
+    if not lines:
+        return reason
+    explanation = next((line.removeprefix("Explanation:").strip() for line in lines[1:]
+                        if line.startswith("Explanation:")), "")
+    return f"{lines[0]}: {explanation}" if explanation else lines[0]
+
+
 class HFEngine:
     """``generate`` and a single prefill forward for a loaded transformers model."""
 
@@ -48,11 +75,14 @@ class HFEngine:
         self.model = model
         self.mode = mode
         self.last_tokens: torch.Tensor | None = None
+        self.notes: list[str] = []
         if mode == "compiled":
             import torch._dynamo
 
             torch._dynamo.reset()  # a fresh model: no guards or counts left by the previous one
             torch._dynamo.utils.counters.clear()
+            if next(model.parameters()).device.type == "cuda":
+                self.notes += filter(None, [allow_compile(model)])
         self.pad_token_id = pad_token_id(model)
 
     def _mode_kwargs(self) -> dict[str, Any]:
@@ -90,7 +120,7 @@ class HFEngine:
         reasons = counters["graph_break"]
         return {"graph_breaks": int(sum(reasons.values())),
                 "unique_graphs": int(counters["stats"]["unique_graphs"]),
-                "break_reasons": [r for r, _ in reasons.most_common(3)]}
+                "break_reasons": [short_reason(r) for r, _ in reasons.most_common(3)]}
 
     @torch.inference_mode()
     def prefill(self, prompt: Prompt) -> None:
