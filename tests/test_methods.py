@@ -151,3 +151,33 @@ def test_torchao_built_for_another_torch_is_unavailable(monkeypatch: pytest.Monk
                         raising=False)
     reason = methods.unavailable_reason("int8wo", "cpu")
     assert reason is not None and reason.startswith(f"int8wo: torchao {torchao.__version__} does not support torch")
+
+
+def test_awq_checkpoints_saved_without_a_kv_cache_get_it_back() -> None:
+    from types import SimpleNamespace
+
+    from quantbench.awq_backend import enable_kv_cache
+
+    # autoawq writes use_cache=false into the quantized config.json; generate then runs cacheless
+    model = SimpleNamespace(config=SimpleNamespace(use_cache=False),
+                            generation_config=SimpleNamespace(use_cache=False))
+    note = enable_kv_cache(model)
+    assert model.config.use_cache is True and model.generation_config.use_cache is True
+    assert note == ("AWQ: the checkpoint's config.json says use_cache=false (autoawq's calibration "
+                    "setting); quantbench turned the KV cache back on")
+    assert enable_kv_cache(model) is None  # nothing left to fix
+
+
+def test_int4wo_uses_torch_tinygemm_packing_in_bfloat16(monkeypatch) -> None:
+    pytest.importorskip("torchao")
+    from quantbench import methods
+
+    seen = {}
+
+    def fake_torchao(req, name, config, label, half="fp16"):
+        seen.update(name=name, packing=str(config.int4_packing_format), group=config.group_size,
+                    half=half)
+
+    monkeypatch.setattr(methods, "_torchao", fake_torchao)
+    methods.load_int4wo(None)
+    assert seen == {"name": "int4wo", "packing": "tile_packed_to_4d", "group": 128, "half": "bf16"}

@@ -87,6 +87,7 @@ def test_benches_run_on_a_local_checkpoint_and_a_prequantized_awq_folder(
     assert quality["awq"]["perplexity"]["median"] > 1.0
     awq_notes = next(r["notes"] for r in data["results"] if r["method"] == "awq")
     assert any("quantized" in n for n in awq_notes)
+    assert any("turned the KV cache back on" in n for n in awq_notes)  # autoawq saved it off
     quantized = next(Path(p) for p in (cache / "awq").iterdir())
 
     second = run_session(tmp_path / "other-cache", tmp_path, "--model", str(real),

@@ -184,4 +184,21 @@ def load(req: LoadRequest) -> LoadedModel:
             str(folder), fuse_layers=False, device_map={"": 0}, torch_dtype=torch.float16
         )
         model = wrapper.model.eval()
+    notes += filter(None, [enable_kv_cache(model)])
     return LoadedModel("awq", model, "int4 weights (g128), float16 activations", notes)
+
+
+def enable_kv_cache(model: Any) -> str | None:
+    """Turn the KV cache back on when an AWQ checkpoint was saved with ``use_cache: false``.
+
+    autoawq switches the cache off while it calibrates and saves its quantized config that way,
+    and a model built from that config makes ``generate`` recompute the whole sequence at every
+    step (and refuse a static cache, so nothing compiles). Every other method decodes with a
+    cache, so AWQ must too for the comparison to mean anything. Returns the report's note."""
+    if getattr(model.config, "use_cache", True) is not False:
+        return None
+    model.config.use_cache = True
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.use_cache = True
+    return ("AWQ: the checkpoint's config.json says use_cache=false (autoawq's calibration "
+            "setting); quantbench turned the KV cache back on")

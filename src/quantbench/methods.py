@@ -119,14 +119,14 @@ def prepare_awq(req: LoadRequest) -> list[str]:
     return awq_backend.prepare(req)
 
 
-def _torchao(req: LoadRequest, name: str, config: Any, label: str) -> LoadedModel:
+def _torchao(req: LoadRequest, name: str, config: Any, label: str, half: str = "fp16") -> LoadedModel:
     """Load the half-precision model and quantize its linear layers with torchao in place.
 
     torchao's weight-only tensors are tensor subclasses written for ``torch.compile``, so
     unlike bitsandbytes they compile (transformers sees no quantizer and compiles the model)."""
     from torchao.quantization import quantize_
 
-    dtype = _dtype_for(req.device, "fp16") if req.device == "cuda" else _dtype_for(req.device, "bf16")
+    dtype = _dtype_for(req.device, half) if req.device == "cuda" else _dtype_for(req.device, "bf16")
     model = _from_pretrained(req, dtype=dtype)
     quantize_(model, config)
     return LoadedModel(name, model, f"{label}, {_dtype_name(dtype)} activations")
@@ -140,11 +140,13 @@ def load_int8wo(req: LoadRequest) -> LoadedModel:
 
 
 def load_int4wo(req: LoadRequest) -> LoadedModel:
-    """torchao INT4 weight-only, group size 128 (CUDA kernels only)."""
+    """torchao INT4 weight-only, group size 128, on PyTorch's own tinygemm kernel
+    (``tile_packed_to_4d``, bfloat16 activations). torchao's default ``plain`` packing needs the
+    separate fbgemm-gpu-genai kernels, which a plain torch install lacks."""
     from torchao.quantization import Int4WeightOnlyConfig
 
-    return _torchao(req, "int4wo", Int4WeightOnlyConfig(group_size=128),
-                    "int4 weights g128 (torchao)")
+    config = Int4WeightOnlyConfig(group_size=128, int4_packing_format="tile_packed_to_4d")
+    return _torchao(req, "int4wo", config, "int4 weights g128 (torchao tinygemm)", half="bf16")
 
 
 METHODS: dict[str, Method] = {
