@@ -13,6 +13,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from quantbench.host import cpu_model
+
 PACKAGES = ("torch", "transformers", "accelerate", "bitsandbytes", "autoawq", "triton",
             "pytest-benchmark", "quantbench")
 
@@ -69,6 +71,7 @@ def environment(device: str, root: Path) -> dict[str, Any]:
         "gpu": device_name(device),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
+        "host_cpu": cpu_model(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": _git_commit(root),
         "versions": {name: _version(name) for name in PACKAGES},

@@ -63,6 +63,7 @@ def finish_session(harness: Any, settings: Settings, exitstatus: int) -> dict[st
     env = environment(harness.device, Path.cwd())
     env["model_source"] = harness.source.spec
     env["peak_copy_bandwidth_gbs"] = harness.peak_bandwidth_gbs
+    env["launch_overhead_us"] = getattr(harness, "launch_overhead_us", None)
     write_session_file(
         settings.report_dir / "session.json", results, env,
         {"scenario": settings.scenario.to_dict(), "loads": dict(harness.pool.loads),

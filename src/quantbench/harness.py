@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from quantbench.catalog import spec
+from quantbench.host import launch_overhead_us
 from quantbench.measure import Run, generation_metrics, measure_generation, measure_prefill, prefill_metrics
 from quantbench.memory import GB, MemoryProbe, probe_for
 from quantbench.methods import LoadedModel, LoadRequest, unavailable_reason
@@ -60,6 +61,7 @@ class Harness:
     timeline: list[TimeEntry] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     peak_bandwidth_gbs: float | None = None
+    launch_overhead_us: float | None = None
 
     def __post_init__(self) -> None:
         self.started = time.perf_counter()
@@ -151,11 +153,13 @@ class Harness:
         return self._engines[key]
 
     def bandwidth(self) -> float | None:
-        """The device's copy bandwidth, measured once per session."""
+        """The device's copy bandwidth, measured once per session with the host's per-launch
+        overhead (eager decode is bound by that, so a slow host explains a slow session)."""
         if self.peak_bandwidth_gbs is None and self.loaders is None:
             start = time.perf_counter()
             nbytes = (1 << 30) if self.device == "cuda" else (1 << 27)
             self.peak_bandwidth_gbs = copy_bandwidth_gbs(self.device, self.clock, nbytes)
+            self.launch_overhead_us = launch_overhead_us(self.device, self.clock.sync)
             self.timeline.append(TimeEntry("(session)", "bandwidth", time.perf_counter() - start))
         return self.peak_bandwidth_gbs
 
@@ -227,15 +231,17 @@ class Harness:
     def _compile_metrics(self, engine: Any, run: Run) -> tuple[dict[str, Metric], list[str]]:
         """Compile time (the compile warm-up rounds) and dynamo's graph breaks, with reasons."""
         stats = engine.compile_stats() if hasattr(engine, "compile_stats") else {}
+        notes = list(getattr(engine, "notes", []))
         out = {"compile_s": Metric.exact("compile_s", "s", run.warmup_s, higher_is_better=False)}
         if "graph_breaks" not in stats:
-            return out, []
+            return out, notes
         if stats["unique_graphs"] == 0:
-            return out, ["not compiled: transformers skipped torch.compile for this model (its "
-                         "quantizer is not marked compileable), so it ran eager on a static cache"]
+            return out, notes + ["not compiled: transformers skipped torch.compile for this model "
+                                 "(its quantizer is not marked compileable), so it ran eager on a "
+                                 "static cache"]
         out["graph_breaks"] = Metric.exact("graph_breaks", "count", stats["graph_breaks"],
                                            higher_is_better=False)
-        return out, [f"graph break: {r}" for r in stats.get("break_reasons", [])]
+        return out, notes + [f"graph break: {r}" for r in stats.get("break_reasons", [])]
 
     def quality_prompt(self, loaded: LoadedModel) -> Prompt:
         """The fixed prompt batch every method's outputs are compared on."""
