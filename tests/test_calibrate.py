@@ -281,3 +281,35 @@ def test_exclude_metric_leaves_it_out_everywhere(tmp_path: Path) -> None:
     base = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL))
     assert sorted(base.results["eager/generate-bs1"]["fp16"]) == ["decode_tps", "weights_gb"]
     assert base.provenance["command"].endswith("--exclude-metric ttft_ms")
+
+
+def test_exclude_result_drops_cases_everywhere_or_from_named_sessions(tmp_path: Path) -> None:
+    def nf4(median: float) -> CaseResult:
+        return CaseResult("default", "compiled", "generate-bs1", "nf4", "nf4",
+                          {"decode_tps": _decode(median, median - 1, median + 1, 5, 0.01)})
+
+    def awq() -> CaseResult:
+        return CaseResult("default", "eager", "generate-bs1", "awq", "int4",
+                          {"decode_tps": _decode(26.0, 25.0, 27.0, 3, 0.1)})
+
+    old = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0),
+                   extra_results=(nf4(24.0), awq()))
+    new = _session(tmp_path, "run2", _decode(110.0, 109.0, 111.0, 5, 0.01), _ttft(20.0),
+                   extra_results=(nf4(243.0), awq()))
+    assert calibrate.main([str(old), str(new), "--baseline-dir", str(tmp_path / "b"),
+                           "--exclude-result", "*run1*:compiled/*/nf4",
+                           "--exclude-result", "eager/generate-*/awq"]) == 0
+    base = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL))
+    kept = base.results["compiled/generate-bs1"]["nf4"]["decode_tps"]
+    assert (kept.median, kept.low, kept.high) == (243.0, 242.0, 244.0)  # run2's alone
+    assert "awq" not in base.results["eager/generate-bs1"]
+    assert base.results["eager/generate-bs1"]["fp16"]["decode_tps"].median == 105.0
+    assert "--exclude-result '*run1*:compiled/*/nf4'" in base.provenance["command"]
+
+
+def test_excluded_matches_mode_case_method_and_session_path() -> None:
+    result = CaseResult("default", "eager", "prefill-128", "int8", "int8", {})
+    assert calibrate.excluded(Path("a/s1-session.json"), result, ["eager/prefill-*/int8"])
+    assert calibrate.excluded(Path("a/s1-session.json"), result, ["*s1-*:eager/*/*"])
+    assert not calibrate.excluded(Path("a/s2-session.json"), result, ["*s1-*:eager/*/*"])
+    assert not calibrate.excluded(Path("a/s1-session.json"), result, ["compiled/*/int8"])

@@ -16,6 +16,7 @@ whether a new session lies outside that prediction interval, not outside one ses
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import math
 import statistics
@@ -84,6 +85,25 @@ def without(session: dict[str, Any], drop: Any) -> dict[str, Any]:
     return {**session, "results": results}
 
 
+def excluded(path: Path, result: CaseResult, patterns: Sequence[str]) -> bool:
+    """Whether ``result`` of the session at ``path`` matches one of ``--exclude-result``'s
+    patterns: ``mode/case/method`` for every session, or ``SESSION:mode/case/method`` for
+    sessions whose path matches ``SESSION`` (shell-style wildcards in both)."""
+    key = f"{result.mode}/{result.case}/{result.method}"
+    for pattern in patterns:
+        where, _, what = pattern.rpartition(":")
+        if fnmatch.fnmatchcase(key, what) and (not where or fnmatch.fnmatchcase(str(path), where)):
+            return True
+    return False
+
+
+def drop_results(session: dict[str, Any], path: Path, patterns: Sequence[str]) -> dict[str, Any]:
+    """The session without the case results ``--exclude-result`` names (runs of a regime the
+    baseline must not describe, such as a method measured before a fix)."""
+    return {**session, "results": [r for r in session["results"]
+                                   if not excluded(path, r, patterns)]}
+
+
 def is_memory(name: str) -> bool:
     return spec(name).kind == "memory"
 
@@ -125,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="take memory metrics only from these sessions (others' are dropped)")
     parser.add_argument("--exclude-metric", action="append", default=[], metavar="NAME",
                         help="leave this metric out of the baseline (for example a misleading count)")
+    parser.add_argument("--exclude-result", action="append", default=[], metavar="[SESSION:]MODE/CASE/METHOD",
+                        help="leave these case results out (wildcards allowed), from every session "
+                             "or from the sessions whose path matches SESSION")
     args = parser.parse_args(argv)
     try:
         sessions = [read_session(p) for p in args.sessions]
@@ -134,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise BaselineError(f"--memory-from {unknown[0]} is not one of the sessions given")
         if args.memory_from:
             sessions = [s if p in args.memory_from else without(s, is_memory)
+                        for s, p in zip(sessions, args.sessions)]
+        if args.exclude_result:
+            sessions = [drop_results(s, p, args.exclude_result)
                         for s, p in zip(sessions, args.sessions)]
         if args.exclude_metric:
             sessions = [without(s, lambda n: n in args.exclude_metric) for s in sessions]
@@ -149,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "command": "python -m quantbench.calibrate " + " ".join(
                             [*map(str, args.sessions),
                              *(f"--memory-from {p}" for p in args.memory_from),
-                             *(f"--exclude-metric {n}" for n in args.exclude_metric)]),
+                             *(f"--exclude-metric {n}" for n in args.exclude_metric),
+                             *(f"--exclude-result '{r}'" for r in args.exclude_result)]),
                         "note": "median of session medians; interval: 95 % prediction interval for one more session"})
         path = baseline_path(args.baseline_dir, env["gpu"], env["model_source"])
         kept = write_baseline(path, baseline)
