@@ -1,0 +1,88 @@
+"""Does compiling one model slow later eager runs in the same process, and why?
+
+Phases, one process, one GPU: (A) eager batch-1 generate for each method; (B) compile FP16
+(compiled mode, batch 1); (C) eager again for each method; (D) gc.freeze(), eager again;
+(E) gc disabled during each round, eager again. Each row: end-to-end tok/s (harness
+median), time spent in Python's garbage collector while measuring, collections by generation,
+objects the collector tracks, threads and child processes.
+usage: python3 disturb.py METHOD...   (run with PYTHONPATH=.gpu-site:src)
+"""
+import gc
+import json
+import os
+import sys
+import threading
+import time
+
+from quantbench.harness import Harness
+from quantbench.settings import build_settings
+
+methods = sys.argv[1:] or ["nf4", "fp16"]
+gc_time = [0.0]
+gc_runs = [0, 0, 0]
+_t0 = [0.0]
+
+
+def on_gc(phase, info):
+    if phase == "start":
+        _t0[0] = time.perf_counter()
+    else:
+        gc_time[0] += time.perf_counter() - _t0[0]
+        gc_runs[info["generation"]] += 1
+
+
+gc.callbacks.append(on_gc)
+s = build_settings({}, {"cache_dir": "/tmp/qbc", "methods": ",".join(dict.fromkeys(methods + ["fp16"]))})
+h = Harness(s, os.environ.get("QB_DEVICE", "cuda"))
+rows = []
+
+
+def children() -> int:
+    me = str(os.getpid())
+    n = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if open(f"/proc/{pid}/stat").read().split(") ")[1].split()[1] == me:
+                    n += 1
+            except OSError:
+                pass
+    return n
+
+
+def eager(phase: str, method: str, disable_gc: bool = False) -> None:
+    loaded = h.model(method)
+    gc_time[0] = 0.0
+    gc_runs[:] = [0, 0, 0]
+    if disable_gc:
+        gc.disable()
+    t = time.perf_counter()
+    case, run = h.generate_case(loaded, 1, "eager")
+    wall = time.perf_counter() - t
+    gc.enable()
+    row = {"phase": phase, "method": method, "e2e_tps": round(case.metrics["e2e_tps"].median, 2),
+           "rounds": case.metrics["e2e_tps"].n, "case_wall_s": round(wall, 1),
+           "gc_s": round(gc_time[0], 3), "gc_runs_by_gen": list(gc_runs),
+           "gc_tracked_objects": len(gc.get_objects()), "gc_frozen": gc.get_freeze_count(),
+           "threads": threading.active_count(), "child_processes": children()}
+    rows.append(row)
+    print(json.dumps(row), flush=True)
+    h.release()
+
+
+for m in methods:
+    eager("A eager first", m)
+loaded = h.model("fp16")
+case, run = h.generate_case(loaded, 1, "compiled")
+print(json.dumps({"phase": "B compiled fp16", "e2e_tps": round(case.metrics["e2e_tps"].median, 1),
+                  "compile_s": round(run.warmup_s, 1), "gc_tracked_objects": len(gc.get_objects()),
+                  "child_processes": children()}), flush=True)
+h.release()
+for m in methods:
+    eager("C eager after compile", m)
+gc.freeze()
+for m in methods:
+    eager("D after gc.freeze()", m)
+gc.unfreeze()
+for m in methods:
+    eager("E gc disabled in the case", m, disable_gc=True)
