@@ -77,6 +77,8 @@ def test_markdown_summary(session) -> None:
     assert "❌ **1 regression(s)**" in text
     assert "| case | method | metric | baseline | now | change | tolerance | verdict | reason |" in text
     assert "- not run: eager/generate-bs1 awq (skipped: autoawq needs CUDA)" in text
+    assert "| awq |" not in text  # the note says it once; no row per metric that did not run
+    assert "| eager/generate-bs1 | int8 | decode_tps tok/s |" in text
     assert "quantbench · scenario default · eager · generate-bs1" in text
 
 

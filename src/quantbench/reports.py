@@ -64,12 +64,15 @@ def _headline(comparison: Comparison) -> str:
 
 
 def markdown_summary(comparison: Comparison | None, results: list[CaseResult], title: str) -> str:
-    """The Markdown a CI job shows: the gate's headline, its table and notes, then the results."""
+    """The Markdown a CI job shows: the gate's headline, its table of the metrics that ran, the
+    notes (including one line per case and method that did not run), then the results."""
     parts = [f"## {title}", ""]
     if comparison is not None:
         parts += [_headline(comparison), ""]
-        if comparison.rows:
-            rows = [_cells(r) + [r.reason] for r in comparison.rows]
+        # A case that did not run is one note per case and method below, not a row per metric.
+        ran = [r for r in comparison.rows if r not in comparison.not_run]
+        if ran:
+            rows = [_cells(r) + [r.reason] for r in ran]
             parts += [_markdown_table(rows, COLUMNS + ["reason"]), ""]
         parts += [f"- {note}" for note in comparison.notes]
         parts += [""] if comparison.notes else []
