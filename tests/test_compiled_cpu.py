@@ -1,6 +1,7 @@
 """Compiled mode end to end on the CPU (inductor, no CUDA graphs): compile time kept out of the
 timed rounds, dynamo's graph breaks counted, and a model transformers declines to compile
-(bitsandbytes) labelled as not compiled instead of reporting a clean compile."""
+(bitsandbytes on the CPU) labelled as not compiled instead of reporting a clean compile, and
+AWQ compiling once its checkpoint's KV cache is switched back on."""
 
 from __future__ import annotations
 
@@ -15,19 +16,21 @@ pytest.importorskip("torchao")
 
 def test_compiled_mode_on_the_cpu(tmp_path: Path) -> None:
     session = run_session(tmp_path / "cache", tmp_path, "--modes", "eager,compiled",
-                          "--methods", "fp16,int8wo,nf4", "-k", "bs1")
+                          "--methods", "fp16,int8wo,nf4,awq", "-k", "bs1")
     assert session.code == 0, session.output[-3000:]
     data = session.data
     order = [(r["mode"], r["method"]) for r in data["results"]]
-    assert order == [("eager", "fp16"), ("eager", "int8wo"), ("eager", "nf4"),
-                     ("compiled", "fp16"), ("compiled", "int8wo"), ("compiled", "nf4")]
-    assert data["loads"] == {"fp16": 2, "int8wo": 2, "nf4": 2}  # once per mode, eager first
+    assert order == [("eager", "fp16"), ("eager", "int8wo"), ("eager", "nf4"), ("eager", "awq"),
+                     ("compiled", "fp16"), ("compiled", "int8wo"), ("compiled", "nf4"),
+                     ("compiled", "awq")]
+    assert data["loads"] == {"fp16": 2, "int8wo": 2, "nf4": 2, "awq": 2}  # once per mode
     compiled = {r["method"]: r for r in data["results"] if r["mode"] == "compiled"}
-    for method in ("fp16", "int8wo"):  # dense and torchao weights compile whole
+    for method in ("fp16", "int8wo", "awq"):  # dense, torchao and autoawq weights compile whole
         metrics = compiled[method]["metrics"]
         assert metrics["graph_breaks"]["median"] == 0
         assert metrics["compile_s"]["median"] > 0
         assert metrics["decode_tps"]["n"] >= 3
+    assert any("turned the KV cache back on" in n for n in compiled["awq"]["notes"])
     nf4 = compiled["nf4"]
     assert "graph_breaks" not in nf4["metrics"]
     assert any(n.startswith("not compiled: transformers skipped torch.compile") for n in nf4["notes"])
