@@ -21,7 +21,7 @@ from quantbench.baseline import (
     load_baseline,
     write_baseline,
 )
-from quantbench.compare import NOT_RUN, check_compatible, compare
+from quantbench.compare import check_compatible, compare
 from quantbench.reports import comparison_table, write_reports
 from quantbench.settings import Settings
 
@@ -72,7 +72,7 @@ def judge(harness: Any, settings: Settings, env: dict[str, Any]) -> tuple[list[s
     except BaselineError as exc:
         return [f"quantbench: baseline unusable: {exc}"], EXIT_BAD_BASELINE
     comparison = compare(baseline, harness.results, settings, skipped=harness.skipped)
-    ran = replace(comparison, rows=tuple(r for r in comparison.rows if r.verdict != NOT_RUN))
+    ran = replace(comparison, rows=tuple(comparison.ran))
     lines = [f"compared with {path} ({baseline.provenance.get('kind', '?')}, "
              f"{baseline.environment.get('date', 'undated')})", comparison_table(ran)]
     lines += list(comparison.notes)

@@ -135,6 +135,11 @@ class Comparison:
         return self._with(NOT_RUN)
 
     @property
+    def ran(self) -> list[Row]:
+        """The rows of metrics this session measured (every verdict but ``not run``)."""
+        return [r for r in self.rows if r.verdict != NOT_RUN]
+
+    @property
     def exit_ok(self) -> bool:
         """True when nothing regressed (``not run`` rows are reported, not failed)."""
         return not self.regressions

@@ -76,12 +76,13 @@ class HFEngine:
         self.mode = mode
         self.last_tokens: torch.Tensor | None = None
         self.notes: list[str] = []
+        self.on_gpu = next(model.parameters()).device.type == "cuda"
         if mode == "compiled":
             import torch._dynamo
 
             torch._dynamo.reset()  # a fresh model: no guards or counts left by the previous one
             torch._dynamo.utils.counters.clear()
-            if next(model.parameters()).device.type == "cuda":
+            if self.on_gpu:
                 self.notes += filter(None, [allow_compile(model)])
         self.pad_token_id = pad_token_id(model)
 
@@ -89,8 +90,8 @@ class HFEngine:
         if self.mode == "compiled":
             from transformers import CompileConfig
 
-            on_gpu = next(self.model.parameters()).device.type == "cuda"
-            config = CompileConfig(fullgraph=False, mode="reduce-overhead" if on_gpu else "default")
+            config = CompileConfig(fullgraph=False,
+                                   mode="reduce-overhead" if self.on_gpu else "default")
             config._compile_all_devices = True  # transformers compiles on a GPU only, unless told
             return {"cache_implementation": "static", "compile_config": config}
         return {}

@@ -70,9 +70,8 @@ def markdown_summary(comparison: Comparison | None, results: list[CaseResult], t
     if comparison is not None:
         parts += [_headline(comparison), ""]
         # A case that did not run is one note per case and method below, not a row per metric.
-        ran = [r for r in comparison.rows if r not in comparison.not_run]
-        if ran:
-            rows = [_cells(r) + [r.reason] for r in ran]
+        if comparison.ran:
+            rows = [_cells(r) + [r.reason] for r in comparison.ran]
             parts += [_markdown_table(rows, COLUMNS + ["reason"]), ""]
         parts += [f"- {note}" for note in comparison.notes]
         parts += [""] if comparison.notes else []

@@ -7,6 +7,7 @@ Uses the same ``quantbench.compare`` and settings (pyproject tolerances) as
 """
 
 import json
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -26,7 +27,6 @@ for name in sys.argv[1:]:
     comparison = compare(baseline, results, settings, skipped=data.get("skipped", {}))
     verdict = "pass" if comparison.exit_ok else f"FAIL ({len(comparison.regressions)} regressions)"
     print(f"## {Path(name).name} vs {BASELINE}: {verdict}\n")
-    rows = [r for r in comparison.rows if r.verdict != "not run"]
     print("```")
-    print(comparison_table(type(comparison)(tuple(rows), comparison.notes)))
+    print(comparison_table(replace(comparison, rows=tuple(comparison.ran))))
     print("```\n")
