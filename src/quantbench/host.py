@@ -1,9 +1,10 @@
 """The host side of a GPU session: which CPU drives it and how long one kernel launch costs.
 
 Eager decode at batch 1 on a small model is bound by the host, not the GPU: every step launches
-hundreds of small kernels from Python. On lent H100s the same code ran 30-40 % slower on some
-hosts than on others, so a session records the host CPU and a launch-overhead probe beside the
-GPU's copy bandwidth; a slow session can then be told apart from a slow library.
+hundreds of small kernels from Python. On lent H100s the same code ran 22-40 % slower on some
+hosts than on others (docs/results/h100-2026-11-24), so a session records the host CPU and a
+launch-overhead probe beside the GPU's copy bandwidth; a slow session can then be told apart
+from a slow library.
 """
 
 from __future__ import annotations
