@@ -38,3 +38,19 @@ def test_compiled_mode_on_the_cpu(tmp_path: Path) -> None:
     assert "compile_s" not in eager_fp16["metrics"]
     per_method = data["time"]["per_method"]
     assert per_method["fp16"]["compile"] > 0 and per_method["fp16"]["warmup"] > 0
+
+
+def test_quality_in_a_compiled_only_session(tmp_path: Path) -> None:
+    """Without an eager run, FP16 still captures the reference (eagerly), and every method's
+    compiled engine is judged on both checks: its own greedy tokens and its logits teacher-forced
+    on FP16's tokens through the compiled graphs."""
+    session = run_session(tmp_path / "cache", tmp_path, "--modes", "compiled",
+                          "--methods", "fp16,int8wo", "-k", "quality")
+    assert session.code == 0, session.output[-3000:]
+    rows = {r["method"]: r for r in session.data["results"]}
+    assert {(r["mode"], r["case"]) for r in rows.values()} == {("compiled", "quality")}
+    fp16, int8wo = rows["fp16"]["metrics"], rows["int8wo"]["metrics"]
+    assert fp16["kl_divergence"]["median"] < 1e-4  # compiling alone barely moves float32 logits
+    assert fp16["token_agreement"]["median"] > 0.9
+    assert int8wo["kl_divergence"]["median"] > fp16["kl_divergence"]["median"]
+    assert 0.0 <= int8wo["token_agreement"]["median"] <= 1.0

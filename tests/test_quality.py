@@ -396,3 +396,28 @@ def test_tiny_qwen2_left_padded_logits_line_up_with_greedy_tokens():
     ref = QualityReference.capture(model, ids, mask, 6)
     assert ref.logits.argmax(-1).tolist() == ref.tokens.tolist()
     assert evaluate(model, ref)["token_agreement"].median == 1.0
+
+
+def test_engine_teacher_forcing_reproduces_the_reference_logits():
+    """The mode path of the KL check: decoding FP16's tokens through the engine (forced inside
+    ``generate``, step by step with a KV cache) gives the logits of one teacher-forced forward,
+    left padding included; a different model's forced logits differ and its KL is positive."""
+    from quantbench.engine import HFEngine
+    from quantbench.prompts import Prompt
+
+    model = tiny_qwen2()
+    ids = torch.randint(3, 256, (2, 8), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    mask[1, :3] = 0
+    ref = QualityReference.capture(model, ids, mask, 6)
+    forced = HFEngine(model).teacher_forced_logits(Prompt(ids, mask), ref.tokens)
+    assert forced.shape == ref.logits.shape and forced.dtype == torch.float32
+    torch.testing.assert_close(forced, ref.logits, atol=1e-4, rtol=1e-4)
+    assert mean_kl(ref.logits, forced) < 1e-8
+
+    perturbed = copy.deepcopy(model)
+    with torch.no_grad():
+        perturbed.lm_head.weight.add_(0.05 * torch.randn_like(perturbed.lm_head.weight))
+    other = HFEngine(perturbed).teacher_forced_logits(Prompt(ids, mask), ref.tokens)
+    assert mean_kl(ref.logits, other) == pytest.approx(evaluate(perturbed, ref)["kl_divergence"].median,
+                                                       rel=1e-3)

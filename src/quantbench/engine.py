@@ -36,6 +36,23 @@ class StepMarker(LogitsProcessor):
         return scores
 
 
+class ForcedTokens(LogitsProcessor):
+    """Teacher forcing inside ``generate``: records each step's logits, then makes ``tokens``'
+    next column the only choice, so the model under test (compiled graphs included) decodes
+    exactly the reference's continuation and its next-token distributions can be compared."""
+
+    def __init__(self, tokens: torch.Tensor) -> None:
+        self.tokens = tokens
+        self.logits: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        step = len(self.logits)
+        self.logits.append(scores.float().cpu())
+        forced = torch.full_like(scores, float("-inf"))
+        column = self.tokens[:, step:step + 1].to(scores.device)
+        return forced.scatter_(1, column, 0.0)
+
+
 def pad_token_id(model: Any) -> int | None:
     """The model's pad token, else its (first) end-of-sequence token, for batched ``generate``."""
     config = getattr(model, "generation_config", None)
@@ -96,23 +113,40 @@ class HFEngine:
             return {"cache_implementation": "static", "compile_config": config}
         return {}
 
-    @torch.inference_mode()
-    def generate(self, prompt: Prompt, new_tokens: int, on_step: Callable[[], None]) -> int:
-        out = self.model.generate(
+    def _greedy(self, prompt: Prompt, new_tokens: int, processor: LogitsProcessor,
+                min_new_tokens: int) -> torch.Tensor:
+        return self.model.generate(
             input_ids=prompt.input_ids,
             attention_mask=prompt.attention_mask,
             max_new_tokens=new_tokens,
-            min_new_tokens=new_tokens,
+            min_new_tokens=min_new_tokens,
             do_sample=False,
             temperature=None,
             top_p=None,
             top_k=None,
             pad_token_id=self.pad_token_id,
-            logits_processor=LogitsProcessorList([StepMarker(on_step)]),
+            logits_processor=LogitsProcessorList([processor]),
             **self._mode_kwargs(),
         )
+
+    @torch.inference_mode()
+    def generate(self, prompt: Prompt, new_tokens: int, on_step: Callable[[], None]) -> int:
+        out = self._greedy(prompt, new_tokens, StepMarker(on_step), min_new_tokens=new_tokens)
         self.last_tokens = out[:, prompt.input_ids.shape[1]:]
         return int(out.shape[1] - prompt.input_ids.shape[1])
+
+    @torch.inference_mode()
+    def teacher_forced_logits(self, prompt: Prompt, tokens: torch.Tensor) -> torch.Tensor:
+        """``[B, n, V]`` float32 logits (CPU) at the positions that predict ``tokens`` after the
+        prompt, through this engine's own decode path (static cache and compiled graphs in
+        compiled mode). ``min_new_tokens`` is 0 here: its EOS mask would put -inf into the
+        recorded logits, and the forced tokens already fix the length."""
+        forcing = ForcedTokens(tokens)
+        n = tokens.shape[1]
+        self._greedy(prompt, n, forcing, min_new_tokens=0)
+        if len(forcing.logits) != n:
+            raise RuntimeError(f"teacher-forced generate stopped after {len(forcing.logits)} of {n} tokens")
+        return torch.stack(forcing.logits, dim=1)
 
     def compile_stats(self) -> dict[str, Any]:
         """Graph breaks and graphs dynamo made since this engine was built (compiled mode)."""

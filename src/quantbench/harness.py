@@ -258,25 +258,36 @@ class Harness:
         start = time.perf_counter()
         n = self.settings.quality_tokens
         prompt = self.quality_prompt(loaded)
-        if loaded.method == quality.REFERENCE_METHOD and mode == "eager":
+        if loaded.method == quality.REFERENCE_METHOD and (mode == "eager" or self.reference is None):
             self.reference = quality.QualityReference.capture(
                 loaded.model, prompt.input_ids, prompt.attention_mask, n)
         if self.reference is None:
-            raise Unavailable("quality needs the FP16 reference: include fp16 in --methods "
-                              "and its eager mode")
+            raise Unavailable("quality needs the FP16 reference: include fp16 in --methods")
         if mode == "eager":
             metrics = quality.evaluate(loaded.model, self.reference)
         else:
-            engine = self._engine(loaded, mode)
-            engine.generate(prompt, n, lambda: None)
-            tokens = engine.last_tokens.cpu()
-            agreement = quality.token_agreement(self.reference.tokens, tokens)
-            metrics = {"token_agreement": quality.exact_metric("token_agreement", agreement,
-                                                               tokens.numel())}
+            metrics = self._engine_quality(self._engine(loaded, mode), prompt)
         if self.tokenizer is not None and mode == "eager":
             metrics["perplexity"] = quality.text_perplexity(loaded.model, self.tokenizer)
         self.timeline.append(TimeEntry(loaded.method, "quality", time.perf_counter() - start))
         return self._case(loaded, mode, "quality", metrics)
+
+    def _engine_quality(self, engine: Any, prompt: Any) -> dict[str, Metric]:
+        """Agreement and KL through a mode's own engine: its free greedy tokens against FP16's,
+        and its logits teacher-forced on FP16's tokens (so a compiled graph is what is judged).
+        FP16's eager model captured the reference, so compiled FP16 shows what compiling alone
+        changes."""
+        from quantbench import quality
+
+        reference = self.reference
+        engine.generate(prompt, reference.n_tokens, lambda: None)
+        tokens = engine.last_tokens.cpu()
+        logits = engine.teacher_forced_logits(prompt, reference.tokens)
+        count = reference.tokens.numel()
+        return {"token_agreement": quality.exact_metric(
+                    "token_agreement", quality.token_agreement(reference.tokens, tokens), count),
+                "kl_divergence": quality.exact_metric(
+                    "kl_divergence", quality.mean_kl(reference.logits, logits), count)}
 
     def _roofline(self, loaded: LoadedModel, batch: int, prompt_len: int, decode_tps: float) -> dict[str, Metric]:
         model = loaded.model
