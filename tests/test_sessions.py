@@ -451,3 +451,20 @@ def test_time_budget_option_bounds_measuring_on_cpu(cache_dir: Path, work: Path)
         f"stopped by {result['metrics']['decode_tps']['stop']} after {rounds} rounds "
         f"and {measured:.2f} s of measuring with --time-budget 0.3")
     assert rounds < 20 and measured < 1.0, (rounds, measured)
+
+
+def test_a_killed_session_keeps_every_case_it_finished(cache_dir: Path, work: Path) -> None:
+    """A session killed mid-run (no pytest teardown at all) leaves a session file, marked
+    partial, with the cases that finished before the kill; a finished session is not partial."""
+    killed = run_session(cache_dir, work, "--methods", "fp16,bf16", "-k", "bs1",
+                         "--qbt-die-at", "bf16-bs1")
+    assert killed.code == 9, killed.output[-3000:]
+    data = killed.data
+    assert data["partial"] is True
+    assert [(r["method"], r["case"]) for r in data["results"]] == [("fp16", "generate-bs1")]
+    assert data["results"][0]["metrics"]["e2e_tps"]["n"] >= 1
+    assert data["environment"]["device"] == "cpu"
+
+    whole = run_session(cache_dir, work, "--methods", "fp16", "-k", "bs1")
+    assert whole.code == 0, whole.output[-3000:]
+    assert whole.data["partial"] is False

@@ -46,10 +46,36 @@ def write_session_file(path: Path, results: list[CaseResult], environment: dict,
     tmp.replace(path)
 
 
-def finish_session(harness: Any, settings: Settings, exitstatus: int) -> dict[str, Any]:
-    """Print-ready lines and the exit status the gate asks for (``None``: leave pytest's)."""
+def _session_env(harness: Any) -> dict[str, Any]:
     from quantbench.env import environment
 
+    env = environment(harness.device, Path.cwd())
+    env["model_source"] = harness.source.spec
+    env["peak_copy_bandwidth_gbs"] = harness.peak_bandwidth_gbs
+    env["launch_overhead_us"] = getattr(harness, "launch_overhead_us", None)
+    return env
+
+
+def write_session(harness: Any, settings: Settings, env: dict[str, Any], time_data: dict[str, Any],
+                  *, partial: bool) -> None:
+    """``session.json`` with every case so far; ``partial`` while the session still runs."""
+    write_session_file(
+        settings.report_dir / "session.json", harness.results, env,
+        {"partial": partial, "scenario": settings.scenario.to_dict(),
+         "loads": dict(harness.pool.loads), "load_events": harness.pool.events,
+         "skipped": harness.skipped, "failures": harness.pool.failures, "time": time_data},
+    )
+
+
+def checkpoint_session(harness: Any, settings: Settings) -> None:
+    """Rewrite the session file after a case, marked partial, so a session cut off by a CI
+    time limit or a kill still leaves every case it finished (one cut-off H100 run left
+    nothing: the process died before the session's end)."""
+    write_session(harness, settings, _session_env(harness), time_breakdown(harness)[1], partial=True)
+
+
+def finish_session(harness: Any, settings: Settings, exitstatus: int) -> dict[str, Any]:
+    """Print-ready lines and the exit status the gate asks for (``None``: leave pytest's)."""
     results: list[CaseResult] = harness.results
     lines: list[str] = []
     if results:
@@ -60,16 +86,8 @@ def finish_session(harness: Any, settings: Settings, exitstatus: int) -> dict[st
         lines.append(f"skipped {method}: {reason}")
     for method, reason in harness.pool.failures.items():
         lines.append(f"failed {reason}")
-    env = environment(harness.device, Path.cwd())
-    env["model_source"] = harness.source.spec
-    env["peak_copy_bandwidth_gbs"] = harness.peak_bandwidth_gbs
-    env["launch_overhead_us"] = getattr(harness, "launch_overhead_us", None)
-    write_session_file(
-        settings.report_dir / "session.json", results, env,
-        {"scenario": settings.scenario.to_dict(), "loads": dict(harness.pool.loads),
-         "load_events": harness.pool.events, "skipped": harness.skipped,
-         "failures": harness.pool.failures, "time": time_data},
-    )
+    env = _session_env(harness)
+    write_session(harness, settings, env, time_data, partial=False)
     exit_code = None
     if settings.update_baseline or settings.compare:
         from quantbench import baseline_gate

@@ -161,6 +161,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         traceback.clear_frames(call.excinfo.tb)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """After each bench that added a case, write the session file so far (marked partial)."""
+    harness = item.config.stash.get(HARNESS, None)
+    before = len(harness.results) if harness is not None else 0
+    yield
+    harness = item.config.stash.get(HARNESS, None)
+    if harness is not None and len(harness.results) > before:
+        from quantbench import gate
+
+        gate.checkpoint_session(harness, settings_of(item.config))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     harness = config.stash.get(HARNESS, None)

@@ -7,6 +7,9 @@ Loaded into a ``pytest benches`` subprocess with ``-p qb_session_helpers`` (this
                              (``sys.modules[NAME] = None``), before any model is loaded;
 ``--qbt-fail-load METHOD``   replace METHOD's loader with one that raises a CUDA out-of-memory
                              ``RuntimeError`` (what PyTorch raises), as a real load failure would;
+``--qbt-die-at TEXT``        kill the process outright (``os._exit``, no pytest teardown) when
+                             the first test whose id contains TEXT starts, as a CI time limit's
+                             SIGKILL would;
 ``--qbt-never-converge``     set the convergence target to 0 so sampling stops only on the time
                              budget or the round cap (exposes which budget a session really uses).
 """
@@ -14,6 +17,7 @@ Loaded into a ``pytest benches`` subprocess with ``-p qb_session_helpers`` (this
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 
 import pytest
@@ -28,6 +32,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     metavar="NAME", help="make NAME unimportable in this session")
     group.addoption("--qbt-fail-load", dest="qbt_fail_load", action="append", default=[],
                     metavar="METHOD", help="make METHOD's load raise CUDA out of memory")
+    group.addoption("--qbt-die-at", dest="qbt_die_at", default=None, metavar="TEXT",
+                    help="os._exit(9) when a test whose id contains TEXT starts")
     group.addoption("--qbt-never-converge", dest="qbt_never_converge", action="store_true",
                     default=False, help="sampling never converges (target_rel_ci = 0)")
 
@@ -59,3 +65,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from quantbench.plugin import SETTINGS
 
         config.stash[SETTINGS] = dataclasses.replace(config.stash[SETTINGS], target_rel_ci=0.0)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    text = item.config.getoption("qbt_die_at")
+    if text and text in item.nodeid:
+        sys.stdout.flush()
+        os._exit(9)
