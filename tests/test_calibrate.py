@@ -129,13 +129,15 @@ def test_exact_counts_that_differ_become_an_interval(tmp_path: Path) -> None:
 
 
 def test_a_case_only_some_sessions_ran_is_kept_from_those(tmp_path: Path) -> None:
+    """With --min-sessions 1, a case one session ran is kept from that session alone."""
     extra = CaseResult("default", "eager", "prefill-128", "fp16", "float16",
                        {"prefill_tps": Metric("prefill_tps", "tok/s", 5000.0, 4900.0, 5100.0, 9, True, 0.01, "converged")})
     paths = [
         _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0), extra_results=(extra,)),
         _session(tmp_path, "run2", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0)),
     ]
-    assert _run(paths, tmp_path / "b") == 0
+    assert calibrate.main([*map(str, paths), "--baseline-dir", str(tmp_path / "b"),
+                           "--min-sessions", "1"]) == 0
     b = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL))
     assert sorted(b.results) == ["eager/generate-bs1", "eager/prefill-128"]
     prefill = b.results["eager/prefill-128"]["fp16"]["prefill_tps"]
@@ -276,11 +278,11 @@ def test_prediction_halfwidth_is_exact() -> None:
 
 def test_exclude_metric_leaves_it_out_everywhere(tmp_path: Path) -> None:
     a = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0))
-    assert calibrate.main([str(a), "--baseline-dir", str(tmp_path / "b"),
+    assert calibrate.main([str(a), "--baseline-dir", str(tmp_path / "b"), "--min-sessions", "1",
                            "--exclude-metric", "ttft_ms"]) == 0
     base = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL))
     assert sorted(base.results["eager/generate-bs1"]["fp16"]) == ["decode_tps", "weights_gb"]
-    assert base.provenance["command"].endswith("--exclude-metric ttft_ms")
+    assert base.provenance["command"].endswith("--exclude-metric ttft_ms --min-sessions 1")
 
 
 def test_exclude_result_drops_cases_everywhere_or_from_named_sessions(tmp_path: Path) -> None:
@@ -298,7 +300,7 @@ def test_exclude_result_drops_cases_everywhere_or_from_named_sessions(tmp_path: 
                    extra_results=(nf4(243.0), awq()))
     assert calibrate.main([str(old), str(new), "--baseline-dir", str(tmp_path / "b"),
                            "--exclude-result", "*run1*:compiled/*/nf4",
-                           "--exclude-result", "eager/generate-*/awq"]) == 0
+                           "--exclude-result", "eager/generate-*/awq", "--min-sessions", "1"]) == 0
     base = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL))
     kept = base.results["compiled/generate-bs1"]["nf4"]["decode_tps"]
     assert (kept.median, kept.low, kept.high) == (243.0, 242.0, 244.0)  # run2's alone
@@ -313,3 +315,43 @@ def test_excluded_matches_mode_case_method_and_session_path() -> None:
     assert calibrate.excluded(Path("a/s1-session.json"), result, ["*s1-*:eager/*/*"])
     assert not calibrate.excluded(Path("a/s2-session.json"), result, ["*s1-*:eager/*/*"])
     assert not calibrate.excluded(Path("a/s1-session.json"), result, ["compiled/*/int8"])
+
+
+def test_metrics_from_too_few_sessions_are_left_out_and_named(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A sampled metric only one session measured has no between-session spread, so it stays
+    out of a calibrated baseline (the gate would cry wolf on it); exact ones are kept."""
+    def awq(median: float) -> CaseResult:
+        return CaseResult("default", "eager", "generate-bs1", "awq", "int4",
+                          {"decode_tps": _decode(median, median - 1, median + 1, 3, 0.1),
+                           "weights_gb": Metric.exact("weights_gb", "GB", 0.459, higher_is_better=False)})
+
+    a = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0),
+                 extra_results=(awq(15.1),))
+    b = _session(tmp_path, "run2", _decode(110.0, 109.0, 111.0, 5, 0.01), _ttft(20.0))
+    assert calibrate.main([str(a), str(b), "--baseline-dir", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "left out, fewer than 2 sessions: eager/generate-bs1 awq decode_tps (1 session)" in out
+    base = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL))
+    assert sorted(base.results["eager/generate-bs1"]["awq"]) == ["weights_gb"]
+    assert base.results["eager/generate-bs1"]["fp16"]["decode_tps"].median == 105.0
+
+    assert calibrate.main([str(a), str(b), "--baseline-dir", str(tmp_path / "c"),
+                           "--min-sessions", "1"]) == 0
+    one = load_baseline(baseline_path(tmp_path / "c", GPU, MODEL))
+    assert one.results["eager/generate-bs1"]["awq"]["decode_tps"].median == 15.1
+
+
+def test_min_sessions_below_one_is_a_usage_error(tmp_path: Path, three: list[Path]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        calibrate.main([*map(str, three), "--baseline-dir", str(tmp_path / "b"), "--min-sessions", "0"])
+    assert exit_info.value.code == 2
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_partial_session_is_used_and_named(tmp_path: Path, three: list[Path],
+                                            capsys: pytest.CaptureFixture) -> None:
+    data = json.loads(three[2].read_text())
+    three[2].write_text(json.dumps({**data, "partial": True}))
+    assert _run(three, tmp_path / "b") == 0
+    assert f"partial (cut-off) sessions, their finished cases used: {three[2]}" in capsys.readouterr().out

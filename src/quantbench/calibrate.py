@@ -108,9 +108,13 @@ def is_memory(name: str) -> bool:
     return spec(name).kind == "memory"
 
 
-def merge_sessions(sessions: Sequence[dict[str, Any]]) -> list[CaseResult]:
+def merge_sessions(sessions: Sequence[dict[str, Any]], min_sessions: int = 1,
+                   left_out: list[str] | None = None) -> list[CaseResult]:
     """Case results for every case any session ran, each metric merged over the sessions that
-    measured it (a session may have run a subset, for example only batch 1)."""
+    measured it (a session may have run a subset, for example only batch 1). A sampled metric
+    seen in fewer than ``min_sessions`` sessions is left out (named in ``left_out``): its
+    interval would hold one session's own noise only, and a gate on it cries wolf at the next
+    lease. Exact metrics (weights, memory) need one session."""
     keyed = [{(r.case_key, r.method): r for r in s["results"]} for s in sessions]
     merged: dict[tuple[str, str], CaseResult] = {}
     for table in keyed:
@@ -118,11 +122,17 @@ def merge_sessions(sessions: Sequence[dict[str, Any]]) -> list[CaseResult]:
             if key in merged:
                 continue
             others = [k[key] for k in keyed if key in k]
-            names = dict.fromkeys(n for o in others for n in o.metrics)
-            metrics = {n: merge_metric([o.metrics[n] for o in others if n in o.metrics])
-                       for n in names}
-            merged[key] = CaseResult(result.scenario, result.mode, result.case, result.method,
-                                     result.dtype, metrics, result.notes)
+            metrics = {}
+            for name in dict.fromkeys(n for o in others for n in o.metrics):
+                samples = [o.metrics[name] for o in others if name in o.metrics]
+                if len(samples) < min_sessions and any(m.stop != "exact" for m in samples):
+                    if left_out is not None:
+                        left_out.append(f"{key[0]} {key[1]} {name} ({len(samples)} session)")
+                    continue
+                metrics[name] = merge_metric(samples)
+            if metrics:
+                merged[key] = CaseResult(result.scenario, result.mode, result.case, result.method,
+                                         result.dtype, metrics, result.notes)
     return list(merged.values())
 
 
@@ -145,10 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="take memory metrics only from these sessions (others' are dropped)")
     parser.add_argument("--exclude-metric", action="append", default=[], metavar="NAME",
                         help="leave this metric out of the baseline (for example a misleading count)")
+    parser.add_argument("--min-sessions", type=int, default=2, metavar="K",
+                        help="leave out sampled metrics measured in fewer than K sessions (default 2)")
     parser.add_argument("--exclude-result", action="append", default=[], metavar="[SESSION:]MODE/CASE/METHOD",
                         help="leave these case results out (wildcards allowed), from every session "
                              "or from the sessions whose path matches SESSION")
     args = parser.parse_args(argv)
+    if args.min_sessions < 1:
+        parser.error(f"--min-sessions must be at least 1, not {args.min_sessions}")
     try:
         sessions = [read_session(p) for p in args.sessions]
         _check_same(sessions, args.sessions)
@@ -164,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.exclude_metric:
             sessions = [without(s, lambda n: n in args.exclude_metric) for s in sessions]
         env = dict(sessions[0]["environment"])
-        results = merge_sessions(sessions)
+        left_out: list[str] = []
+        results = merge_sessions(sessions, args.min_sessions, left_out)
         if not results:
             raise BaselineError("the sessions hold no results")
         env["sessions"] = [s["environment"].get("date") for s in sessions]
@@ -176,13 +191,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                             [*map(str, args.sessions),
                              *(f"--memory-from {p}" for p in args.memory_from),
                              *(f"--exclude-metric {n}" for n in args.exclude_metric),
-                             *(f"--exclude-result '{r}'" for r in args.exclude_result)]),
+                             *(f"--exclude-result '{r}'" for r in args.exclude_result),
+                             *([f"--min-sessions {args.min_sessions}"] if args.min_sessions != 2 else [])]),
                         "note": "median of session medians; interval: 95 % prediction interval for one more session"})
         path = baseline_path(args.baseline_dir, env["gpu"], env["model_source"])
         kept = write_baseline(path, baseline)
     except BaselineError as exc:
         print(f"quantbench.calibrate: {exc}", file=sys.stderr)
         return 4
+    for line in left_out:
+        print(f"left out, fewer than {args.min_sessions} sessions: {line}")
+    partial = [str(p) for p, s in zip(args.sessions, sessions) if s.get("partial")]
+    if partial:
+        print("partial (cut-off) sessions, their finished cases used: " + ", ".join(partial))
     print(f"baseline written: {path} from {len(sessions)} sessions"
           + (f"; previous kept as {kept}" if kept else ""))
     return 0
