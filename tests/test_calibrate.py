@@ -355,3 +355,15 @@ def test_a_partial_session_is_used_and_named(tmp_path: Path, three: list[Path],
     three[2].write_text(json.dumps({**data, "partial": True}))
     assert _run(three, tmp_path / "b") == 0
     assert f"partial (cut-off) sessions, their finished cases used: {three[2]}" in capsys.readouterr().out
+
+
+def test_baseline_keeps_the_median_launch_overhead_of_the_sessions_that_probed_it(
+        tmp_path: Path, three: list[Path]) -> None:
+    for path, us in zip(three, (7.0, 12.0, None)):
+        data = json.loads(path.read_text())
+        data["environment"]["launch_overhead_us"] = us
+        path.write_text(json.dumps(data))
+    assert _run(three, tmp_path / "b") == 0
+    assert load_baseline(baseline_path(tmp_path / "b", GPU, MODEL)).environment["launch_overhead_us"] == 9.5
+    assert _run(three[2:] + three[2:], tmp_path / "c") == 0
+    assert load_baseline(baseline_path(tmp_path / "c", GPU, MODEL)).environment["launch_overhead_us"] is None

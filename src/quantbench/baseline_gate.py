@@ -22,6 +22,7 @@ from quantbench.baseline import (
     write_baseline,
 )
 from quantbench.compare import check_compatible, compare
+from quantbench.host import host_note
 from quantbench.reports import comparison_table, write_reports
 from quantbench.settings import Settings
 
@@ -76,6 +77,9 @@ def judge(harness: Any, settings: Settings, env: dict[str, Any]) -> tuple[list[s
     lines = [f"compared with {path} ({baseline.provenance.get('kind', '?')}, "
              f"{baseline.environment.get('date', 'undated')})", comparison_table(ran)]
     lines += list(comparison.notes)
+    note = host_note(baseline.environment.get("launch_overhead_us"), env.get("launch_overhead_us"))
+    if note:
+        lines.append(note)
     try:
         written = write_reports(settings.report_dir, comparison, harness.results, env,
                                 title=f"quantbench: {env['gpu']} / {harness.source.spec}")

@@ -183,6 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not results:
             raise BaselineError("the sessions hold no results")
         env["sessions"] = [s["environment"].get("date") for s in sessions]
+        probes = [s["environment"]["launch_overhead_us"] for s in sessions
+                  if s["environment"].get("launch_overhead_us")]
+        env["launch_overhead_us"] = statistics.median(probes) if probes else None
         baseline = baseline_from_results(
             results, gpu=env["gpu"], model_source=env["model_source"],
             scenario=sessions[0]["scenario"], environment=env,

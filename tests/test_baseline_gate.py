@@ -1,0 +1,45 @@
+"""The baseline gate's judgement lines: a host whose kernel launches are much slower or faster
+than the baseline's is named beside the verdicts, which it does not change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from quantbench import baseline_gate
+from quantbench.baseline import baseline_from_results, baseline_path, write_baseline
+from quantbench.results import CaseResult, Metric
+from quantbench.settings import build_settings
+
+GPU = "NVIDIA H100 80GB HBM3"
+MODEL = "synthetic:qwen2.5-0.5b-instruct"
+
+
+def _result(tps: float) -> CaseResult:
+    return CaseResult("default", "eager", "generate-bs1", "fp16", "float16",
+                      {"e2e_tps": Metric("e2e_tps", "tok/s", tps, tps - 1, tps + 1, 9, True, 0.01, "converged")})
+
+
+def _judge(tmp_path: Path, baseline_us: float | None, session_us: float | None) -> tuple[list[str], int]:
+    settings = build_settings({}, {"baseline_dir": str(tmp_path / "b"), "report_dir": str(tmp_path / "r"),
+                                   "compare": True})
+    write_baseline(baseline_path(settings.baseline_dir, GPU, MODEL), baseline_from_results(
+        [_result(40.0)], gpu=GPU, model_source=MODEL, scenario=settings.scenario.to_dict(),
+        environment={"launch_overhead_us": baseline_us}, provenance={"kind": "measured"}))
+    harness = SimpleNamespace(source=SimpleNamespace(spec=MODEL), results=[_result(40.0)], skipped={})
+    return baseline_gate.judge(harness, settings, {"gpu": GPU, "launch_overhead_us": session_us})
+
+
+def test_a_slow_host_is_named_and_the_verdict_is_unchanged(tmp_path: Path) -> None:
+    lines, code = _judge(tmp_path, 7.4, 12.0)
+    assert code == baseline_gate.EXIT_OK
+    host = [line for line in lines if line.startswith("host: ")]
+    assert host == [next(line for line in lines if "12.0 us per kernel launch here vs 7.4 us" in line)]
+    assert "(+62 %)" in host[0]
+    assert lines[-1].startswith("gate: pass")
+
+
+def test_no_host_line_when_close_or_unprobed(tmp_path: Path) -> None:
+    for baseline_us, session_us in ((7.4, 8.0), (None, 12.0), (7.4, None)):
+        lines, _ = _judge(tmp_path / str(baseline_us) / str(session_us), baseline_us, session_us)
+        assert not [line for line in lines if line.startswith("host: ")]
