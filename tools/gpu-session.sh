@@ -1,16 +1,20 @@
-# usage: bash .scratch/gpu.sh STEP...   (each STEP is a function below); results tarred into $OUT/r.tgz
+# usage: BUDGET=SECONDS bash tools/gpu-session.sh STEP...   (on the device: run(), carrying .gpu-site and .scratch; each STEP is a function below)
+# Results go to $OUT/r.tgz only: the device tool returns at most 8 files, and a second loop re-tars
+# every 15 s, so a call cut off by its time limit still returns what every step wrote so far
+# (on 2026-11-25 a cut-off call lost a session file that existed on the device).
 export PYTHONPATH=$PWD/.gpu-site:$PWD/.scratch/tao:$PWD/src HF_HUB_OFFLINE=1
-END=$((SECONDS+${BUDGET:-580})); R=$OUT/r; mkdir -p $R
+END=$((SECONDS+${BUDGET:-540})); R=/tmp/qb-results/r; mkdir -p $R
 C="-p no:cacheprovider --qb-cache-dir /tmp/qbc"
+pack() { tar czf $OUT/r.tmp.tgz -C /tmp/qb-results r 2>/dev/null && mv $OUT/r.tmp.tgz $OUT/r.tgz; }
+( while kill -0 $$ 2>/dev/null; do sleep 15; pack; done ) & PACKER=$!
 step() { local name=$1; shift; local s=$SECONDS; local left=$((END-SECONDS)); if [ $left -lt 20 ]; then echo "$name skipped (no time)" >> $R/steps.txt; return; fi
-  timeout -s INT -k 20 $left "$@" > $R/$name.log 2>&1; echo "$name rc=$? $((SECONDS-s))s" >> $R/steps.txt; tar czf $OUT/r.tgz -C $OUT r; }
+  timeout -s INT -k 20 $left "$@" > $R/$name.log 2>&1; echo "$name rc=$? $((SECONDS-s))s" >> $R/steps.txt; pack; }
 env_info() { nvidia-smi > $R/nvidia-smi.txt; python3 -c "import torch,transformers,bitsandbytes,awq,triton,torchao;print(torch.__version__,torch.version.cuda,transformers.__version__,bitsandbytes.__version__,awq.__version__,triton.__version__,torchao.__version__,getattr(torchao,\"_skip_reason\",None))" > $R/versions.txt 2>&1; mkdir -p $R/baselines; cp -r baselines/* $R/baselines/; }
-diag() { step diag python3 .scratch/diag.py; }
-disturb() { step disturb python3 .scratch/disturb.py "$@"; }
+disturb() { step disturb python3 docs/results/h100-2026-11-24/disturb.py "$@"; }
 warm() { step warm python3 -c "
 from quantbench.settings import build_settings; from quantbench.sources import resolve_source; from quantbench.methods import LoadRequest; from quantbench import awq_backend; import time
 s=build_settings({}, {'cache_dir':'/tmp/qbc'}); src=resolve_source(s.model, s.cache_dir, s.seed); t=time.time()
 print(awq_backend.prepare(LoadRequest(src,'cuda',s.cache_dir,None,s.seed)), round(time.time()-t,1),'s')"; }
 sess() { local name=$1; shift; mkdir -p $R/$name; step $name python3 -m pytest benches $C --qb-report-dir $R/$name --qb-baseline-dir $R/baselines --benchmark-json $R/$name/bench.json "$@"; }
 for st in "$@"; do eval "$st"; done
-tar czf $OUT/r.tgz -C $OUT r; cat $R/steps.txt
+kill $PACKER; pack; cat $R/steps.txt
