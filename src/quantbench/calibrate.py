@@ -127,13 +127,22 @@ def merge_sessions(sessions: Sequence[dict[str, Any]], min_sessions: int = 1,
                 samples = [o.metrics[name] for o in others if name in o.metrics]
                 if len(samples) < min_sessions and any(m.stop != "exact" for m in samples):
                     if left_out is not None:
-                        left_out.append(f"{key[0]} {key[1]} {name} ({len(samples)} session)")
+                        left_out.append(f"{key[0]} {key[1]} {name}")
                     continue
                 metrics[name] = merge_metric(samples)
             if metrics:
                 merged[key] = CaseResult(result.scenario, result.mode, result.case, result.method,
                                          result.dtype, metrics, result.notes)
     return list(merged.values())
+
+
+def grouped(left_out: Sequence[str]) -> dict[str, list[str]]:
+    """``"mode/case method metric"`` entries as ``{"mode/case method": [metric, ...]}``."""
+    groups: dict[str, list[str]] = {}
+    for entry in left_out:
+        case, _, name = entry.rpartition(" ")
+        groups.setdefault(case, []).append(name)
+    return groups
 
 
 def _check_same(sessions: Sequence[dict[str, Any]], paths: Sequence[Path]) -> None:
@@ -202,8 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaselineError as exc:
         print(f"quantbench.calibrate: {exc}", file=sys.stderr)
         return 4
-    for line in left_out:
-        print(f"left out, fewer than {args.min_sessions} sessions: {line}")
+    for case, names in grouped(left_out).items():
+        print(f"left out, measured in fewer than {args.min_sessions} sessions: {case}: {', '.join(names)}")
     partial = [str(p) for p, s in zip(args.sessions, sessions) if s.get("partial")]
     if partial:
         print("partial (cut-off) sessions, their finished cases used: " + ", ".join(partial))
