@@ -2,9 +2,11 @@
 
 Phases, one process, one GPU: (A) eager batch-1 generate for each method; (B) compile FP16
 (compiled mode, batch 1); (C) eager again for each method; (D) gc.freeze(), eager again;
-(E) gc disabled during each round, eager again. Each row: end-to-end tok/s (harness
-median), time spent in Python's garbage collector while measuring, collections by generation,
-objects the collector tracks, threads and child processes.
+(E) gc disabled during each round, eager again. D and E run only when some method's phase C
+is more than 10 % below its phase A (or with QB_DISTURB_ALL=1), so one GPU call can afford
+A-C. Each row: end-to-end tok/s (harness median), time spent in Python's garbage collector
+while measuring, collections by generation, objects the collector tracks, threads and child
+processes.
 usage: python3 disturb.py METHOD...   (run with PYTHONPATH=.gpu-site:src)
 """
 import gc
@@ -80,6 +82,12 @@ print(json.dumps({"phase": "B compiled fp16", "e2e_tps": round(case.metrics["e2e
 h.release()
 for m in methods:
     eager("C eager after compile", m)
+first = {r["method"]: r["e2e_tps"] for r in rows if r["phase"] == "A eager first"}
+after = {r["method"]: r["e2e_tps"] for r in rows if r["phase"] == "C eager after compile"}
+slower = [m for m in methods if after[m] < 0.9 * first[m]]
+print(json.dumps({"slower_after_compile": slower}), flush=True)
+if not slower and not os.environ.get("QB_DISTURB_ALL"):
+    sys.exit(0)  # nothing to explain: the GC phases D and E only run after a slowdown
 gc.freeze()
 for m in methods:
     eager("D after gc.freeze()", m)
