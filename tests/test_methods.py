@@ -37,6 +37,7 @@ def test_registry_matches_the_settings_names() -> None:
     assert tuple(METHODS) == METHOD_NAMES
     assert METHODS["int8"].packages == ("bitsandbytes",)
     assert METHODS["nf4"].packages == ("bitsandbytes",)
+    assert METHODS["int8vw"].packages == ("bitsandbytes",)
     assert METHODS["awq"].packages == ("awq",)
     assert METHODS["awq"].cuda_packages == ("triton",)
     assert METHODS["awq"].prepare is not None
@@ -50,7 +51,7 @@ def test_half_precision_needs_nothing(name: str, device: str) -> None:
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
-@pytest.mark.parametrize("name", ["int8", "nf4"])
+@pytest.mark.parametrize("name", ["int8", "nf4", "int8vw"])
 def test_bitsandbytes_missing(monkeypatch: pytest.MonkeyPatch, name: str, device: str) -> None:
     _missing(monkeypatch, "bitsandbytes")
     _present(monkeypatch, "triton")

@@ -84,14 +84,29 @@ def load_bf16(req: LoadRequest) -> LoadedModel:
     return LoadedModel("bf16", _from_pretrained(req, dtype=torch.bfloat16), "bfloat16")
 
 
-def load_int8(req: LoadRequest) -> LoadedModel:
-    """bitsandbytes LLM.int8: int8 weights, outlier columns in half precision."""
+def _bnb_int8(req: LoadRequest, name: str, threshold: float, label: str) -> LoadedModel:
     from transformers import BitsAndBytesConfig
 
     dtype = _dtype_for(req.device, "fp16")
-    config = BitsAndBytesConfig(load_in_8bit=True)
+    config = BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=threshold)
     model = _from_pretrained(req, quantization_config=config, dtype=dtype)
-    return LoadedModel("int8", model, f"int8 weights, {_dtype_name(dtype)} activations")
+    return LoadedModel(name, model, f"{label}, {_dtype_name(dtype)} activations")
+
+
+def load_int8(req: LoadRequest) -> LoadedModel:
+    """bitsandbytes LLM.int8: int8 weights, outlier columns in half precision."""
+    return _bnb_int8(req, "int8", 6.0, "int8 weights")
+
+
+def load_int8vw(req: LoadRequest) -> LoadedModel:
+    """bitsandbytes INT8 vector-wise, without LLM.int8's outlier decomposition (threshold 0).
+
+    Finding the outlier columns gives bitsandbytes' ops data-dependent output shapes, so
+    dynamo breaks the graph at every linear layer (37 breaks on an H100 for Qwen2.5-0.5B); with
+    threshold 0 those ops have static shapes and dynamo traces the model as one graph (checked
+    on the CPU, ``tests/test_int8_graph.py``). The price is accuracy on activations with
+    outliers, which the quality check reports."""
+    return _bnb_int8(req, "int8vw", 0.0, "int8 weights, no outlier columns")
 
 
 def load_nf4(req: LoadRequest) -> LoadedModel:
@@ -158,6 +173,7 @@ METHODS: dict[str, Method] = {
         Method("nf4", "NF4 (bitsandbytes)", ("bitsandbytes",), load_nf4),
         Method("awq", "AWQ INT4 (autoawq GEMM)", ("awq",), load_awq,
                cuda_packages=("triton",), prepare=prepare_awq),
+        Method("int8vw", "INT8 vector-wise (bitsandbytes, no outliers)", ("bitsandbytes",), load_int8vw),
         Method("int8wo", "INT8 weight-only (torchao)", ("torchao",), load_int8wo),
         Method("int4wo", "INT4 weight-only (torchao)", ("torchao",), load_int4wo, cpu_ok=False),
     )

@@ -63,8 +63,9 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 DEFAULT_METHODS = ("fp16", "bf16", "int8", "nf4", "awq")
-# torchao weight-only methods, built to compile: opt-in (``--methods fp16,int8wo,int4wo``).
-METHOD_NAMES = (*DEFAULT_METHODS, "int8wo", "int4wo")
+# Opt-in: bitsandbytes INT8 without outlier columns (compiles as one graph) and torchao's
+# weight-only methods, built to compile (``--methods fp16,int8vw,int8wo,int4wo``).
+METHOD_NAMES = (*DEFAULT_METHODS, "int8vw", "int8wo", "int4wo")
 MODES = ("eager", "compiled")
 
 
