@@ -109,10 +109,11 @@ def is_memory(name: str) -> bool:
 
 
 def merge_sessions(sessions: Sequence[dict[str, Any]], min_sessions: int = 1,
-                   left_out: list[str] | None = None) -> list[CaseResult]:
+                   left_out: dict[str, list[str]] | None = None) -> list[CaseResult]:
     """Case results for every case any session ran, each metric merged over the sessions that
     measured it (a session may have run a subset, for example only batch 1). A sampled metric
-    seen in fewer than ``min_sessions`` sessions is left out (named in ``left_out``): its
+    seen in fewer than ``min_sessions`` sessions is left out (named in ``left_out`` under
+    ``"mode/case method"``): its
     interval would hold one session's own noise only, and a gate on it cries wolf at the next
     lease. Exact metrics (weights, memory) need one session."""
     keyed = [{(r.case_key, r.method): r for r in s["results"]} for s in sessions]
@@ -127,22 +128,13 @@ def merge_sessions(sessions: Sequence[dict[str, Any]], min_sessions: int = 1,
                 samples = [o.metrics[name] for o in others if name in o.metrics]
                 if len(samples) < min_sessions and any(m.stop != "exact" for m in samples):
                     if left_out is not None:
-                        left_out.append(f"{key[0]} {key[1]} {name}")
+                        left_out.setdefault(f"{key[0]} {key[1]}", []).append(name)
                     continue
                 metrics[name] = merge_metric(samples)
             if metrics:
                 merged[key] = CaseResult(result.scenario, result.mode, result.case, result.method,
                                          result.dtype, metrics, result.notes)
     return list(merged.values())
-
-
-def grouped(left_out: Sequence[str]) -> dict[str, list[str]]:
-    """``"mode/case method metric"`` entries as ``{"mode/case method": [metric, ...]}``."""
-    groups: dict[str, list[str]] = {}
-    for entry in left_out:
-        case, _, name = entry.rpartition(" ")
-        groups.setdefault(case, []).append(name)
-    return groups
 
 
 def _check_same(sessions: Sequence[dict[str, Any]], paths: Sequence[Path]) -> None:
@@ -187,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.exclude_metric:
             sessions = [without(s, lambda n: n in args.exclude_metric) for s in sessions]
         env = dict(sessions[0]["environment"])
-        left_out: list[str] = []
+        left_out: dict[str, list[str]] = {}
         results = merge_sessions(sessions, args.min_sessions, left_out)
         if not results:
             raise BaselineError("the sessions hold no results")
@@ -211,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaselineError as exc:
         print(f"quantbench.calibrate: {exc}", file=sys.stderr)
         return 4
-    for case, names in grouped(left_out).items():
+    for case, names in left_out.items():
         print(f"left out, measured in fewer than {args.min_sessions} sessions: {case}: {', '.join(names)}")
     partial = [str(p) for p, s in zip(args.sessions, sessions) if s.get("partial")]
     if partial:
