@@ -283,11 +283,7 @@ class Harness:
         engine.generate(prompt, reference.n_tokens, lambda: None)
         tokens = engine.last_tokens.cpu()
         logits = engine.teacher_forced_logits(prompt, reference.tokens)
-        count = reference.tokens.numel()
-        return {"token_agreement": quality.exact_metric(
-                    "token_agreement", quality.token_agreement(reference.tokens, tokens), count),
-                "kl_divergence": quality.exact_metric(
-                    "kl_divergence", quality.mean_kl(reference.logits, logits), count)}
+        return quality.against_reference(reference, tokens, logits)
 
     def _roofline(self, loaded: LoadedModel, batch: int, prompt_len: int, decode_tps: float) -> dict[str, Metric]:
         model = loaded.model

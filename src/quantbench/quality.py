@@ -230,6 +230,12 @@ def evaluate(model: Any, reference: QualityReference) -> dict[str, Metric]:
                                  reference.n_tokens)
     logits = _continuation_logits(model, reference.input_ids, reference.attention_mask,
                                   reference.tokens)
+    return against_reference(reference, tokens, logits)
+
+
+def against_reference(reference: QualityReference, tokens: Tensor, logits: Tensor) -> dict[str, Metric]:
+    """``token_agreement`` of a method's greedy ``tokens`` and ``kl_divergence`` of its
+    ``logits`` (teacher-forced on FP16's tokens) against the reference, however they were made."""
     count = reference.tokens.numel()
     return {
         "token_agreement": exact_metric("token_agreement", token_agreement(reference.tokens, tokens),
