@@ -37,6 +37,15 @@ def test_compile_time_and_graph_breaks_are_reported() -> None:
     assert notes == ["graph break: call to a bitsandbytes op", "graph break: data-dependent branch"]
 
 
+def test_graphs_run_without_cuda_graphs_are_counted_with_their_reasons() -> None:
+    engine = FakeEngine({"graph_breaks": 0, "unique_graphs": 2, "break_reasons": [],
+                         "cudagraph_skips": 2, "cudagraph_skip_reasons": ["mutated inputs (1 instances)"]})
+    metrics, notes = Harness._compile_metrics(None, engine, _run(5.0))
+    assert metrics["graph_breaks"].median == 0
+    assert metrics["cudagraph_skips"].median == 2 and metrics["cudagraph_skips"].stop == "exact"
+    assert notes == ["CUDA graphs not captured: mutated inputs (1 instances)"]
+
+
 def test_a_model_dynamo_never_saw_is_not_called_compiled() -> None:
     engine = FakeEngine({"graph_breaks": 0, "unique_graphs": 0, "break_reasons": []})
     metrics, notes = Harness._compile_metrics(None, engine, _run(10.6))
@@ -51,7 +60,7 @@ def test_an_engine_without_compile_stats_reports_compile_time_only() -> None:
 
 
 def test_engine_reads_and_resets_dynamo_counters(tmp_path) -> None:
-    from torch._dynamo.utils import counters
+    from torch._dynamo.utils import CompilationMetrics, _compilation_metrics, counters
     from transformers import AutoModelForCausalLM
 
     from quantbench.engine import HFEngine
@@ -70,6 +79,15 @@ def test_engine_reads_and_resets_dynamo_counters(tmp_path) -> None:
     assert kwargs["compile_config"].mode == "default"  # a CPU model: no CUDA graphs
     assert kwargs["compile_config"]._compile_all_devices is True
     assert HFEngine(model, "eager")._mode_kwargs() == {}
+    engine.on_gpu = True  # the CUDA-graph figures exist only where reduce-overhead captures graphs
+    counters["inductor"]["cudagraph_skips"] += 1
+    _compilation_metrics.append(CompilationMetrics(cudagraph_skip_reason="skipping cudagraphs due to cpu device (x)"))
+    stats = engine.compile_stats()
+    assert stats["cudagraph_skips"] == 1
+    assert stats["cudagraph_skip_reasons"] == ["skipping cudagraphs due to cpu device (x)"]
+    HFEngine(model, "compiled")  # the next model starts from no skips and no reasons
+    assert engine.compile_stats()["cudagraph_skips"] == 0
+    assert engine.compile_stats()["cudagraph_skip_reasons"] == []
     counters.clear()
 
 

@@ -36,6 +36,7 @@ _SPECS = [
     MetricSpec("roofline_pct", "%", True, "info", "Roofline"),
     MetricSpec("compile_s", "s", False, "info", "Compile"),
     MetricSpec("graph_breaks", "count", False, "info", "Graph breaks"),
+    MetricSpec("cudagraph_skips", "count", False, "info", "CUDA graph skips"),
     MetricSpec("token_agreement", "fraction", True, "quality", "Agreement"),
     MetricSpec("kl_divergence", "nats", False, "quality", "KL"),
     MetricSpec("perplexity", "ppl", False, "quality", "Perplexity"),

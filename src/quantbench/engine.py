@@ -99,6 +99,7 @@ class HFEngine:
 
             torch._dynamo.reset()  # a fresh model: no guards or counts left by the previous one
             torch._dynamo.utils.counters.clear()
+            torch._dynamo.utils.clear_compilation_metrics()
             if self.on_gpu:
                 self.notes += filter(None, [allow_compile(model)])
         self.pad_token_id = pad_token_id(model)
@@ -149,13 +150,21 @@ class HFEngine:
         return torch.stack(forcing.logits, dim=1)
 
     def compile_stats(self) -> dict[str, Any]:
-        """Graph breaks and graphs dynamo made since this engine was built (compiled mode)."""
-        from torch._dynamo.utils import counters
+        """Graph breaks and graphs dynamo made since this engine was built (compiled mode), and on
+        a GPU the graphs inductor ran without CUDA graphs, with its reasons: a skipped capture
+        leaves every kernel launch on the host, so such a "compiled" decode stays launch-bound."""
+        from torch._dynamo.utils import counters, get_compilation_metrics
 
         reasons = counters["graph_break"]
-        return {"graph_breaks": int(sum(reasons.values())),
-                "unique_graphs": int(counters["stats"]["unique_graphs"]),
-                "break_reasons": [short_reason(r) for r, _ in reasons.most_common(3)]}
+        stats: dict[str, Any] = {"graph_breaks": int(sum(reasons.values())),
+                                 "unique_graphs": int(counters["stats"]["unique_graphs"]),
+                                 "break_reasons": [short_reason(r) for r, _ in reasons.most_common(3)]}
+        if self.on_gpu:
+            skips = {m.cudagraph_skip_reason for m in get_compilation_metrics()
+                     if m.cudagraph_skip_reason}
+            stats["cudagraph_skips"] = int(counters["inductor"]["cudagraph_skips"])
+            stats["cudagraph_skip_reasons"] = sorted(skips)[:3]
+        return stats
 
     @torch.inference_mode()
     def prefill(self, prompt: Prompt) -> None:

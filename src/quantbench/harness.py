@@ -241,7 +241,12 @@ class Harness:
                                  "static cache"]
         out["graph_breaks"] = Metric.exact("graph_breaks", "count", stats["graph_breaks"],
                                            higher_is_better=False)
-        return out, notes + [f"graph break: {r}" for r in stats.get("break_reasons", [])]
+        notes += [f"graph break: {r}" for r in stats.get("break_reasons", [])]
+        if "cudagraph_skips" in stats:
+            out["cudagraph_skips"] = Metric.exact("cudagraph_skips", "count",
+                                                  stats["cudagraph_skips"], higher_is_better=False)
+            notes += [f"CUDA graphs not captured: {r}" for r in stats["cudagraph_skip_reasons"]]
+        return out, notes
 
     def quality_prompt(self, loaded: LoadedModel) -> Prompt:
         """The fixed prompt batch every method's outputs are compared on."""

@@ -15,14 +15,14 @@ GEN_COLUMNS = ("e2e_tps", "decode_tps", "ttft_ms", "token_p50_ms", "token_p90_ms
                "weights_gb", "peak_gb", "roofline_pct")
 PREFILL_COLUMNS = ("prefill_tps", "weights_gb", "peak_gb")
 QUALITY_COLUMNS = ("token_agreement", "kl_divergence", "perplexity")
-COMPILE_COLUMNS = ("compile_s", "graph_breaks")
+COMPILE_COLUMNS = ("compile_s", "graph_breaks", "cudagraph_skips")
 HEADERS = {
     "e2e_tps": "E2E tok/s", "decode_tps": "Decode tok/s", "ttft_ms": "TTFT ms",
     "token_p50_ms": "p50 ms", "token_p90_ms": "p90 ms", "token_p99_ms": "p99 ms",
     "weights_gb": "Weights GB", "peak_gb": "Peak GB", "roofline_pct": "Roofline %",
     "prefill_tps": "Prefill tok/s", "token_agreement": "Agreement with FP16",
     "kl_divergence": "KL from FP16 (nats)", "perplexity": "Perplexity",
-    "compile_s": "Compile s", "graph_breaks": "Graph breaks",
+    "compile_s": "Compile s", "graph_breaks": "Graph breaks", "cudagraph_skips": "CUDA graph skips",
 }
 
 
