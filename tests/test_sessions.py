@@ -468,3 +468,14 @@ def test_a_killed_session_keeps_every_case_it_finished(cache_dir: Path, work: Pa
     whole = run_session(cache_dir, work, "--methods", "fp16", "-k", "bs1")
     assert whole.code == 0, whole.output[-3000:]
     assert whole.data["partial"] is False
+
+
+def test_an_interrupted_session_is_marked_partial(cache_dir: Path, work: Path) -> None:
+    """SIGINT (a CI step's ``timeout -s INT``, Ctrl-C) lets pytest reach its session end, but
+    the cases after the interrupt never ran: the session file still says partial (two cut-off
+    H100 sessions on 2026-11-25 were written as finished)."""
+    cut = run_session(cache_dir, work, "--methods", "fp16,bf16", "-k", "bs1",
+                      "--qbt-interrupt-at", "bf16-bs1")
+    assert cut.code == 2, cut.output[-3000:]  # pytest's ExitCode.INTERRUPTED
+    assert cut.data["partial"] is True
+    assert [(r["method"], r["case"]) for r in cut.data["results"]] == [("fp16", "generate-bs1")]

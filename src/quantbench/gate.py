@@ -15,6 +15,8 @@ from quantbench.results import CaseResult
 from quantbench.settings import Settings
 from quantbench.tables import render, session_tables
 
+EXIT_INTERRUPTED = 2  # pytest.ExitCode.INTERRUPTED: SIGINT or Ctrl-C; later cases never ran
+
 def time_breakdown(harness: Any) -> tuple[list[str], dict[str, Any]]:
     """Per-method load / warm-up / measuring seconds and the share of wall time spent outside
     model work (loading excluded, since it is the libraries' cost, not the harness's)."""
@@ -75,7 +77,8 @@ def checkpoint_session(harness: Any, settings: Settings) -> None:
 
 
 def finish_session(harness: Any, settings: Settings, exitstatus: int) -> dict[str, Any]:
-    """Print-ready lines and the exit status the gate asks for (``None``: leave pytest's)."""
+    """Print-ready lines and the exit status the gate asks for (``None``: leave pytest's).
+    An interrupted session's file stays marked partial: pytest reaches its end, its cases don't."""
     results: list[CaseResult] = harness.results
     lines: list[str] = []
     if results:
@@ -87,7 +90,7 @@ def finish_session(harness: Any, settings: Settings, exitstatus: int) -> dict[st
     for method, reason in harness.pool.failures.items():
         lines.append(f"failed {reason}")
     env = _session_env(harness)
-    write_session(harness, settings, env, time_data, partial=False)
+    write_session(harness, settings, env, time_data, partial=exitstatus == EXIT_INTERRUPTED)
     exit_code = None
     if settings.update_baseline or settings.compare:
         from quantbench import baseline_gate

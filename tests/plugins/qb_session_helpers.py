@@ -10,6 +10,8 @@ Loaded into a ``pytest benches`` subprocess with ``-p qb_session_helpers`` (this
 ``--qbt-die-at TEXT``        kill the process outright (``os._exit``, no pytest teardown) when
                              the first test whose id contains TEXT starts, as a CI time limit's
                              SIGKILL would;
+``--qbt-interrupt-at TEXT``  raise ``KeyboardInterrupt`` there instead, as ``timeout -s INT`` or
+                             Ctrl-C would: pytest then still runs its session end;
 ``--qbt-never-converge``     set the convergence target to 0 so sampling stops only on the time
                              budget or the round cap (exposes which budget a session really uses).
 """
@@ -34,6 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     metavar="METHOD", help="make METHOD's load raise CUDA out of memory")
     group.addoption("--qbt-die-at", dest="qbt_die_at", default=None, metavar="TEXT",
                     help="os._exit(9) when a test whose id contains TEXT starts")
+    group.addoption("--qbt-interrupt-at", dest="qbt_interrupt_at", default=None, metavar="TEXT",
+                    help="raise KeyboardInterrupt when a test whose id contains TEXT starts")
     group.addoption("--qbt-never-converge", dest="qbt_never_converge", action="store_true",
                     default=False, help="sampling never converges (target_rel_ci = 0)")
 
@@ -72,3 +76,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if text and text in item.nodeid:
         sys.stdout.flush()
         os._exit(9)
+    text = item.config.getoption("qbt_interrupt_at")
+    if text and text in item.nodeid:
+        raise KeyboardInterrupt
