@@ -7,6 +7,7 @@ to judge.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
@@ -63,7 +64,15 @@ def _driver() -> str | None:
 
 
 def environment(device: str, root: Path) -> dict[str, Any]:
-    """Everything that identifies where and with what a session ran."""
+    """Everything that identifies where and with what a session ran, dated now. The session
+    file is rewritten after every case, so the rest (a git subprocess, NVML, package metadata)
+    is looked up once per process."""
+    return {**_machine(device, root),
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+@functools.lru_cache(maxsize=None)
+def _machine(device: str, root: Path) -> dict[str, Any]:
     import torch
 
     env: dict[str, Any] = {
@@ -72,7 +81,6 @@ def environment(device: str, root: Path) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "host_cpu": cpu_model(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": _git_commit(root),
         "versions": {name: _version(name) for name in PACKAGES},
     }
