@@ -17,6 +17,7 @@ from quantbench.tables import render, session_tables
 
 EXIT_INTERRUPTED = 2  # pytest.ExitCode.INTERRUPTED: SIGINT or Ctrl-C; later cases never ran
 
+
 def time_breakdown(harness: Any) -> tuple[list[str], dict[str, Any]]:
     """Per-method load / warm-up / measuring seconds and the share of wall time spent outside
     model work (loading excluded, since it is the libraries' cost, not the harness's)."""
