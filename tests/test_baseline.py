@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from quantbench import baseline as bl
-from quantbench.baseline import (
+from quantbench.judge import baseline as bl
+from quantbench.judge.baseline import (
     SCHEMA,
     Baseline,
     BaselineError,
@@ -23,7 +23,7 @@ from quantbench.baseline import (
     write_baseline,
 )
 from quantbench.results import CaseResult, Metric
-from quantbench.settings import SCENARIOS
+from quantbench.config import SCENARIOS
 
 REPO = Path(__file__).resolve().parents[1]
 T4_FILE = REPO / "baselines" / "nvidia-tesla-t4" / "qwen2.5-0.5b-instruct.json"

@@ -4,12 +4,12 @@ than the baseline's is named beside the verdicts, which it does not change."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
-from quantbench import baseline_gate
-from quantbench.baseline import baseline_from_results, baseline_path, write_baseline
+from quantbench.judge import gate as baseline_gate
+from quantbench.judge.baseline import baseline_from_results, baseline_path, write_baseline
 from quantbench.results import CaseResult, Metric
-from quantbench.settings import build_settings
+from quantbench.config import build_settings
+from quantbench.session import Session
 
 GPU = "NVIDIA H100 80GB HBM3"
 MODEL = "synthetic:qwen2.5-0.5b-instruct"
@@ -26,8 +26,10 @@ def _judge(tmp_path: Path, baseline_us: float | None, session_us: float | None) 
     write_baseline(baseline_path(settings.baseline_dir, GPU, MODEL), baseline_from_results(
         [_result(40.0)], gpu=GPU, model_source=MODEL, scenario=settings.scenario.to_dict(),
         environment={"launch_overhead_us": baseline_us}, provenance={"kind": "measured"}))
-    harness = SimpleNamespace(source=SimpleNamespace(spec=MODEL), results=[_result(40.0)], skipped={})
-    return baseline_gate.judge(harness, settings, {"gpu": GPU, "launch_overhead_us": session_us})
+    session = Session({"gpu": GPU, "model_source": MODEL, "launch_overhead_us": session_us},
+                      settings.scenario.to_dict(), [_result(40.0)])
+    verdict = baseline_gate.judge(session, settings)
+    return verdict.lines + [verdict.outcome], verdict.code
 
 
 def test_a_slow_host_is_named_and_the_verdict_is_unchanged(tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from quantbench import calibrate
-from quantbench.baseline import baseline_path, load_baseline
+from quantbench.judge import calibrate
+from quantbench.judge.baseline import baseline_path, load_baseline
 from quantbench.results import CaseResult, Metric
-from quantbench.settings import SCENARIOS
+from quantbench.config import SCENARIOS
 
 GPU = "NVIDIA H100 80GB HBM3"
 MODEL = "synthetic:qwen2.5-0.5b-instruct"
@@ -72,7 +72,7 @@ def test_merges_sessions_into_a_baseline(tmp_path: Path, three: list[Path], caps
     assert (b.gpu, b.model_source, b.scenario) == (GPU, MODEL, SCENARIO)
     assert b.provenance["kind"] == "measured"
     assert b.provenance["sessions"] == 3
-    assert b.provenance["command"] == "python -m quantbench.calibrate " + " ".join(map(str, three))
+    assert b.provenance["command"] == "python -m quantbench calibrate " + " ".join(map(str, three))
     assert b.environment["sessions"] == ["2025-01-01T00:00:00+00:00", "2025-01-02T00:00:00+00:00",
                                          "2025-01-03T00:00:00+00:00"]
     assert b.environment["device"] == "cuda"
@@ -161,7 +161,7 @@ def test_mismatched_gpu_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFix
     assert _run(paths, out_dir) == 4
     assert not out_dir.exists()
     err = capsys.readouterr().err.strip()
-    assert err == (f"quantbench.calibrate: {paths[1]}: gpu 'Tesla T4' differs from {paths[0]}'s {GPU!r}")
+    assert err == (f"quantbench calibrate: {paths[1]}: gpu 'Tesla T4' differs from {paths[0]}'s {GPU!r}")
 
 
 def test_mismatched_model_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -182,7 +182,7 @@ def test_mismatched_scenario_writes_nothing(tmp_path: Path, capsys: pytest.Captu
     ]
     assert _run(paths, tmp_path / "baselines") == 4
     assert not (tmp_path / "baselines").exists()
-    assert capsys.readouterr().err.strip() == f"quantbench.calibrate: {paths[1]}: scenario differs from {paths[0]}'s"
+    assert capsys.readouterr().err.strip() == f"quantbench calibrate: {paths[1]}: scenario differs from {paths[0]}'s"
 
 
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -190,7 +190,7 @@ def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     missing = tmp_path / "run9" / "session.json"
     assert _run([good, missing], tmp_path / "baselines") == 4
     assert not (tmp_path / "baselines").exists()
-    assert capsys.readouterr().err.strip() == f"quantbench.calibrate: no session file at {missing}"
+    assert capsys.readouterr().err.strip() == f"quantbench calibrate: no session file at {missing}"
 
 
 @pytest.mark.parametrize("content, why", [
@@ -203,7 +203,7 @@ def test_unusable_file(tmp_path: Path, capsys: pytest.CaptureFixture, content: s
     bad.write_text(content)
     assert _run([bad], tmp_path / "baselines") == 4
     err = capsys.readouterr().err
-    assert err.startswith(f"quantbench.calibrate: session file {bad} is unusable: ")
+    assert err.startswith(f"quantbench calibrate: session file {bad} is unusable: ")
     assert why in err
     assert not (tmp_path / "baselines").exists()
 
@@ -215,7 +215,7 @@ def test_sessions_holding_no_results(tmp_path: Path, capsys: pytest.CaptureFixtu
     b = tmp_path / "other.json"
     b.write_text(json.dumps(data))
     assert _run([b, b], tmp_path / "baselines") == 4
-    assert capsys.readouterr().err.strip() == "quantbench.calibrate: the sessions hold no results"
+    assert capsys.readouterr().err.strip() == "quantbench calibrate: the sessions hold no results"
     assert not (tmp_path / "baselines").exists()
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from quantbench.baseline import Baseline, BaselineError, load_baseline, write_baseline
-from quantbench.compare import (
+from quantbench.judge.baseline import Baseline, BaselineError, load_baseline, write_baseline
+from quantbench.judge.compare import (
     IMPROVEMENT,
     INFO,
     NOT_RUN,
@@ -21,7 +21,7 @@ from quantbench.compare import (
     z_score,
 )
 from quantbench.results import CaseResult, Metric
-from quantbench.settings import SCENARIOS, Settings, build_settings
+from quantbench.config import SCENARIOS, Settings, build_settings
 
 REPO = Path(__file__).resolve().parents[1]
 T4_FILE = REPO / "baselines" / "nvidia-tesla-t4" / "qwen2.5-0.5b-instruct.json"

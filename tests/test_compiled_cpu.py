@@ -15,8 +15,8 @@ pytest.importorskip("torchao")
 
 
 def test_compiled_mode_on_the_cpu(tmp_path: Path) -> None:
-    session = run_session(tmp_path / "cache", tmp_path, "--modes", "eager,compiled",
-                          "--methods", "fp16,int8wo,nf4,awq", "-k", "bs1")
+    session = run_session(tmp_path / "cache", tmp_path, "--qb-modes", "eager,compiled",
+                          "--qb-methods", "fp16,int8wo,nf4,awq", "-k", "bs1")
     assert session.code == 0, session.output[-3000:]
     data = session.data
     order = [(r["mode"], r["method"]) for r in data["results"]]
@@ -44,8 +44,8 @@ def test_quality_in_a_compiled_only_session(tmp_path: Path) -> None:
     """Without an eager run, FP16 still captures the reference (eagerly), and every method's
     compiled engine is judged on both checks: its own greedy tokens and its logits teacher-forced
     on FP16's tokens through the compiled graphs."""
-    session = run_session(tmp_path / "cache", tmp_path, "--modes", "compiled",
-                          "--methods", "fp16,int8wo", "-k", "quality")
+    session = run_session(tmp_path / "cache", tmp_path, "--qb-modes", "compiled",
+                          "--qb-methods", "fp16,int8wo", "-k", "quality")
     assert session.code == 0, session.output[-3000:]
     rows = {r["method"]: r for r in session.data["results"]}
     assert {(r["mode"], r["case"]) for r in rows.values()} == {("compiled", "quality")}

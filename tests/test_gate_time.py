@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pytest
 
-from quantbench.gate import time_breakdown
-from quantbench.harness import TimeEntry
+from quantbench.report.tables import time_lines
+from quantbench.run.timeline import TimeEntry
+from quantbench.run.timeline import time_breakdown as breakdown
 
 
-@dataclass
-class FakeHarness:
-    timeline: list[TimeEntry] = field(default_factory=list)
-    wall: float = 0.0
-
-    def wall_seconds(self) -> float:
-        return self.wall
+def time_breakdown(timeline: tuple[list[TimeEntry], float]) -> tuple[list[str], dict]:
+    """The printed lines and the session record's figures of a (timeline, wall seconds) pair."""
+    data = breakdown(*timeline)
+    return time_lines(data), data
 
 
-def _session() -> FakeHarness:
-    return FakeHarness([
+def _session() -> tuple[list[TimeEntry], float]:
+    return ([
         TimeEntry("(session)", "load", 2.0),  # building the synthetic checkpoint
         TimeEntry("fp16", "prepare", 0.0),
         TimeEntry("fp16", "load", 3.0),
@@ -35,7 +31,7 @@ def _session() -> FakeHarness:
         TimeEntry("awq", "compile", 1.5),
         TimeEntry("awq", "measure", 2.0),
         TimeEntry("awq", "quality", 0.5),
-    ], wall=24.0)
+    ], 24.0)
 
 
 def test_exact_load_work_and_outside() -> None:
@@ -79,22 +75,20 @@ def test_table_rows_in_first_seen_order() -> None:
 
 
 def test_outside_is_never_negative() -> None:
-    harness = FakeHarness([TimeEntry("fp16", "load", 1.0), TimeEntry("fp16", "measure", 5.0)], wall=4.0)
-    _, data = time_breakdown(harness)
+    _, data = time_breakdown(([TimeEntry("fp16", "load", 1.0), TimeEntry("fp16", "measure", 5.0)], 4.0))
     assert data["outside_s"] == 0.0
     assert data["outside_share"] == 0.0
     assert data["work_s"] == 5.0 and data["load_s"] == 1.0
 
 
 def test_all_loading_gives_zero_share() -> None:
-    harness = FakeHarness([TimeEntry("(session)", "load", 3.0), TimeEntry("fp16", "prepare", 2.0)], wall=5.0)
-    lines, data = time_breakdown(harness)
+    lines, data = time_breakdown(([TimeEntry("(session)", "load", 3.0), TimeEntry("fp16", "prepare", 2.0)], 5.0))
     assert (data["load_s"], data["work_s"], data["outside_s"], data["outside_share"]) == (5.0, 0.0, 0.0, 0.0)
     assert lines[-1].endswith("outside model work 0.0 s = 0.0% of non-loading time")
 
 
 def test_empty_timeline_has_no_table() -> None:
-    lines, data = time_breakdown(FakeHarness([], wall=2.0))
+    lines, data = time_breakdown(([], 2.0))
     assert lines == ["session wall 2.0 s; loading (incl. preparing) 0.0 s; model work 0.0 s; "
                      "outside model work 2.0 s = 100.0% of non-loading time"]
     assert data == {"wall_s": 2.0, "load_s": 0, "work_s": 0, "outside_s": 2.0, "outside_share": 1.0,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from quantbench.host import cpu_model, launch_overhead_us
+from quantbench.env import cpu_model
+from quantbench.judge.host import host_note
+from quantbench.run.host import launch_overhead_us
 
 
 def test_cpu_model_is_the_first_model_name(tmp_path: Path) -> None:
@@ -32,7 +34,6 @@ def test_launch_overhead_is_the_median_round_per_launch() -> None:
 
 
 def test_host_note_only_beyond_the_threshold_and_only_when_both_probed() -> None:
-    from quantbench.host import host_note
 
     assert host_note(None, 12.0) is None and host_note(7.4, None) is None and host_note(0.0, 7.0) is None
     assert host_note(8.0, 10.0) is None  # +25 % exactly: not beyond

@@ -50,7 +50,7 @@ def test_int8vw_traces_as_one_graph(source) -> None:
 def test_int8vw_session_reports_speed_memory_and_quality(tmp_path: Path) -> None:
     from test_sessions import run_session
 
-    session = run_session(tmp_path / "cache", tmp_path, "--methods", "fp16,int8vw",
+    session = run_session(tmp_path / "cache", tmp_path, "--qb-methods", "fp16,int8vw",
                           "-k", "bs1 or quality")
     assert session.code == 0, session.output[-3000:]
     rows = {(r["case"], r["method"]): r["metrics"] for r in session.data["results"]}

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 import pytest
 
-from quantbench.measure import (
+from quantbench.run.measure import (
     GenerationTiming,
     MeasurementError,
     PrefillTiming,
@@ -24,8 +24,8 @@ from quantbench.measure import (
     time_generation,
     time_prefill,
 )
-from quantbench.stats import StopRule
-from quantbench.timing import FakeClock
+from quantbench.run.stats import StopRule
+from quantbench.run.timing import FakeClock
 
 EXACT = 1e-12  # relative slack for values that go through one float division
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from quantbench import memory
-from quantbench.memory import CpuMemory, CudaMemory, probe_for, tensor_bytes
+from quantbench.run import memory
+from quantbench.run.memory import CpuMemory, CudaMemory, probe_for, tensor_bytes
 
 
 class FakeAllocator:

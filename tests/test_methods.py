@@ -10,7 +10,7 @@ import pytest
 
 from quantbench import methods
 from quantbench.methods import METHODS, Method, unavailable_reason
-from quantbench.settings import METHOD_NAMES
+from quantbench.config import METHOD_NAMES
 
 
 def _missing(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
@@ -157,7 +157,7 @@ def test_torchao_built_for_another_torch_is_unavailable(monkeypatch: pytest.Monk
 def test_awq_checkpoints_saved_without_a_kv_cache_get_it_back() -> None:
     from types import SimpleNamespace
 
-    from quantbench.awq_backend import enable_kv_cache
+    from quantbench.methods.awq import enable_kv_cache
 
     # autoawq writes use_cache=false into the quantized config.json; generate then runs cacheless
     model = SimpleNamespace(config=SimpleNamespace(use_cache=False),

@@ -3,8 +3,8 @@ say honestly whether dynamo compiled anything."""
 
 from __future__ import annotations
 
-from quantbench.harness import Harness, mode_unavailable
-from quantbench.measure import Run
+from quantbench.run.runner import Runner
+from quantbench.run.measure import Run
 
 
 class FakeEngine:
@@ -21,17 +21,10 @@ def _run(warmup_s: float) -> Run:
     return run
 
 
-def test_compiled_mode_runs_on_cuda_and_cpu_only() -> None:
-    assert mode_unavailable("eager", "cpu") is None
-    assert mode_unavailable("compiled", "cuda") is None
-    assert mode_unavailable("compiled", "cpu") is None
-    assert mode_unavailable("compiled", "mps") == "compiled mode runs on cuda or cpu, not mps"
-
-
 def test_compile_time_and_graph_breaks_are_reported() -> None:
     engine = FakeEngine({"graph_breaks": 3, "unique_graphs": 4,
                          "break_reasons": ["call to a bitsandbytes op", "data-dependent branch"]})
-    metrics, notes = Harness._compile_metrics(None, engine, _run(41.5))
+    metrics, notes = Runner._compile_metrics(None, engine, _run(41.5))
     assert metrics["compile_s"].median == 41.5 and metrics["compile_s"].stop == "exact"
     assert metrics["graph_breaks"].median == 3
     assert notes == ["graph break: call to a bitsandbytes op", "graph break: data-dependent branch"]
@@ -40,7 +33,7 @@ def test_compile_time_and_graph_breaks_are_reported() -> None:
 def test_graphs_run_without_cuda_graphs_are_counted_with_their_reasons() -> None:
     engine = FakeEngine({"graph_breaks": 0, "unique_graphs": 2, "break_reasons": [],
                          "cudagraph_skips": 2, "cudagraph_skip_reasons": ["mutated inputs (1 instances)"]})
-    metrics, notes = Harness._compile_metrics(None, engine, _run(5.0))
+    metrics, notes = Runner._compile_metrics(None, engine, _run(5.0))
     assert metrics["graph_breaks"].median == 0
     assert metrics["cudagraph_skips"].median == 2 and metrics["cudagraph_skips"].stop == "exact"
     assert notes == ["CUDA graphs not captured: mutated inputs (1 instances)"]
@@ -48,14 +41,14 @@ def test_graphs_run_without_cuda_graphs_are_counted_with_their_reasons() -> None
 
 def test_a_model_dynamo_never_saw_is_not_called_compiled() -> None:
     engine = FakeEngine({"graph_breaks": 0, "unique_graphs": 0, "break_reasons": []})
-    metrics, notes = Harness._compile_metrics(None, engine, _run(10.6))
+    metrics, notes = Runner._compile_metrics(None, engine, _run(10.6))
     assert "graph_breaks" not in metrics  # "0 breaks" would claim a clean compile
     assert metrics["compile_s"].median == 10.6
     assert len(notes) == 1 and notes[0].startswith("not compiled: transformers skipped torch.compile")
 
 
 def test_an_engine_without_compile_stats_reports_compile_time_only() -> None:
-    metrics, notes = Harness._compile_metrics(None, object(), _run(2.0))
+    metrics, notes = Runner._compile_metrics(None, object(), _run(2.0))
     assert set(metrics) == {"compile_s"} and notes == []
 
 
@@ -63,7 +56,7 @@ def test_engine_reads_and_resets_dynamo_counters(tmp_path) -> None:
     from torch._dynamo.utils import CompilationMetrics, _compilation_metrics, counters
     from transformers import AutoModelForCausalLM
 
-    from quantbench.engine import HFEngine
+    from quantbench.run.engine import HFEngine
     from quantbench.sources import materialize_synthetic
 
     model = AutoModelForCausalLM.from_pretrained(materialize_synthetic("qwen2-tiny", tmp_path, 0))
@@ -105,7 +98,7 @@ class _QuantizedModel:
 
 
 def test_allow_compile_lifts_a_quantizers_refusal_for_that_model_only() -> None:
-    from quantbench.engine import allow_compile
+    from quantbench.compat import allow_compile
 
     lifted, untouched = _Refusing(), _Refusing()
     note = allow_compile(_QuantizedModel(lifted))
@@ -116,7 +109,7 @@ def test_allow_compile_lifts_a_quantizers_refusal_for_that_model_only() -> None:
 
 
 def test_allow_compile_leaves_unquantized_and_compileable_models_alone() -> None:
-    from quantbench.engine import allow_compile
+    from quantbench.compat import allow_compile
 
     class Compileable:
         is_compileable = True
@@ -129,13 +122,13 @@ def test_engine_notes_lead_the_compile_notes() -> None:
     engine = FakeEngine({"graph_breaks": 1, "unique_graphs": 2, "break_reasons": ["opaque op"]})
     engine.notes = ["compiled by quantbench: transformers does not mark X compileable, so it "
                     "would have run eager"]
-    metrics, notes = Harness._compile_metrics(None, engine, _run(3.0))
+    metrics, notes = Runner._compile_metrics(None, engine, _run(3.0))
     assert metrics["graph_breaks"].median == 1
     assert notes == engine.notes + ["graph break: opaque op"]
 
 
 def test_graph_break_reasons_are_cut_to_title_and_explanation() -> None:
-    from quantbench.engine import short_reason
+    from quantbench.run.engine import short_reason
 
     seen_on_h100 = ("Dynamic shape operator\n  Explanation: Operator `bitsandbytes.int8_vectorwise_quant"
                     ".default`'s output shape depends on input Tensor data.\n  Hint: Enable tracing of "

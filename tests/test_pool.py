@@ -11,7 +11,7 @@ import pytest
 from torch import nn
 
 from quantbench.methods import LoadedModel, LoadError, LoadRequest
-from quantbench.pool import ModelPool
+from quantbench.run.pool import ModelPool
 from quantbench.sources import ModelSource
 
 REQUEST = LoadRequest(ModelSource("synthetic:fake", "synthetic", "/nowhere"), "cpu", Path("/nowhere"))

@@ -10,20 +10,19 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from quantbench.quality import (
+from quantbench.run.quality import (
     QualityReference,
-    QualityVerdict,
     default_text,
     evaluate,
     first_divergence,
     greedy_continuation,
     mean_kl,
     perplexity,
-    quality_verdicts,
     teacher_forced_logits,
     text_perplexity,
     token_agreement,
 )
+from quantbench.judge.quality import QualityVerdict, quality_verdicts
 from quantbench.results import Metric
 
 # --- token agreement and first divergence ------------------------------------------------------
@@ -402,8 +401,8 @@ def test_engine_teacher_forcing_reproduces_the_reference_logits():
     """The mode path of the KL check: decoding FP16's tokens through the engine (forced inside
     ``generate``, step by step with a KV cache) gives the logits of one teacher-forced forward,
     left padding included; a different model's forced logits differ and its KL is positive."""
-    from quantbench.engine import HFEngine
-    from quantbench.prompts import Prompt
+    from quantbench.run.engine import HFEngine
+    from quantbench.run.prompts import Prompt
 
     model = tiny_qwen2()
     ids = torch.randint(3, 256, (2, 8), generator=torch.Generator().manual_seed(1))

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from quantbench.prompts import QUESTIONS, text_prompts
-from quantbench.quality import default_text
+from quantbench.run.prompts import QUESTIONS, text_prompts
+from quantbench.run.quality import default_text
 from quantbench.sources import ModelSource, load_tokenizer, materialize_synthetic
 
 from test_sessions import run_session
@@ -75,7 +75,7 @@ def test_text_prompts_share_one_left_padded_shape(real: Path) -> None:
 def test_benches_run_on_a_local_checkpoint_and_a_prequantized_awq_folder(
         real: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    first = run_session(cache, tmp_path, "--model", str(real), "--methods", "fp16,awq",
+    first = run_session(cache, tmp_path, "--qb-model", str(real), "--qb-methods", "fp16,awq",
                         "-k", "len128 or bs1 or quality")
     assert first.code == 0, first.output[-3000:]
     data = first.data
@@ -90,8 +90,8 @@ def test_benches_run_on_a_local_checkpoint_and_a_prequantized_awq_folder(
     assert any("turned the KV cache back on" in n for n in awq_notes)  # autoawq saved it off
     quantized = next(Path(p) for p in (cache / "awq").iterdir())
 
-    second = run_session(tmp_path / "other-cache", tmp_path, "--model", str(real),
-                         "--awq-model", str(quantized), "--methods", "awq", "-k", "len128")
+    second = run_session(tmp_path / "other-cache", tmp_path, "--qb-model", str(real),
+                         "--qb-awq-model", str(quantized), "--qb-methods", "awq", "-k", "len128")
     assert second.code == 0, second.output[-3000:]
     notes = second.data["results"][0]["notes"]
     assert any(n == f"AWQ: pre-quantized checkpoint {quantized}" for n in notes)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from quantbench.baseline import Baseline
-from quantbench.compare import Comparison, compare
-from quantbench.reports import comparison_table, markdown_summary, write_reports
+from quantbench.judge.baseline import Baseline
+from quantbench.judge.compare import Comparison, compare
+from quantbench.report.files import comparison_table, markdown_summary, write_reports
 from quantbench.results import CaseResult, Metric
-from quantbench.settings import SCENARIOS, Settings
+from quantbench.config import SCENARIOS, Settings
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 from torch import nn
 
-from quantbench.memory import GB
-from quantbench.roofline import copy_bandwidth_gbs, kv_bytes_per_step, roofline_metrics, weight_bytes_per_step
-from quantbench.timing import FakeClock
+from quantbench.run.memory import GB
+from quantbench.run.roofline import copy_bandwidth_gbs, kv_bytes_per_step, roofline_metrics, weight_bytes_per_step
+from quantbench.run.timing import FakeClock
 
 
 class TinyLM(nn.Module):

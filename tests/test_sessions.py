@@ -26,13 +26,13 @@ from typing import Any
 
 import pytest
 
-from quantbench.baseline import gpu_slug, load_baseline, model_slug
+from quantbench.judge.baseline import gpu_slug, load_baseline, model_slug
 from quantbench.catalog import spec
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = Path(__file__).resolve().parent / "plugins"
 MODEL = "synthetic:qwen2-tiny"  # the CPU default ([tool.quantbench] cpu_model)
-FAST = ["--time-budget", "0.3"]
+FAST = ["--qb-time-budget", "0.3"]
 # Cases kept small: prefill over 128 tokens and generation at batch 1.
 FEW = ["-k", "len128 or bs1"]
 # Generous tolerances for a shared CPU; the injected slowdown (4x) is far beyond them.
@@ -133,17 +133,17 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def two_methods(cache_dir: Path, work: Path) -> Session:
     """fp16 and nf4, two benches each."""
-    session = run_session(cache_dir, work, "--methods", "fp16,nf4", *FEW)
+    session = run_session(cache_dir, work, "--qb-methods", "fp16,nf4", *FEW)
     assert session.code == 0, session.explain()
     return session
 
 
 @pytest.fixture(scope="module")
 def stored_baseline(cache_dir: Path, work: Path) -> bytes:
-    """The bytes of a CPU baseline written by ``--quantbench-update-baseline`` (fp16, two cases)."""
+    """The bytes of a CPU baseline written by ``--qb-update-baseline`` (fp16, two cases)."""
     folder = work / "update-baselines"
-    session = run_session(cache_dir, work, "--methods", "fp16", *FEW,
-                          "--quantbench-update-baseline", baseline_dir=folder)
+    session = run_session(cache_dir, work, "--qb-methods", "fp16", *FEW,
+                          "--qb-update-baseline", baseline_dir=folder)
     assert session.code == 0, session.explain()
     gpu = session.data["environment"]["gpu"]
     assert gpu == "cpu"
@@ -213,7 +213,7 @@ def test_results_are_grouped_by_method(two_methods: Session) -> None:
 
 
 def test_missing_bitsandbytes_skips_only_its_methods(cache_dir: Path, work: Path) -> None:
-    session = run_session(cache_dir, work, "--methods", "fp16,int8,nf4", *FEW,
+    session = run_session(cache_dir, work, "--qb-methods", "fp16,int8,nf4", *FEW,
                           "--qbt-hide-package", "bitsandbytes")
     assert session.code == 0, session.explain()
     data = session.data
@@ -238,7 +238,7 @@ def test_missing_bitsandbytes_skips_only_its_methods(cache_dir: Path, work: Path
 
 
 def test_load_failure_errors_its_method_and_others_still_run(cache_dir: Path, work: Path) -> None:
-    session = run_session(cache_dir, work, "--methods", "fp16,nf4", *FEW, "--qbt-fail-load", "nf4")
+    session = run_session(cache_dir, work, "--qb-methods", "fp16,nf4", *FEW, "--qbt-fail-load", "nf4")
     assert session.code == 1, session.explain()
     data = session.data
     assert list(data["failures"]) == ["nf4"]
@@ -267,9 +267,9 @@ def test_load_failure_errors_its_method_and_others_still_run(cache_dir: Path, wo
 
 
 def test_awq_quantization_is_cached_and_reused(cache_dir: Path, work: Path) -> None:
-    first = run_session(cache_dir, work, "--methods", "awq", "-k", "len128")
+    first = run_session(cache_dir, work, "--qb-methods", "awq", "-k", "len128")
     assert first.code == 0, first.explain()
-    second = run_session(cache_dir, work, "--methods", "awq", "-k", "len128")
+    second = run_session(cache_dir, work, "--qb-methods", "awq", "-k", "len128")
     assert second.code == 0, second.explain()
 
     def awq_notes(session: Session) -> list[str]:
@@ -295,15 +295,15 @@ def test_gate_catches_a_slowdown_and_passes_a_clean_rerun(
         cache_dir: Path, work: Path, tmp_path: Path) -> None:
     # A baseline of its own, taken just before the compares (closest to their CPU conditions).
     folder = tmp_path / "baselines"
-    update = run_session(cache_dir, work, "--methods", "fp16", *FEW,
-                         "--quantbench-update-baseline", baseline_dir=folder)
+    update = run_session(cache_dir, work, "--qb-methods", "fp16", *FEW,
+                         "--qb-update-baseline", baseline_dir=folder)
     assert update.code == 0, update.explain()
     path = baseline_file(folder)
     assert update.lines_with(f"baseline written: {path}"), update.explain()
     stored = path.read_bytes()
 
     def compare(*extra: str) -> Session:
-        return run_session(cache_dir, work, "--methods", "fp16", *FEW, "--benchmark-compare",
+        return run_session(cache_dir, work, "--qb-methods", "fp16", *FEW, "--benchmark-compare",
                            *LOOSE, *extra, baseline_dir=folder)
 
     clean = compare()
@@ -370,7 +370,7 @@ def test_unusable_baseline_exits_4_and_is_left_untouched(
     path = _install(folder, bad)
     before = _tree(folder)
 
-    session = run_session(cache_dir, work, "--methods", "fp16", "-k", "len128",
+    session = run_session(cache_dir, work, "--qb-methods", "fp16", "-k", "len128",
                           "--benchmark-compare", baseline_dir=folder)
     assert session.code == 4, session.explain()
     reason = gate_reason(session)
@@ -386,12 +386,12 @@ def test_unusable_baseline_exits_4_and_is_left_untouched(
 def test_missing_baseline_passes_and_says_how_to_create_one(
         cache_dir: Path, work: Path, tmp_path: Path) -> None:
     folder = tmp_path / "baselines"
-    session = run_session(cache_dir, work, "--methods", "fp16", "-k", "len128",
+    session = run_session(cache_dir, work, "--qb-methods", "fp16", "-k", "len128",
                           "--benchmark-compare", baseline_dir=folder)
     assert session.code == 0, session.explain()
     (line,) = session.lines_with("no baseline for cpu")
     assert str(baseline_file(folder)) in line
-    assert "pytest benches --quantbench-update-baseline" in line
+    assert "pytest benches --qb-update-baseline" in line
     assert not folder.exists() or _tree(folder) == {}, "a compare never creates a baseline"
 
 
@@ -400,8 +400,8 @@ def test_update_is_refused_when_the_session_failed(
     folder = tmp_path / "baselines"
     path = _install(folder, stored_baseline)
     before = _tree(folder)
-    session = run_session(cache_dir, work, "--methods", "fp16,nf4", "-k", "len128",
-                          "--qbt-fail-load", "nf4", "--quantbench-update-baseline",
+    session = run_session(cache_dir, work, "--qb-methods", "fp16,nf4", "-k", "len128",
+                          "--qbt-fail-load", "nf4", "--qb-update-baseline",
                           baseline_dir=folder)
     assert session.code == 1, session.explain()
     (line,) = session.lines_with("baseline not updated")
@@ -415,8 +415,8 @@ def test_second_update_keeps_the_previous_baseline_in_history(
         cache_dir: Path, work: Path, stored_baseline: bytes, tmp_path: Path) -> None:
     folder = tmp_path / "baselines"
     path = _install(folder, stored_baseline)
-    session = run_session(cache_dir, work, "--methods", "fp16", *FEW,
-                          "--quantbench-update-baseline", baseline_dir=folder)
+    session = run_session(cache_dir, work, "--qb-methods", "fp16", *FEW,
+                          "--qb-update-baseline", baseline_dir=folder)
     assert session.code == 0, session.explain()
     kept = sorted((path.parent / "history").glob(f"{path.stem}.*.json"))
     assert len(kept) == 1, kept
@@ -439,8 +439,8 @@ def test_time_budget_option_bounds_measuring_on_cpu(cache_dir: Path, work: Path)
     # (generation: 20 rounds, Scenario.prompts) whichever comes first. A round of the tiny
     # model's generation takes tens of ms: 0.3 s of budget ends it after a few rounds, the 3 s
     # CPU default only at the cap.
-    session = run_session(cache_dir, work, "--methods", "fp16", "-k", "bs1",
-                          "--time-budget", "0.3", "--qbt-never-converge")
+    session = run_session(cache_dir, work, "--qb-methods", "fp16", "-k", "bs1",
+                          "--qb-time-budget", "0.3", "--qbt-never-converge")
     assert session.code == 0, session.explain()
     data = session.data
     (result,) = data["results"]
@@ -456,7 +456,7 @@ def test_time_budget_option_bounds_measuring_on_cpu(cache_dir: Path, work: Path)
 def test_a_killed_session_keeps_every_case_it_finished(cache_dir: Path, work: Path) -> None:
     """A session killed mid-run (no pytest teardown at all) leaves a session file, marked
     partial, with the cases that finished before the kill; a finished session is not partial."""
-    killed = run_session(cache_dir, work, "--methods", "fp16,bf16", "-k", "bs1",
+    killed = run_session(cache_dir, work, "--qb-methods", "fp16,bf16", "-k", "bs1",
                          "--qbt-die-at", "bf16-bs1")
     assert killed.code == 9, killed.output[-3000:]
     data = killed.data
@@ -465,7 +465,7 @@ def test_a_killed_session_keeps_every_case_it_finished(cache_dir: Path, work: Pa
     assert data["results"][0]["metrics"]["e2e_tps"]["n"] >= 1
     assert data["environment"]["device"] == "cpu"
 
-    whole = run_session(cache_dir, work, "--methods", "fp16", "-k", "bs1")
+    whole = run_session(cache_dir, work, "--qb-methods", "fp16", "-k", "bs1")
     assert whole.code == 0, whole.output[-3000:]
     assert whole.data["partial"] is False
 
@@ -474,7 +474,7 @@ def test_an_interrupted_session_is_marked_partial(cache_dir: Path, work: Path) -
     """SIGINT (a CI step's ``timeout -s INT``, Ctrl-C) lets pytest reach its session end, but
     the cases after the interrupt never ran: the session file still says partial (two cut-off
     H100 sessions on 2026-11-25 were written as finished)."""
-    cut = run_session(cache_dir, work, "--methods", "fp16,bf16", "-k", "bs1",
+    cut = run_session(cache_dir, work, "--qb-methods", "fp16,bf16", "-k", "bs1",
                       "--qbt-interrupt-at", "bf16-bs1")
     assert cut.code == 2, cut.output[-3000:]  # pytest's ExitCode.INTERRUPTED
     assert cut.data["partial"] is True

@@ -9,7 +9,7 @@ import pytest
 
 from quantbench.catalog import SPECS
 from quantbench.results import Metric
-from quantbench.stats import Summary, median_interval, percentile_summary, summarize, to_metric
+from quantbench.run.stats import Summary, median_interval, percentile_summary, summarize, to_metric
 
 
 def _skewed(n: int, seed: int) -> list[float]:

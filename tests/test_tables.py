@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from quantbench.results import CaseResult, Metric
-from quantbench.tables import case_table, fmt_metric, fmt_value, group_cases, render, session_tables, study_table
+from quantbench.report.tables import case_table, fmt_metric, fmt_value, group_cases, render, session_tables, study_table
 
 
 @pytest.mark.parametrize("value, text", [

@@ -13,10 +13,10 @@ import time
 import torch
 from torch._inductor import cudagraph_trees as ct
 
-from quantbench.engine import HFEngine
+from quantbench.run.engine import HFEngine
 from quantbench.methods import METHODS, LoadRequest
-from quantbench.prompts import token_prompt
-from quantbench.settings import build_settings
+from quantbench.run.prompts import token_prompt
+from quantbench.config import build_settings
 from quantbench.sources import resolve_source
 
 calls: collections.Counter = collections.Counter()

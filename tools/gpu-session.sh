@@ -12,7 +12,7 @@ step() { local name=$1; shift; local s=$SECONDS; local left=$((END-SECONDS)); if
 env_info() { nvidia-smi > $R/nvidia-smi.txt; python3 -c "import torch,transformers,bitsandbytes,awq,triton,torchao;print(torch.__version__,torch.version.cuda,transformers.__version__,bitsandbytes.__version__,awq.__version__,triton.__version__,torchao.__version__,getattr(torchao,\"_skip_reason\",None))" > $R/versions.txt 2>&1; mkdir -p $R/baselines; cp -r baselines/* $R/baselines/; }
 disturb() { step disturb python3 docs/results/h100-2026-11-24/disturb.py "$@"; }
 warm() { step warm python3 -c "
-from quantbench.settings import build_settings; from quantbench.sources import resolve_source; from quantbench.methods import LoadRequest; from quantbench import awq_backend; import time
+from quantbench.config import build_settings; from quantbench.sources import resolve_source; from quantbench.methods import LoadRequest; from quantbench import awq_backend; import time
 s=build_settings({}, {'cache_dir':'/tmp/qbc'}); src=resolve_source(s.model, s.cache_dir, s.seed); t=time.time()
 print(awq_backend.prepare(LoadRequest(src,'cuda',s.cache_dir,None,s.seed)), round(time.time()-t,1),'s')"; }
 sess() { local name=$1; shift; mkdir -p $R/$name; step $name python3 -m pytest benches $C --qb-report-dir $R/$name --qb-baseline-dir $R/baselines --benchmark-json $R/$name/bench.json "$@"; }

@@ -1,12 +1,22 @@
-"""The metrics quantbench knows: unit, direction and kind, in one place.
+"""quantbench's facts, each stated once: the methods, the reference method, the modes, and the
+metrics it knows (unit, direction, kind) with the default tolerance of each kind.
 
 The kind decides the default regression tolerance (throughput and latency 10 %, memory 5 %);
-``info`` metrics (roofline shares, bytes per step) explain a result and are never gated.
+``info`` metrics (roofline shares, bytes per step) explain a result and are never gated;
+``quality`` metrics are judged by thresholds against the reference method, not by drift.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+DEFAULT_METHODS = ("fp16", "bf16", "int8", "nf4", "awq")
+# Opt-in: bitsandbytes INT8 without outlier columns (compiles as one graph) and torchao's
+# weight-only methods, built to compile (``--qb-methods fp16,int8vw,int8wo,int4wo``).
+METHOD_NAMES = (*DEFAULT_METHODS, "int8vw", "int8wo", "int4wo")
+# The method every other one is compared with (quality reference, speed and memory ratios).
+REFERENCE_METHOD = "fp16"
+MODES = ("eager", "compiled")
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,22 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from quantbench.host import cpu_model
 
 PACKAGES = ("torch", "transformers", "accelerate", "bitsandbytes", "autoawq", "triton",
             "pytest-benchmark", "quantbench")
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The host CPU's model name, from ``/proc/cpuinfo`` (``None`` where there is none)."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return value.strip()
+    return None
 
 
 def detect_device(requested: str) -> str:

@@ -51,14 +51,14 @@ def pytest_configure(config: pytest.Config) -> None:
     fraction = float(config.getoption("qb_slowdown") or 0.0)
     if fraction <= 0:
         return
-    from quantbench.harness import Harness
+    from quantbench.run.runner import Runner
 
-    original = Harness.model
+    original = Runner.load
 
-    def model(self: Harness, method: str) -> Any:
+    def load(self: Runner, method: str) -> Any:
         loaded = original(self, method)
         slow_down(loaded.model, fraction)
         return loaded
 
-    Harness.model = model  # type: ignore[method-assign]
-    config.add_cleanup(lambda: setattr(Harness, "model", original))
+    Runner.load = load  # type: ignore[method-assign]
+    config.add_cleanup(lambda: setattr(Runner, "load", original))

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from quantbench.catalog import spec
-from quantbench.memory import GB, tensor_bytes
+from quantbench.run.memory import GB, tensor_bytes
 from quantbench.results import Metric
-from quantbench.stats import summarize
-from quantbench.timing import Clock
+from quantbench.run.stats import summarize
+from quantbench.run.timing import Clock
 
 
 def copy_bandwidth_gbs(device: str, clock: Clock, nbytes: int = 1 << 30, rounds: int = 10) -> float:

@@ -40,10 +40,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from quantbench.baseline import Baseline, BaselineError, gpu_slug, model_slug
+from quantbench.judge.baseline import Baseline, BaselineError, gpu_slug, model_slug
 from quantbench.catalog import spec
 from quantbench.results import CaseResult, Metric
-from quantbench.settings import Scenario, Settings
+from quantbench.config import Scenario, Settings
 
 Z_CRITICAL = 1.96
 _EPS = 1e-9
@@ -55,6 +55,8 @@ IMPROVEMENT = "improvement"
 WITHIN_NOISE = "within noise"
 NOT_RUN = "not run"
 INFO = "info"
+FAIL = "quality fail"  # a quality metric past its threshold (``judge.quality``)
+FAILING = (REGRESSION, FAIL)
 
 
 def _norm(value: Any) -> Any:
@@ -91,7 +93,7 @@ class Row:
     method: str
     metric: str
     unit: str
-    baseline: Metric
+    baseline: Metric | None  # the stored metric; a quality row's threshold; None: no reference
     current: Metric | None
     change: float | None
     tolerance: float | None
@@ -103,7 +105,7 @@ class Row:
         finite = lambda x: x if x is None or math.isfinite(x) else None  # noqa: E731
         return {
             "case_key": self.case_key, "method": self.method, "metric": self.metric,
-            "unit": self.unit, "baseline": self.baseline.to_dict(),
+            "unit": self.unit, "baseline": self.baseline.to_dict() if self.baseline else None,
             "current": self.current.to_dict() if self.current else None,
             "change": finite(self.change), "tolerance": self.tolerance, "z": finite(self.z),
             "verdict": self.verdict, "reason": self.reason,
@@ -124,7 +126,8 @@ class Comparison:
 
     @property
     def regressions(self) -> list[Row]:
-        return self._with(REGRESSION)
+        """Rows that fail the gate: speed or memory regressions and quality failures."""
+        return [r for r in self.rows if r.verdict in FAILING]
 
     @property
     def improvements(self) -> list[Row]:
@@ -141,7 +144,7 @@ class Comparison:
 
     @property
     def exit_ok(self) -> bool:
-        """True when nothing regressed (``not run`` rows are reported, not failed)."""
+        """True when nothing regressed or failed (``not run`` rows are reported, not failed)."""
         return not self.regressions
 
     def to_dict(self) -> dict[str, Any]:
@@ -225,8 +228,9 @@ def compare(
         result = current.get((case_key, method))
         now = result.metrics.get(base.name) if result else None
         kind = spec(base.name).kind
-        # Quality is gated by its thresholds (benches/test_quality.py), not by drift from a baseline.
-        tolerance = None if kind in ("info", "quality") else settings.tolerance(base.name)
+        if kind == "quality":
+            continue  # judged by its thresholds against the reference method (``judge.quality``)
+        tolerance = None if kind == "info" else settings.tolerance(base.name)
         if now is None:
             reason = _not_run_reason(case_key, method, current, skipped)
             note = f"not run: {case_key} {method} ({reason})"

@@ -9,7 +9,7 @@ compiled by ``torch.compile`` (mode ``reduce-overhead`` on a GPU, so captured as
 inductor's ``default`` mode on the CPU, where transformers compiles only when asked to for all
 devices). transformers declines to compile any model whose quantizer is not marked compileable,
 bitsandbytes included, although bitsandbytes registers its kernels as torch custom ops for
-exactly this; on a GPU the engine lifts that refusal (``allow_compile``) so NF4 and INT8 really
+exactly this; on a GPU the engine lifts that refusal (``compat.allow_compile``) so NF4 and INT8 really
 run compiled, and says so. Dynamo's counters are read after the compile warm-ups, so a method
 whose layers break the graph, or that still was not compiled (the CPU, where bitsandbytes' fake
 kernels fail under inductor), says so instead of silently running eager inside a "compiled" label.
@@ -22,7 +22,8 @@ from typing import Any, Callable
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from quantbench.prompts import Prompt
+from quantbench import compat
+from quantbench.run.prompts import Prompt
 
 
 class StepMarker(LogitsProcessor):
@@ -61,20 +62,6 @@ def pad_token_id(model: Any) -> int | None:
     return pad if pad is not None else (eos[0] if isinstance(eos, list) else eos)
 
 
-def allow_compile(model: Any) -> str | None:
-    """Let transformers auto-compile ``model`` although its quantizer is not marked compileable.
-
-    Only this model's quantizer changes (its class is swapped for a subclass that says yes);
-    returns the note the report carries, or ``None`` when there was nothing to lift."""
-    quantizer = getattr(model, "hf_quantizer", None)
-    if quantizer is None or quantizer.is_compileable:
-        return None
-    cls = type(quantizer)
-    quantizer.__class__ = type(cls.__name__, (cls,), {"is_compileable": property(lambda _: True)})
-    return (f"compiled by quantbench: transformers does not mark {cls.__name__} compileable, "
-            "so it would have run eager")
-
-
 def short_reason(reason: str) -> str:
     """Dynamo's multi-line graph-break message cut to its title and explanation, for a table."""
     lines = [line.strip() for line in reason.splitlines() if line.strip()]
@@ -95,23 +82,15 @@ class HFEngine:
         self.notes: list[str] = []
         self.on_gpu = next(model.parameters()).device.type == "cuda"
         if mode == "compiled":
-            import torch._dynamo
-
-            torch._dynamo.reset()  # a fresh model: no guards or counts left by the previous one
-            torch._dynamo.utils.counters.clear()
-            torch._dynamo.utils.clear_compilation_metrics()
+            compat.reset_dynamo()  # a fresh model: no guards or counts left by the previous one
             if self.on_gpu:
-                self.notes += filter(None, [allow_compile(model)])
+                self.notes += filter(None, [compat.allow_compile(model)])
         self.pad_token_id = pad_token_id(model)
 
     def _mode_kwargs(self) -> dict[str, Any]:
         if self.mode == "compiled":
-            from transformers import CompileConfig
-
-            config = CompileConfig(fullgraph=False,
-                                   mode="reduce-overhead" if self.on_gpu else "default")
-            config._compile_all_devices = True  # transformers compiles on a GPU only, unless told
-            return {"cache_implementation": "static", "compile_config": config}
+            return {"cache_implementation": "static",
+                    "compile_config": compat.compile_config(self.on_gpu)}
         return {}
 
     def _greedy(self, prompt: Prompt, new_tokens: int, processor: LogitsProcessor,
@@ -153,17 +132,8 @@ class HFEngine:
         """Graph breaks and graphs dynamo made since this engine was built (compiled mode), and on
         a GPU the graphs inductor ran without CUDA graphs, with its reasons: a skipped capture
         leaves every kernel launch on the host, so such a "compiled" decode stays launch-bound."""
-        from torch._dynamo.utils import counters, get_compilation_metrics
-
-        reasons = counters["graph_break"]
-        stats: dict[str, Any] = {"graph_breaks": int(sum(reasons.values())),
-                                 "unique_graphs": int(counters["stats"]["unique_graphs"]),
-                                 "break_reasons": [short_reason(r) for r, _ in reasons.most_common(3)]}
-        if self.on_gpu:
-            skips = {m.cudagraph_skip_reason for m in get_compilation_metrics()
-                     if m.cudagraph_skip_reason}
-            stats["cudagraph_skips"] = int(counters["inductor"]["cudagraph_skips"])
-            stats["cudagraph_skip_reasons"] = sorted(skips)[:3]
+        stats = compat.dynamo_counts(self.on_gpu)
+        stats["break_reasons"] = [short_reason(r) for r in stats["break_reasons"]]
         return stats
 
     @torch.inference_mode()

@@ -7,48 +7,11 @@ one makes only its own method unavailable, with the reason.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from quantbench.sources import ModelSource
+from quantbench.methods.base import LoadedModel, LoadError, LoadRequest, Method
 
-
-class LoadError(RuntimeError):
-    """A method that could not be loaded; the message is the one-line reason."""
-
-
-@dataclass(frozen=True)
-class LoadRequest:
-    """What a method needs to load: the source, the device and where caches live."""
-
-    source: ModelSource
-    device: str
-    cache_dir: Path
-    awq_source: ModelSource | None = None
-    seed: int = 0
-
-
-@dataclass
-class LoadedModel:
-    """A model ready to run, with what the report must say about it."""
-
-    method: str
-    model: Any
-    dtype: str
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    label: str
-    packages: tuple[str, ...]
-    load: Callable[[LoadRequest], LoadedModel]
-    cpu_ok: bool = True
-    cuda_packages: tuple[str, ...] = ()
-    # One-off work before loading (AWQ quantization), kept out of the weights measurement.
-    prepare: Callable[[LoadRequest], list[str]] | None = None
+__all__ = ["METHODS", "LoadedModel", "LoadError", "LoadRequest", "Method", "unavailable_reason"]
 
 
 def _dtype_for(device: str, half: str):
@@ -123,15 +86,15 @@ def load_nf4(req: LoadRequest) -> LoadedModel:
 
 
 def load_awq(req: LoadRequest) -> LoadedModel:
-    from quantbench import awq_backend
+    from quantbench.methods import awq
 
-    return awq_backend.load(req)
+    return awq.load(req)
 
 
 def prepare_awq(req: LoadRequest) -> list[str]:
-    from quantbench import awq_backend
+    from quantbench.methods import awq
 
-    return awq_backend.prepare(req)
+    return awq.prepare(req)
 
 
 def _torchao(req: LoadRequest, name: str, config: Any, label: str, half: str = "fp16") -> LoadedModel:
@@ -203,7 +166,9 @@ def torchao_mismatch() -> str | None:
     import torch
     import torchao
 
-    reason = getattr(torchao, "_skip_reason", None)
+    from quantbench import compat
+
+    reason = compat.torchao_skip_reason()
     if reason and "incompatible torch" in reason:
         return f"torchao {torchao.__version__} does not support torch {torch.__version__}: {reason}"
     return None

@@ -29,7 +29,6 @@ from torch import Tensor
 from quantbench.catalog import spec
 from quantbench.results import Metric
 
-REFERENCE_METHOD = "fp16"
 _ROWS_PER_CHUNK = 64
 
 
@@ -149,8 +148,8 @@ def greedy_continuation(model: Any, input_ids: Tensor, attention_mask: Tensor | 
     """The ``[B, n_tokens]`` greedy new tokens (on the CPU), through the same eager ``generate``
     call the benches time (``min_new_tokens`` equal to ``max_new_tokens``, so EOS cannot end a
     sequence early and every method yields ``n``)."""
-    from quantbench.engine import HFEngine
-    from quantbench.prompts import Prompt
+    from quantbench.run.engine import HFEngine
+    from quantbench.run.prompts import Prompt
 
     device = _device(model)
     mask = None if attention_mask is None else attention_mask.to(device)
@@ -265,55 +264,3 @@ def text_perplexity(model: Any, tokenizer: Any, text: str | None = None,
 
 
 # --- gating ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QualityVerdict:
-    """One method's quality metric against its threshold; ``reason`` is a one-line summary."""
-
-    method: str
-    metric: str
-    value: float
-    threshold: float
-    ok: bool
-    reason: str
-
-
-def _pair(value: float, threshold: float) -> tuple[str, str]:
-    """Both numbers with just enough digits that unequal values do not print alike."""
-    for digits in (2, 3, 4, 6):
-        a, b = f"{value:.{digits}f}", f"{threshold:.{digits}f}"
-        if a != b or value == threshold:
-            return a, b
-    return repr(value), repr(threshold)
-
-
-# metric: (label in reasons, higher is better, unit suffix)
-_GATES = {
-    "token_agreement": ("token agreement", True, ""),
-    "kl_divergence": ("KL divergence", False, " nats"),
-}
-
-
-def _judge(method: str, metric: str, value: float, threshold: float) -> QualityVerdict:
-    label, higher_is_better, unit = _GATES[metric]
-    if math.isnan(value):
-        return QualityVerdict(method, metric, value, threshold, False, f"{method} {label} is NaN")
-    ok = value >= threshold if higher_is_better else value <= threshold
-    relation = (">=" if ok else "<") if higher_is_better else ("<=" if ok else ">")
-    a, b = _pair(value, threshold)
-    return QualityVerdict(method, metric, value, threshold, ok,
-                          f"{method} {label} {a} {relation} {b}{unit}")
-
-
-def quality_verdicts(metrics_by_method: dict[str, dict[str, Metric]], *, min_agreement: float,
-                     max_kl: float) -> list[QualityVerdict]:
-    """Gate every method but the FP16 reference: token agreement must be at least
-    ``min_agreement`` and KL divergence at most ``max_kl`` (equal to the threshold passes).
-    Metrics a method lacks are not judged; a NaN value fails."""
-    thresholds = {"token_agreement": min_agreement, "kl_divergence": max_kl}
-    return [
-        _judge(method, name, metrics[name].median, threshold)
-        for method, metrics in metrics_by_method.items() if method != REFERENCE_METHOD
-        for name, threshold in thresholds.items() if name in metrics
-    ]

@@ -8,13 +8,13 @@ its one-line reason, so that method's other benches error with it without retryi
 
 from __future__ import annotations
 
-import gc
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-from quantbench.memory import MemoryProbe, tensor_bytes
+from quantbench.methods.base import release_device_memory
+from quantbench.run.memory import MemoryProbe, tensor_bytes
 from quantbench.methods import METHODS, LoadedModel, LoadError, LoadRequest
 
 
@@ -27,18 +27,6 @@ class LoadRecord:
     weights_bytes: int  # device allocation after load minus before (RSS delta on the CPU)
     tensor_bytes: int  # the model's own tensors, counted exactly
     notes: list[str] = field(default_factory=list)
-
-
-def _free_device_memory() -> None:
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
 
 
 def _one_line(exc: BaseException) -> str:
@@ -73,17 +61,17 @@ class ModelPool:
             prepare = self.preparers.get(method)
             notes = prepare(self.request) if prepare else []
             prepared = time.perf_counter()
-            _free_device_memory()  # a fixture cache may have held the last model until now
+            release_device_memory()  # a fixture cache may have held the last model until now
             before = self.memory.allocated()
             loaded = self.loaders[method](self.request)
         except Exception as exc:
-            _free_device_memory()
+            release_device_memory()
             reason = _one_line(exc)
             if "OutOfMemory" in type(exc).__name__ or "out of memory" in str(exc).lower():
                 reason = f"out of memory while loading {method}: {reason}"
             self.failures[method] = f"{method} failed to load: {reason}"
             raise LoadError(self.failures[method]) from exc
-        _free_device_memory()
+        release_device_memory()
         self.loads[method] += 1
         self.events.append(("load", method))
         self.records[method] = LoadRecord(
@@ -102,4 +90,4 @@ class ModelPool:
             return
         self.events.append(("release", self.current.method))
         self.current = None
-        _free_device_memory()
+        release_device_memory()

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 from quantbench.results import Metric
-from quantbench.stats import StopRule, percentile_summary, summarize, to_metric
-from quantbench.timing import Clock
+from quantbench.run.stats import StopRule, percentile_summary, summarize, to_metric
+from quantbench.run.timing import Clock
 
 
 class MeasurementError(RuntimeError):

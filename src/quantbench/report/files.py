@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from quantbench.catalog import spec
-from quantbench.compare import Comparison, Row
+from quantbench.judge.compare import Comparison, Row
 from quantbench.results import CaseResult, Metric
-from quantbench.tables import fmt_metric, render, session_tables
+from quantbench.report.tables import fmt_metric, render, session_tables
 
 COLUMNS = ["case", "method", "metric", "baseline", "now", "change", "tolerance", "verdict"]
 PLOT_KINDS = ("throughput", "memory")
@@ -178,3 +179,20 @@ def write_reports(
             fh.write(markdown + "\n")
     return written
 
+
+
+def publish(verdict: Any, session: Any, report_dir: Path) -> list[str]:
+    """The gate's verdict (``judge.gate.Verdict``) as terminal lines, with summary.md,
+    comparison.json and comparison.png written to ``report_dir`` when anything was judged."""
+    comparison = verdict.comparison
+    if comparison is None:
+        return list(verdict.lines)
+    lines = [*verdict.lines, comparison_table(replace(comparison, rows=tuple(comparison.ran))),
+             *comparison.notes]
+    try:
+        written = write_reports(report_dir, comparison, session.results, session.environment,
+                                title=f"quantbench: {session.gpu} / {session.model_source}")
+        lines.append("reports: " + ", ".join(str(p) for p in written.values()))
+    except OSError as exc:
+        lines.append(f"reports not written: {exc}")
+    return lines + [verdict.outcome]

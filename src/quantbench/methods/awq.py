@@ -12,7 +12,6 @@ source and every setting that changes the result, so a later session reuses it.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from quantbench.methods import LoadedModel, LoadError, LoadRequest
+from quantbench.methods.base import LoadedModel, LoadError, LoadRequest, release_device_memory
 from quantbench.sources import ModelSource
 
 QUANT_CONFIG = {"zero_point": True, "q_group_size": 128, "w_bit": 4, "version": "GEMM"}
@@ -93,7 +92,7 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
         )
         awq_model.save_quantized(str(out))
         del awq_model
-        _free()
+        release_device_memory()
         (out / MARKER).write_text(
             json.dumps({"source": source.spec, "seconds": round(time.perf_counter() - start, 1),
                         "quant": QUANT_CONFIG, "autoawq": _awq_version()})
@@ -102,14 +101,6 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
             shutil.rmtree(target)
         os.replace(out, target)
     return target, False
-
-
-def _free() -> None:
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def load_gemm_on_cpu(folder: Path) -> Any:
@@ -156,7 +147,7 @@ def prepare(req: LoadRequest) -> list[str]:
     if req.awq_source is not None:
         return [f"AWQ: pre-quantized checkpoint {req.awq_source.spec}"]
     folder, reused = quantized_checkpoint(req.source, req.cache_dir, req.device, req.seed)
-    _free()
+    release_device_memory()
     if reused:
         return [f"AWQ: reused cached quantization {folder}"]
     return [f"AWQ: quantized {req.source.spec} and cached it at {folder}"]

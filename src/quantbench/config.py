@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from quantbench.catalog import DEFAULT_TOLERANCE_BY_KIND, spec
+from quantbench.catalog import DEFAULT_METHODS, DEFAULT_TOLERANCE_BY_KIND, METHOD_NAMES, MODES, spec
 
 
 class SettingsError(ValueError):
@@ -62,11 +62,6 @@ SCENARIOS: dict[str, Scenario] = {
     ),
 }
 
-DEFAULT_METHODS = ("fp16", "bf16", "int8", "nf4", "awq")
-# Opt-in: bitsandbytes INT8 without outlier columns (compiles as one graph) and torchao's
-# weight-only methods, built to compile (``--methods fp16,int8vw,int8wo,int4wo``).
-METHOD_NAMES = (*DEFAULT_METHODS, "int8vw", "int8wo", "int4wo")
-MODES = ("eager", "compiled")
 
 
 @dataclass(frozen=True)

@@ -10,23 +10,23 @@ would understate the noise. The interval is widened to span every session's own 
 The gate reads a baseline's standard error as half the width / 1.96, so its z-test then asks
 whether a new session lies outside that prediction interval, not outside one session's interval.
 
-    python -m quantbench.calibrate .quantbench/run1/session.json .quantbench/run2/session.json ...
+    python -m quantbench calibrate .quantbench/run1/session.json .quantbench/run2/session.json ...
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
 import math
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from quantbench.baseline import BaselineError, baseline_from_results, baseline_path, write_baseline
+from quantbench.judge.baseline import BaselineError, baseline_from_results, baseline_path, write_baseline
 from quantbench.catalog import spec
-from quantbench.compare import Z_CRITICAL
+from quantbench.judge.compare import Z_CRITICAL
 
 # Student's t, 97.5 % quantile, by degrees of freedom (beyond the table: the normal 1.96).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
@@ -45,21 +45,15 @@ def prediction_halfwidth(medians: Sequence[float]) -> float:
         return 0.0
     return t975(k - 1) * statistics.stdev(medians) * math.sqrt(1 + 1 / k)
 from quantbench.results import CaseResult, Metric
+from quantbench.session import Session, SessionError
 
 
-def read_session(path: Path) -> dict[str, Any]:
-    """A ``session.json`` written by ``quantbench.gate``; ``BaselineError`` if unusable."""
+def read_session(path: Path) -> Session:
+    """A ``session.json`` written by a quantbench session; ``BaselineError`` if unusable."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data["results"] = [CaseResult.from_dict(r) for r in data["results"]]
-        missing = {"gpu", "model_source"} - set(data["environment"])
-        if missing:
-            raise KeyError(f"environment lacks {sorted(missing)[0]!r}")
-        return data
-    except FileNotFoundError:
-        raise BaselineError(f"no session file at {path}") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BaselineError(f"session file {path} is unusable: {type(exc).__name__}: {exc}") from None
+        return Session.read(path)
+    except SessionError as exc:
+        raise BaselineError(str(exc)) from None
 
 
 def merge_metric(samples: Sequence[Metric]) -> Metric:
@@ -77,12 +71,12 @@ def merge_metric(samples: Sequence[Metric]) -> Metric:
                   max(cvs) if cvs else None, stop, first.approximate)
 
 
-def without(session: dict[str, Any], drop: Any) -> dict[str, Any]:
+def without(session: Session, drop: Any) -> Session:
     """The session without the metrics ``drop(name)`` rejects (readings not to be trusted)."""
     results = [CaseResult(r.scenario, r.mode, r.case, r.method, r.dtype,
                           {n: m for n, m in r.metrics.items() if not drop(n)}, r.notes)
-               for r in session["results"]]
-    return {**session, "results": results}
+               for r in session.results]
+    return replace(session, results=results)
 
 
 def excluded(path: Path, result: CaseResult, patterns: Sequence[str]) -> bool:
@@ -97,18 +91,18 @@ def excluded(path: Path, result: CaseResult, patterns: Sequence[str]) -> bool:
     return False
 
 
-def drop_results(session: dict[str, Any], path: Path, patterns: Sequence[str]) -> dict[str, Any]:
+def drop_results(session: Session, path: Path, patterns: Sequence[str]) -> Session:
     """The session without the case results ``--exclude-result`` names (runs of a regime the
     baseline must not describe, such as a method measured before a fix)."""
-    return {**session, "results": [r for r in session["results"]
-                                   if not excluded(path, r, patterns)]}
+    return replace(session, results=[r for r in session.results
+                                     if not excluded(path, r, patterns)])
 
 
 def is_memory(name: str) -> bool:
     return spec(name).kind == "memory"
 
 
-def merge_sessions(sessions: Sequence[dict[str, Any]], min_sessions: int = 1,
+def merge_sessions(sessions: Sequence[Session], min_sessions: int = 1,
                    left_out: dict[str, list[str]] | None = None) -> list[CaseResult]:
     """Case results for every case any session ran, each metric merged over the sessions that
     measured it (a session may have run a subset, for example only batch 1). A sampled metric
@@ -116,7 +110,7 @@ def merge_sessions(sessions: Sequence[dict[str, Any]], min_sessions: int = 1,
     ``"mode/case method"``): its
     interval would hold one session's own noise only, and a gate on it cries wolf at the next
     lease. Exact metrics (weights, memory) need one session."""
-    keyed = [{(r.case_key, r.method): r for r in s["results"]} for s in sessions]
+    keyed = [{(r.case_key, r.method): r for r in s.results} for s in sessions]
     merged: dict[tuple[str, str], CaseResult] = {}
     for table in keyed:
         for key, result in table.items():
@@ -137,19 +131,19 @@ def merge_sessions(sessions: Sequence[dict[str, Any]], min_sessions: int = 1,
     return list(merged.values())
 
 
-def _check_same(sessions: Sequence[dict[str, Any]], paths: Sequence[Path]) -> None:
+def _check_same(sessions: Sequence[Session], paths: Sequence[Path]) -> None:
     first = sessions[0]
     for session, path in zip(sessions[1:], paths[1:]):
         for what in ("gpu", "model_source"):
-            if session["environment"][what] != first["environment"][what]:
-                raise BaselineError(f"{path}: {what} {session['environment'][what]!r} differs from "
-                                    f"{paths[0]}'s {first['environment'][what]!r}")
-        if session.get("scenario") != first.get("scenario"):
+            if getattr(session, what) != getattr(first, what):
+                raise BaselineError(f"{path}: {what} {getattr(session, what)!r} differs from "
+                                    f"{paths[0]}'s {getattr(first, what)!r}")
+        if session.scenario != first.scenario:
             raise BaselineError(f"{path}: scenario differs from {paths[0]}'s")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m quantbench.calibrate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m quantbench calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("sessions", nargs="+", type=Path, help="session.json files of repeated runs")
     parser.add_argument("--baseline-dir", type=Path, default=Path("baselines"))
     parser.add_argument("--memory-from", type=Path, action="append", default=[],
@@ -178,20 +172,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                         for s, p in zip(sessions, args.sessions)]
         if args.exclude_metric:
             sessions = [without(s, lambda n: n in args.exclude_metric) for s in sessions]
-        env = dict(sessions[0]["environment"])
+        env = dict(sessions[0].environment)
         left_out: dict[str, list[str]] = {}
         results = merge_sessions(sessions, args.min_sessions, left_out)
         if not results:
             raise BaselineError("the sessions hold no results")
-        env["sessions"] = [s["environment"].get("date") for s in sessions]
-        probes = [s["environment"]["launch_overhead_us"] for s in sessions
-                  if s["environment"].get("launch_overhead_us")]
+        env["sessions"] = [s.environment.get("date") for s in sessions]
+        probes = [s.environment["launch_overhead_us"] for s in sessions
+                  if s.environment.get("launch_overhead_us")]
         env["launch_overhead_us"] = statistics.median(probes) if probes else None
         baseline = baseline_from_results(
             results, gpu=env["gpu"], model_source=env["model_source"],
-            scenario=sessions[0]["scenario"], environment=env,
+            scenario=sessions[0].scenario, environment=env,
             provenance={"kind": "measured", "sessions": len(sessions),
-                        "command": "python -m quantbench.calibrate " + " ".join(
+                        "command": "python -m quantbench calibrate " + " ".join(
                             [*map(str, args.sessions),
                              *(f"--memory-from {p}" for p in args.memory_from),
                              *(f"--exclude-metric {n}" for n in args.exclude_metric),
@@ -201,11 +195,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = baseline_path(args.baseline_dir, env["gpu"], env["model_source"])
         kept = write_baseline(path, baseline)
     except BaselineError as exc:
-        print(f"quantbench.calibrate: {exc}", file=sys.stderr)
+        print(f"quantbench calibrate: {exc}", file=sys.stderr)
         return 4
     for case, names in left_out.items():
         print(f"left out, measured in fewer than {args.min_sessions} sessions: {case}: {', '.join(names)}")
-    partial = [str(p) for p, s in zip(args.sessions, sessions) if s.get("partial")]
+    partial = [str(p) for p, s in zip(args.sessions, sessions) if s.partial]
     if partial:
         print("partial (cut-off) sessions, their finished cases used: " + ", ".join(partial))
     print(f"baseline written: {path} from {len(sessions)} sessions"

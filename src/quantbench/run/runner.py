@@ -1,8 +1,9 @@
-"""One session's measuring machinery: model source, pool, clock, memory, roofline, prompts.
+"""The runner: loads each method's model and measures one bench case at a time.
 
-The pytest glue asks it for a method's model and for one bench case at a time; it answers with a
-``CaseResult`` and the raw ``Run``. It knows nothing of pytest, so it can be driven from a script
-or a test just the same.
+It holds the session's measuring machinery (model source, pool, clock, memory probe, prompts,
+engines, the FP16 quality reference, the timeline) and answers each case with a ``CaseResult``
+and the raw ``Run``; it keeps no list of results (the session record does). It knows nothing of
+pytest, so it can be driven from a script or a test just the same.
 """
 
 from __future__ import annotations
@@ -11,19 +12,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from quantbench.catalog import spec
-from quantbench.host import launch_overhead_us
-from quantbench.measure import Run, generation_metrics, measure_generation, measure_prefill, prefill_metrics
-from quantbench.memory import GB, MemoryProbe, probe_for
+from quantbench.catalog import REFERENCE_METHOD, spec
+from quantbench.run.host import launch_overhead_us
+from quantbench.run.measure import Run, generation_metrics, measure_generation, measure_prefill, prefill_metrics
+from quantbench.run.memory import GB, MemoryProbe, probe_for
 from quantbench.methods import LoadedModel, LoadRequest, unavailable_reason
-from quantbench.pool import ModelPool
-from quantbench.prompts import Prompt, text_prefill_prompt, text_prompts, token_prompt, token_prompts
+from quantbench.run.pool import ModelPool
+from quantbench.run.prompts import Prompt, text_prefill_prompt, text_prompts, token_prompt, token_prompts
 from quantbench.results import CaseResult, Metric
-from quantbench.roofline import copy_bandwidth_gbs, kv_bytes_per_step, roofline_metrics, weight_bytes_per_step
-from quantbench.settings import Settings
+from quantbench.run.roofline import copy_bandwidth_gbs, kv_bytes_per_step, roofline_metrics, weight_bytes_per_step
+from quantbench.config import Settings
 from quantbench.sources import load_tokenizer, resolve_source
-from quantbench.stats import StopRule
-from quantbench.timing import Clock, clock_for
+from quantbench.run.stats import StopRule
+from quantbench.run.timeline import TimeEntry, time_breakdown
+from quantbench.run.timing import Clock, clock_for
 
 
 class Unavailable(Exception):
@@ -34,30 +36,14 @@ QUALITY_PROMPTS = 4  # prompts in the quality batch
 QUALITY_PROMPT_TOKENS = 64  # prompt length when there is no tokenizer
 
 
-def mode_unavailable(mode: str, device: str) -> str | None:
-    """Why ``mode`` cannot run on ``device`` (``None`` when it can). Compiled mode runs on CUDA
-    (CUDA graphs) and on the CPU (inductor's default mode, no graphs to capture)."""
-    if mode == "compiled" and device not in ("cuda", "cpu"):
-        return f"compiled mode runs on cuda or cpu, not {device}"
-    return None
-
-
 @dataclass
-class TimeEntry:
-    method: str
-    phase: str  # load | warmup | measure | quality
-    seconds: float
-
-
-@dataclass
-class Harness:
+class Runner:
     settings: Settings
     device: str
     clock: Clock | None = None
     memory: MemoryProbe | None = None
     loaders: dict[str, Callable[[LoadRequest], LoadedModel]] | None = None
     engine_factory: Callable[[Any, str], Any] | None = None
-    results: list[CaseResult] = field(default_factory=list)
     timeline: list[TimeEntry] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     peak_bandwidth_gbs: float | None = None
@@ -81,7 +67,7 @@ class Harness:
 
     # models
 
-    def model(self, method: str) -> LoadedModel:
+    def load(self, method: str) -> LoadedModel:
         """The loaded method; raises ``Unavailable`` (skip) or ``LoadError`` (error)."""
         start = time.perf_counter()
         try:
@@ -147,7 +133,7 @@ class Harness:
             if self.engine_factory is not None:
                 self._engines[key] = self.engine_factory(loaded.model, mode)
             else:
-                from quantbench.engine import HFEngine
+                from quantbench.run.engine import HFEngine
 
                 self._engines[key] = HFEngine(loaded.model, mode)
         return self._engines[key]
@@ -193,10 +179,8 @@ class Harness:
         notes = list(self.pool.records[loaded.method].notes) + list(extra_notes or [])
         if self.device == "cpu":
             notes.append("CPU: weights_gb counts tensor bytes; memory readings are process RSS")
-        result = CaseResult(self.settings.scenario.name, mode, case, loaded.method, loaded.dtype,
-                            metrics, tuple(notes))
-        self.results.append(result)
-        return result
+        return CaseResult(self.settings.scenario.name, mode, case, loaded.method, loaded.dtype,
+                          metrics, tuple(notes))
 
     def prefill_case(self, loaded: LoadedModel, length: int) -> tuple[CaseResult, Run]:
         """Prefill throughput over ``length`` prompt tokens at batch 1."""
@@ -258,12 +242,12 @@ class Harness:
     def quality_case(self, loaded: LoadedModel, mode: str) -> CaseResult:
         """Agreement with FP16's greedy tokens and KL from FP16's next-token distributions
         (eager), or the compiled engine's greedy tokens against FP16's (compiled)."""
-        from quantbench import quality
+        from quantbench.run import quality
 
         start = time.perf_counter()
         n = self.settings.quality_tokens
         prompt = self.quality_prompt(loaded)
-        if loaded.method == quality.REFERENCE_METHOD and (mode == "eager" or self.reference is None):
+        if loaded.method == REFERENCE_METHOD and (mode == "eager" or self.reference is None):
             self.reference = quality.QualityReference.capture(
                 loaded.model, prompt.input_ids, prompt.attention_mask, n)
         if self.reference is None:
@@ -282,7 +266,7 @@ class Harness:
         and its logits teacher-forced on FP16's tokens (so a compiled graph is what is judged).
         FP16's eager model captured the reference, so compiled FP16 shows what compiling alone
         changes."""
-        from quantbench import quality
+        from quantbench.run import quality
 
         reference = self.reference
         engine.generate(prompt, reference.n_tokens, lambda: None)
@@ -298,5 +282,6 @@ class Harness:
             model.config, batch, context, embed.element_size())
         return roofline_metrics(per_step, decode_tps / batch, self.bandwidth())
 
-    def wall_seconds(self) -> float:
-        return time.perf_counter() - self.started
+    def time_data(self) -> dict[str, Any]:
+        """Where the session's time went so far (``run.timeline.time_breakdown``)."""
+        return time_breakdown(self.timeline, time.perf_counter() - self.started)

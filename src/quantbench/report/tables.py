@@ -7,8 +7,9 @@ block. The first table of a generation case has the T4 study's shape.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from typing import Any, Iterable
 
+from quantbench.catalog import REFERENCE_METHOD
 from quantbench.results import CaseResult, Metric
 
 GEN_COLUMNS = ("e2e_tps", "decode_tps", "ttft_ms", "token_p50_ms", "token_p90_ms", "token_p99_ms",
@@ -56,7 +57,7 @@ def render(rows: list[list[str]], header: list[str]) -> str:
 
 
 def _ratio(results: list[CaseResult], method: CaseResult, metric: str) -> str:
-    ref = next((r for r in results if r.method == "fp16"), None)
+    ref = next((r for r in results if r.method == REFERENCE_METHOD), None)
     if ref is None or metric not in ref.metrics or metric not in method.metrics:
         return "-"
     base = ref.metrics[metric].median
@@ -64,8 +65,8 @@ def _ratio(results: list[CaseResult], method: CaseResult, metric: str) -> str:
 
 
 def _saved(results: list[CaseResult], method: CaseResult) -> str:
-    ref = next((r for r in results if r.method == "fp16"), None)
-    if ref is None or method.method == "fp16" or "weights_gb" not in method.metrics:
+    ref = next((r for r in results if r.method == REFERENCE_METHOD), None)
+    if ref is None or method.method == REFERENCE_METHOD or "weights_gb" not in method.metrics:
         return ""
     base = ref.metrics["weights_gb"].median
     return f"{(1 - method.metrics['weights_gb'].median / base) * 100:.0f}%" if base else "-"
@@ -122,3 +123,29 @@ def session_tables(results: list[CaseResult]) -> str:
             body = study_table(rows) + "\n\n" + body
         blocks.append(f"{title}\n{body}")
     return "\n\n".join(blocks)
+
+
+TIME_HEADER = ["Method", "prepare s", "load s", "warm-up s", "measuring s", "compile s",
+               "quality s", "bandwidth s"]
+
+
+def time_lines(data: dict) -> list[str]:
+    """The session's time breakdown (``run.timeline.time_breakdown``) as a table and one line."""
+    from quantbench.run.timeline import PHASES
+
+    rows = [[m, *(f"{p.get(k, 0.0):.1f}" for k in PHASES)] for m, p in data["per_method"].items()]
+    line = (f"session wall {data['wall_s']:.1f} s; loading (incl. preparing) {data['load_s']:.1f} s; "
+            f"model work {data['work_s']:.1f} s; outside model work {data['outside_s']:.1f} s = "
+            f"{data['outside_share'] * 100:.1f}% of non-loading time")
+    return ([render(rows, TIME_HEADER)] if rows else []) + [line]
+
+
+def session_lines(session: Any) -> list[str]:
+    """What the terminal shows at a session's end: the result tables, where the time went, and
+    each method that was skipped or failed to load, with its reason."""
+    lines = session_tables(session.results).splitlines() + [""] if session.results else []
+    if session.time:
+        lines += time_lines(session.time)
+    lines += [f"skipped {method}: {reason}" for method, reason in session.skipped.items()]
+    lines += [f"failed {reason}" for reason in session.failures.values()]
+    return lines

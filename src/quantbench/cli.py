@@ -1,0 +1,70 @@
+"""``python -m quantbench`` (or ``quantbench``): the commands that work on saved files.
+
+    python -m quantbench compare SESSION.json    re-judge a saved session against its baseline
+    python -m quantbench calibrate S1.json ...   make a baseline from repeated sessions
+    python -m quantbench fetch smollm2           download a small real model (GGUF) into the cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+EXIT_USAGE = 2
+
+
+def compare_main(argv: Sequence[str]) -> int:
+    """Judge a saved ``session.json`` exactly as ``pytest benches --benchmark-compare`` would
+    have at its end: the same settings (``[tool.quantbench]`` of the current folder), baseline
+    and verdicts; the reports go to ``--report-dir``."""
+    from quantbench.config import SettingsError, build_settings, read_pyproject
+    from quantbench.judge.gate import EXIT_BAD_BASELINE, judge
+    from quantbench.report.files import publish
+    from quantbench.session import Session, SessionError
+
+    parser = argparse.ArgumentParser(prog="python -m quantbench compare",
+                                     description=compare_main.__doc__.split("\n\n")[0])
+    parser.add_argument("session", type=Path, help="a session.json written by pytest benches")
+    parser.add_argument("--baseline-dir", type=Path, default=None,
+                        help="where baselines live (default: [tool.quantbench] baseline_dir)")
+    parser.add_argument("--report-dir", type=Path, default=None,
+                        help="where the reports go (default: a folder beside the session file)")
+    parser.add_argument("--tolerance", action="append", default=None, metavar="METRIC=FRACTION")
+    args = parser.parse_args(argv)
+    try:
+        settings = build_settings(read_pyproject(Path.cwd()),
+                                  {"tolerance": args.tolerance, "compare": True})
+    except SettingsError as exc:
+        print(f"quantbench compare: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    report_dir = args.report_dir or args.session.with_name(args.session.stem + "-compare")
+    settings = replace(settings, report_dir=report_dir,
+                       baseline_dir=args.baseline_dir or settings.baseline_dir)
+    try:
+        session = Session.read(args.session)
+    except SessionError as exc:
+        print(f"quantbench compare: {exc}", file=sys.stderr)
+        return EXIT_BAD_BASELINE
+    verdict = judge(session, settings)
+    print("\n".join(publish(verdict, session, settings.report_dir)))
+    return verdict.code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"compare": compare_main}
+    if argv and argv[0] == "calibrate":
+        from quantbench.judge.calibrate import main as calibrate_main
+
+        return calibrate_main(argv[1:])
+    if argv and argv[0] == "fetch":
+        from quantbench.fetch import main as fetch_main
+
+        return fetch_main(argv[1:])
+    if not argv or argv[0] not in commands:
+        print(__doc__.strip(), file=sys.stderr)
+        return EXIT_USAGE
+    return commands[argv[0]](argv[1:])

@@ -1,0 +1,95 @@
+"""Every private or internal third-party API quantbench relies on, in one place.
+
+Each hook names the versions it was checked against; when an upgrade breaks one, this is the
+only file to look at. Third-party packages are imported inside each hook, so importing this
+module costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+
+# pytest-benchmark 5.1 (checked 5.1.0 to 5.2.x): ``BenchmarkFixture._make_stats`` is the one entry
+# point for timings measured outside its own timer, and ``_mode`` marks the fixture as used (an
+# unused fixture is reported as an error).
+def record_rounds(benchmark: Any, label: str, round_seconds: Iterable[float]) -> None:
+    """Put externally timed rounds into pytest-benchmark's statistics for this test."""
+    benchmark._mode = label
+    if getattr(benchmark, "disabled", False):
+        return
+    seconds = list(round_seconds)
+    if not seconds:
+        return
+    stats = benchmark._make_stats(1)
+    for value in seconds:
+        stats.update(value)
+
+
+def mark_used(benchmark: Any, label: str) -> None:
+    """Mark pytest-benchmark's fixture as used by a test that records no timings (quality)."""
+    benchmark._mode = label
+
+
+# transformers 5.17: ``CompileConfig._compile_all_devices`` makes ``generate`` compile on any device
+# (by default it compiles on a GPU only).
+def compile_config(on_gpu: bool) -> Any:
+    """transformers' compile config: CUDA graphs on a GPU, inductor's default mode elsewhere."""
+    from transformers import CompileConfig
+
+    config = CompileConfig(fullgraph=False, mode="reduce-overhead" if on_gpu else "default")
+    config._compile_all_devices = True
+    return config
+
+
+# transformers 5.17: a quantizer's ``is_compileable`` property decides whether ``generate`` compiles;
+# bitsandbytes' quantizers say no although their kernels are registered torch custom ops.
+def allow_compile(model: Any) -> str | None:
+    """Let transformers auto-compile ``model`` although its quantizer is not marked compileable.
+
+    Only this model's quantizer changes (its class is swapped for a subclass that says yes);
+    returns the note the report carries, or ``None`` when there was nothing to lift."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None or quantizer.is_compileable:
+        return None
+    cls = type(quantizer)
+    quantizer.__class__ = type(cls.__name__, (cls,), {"is_compileable": property(lambda _: True)})
+    return (f"compiled by quantbench: transformers does not mark {cls.__name__} compileable, "
+            "so it would have run eager")
+
+
+# torch 2.11 to 2.13: dynamo's process-global counters and compilation metrics
+# (``torch._dynamo.utils.counters``, ``get_compilation_metrics``) are the only record of graph
+# breaks and of graphs inductor ran without CUDA graphs.
+def reset_dynamo() -> None:
+    """Forget every compiled graph, guard and count, so the next model starts clean."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    torch._dynamo.utils.clear_compilation_metrics()
+
+
+def dynamo_counts(on_gpu: bool) -> dict[str, Any]:
+    """Graph breaks (with their reasons), unique graphs and, on a GPU, CUDA-graph skips."""
+    from torch._dynamo.utils import counters, get_compilation_metrics
+
+    reasons = counters["graph_break"]
+    out: dict[str, Any] = {"graph_breaks": int(sum(reasons.values())),
+                           "unique_graphs": int(counters["stats"]["unique_graphs"]),
+                           "break_reasons": [r for r, _ in reasons.most_common(3)]}
+    if on_gpu:
+        skips = {m.cudagraph_skip_reason for m in get_compilation_metrics()
+                 if m.cudagraph_skip_reason}
+        out["cudagraph_skips"] = int(counters["inductor"]["cudagraph_skips"])
+        out["cudagraph_skip_reasons"] = sorted(skips)[:3]
+    return out
+
+
+# torchao 0.18: ``torchao._skip_reason`` holds why torchao skipped loading its compiled kernels
+# (for example an incompatible torch); it has no public accessor.
+def torchao_skip_reason() -> str | None:
+    """torchao's own reason for running without its kernels, if it gave one."""
+    import torchao
+
+    return getattr(torchao, "_skip_reason", None)

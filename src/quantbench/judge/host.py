@@ -1,0 +1,25 @@
+"""Whether the host, not the software, may explain a verdict: launch overhead against the
+baseline's (probed by ``run.host``)."""
+
+from __future__ import annotations
+
+HOST_DIFFERENCE = 0.25
+
+
+def host_note(baseline_us: float | None, session_us: float | None,
+              threshold: float = HOST_DIFFERENCE) -> str | None:
+    """A line for the gate when this host's launch overhead differs from the baseline's by more
+    than ``threshold``: eager batch-1 decode is bound by it, so a regression (or improvement)
+    in the eager rows may be the machine rather than the software. ``None`` when either side
+    was not probed or they are close. On 2026-11-25 an H100 lease probing 12.0 us (the baseline
+    leases: 7.4 us) ran eager FP16 at 26 tok/s, against 31-53 on other leases."""
+    if not baseline_us or not session_us:
+        return None
+    change = session_us / baseline_us - 1.0
+    if abs(change) <= threshold:
+        return None
+    slower = "slower" if change > 0 else "faster"
+    return (f"host: {session_us:.1f} us per kernel launch here vs {baseline_us:.1f} us in the "
+            f"baseline ({change * 100:+.0f} %): this host is {slower} at launching kernels, which "
+            "bounds eager batch-1 decode, so eager verdicts may reflect the machine; compiled rows "
+            "(CUDA graphs) depend on it far less")

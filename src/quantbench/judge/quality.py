@@ -1,0 +1,100 @@
+"""Quality judged by thresholds: every method's agreement and KL against the reference method.
+
+A faster method that quietly breaks its outputs must fail the session like a slowdown does, so
+these verdicts join the speed and memory verdicts in one list (``gate``). Thresholds come from
+``[tool.quantbench]`` (``min_token_agreement``, ``max_kl_divergence``). On a synthetic
+(random-weight) model the next-token distribution is nearly flat, so the reference's greedy choice
+is decided by tiny logit gaps that any quantization flips (on an H100, NF4 agreed on 9 % of tokens
+with a KL of only 0.06 nats): there agreement is reported but only KL is gated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from quantbench.catalog import REFERENCE_METHOD
+from quantbench.config import Settings
+from quantbench.judge.compare import FAIL, INFO, PASS, Row
+from quantbench.results import CaseResult, Metric
+
+
+@dataclass(frozen=True)
+class QualityVerdict:
+    """One method's quality metric against its threshold; ``reason`` is a one-line summary."""
+
+    method: str
+    metric: str
+    value: float
+    threshold: float
+    ok: bool
+    reason: str
+
+
+def _pair(value: float, threshold: float) -> tuple[str, str]:
+    """Both numbers with just enough digits that unequal values do not print alike."""
+    for digits in (2, 3, 4, 6):
+        a, b = f"{value:.{digits}f}", f"{threshold:.{digits}f}"
+        if a != b or value == threshold:
+            return a, b
+    return repr(value), repr(threshold)
+
+
+# metric: (label in reasons, higher is better, unit suffix)
+_GATES = {
+    "token_agreement": ("token agreement", True, ""),
+    "kl_divergence": ("KL divergence", False, " nats"),
+}
+
+
+def _judge(method: str, metric: str, value: float, threshold: float) -> QualityVerdict:
+    label, higher_is_better, unit = _GATES[metric]
+    if math.isnan(value):
+        return QualityVerdict(method, metric, value, threshold, False, f"{method} {label} is NaN")
+    ok = value >= threshold if higher_is_better else value <= threshold
+    relation = (">=" if ok else "<") if higher_is_better else ("<=" if ok else ">")
+    a, b = _pair(value, threshold)
+    return QualityVerdict(method, metric, value, threshold, ok,
+                          f"{method} {label} {a} {relation} {b}{unit}")
+
+
+def quality_verdicts(metrics_by_method: dict[str, dict[str, Metric]], *, min_agreement: float,
+                     max_kl: float) -> list[QualityVerdict]:
+    """Gate every method but the FP16 reference: token agreement must be at least
+    ``min_agreement`` and KL divergence at most ``max_kl`` (equal to the threshold passes).
+    Metrics a method lacks are not judged; a NaN value fails."""
+    thresholds = {"token_agreement": min_agreement, "kl_divergence": max_kl}
+    return [
+        _judge(method, name, metrics[name].median, threshold)
+        for method, metrics in metrics_by_method.items() if method != REFERENCE_METHOD
+        for name, threshold in thresholds.items() if name in metrics
+    ]
+
+
+def quality_rows(results: list[CaseResult], settings: Settings, *, synthetic: bool) -> list[Row]:
+    """One verdict row per judged quality metric of every quality case in ``results``: ``pass``
+    or ``quality fail`` against its threshold; agreement on synthetic weights is ``info``."""
+    rows: list[Row] = []
+    for case in results:
+        if case.case != "quality":
+            continue
+        gated = dict(case.metrics)
+        if synthetic:
+            gated.pop("token_agreement", None)
+        by_name = {v.metric: v for v in quality_verdicts(
+            {case.method: gated}, min_agreement=settings.min_token_agreement,
+            max_kl=settings.max_kl_divergence)}
+        for name, metric in sorted(case.metrics.items()):
+            verdict = by_name.get(name)
+            if verdict is None:
+                why = ("reference method" if case.method == REFERENCE_METHOD else
+                       "not gated on synthetic weights" if name == "token_agreement" else
+                       "no threshold")
+                rows.append(Row(case.case_key, case.method, name, metric.unit, None, metric,
+                                None, None, INFO, why))
+                continue
+            threshold = Metric.exact(name, metric.unit, verdict.threshold,
+                                     higher_is_better=metric.higher_is_better)
+            rows.append(Row(case.case_key, case.method, name, metric.unit, threshold, metric, None,
+                            None, PASS if verdict.ok else FAIL, verdict.reason))
+    return rows

@@ -1,0 +1,62 @@
+"""The types every method shares (what it needs to load, what it gives back, how it fails) and
+the one way to give a released model's device memory back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from quantbench.sources import ModelSource
+
+
+class LoadError(RuntimeError):
+    """A method that could not be loaded; the message is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """What a method needs to load: the source, the device and where caches live."""
+
+    source: ModelSource
+    device: str
+    cache_dir: Path
+    awq_source: ModelSource | None = None
+    seed: int = 0
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to run, with what the report must say about it."""
+
+    method: str
+    model: Any
+    dtype: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str
+    packages: tuple[str, ...]
+    load: Callable[[LoadRequest], LoadedModel]
+    cpu_ok: bool = True
+    cuda_packages: tuple[str, ...] = ()
+    # One-off work before loading (AWQ quantization), kept out of the weights measurement.
+    prepare: Callable[[LoadRequest], list[str]] | None = None
+
+
+def release_device_memory() -> None:
+    """Collect garbage and give the CUDA caching allocator's free blocks back, so the next
+    reading (or the next method's weights) starts from what is really still referenced."""
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+    except ImportError:
+        return
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()

@@ -1,0 +1,142 @@
+"""The fixtures a bench asks for: ``quantbench`` (run and record one case) and ``qb_model``.
+
+``qb_model`` is parametrised over the session's methods (indirectly, session-scoped), and
+``qb_mode``, ``qb_batch_size`` and ``qb_prefill_length`` over the scenario, by the plugin's
+``pytest_generate_tests``; only fixtures with the ``qb_`` prefix are touched, so a test's own
+arguments named ``mode`` or ``batch_size`` are left alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from quantbench import compat
+from quantbench.config import Settings
+from quantbench.methods import LoadedModel
+from quantbench.results import CaseResult
+from quantbench.run.measure import Run
+from quantbench.session import Session
+
+SETTINGS = pytest.StashKey[Settings]()
+BENCH = pytest.StashKey["Bench"]()
+
+
+class Bench:
+    """One session's bench helper: runs a case through the runner, puts it into
+    pytest-benchmark and into the session record, and writes the record (marked partial)."""
+
+    def __init__(self, settings: Settings, runner: Any) -> None:
+        self.settings = settings
+        self.runner = runner
+        self.results: list[CaseResult] = []
+
+    @property
+    def device(self) -> str:
+        return self.runner.device
+
+    def prefill(self, model: LoadedModel, length: int, benchmark: Any) -> tuple[CaseResult, Run]:
+        """Prefill throughput over ``length`` prompt tokens at batch 1."""
+        case, run = self.runner.prefill_case(model, length)
+        self.record(case, benchmark, run)
+        return case, run
+
+    def generate(self, model: LoadedModel, batch: int, mode: str, benchmark: Any) -> tuple[CaseResult, Run]:
+        """TTFT, decode, per-token latency and end-to-end throughput at one batch size."""
+        case, run = self.runner.generate_case(model, batch, mode)
+        self.record(case, benchmark, run)
+        return case, run
+
+    def quality(self, model: LoadedModel, mode: str, benchmark: Any) -> CaseResult:
+        """Agreement and KL against the reference method; judged by thresholds at session end."""
+        from quantbench.run.runner import Unavailable
+
+        try:
+            case = self.runner.quality_case(model, mode)
+        except Unavailable as exc:
+            pytest.skip(str(exc))
+        self.record(case, benchmark, None)
+        return case
+
+    def record(self, case: CaseResult, benchmark: Any, run: Run | None) -> None:
+        """Add ``case`` to the session record and to pytest-benchmark, then checkpoint the file
+        (a session cut off by a CI time limit still leaves every case it finished)."""
+        self.results.append(case)
+        benchmark.group = case.case_key
+        benchmark.extra_info.update(case.to_dict())
+        if run is None:
+            compat.mark_used(benchmark, "quantbench: not timed")
+        else:
+            benchmark.extra_info.update(warmup_s=round(run.warmup_s, 3),
+                                        measure_s=round(run.measure_s, 3),
+                                        rounds=len(run.samples), stop=run.stop)
+            compat.record_rounds(benchmark, "quantbench: rounds timed by the runner",
+                                 run.round_seconds)
+        self.session(partial=True).write(self.session_path)
+
+    @property
+    def session_path(self) -> Path:
+        return self.settings.report_dir / "session.json"
+
+    def environment(self) -> dict[str, Any]:
+        """The machine (``env`` looks it up once per process), the date, the model and the host
+        probes."""
+        from quantbench.env import environment
+
+        runner = self.runner
+        return {**environment(self.device, Path.cwd()),
+                "model_source": runner.source.spec,
+                "peak_copy_bandwidth_gbs": runner.peak_bandwidth_gbs,
+                "launch_overhead_us": runner.launch_overhead_us}
+
+    def session(self, *, partial: bool) -> Session:
+        """The session record so far."""
+        runner = self.runner
+        return Session(environment=self.environment(), scenario=self.settings.scenario.to_dict(),
+                       results=list(self.results), partial=partial, skipped=dict(runner.skipped),
+                       failures=dict(runner.pool.failures), loads=dict(runner.pool.loads),
+                       load_events=list(runner.pool.events), time=runner.time_data())
+
+
+def bench_of(config: pytest.Config) -> Bench:
+    """The session's bench helper, built on first use so unit-test runs never load a model."""
+    if BENCH not in config.stash:
+        from quantbench.env import detect_device
+        from quantbench.run.runner import Runner
+
+        settings = config.stash[SETTINGS]
+        try:
+            device = detect_device(settings.device)
+        except RuntimeError as exc:
+            pytest.exit(f"quantbench: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+        config.stash[BENCH] = Bench(settings, Runner(settings, device))
+    return config.stash[BENCH]
+
+
+@pytest.fixture(scope="session")
+def quantbench(pytestconfig: pytest.Config) -> Bench:
+    """The session's bench helper: ``quantbench.generate(qb_model, batch, mode, benchmark)``."""
+    return bench_of(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def qb_model(request: pytest.FixtureRequest, quantbench: Bench) -> Iterator[LoadedModel]:
+    """One method's model, loaded once per session and freed before the next method loads.
+
+    A method that cannot run here is skipped with the reason; one that fails to load (CUDA
+    out-of-memory included) errors its own benches with the reason, and the others still run.
+    """
+    from quantbench.methods import LoadError
+    from quantbench.run.runner import Unavailable
+
+    try:
+        loaded = quantbench.runner.load(request.param)
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    except LoadError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield loaded
+    del loaded
+    quantbench.runner.release()

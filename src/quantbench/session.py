@@ -1,0 +1,113 @@
+"""The session record: every case a session measured, with the environment it ran in.
+
+One record flows one way: the runners' results are added to it, it is written to
+``session.json`` after every case (marked partial until the session ends, so a session cut off
+by a CI time limit keeps what it finished), and everything that judges or reports reads it back,
+from memory or from the file alike: the end-of-session gate, ``python -m quantbench compare``
+and ``python -m quantbench calibrate``.
+
+Schema ``quantbench.session/1``. Files written before the schema was versioned (no ``schema``
+key, same fields) are read as that version.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from quantbench.files import write_text_atomic
+from quantbench.results import CaseResult
+
+SCHEMA = "quantbench.session/1"
+REQUIRED_ENVIRONMENT = ("gpu", "model_source")
+
+
+class SessionError(ValueError):
+    """A session file that cannot be used; the message is the one-line reason."""
+
+
+@dataclass
+class Session:
+    """What one ``pytest benches`` run measured.
+
+    ``environment`` holds the machine and library versions, ``gpu`` and ``model_source`` among
+    them; ``scenario`` is ``Scenario.to_dict()``; ``skipped`` and ``failures`` map a method to
+    the reason it did not run; ``time`` is ``run.timeline.time_breakdown``'s figures.
+    """
+
+    environment: dict[str, Any]
+    scenario: dict[str, Any]
+    results: list[CaseResult] = field(default_factory=list)
+    partial: bool = True
+    skipped: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    loads: dict[str, int] = field(default_factory=dict)
+    load_events: list[Any] = field(default_factory=list)
+    time: dict[str, Any] = field(default_factory=dict)
+    schema: str = SCHEMA
+
+    @property
+    def gpu(self) -> str:
+        return str(self.environment["gpu"])
+
+    @property
+    def model_source(self) -> str:
+        return str(self.environment["model_source"])
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether the weights were seeded random ones (their greedy tokens mean nothing)."""
+        return self.model_source.startswith("synthetic:")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": self.schema, "environment": self.environment,
+                "results": [r.to_dict() for r in self.results], "partial": self.partial,
+                "scenario": self.scenario, "loads": self.loads, "load_events": self.load_events,
+                "skipped": self.skipped, "failures": self.failures, "time": self.time}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Session:
+        """Parse a session's dict form; every problem is a one-line ``SessionError``."""
+        if not isinstance(data, dict):
+            raise SessionError(f"expected a JSON object, got {type(data).__name__}")
+        schema = data.get("schema", SCHEMA)
+        if schema != SCHEMA:
+            raise SessionError(f"schema {schema!r} is not supported (expected {SCHEMA!r})")
+        try:
+            env = data["environment"]
+            missing = [k for k in REQUIRED_ENVIRONMENT if k not in env]
+            if missing:
+                raise SessionError(f"environment lacks {missing[0]!r}")
+            return cls(environment=dict(env), scenario=dict(data.get("scenario") or {}),
+                       results=[CaseResult.from_dict(r) for r in data["results"]],
+                       partial=bool(data.get("partial", False)),
+                       skipped=dict(data.get("skipped") or {}),
+                       failures=dict(data.get("failures") or {}),
+                       loads=dict(data.get("loads") or {}),
+                       load_events=list(data.get("load_events") or []),
+                       time=dict(data.get("time") or {}))
+        except SessionError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SessionError(f"{type(exc).__name__}: {exc}") from None
+
+    @classmethod
+    def read(cls, path: Path | str) -> Session:
+        """Read ``session.json``; every problem is a one-line ``SessionError`` naming the file."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SessionError(f"no session file at {path}") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise SessionError(f"session file {path} is unusable: {type(exc).__name__}: {exc}") from None
+        try:
+            return cls.from_dict(data)
+        except SessionError as exc:
+            raise SessionError(f"session file {path} is unusable: {exc}") from None
+
+    def write(self, path: Path | str) -> None:
+        """Write atomically: a reader sees the previous file or this one, never half of one."""
+        write_text_atomic(Path(path), json.dumps(self.to_dict(), indent=2, default=str))

@@ -1,0 +1,44 @@
+"""``python -m quantbench compare``: a saved session is re-judged exactly as its live gate would."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from quantbench.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+C8 = ROOT / "docs/results/h100-2026-11-25/c8-session.json"
+
+
+def _rows(text: str) -> list[str]:
+    return [line.rstrip() for line in text.splitlines() if re.match(r"^\w+/\S+ +\| ", line)]
+
+
+def test_compare_reproduces_the_recorded_c8_verdicts(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)  # the repository's [tool.quantbench] and committed H100 baseline
+    code = main(["compare", str(C8), "--report-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    recorded = (ROOT / "docs/results/h100-2026-11-25/c8-rejudged.md").read_text()
+    assert code == 1
+    assert _rows(out) == _rows(recorded) and len(_rows(out)) == 32
+    assert out.splitlines()[-1].startswith("gate: FAIL, 4 regression(s)")
+    report = json.loads((tmp_path / "comparison.json").read_text())
+    assert report["comparison"]["regressions"] == 4 and not report["comparison"]["exit_ok"]
+
+
+def test_compare_refuses_a_file_that_is_not_a_session(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "session.json"
+    bad.write_text('{"results": []}')
+    assert main(["compare", str(bad)]) == 4
+    assert capsys.readouterr().err.strip() == (
+        f"quantbench compare: session file {bad} is unusable: KeyError: 'environment'")
+
+
+@pytest.mark.parametrize("argv", [[], ["frobnicate"]])
+def test_an_unknown_command_prints_the_usage(argv: list[str], capsys) -> None:
+    assert main(argv) == 2
+    assert "python -m quantbench compare SESSION.json" in capsys.readouterr().err
