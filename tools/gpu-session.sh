@@ -1,4 +1,6 @@
 # usage: BUDGET=SECONDS bash tools/gpu-session.sh STEP...   (on the device: run(), carrying .gpu-site and .scratch; each STEP is a function below)
+# e.g.   BUDGET=540 bash tools/gpu-session.sh env_info warm "sess e8 --qb-modes eager --qb-methods fp16,nf4 -k 'generate and bs1' --benchmark-compare"
+#        (sess NAME passes the rest to pytest benches with --qb-cache-dir, --qb-report-dir and --qb-baseline-dir set here)
 # Results go to $OUT/r.tgz only: the device tool returns at most 8 files, and a second loop re-tars
 # every 15 s, so a call cut off by its time limit still returns what every step wrote so far
 # (on 2026-11-25 a cut-off call lost a session file that existed on the device).
@@ -10,7 +12,7 @@ pack() { tar czf $OUT/r.tmp.tgz -C /tmp/qb-results r 2>/dev/null && mv $OUT/r.tm
 step() { local name=$1; shift; local s=$SECONDS; local left=$((END-SECONDS)); if [ $left -lt 20 ]; then echo "$name skipped (no time)" >> $R/steps.txt; return; fi
   timeout -s INT -k 20 $left "$@" > $R/$name.log 2>&1; echo "$name rc=$? $((SECONDS-s))s" >> $R/steps.txt; pack; }
 env_info() { nvidia-smi > $R/nvidia-smi.txt; python3 -c "import torch,transformers,bitsandbytes,awq,triton,torchao;print(torch.__version__,torch.version.cuda,transformers.__version__,bitsandbytes.__version__,awq.__version__,triton.__version__,torchao.__version__,getattr(torchao,\"_skip_reason\",None))" > $R/versions.txt 2>&1; mkdir -p $R/baselines; cp -r baselines/* $R/baselines/; }
-disturb() { step disturb python3 docs/results/h100-2026-11-24/disturb.py "$@"; }
+disturb() { step disturb python3 tools/disturb.py "$@"; }
 warm() { step warm python3 -c "
 from quantbench.config import build_settings; from quantbench.sources import resolve_source; from quantbench.methods import LoadRequest; from quantbench import awq_backend; import time
 s=build_settings({}, {'cache_dir':'/tmp/qbc'}); src=resolve_source(s.model, s.cache_dir, s.seed); t=time.time()
