@@ -18,8 +18,8 @@ import sys
 import threading
 import time
 
-from quantbench.harness import Harness
-from quantbench.settings import build_settings
+from quantbench.run.runner import Runner
+from quantbench.config import build_settings
 
 methods = sys.argv[1:] or ["nf4", "fp16"]
 gc_time = [0.0]
@@ -37,7 +37,7 @@ def on_gc(phase, info):
 
 gc.callbacks.append(on_gc)
 s = build_settings({}, {"cache_dir": "/tmp/qbc", "methods": ",".join(dict.fromkeys(methods + ["fp16"]))})
-h = Harness(s, os.environ.get("QB_DEVICE", "cuda"))
+h = Runner(s, os.environ.get("QB_DEVICE", "cuda"))
 rows = []
 
 
@@ -55,7 +55,7 @@ def children() -> int:
 
 
 def eager(phase: str, method: str, disable_gc: bool = False) -> None:
-    loaded = h.model(method)
+    loaded = h.load(method)
     gc_time[0] = 0.0
     gc_runs[:] = [0, 0, 0]
     if disable_gc:
@@ -76,7 +76,7 @@ def eager(phase: str, method: str, disable_gc: bool = False) -> None:
 
 for m in methods:
     eager("A eager first", m)
-loaded = h.model("fp16")
+loaded = h.load("fp16")
 case, run = h.generate_case(loaded, 1, "compiled")
 print(json.dumps({"phase": "B compiled fp16", "e2e_tps": round(case.metrics["e2e_tps"].median, 1),
                   "compile_s": round(run.warmup_s, 1), "gc_tracked_objects": len(gc.get_objects()),

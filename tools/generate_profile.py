@@ -6,11 +6,11 @@ usage: python3 tools/generate_profile.py   (run with PYTHONPATH=.gpu-site:src; n
 """
 import cProfile, pstats, sys, time, io
 import torch
-from quantbench.settings import build_settings
-from quantbench.harness import Harness
-from quantbench.engine import HFEngine
-h = Harness(build_settings({}, {"methods": "fp16", "cache_dir": "/tmp/qbc"}), "cuda")
-m = h.model("fp16")
+from quantbench.config import build_settings
+from quantbench.run.runner import Runner
+from quantbench.run.engine import HFEngine
+h = Runner(build_settings({}, {"methods": "fp16", "cache_dir": "/tmp/qbc"}), "cuda")
+m = h.load("fp16")
 e = HFEngine(m.model)
 pp = h.prefill_prompt(m, 128)
 for i in range(2):
