@@ -8,8 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from quantbench import catalog
 from quantbench.judge.baseline import Baseline
-from quantbench.judge.compare import Comparison, compare
+from quantbench.report.chart import (
+    NO_BASELINE, VERDICT_COLOURS, Bar, chart_bars, footer, headline, lines, panel_slots, panels,
+    uses_ratio, write_chart, y_limit,
+)
+from quantbench.judge.compare import INFO, NOT_RUN, PASS, REGRESSION, Comparison, compare
 from quantbench.report.files import comparison_table, markdown_summary, write_reports
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS, Settings
@@ -131,3 +136,113 @@ def test_write_reports_without_comparison(tmp_path: Path, monkeypatch: pytest.Mo
     written = write_reports(tmp_path, None, results, {})
     assert written["comparison.png"].read_bytes().startswith(PNG_SIGNATURE)
     assert json.loads(written["comparison.json"].read_text())["comparison"] is None
+
+
+def test_chart_draws_only_what_ran(session) -> None:
+    comparison, results = session
+    bars = chart_bars(comparison, results)
+    assert any(r.verdict == NOT_RUN for r in comparison.rows)  # awq: in the baseline, not run
+    assert {(b.case_key, b.method, b.metric, b.verdict) for b in bars} == {
+        ("eager/generate-bs1", "fp16", "decode_tps", REGRESSION),
+        ("eager/generate-bs1", "fp16", "weights_gb", PASS),
+        ("eager/generate-bs1", "int8", "decode_tps", PASS),
+        ("eager/generate-bs1", "int8", "weights_gb", PASS),
+        ("eager/prefill-128", "fp16", "prefill_tps", PASS),
+        ("eager/prefill-128", "fp16", "weights_gb", NO_BASELINE),  # measured, no baseline holds it
+    }
+    assert all(b.baseline is None for b in bars if b.verdict == NO_BASELINE)
+
+
+def test_bar_colours_come_from_verdicts(session) -> None:
+    comparison, results = session
+    for bar in chart_bars(comparison, results):
+        assert bar.colour == VERDICT_COLOURS[bar.verdict]
+    assert set(VERDICT_COLOURS) == {"regression", "within noise", "pass", "improvement", INFO,
+                                     NO_BASELINE, "quality fail"}
+    assert VERDICT_COLOURS[REGRESSION] != VERDICT_COLOURS[PASS]
+
+
+def test_one_panel_per_case_and_kind_in_reading_order(session) -> None:
+    comparison, results = session
+    drawn = panels(chart_bars(comparison, results), [r.method for r in results])
+    assert list(drawn) == [("eager/generate-bs1", "throughput"), ("eager/generate-bs1", "memory"),
+                           ("eager/prefill-128", "throughput"), ("eager/prefill-128", "memory")]
+    assert [(b.method, b.metric) for b in drawn[("eager/generate-bs1", "memory")]] == [
+        ("fp16", "weights_gb"), ("int8", "weights_gb")]
+
+
+def test_a_new_kind_in_the_catalog_gets_its_own_panel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(catalog.SPECS, "kernel_us", catalog.MetricSpec(
+        "kernel_us", "us", False, "device", "Kernel time"))
+    result = case("fp16", "generate-bs1", sampled("decode_tps", 70, 1),
+                  sampled("kernel_us", 2341, 2, hib=False, unit="us"))
+    assert list(panels(chart_bars(None, [result]))) == [
+        ("eager/generate-bs1", "throughput"), ("eager/generate-bs1", "device")]
+
+
+def test_ratio_is_current_over_the_baseline_median() -> None:
+    bar = Bar("eager/generate-bs1", "info", "fp16", "roofline_pct", "%",
+              Metric("roofline_pct", "%", 3.0, 2.7, 3.3, 5, True),
+              Metric("roofline_pct", "%", 2.0, 1.8, 2.2, 5, True), INFO)
+    base, now = bar.ratios()
+    assert base == pytest.approx((1.0, 0.9, 1.1)) and now == pytest.approx((1.5, 1.35, 1.65))
+    zero = Bar(bar.case_key, "info", "fp16", "graph_breaks", "count", gb("graph_breaks", 2),
+               gb("graph_breaks", 0), INFO)
+    assert zero.ratios() is None
+
+
+def test_mixed_units_use_ratios_and_drop_what_cannot_be_divided() -> None:
+    bw = Metric("decode_bandwidth_gbs", "GB/s", 300, 290, 310, 5, True)
+    with_base = Bar("c", "info", "fp16", "decode_bandwidth_gbs", "GB/s", bw, bw, INFO)
+    no_base = Bar("c", "info", "fp16", "rss_gb", "GB", gb("rss_gb", 2.0), None, NO_BASELINE)
+    assert uses_ratio([with_base, no_base]) and not uses_ratio([with_base])
+    assert panels([with_base, no_base]) == {("c", "info"): [with_base]}
+    assert panels([no_base]) == {("c", "info"): [no_base]}  # one unit: values, no ratio needed
+    text = footer(None, [with_base, no_base], {("c", "info"): [with_base]})
+    assert text.startswith("Not drawn: 1 metric(s) with no usable baseline in a mixed-unit panel.")
+
+
+def test_panels_of_a_case_wrap_and_cases_start_a_line() -> None:
+    widths = {("a", "throughput"): 20, ("a", "latency"): 20, ("a", "memory"): 20, ("b", "info"): 5}
+    assert lines(widths, max_slots=48) == [
+        [("a", "throughput"), ("a", "latency")], [("a", "memory")], [("b", "info")]]
+
+
+def test_panel_width_fits_its_bars_and_its_title() -> None:
+    bars = [Bar("eager/generate-bs1", "memory", "fp16", f"m{i}", "GB", gb("m", 1.0), None,
+                NO_BASELINE) for i in range(20)]
+    assert panel_slots(("eager/generate-bs1", "memory"), bars) == 20 + 3
+    # "eager/generate-bs1 · memory": 27 characters x 0.08 in over 0.34 in a slot -> 7 slots
+    assert panel_slots(("eager/generate-bs1", "memory"), bars[:1]) == 3 + 7
+
+
+def test_y_limit_cuts_one_wide_interval_at_twice_the_tallest_median() -> None:
+    assert y_limit([((10, 0, 100), (10, 9, 11))], ratio=False) == pytest.approx(2 * 10 * 1.3)
+    assert y_limit([((10, 9, 12), (8, 7, 9))], ratio=False) == pytest.approx(12 * 1.3)
+    assert y_limit([((1.0, 0.9, 1.1), (0.5, 0.4, 0.6))], ratio=True) == pytest.approx(1.1 * 1.3)
+
+
+def test_headline_and_footer_state_the_verdict_and_what_is_not_drawn(session) -> None:
+    comparison, results = session
+    assert headline(comparison) == "FAIL against the NVIDIA H100 80GB HBM3 baseline: " \
+                                   "1 regression · 4 pass"
+    assert headline(None) == "No baseline comparison in this run: values only"
+    bars = chart_bars(comparison, results)
+    text = footer(comparison, bars, panels(bars))
+    assert text.startswith("Not drawn: 1 baseline metric(s) not run in this session.\n")
+
+
+def test_write_chart_writes_a_png_and_skips_a_session_with_nothing_measured(
+    session, tmp_path: Path
+) -> None:
+    comparison, results = session
+    assert write_chart(tmp_path / "c.png", comparison, results) is None
+    assert (tmp_path / "c.png").read_bytes().startswith(PNG_SIGNATURE)
+    note = write_chart(tmp_path / "none.png", compare_nothing(comparison), [])
+    assert note == "comparison.png not written: no measured metrics to draw"
+    assert not (tmp_path / "none.png").exists()
+
+
+def compare_nothing(comparison: Comparison) -> Comparison:
+    """The same baseline rows, every one of them not run."""
+    return Comparison(tuple(r for r in comparison.rows if r.verdict == NOT_RUN), (), "H100")

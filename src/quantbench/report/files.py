@@ -1,8 +1,8 @@
 """CI reports of a session: a terminal table of verdicts, a Markdown summary, JSON and a chart.
 
 Everything here is formatting of records already decided by ``compare``; nothing is measured or
-judged again. The chart needs matplotlib (the ``report`` extra), which is imported only when a
-chart is drawn, so a machine without it still gets every text report.
+judged again. The chart (``chart``) needs matplotlib (the ``report`` extra), which is imported only
+when a chart is drawn, so a machine without it still gets every text report.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from quantbench.catalog import spec
 from quantbench.judge.compare import Comparison, Row
+from quantbench.report.chart import write_chart
 from quantbench.results import CaseResult, Metric
 from quantbench.report.tables import fmt_metric, render, session_tables
 
 COLUMNS = ["case", "method", "metric", "baseline", "now", "change", "tolerance", "verdict"]
-PLOT_KINDS = ("throughput", "memory")
 
 
 def _value(metric: Metric | None) -> str:
@@ -81,64 +80,6 @@ def markdown_summary(comparison: Comparison | None, results: list[CaseResult], t
     if results:
         parts += ["### Results", "", "```text", session_tables(results), "```", ""]
     return "\n".join(parts)
-
-
-def _plot_entries(
-    comparison: Comparison | None, results: list[CaseResult]
-) -> dict[tuple[str, str], list[tuple[str, float | None, float | None]]]:
-    """``(case, kind) -> [(method metric label, baseline, now)]`` for throughput and memory."""
-    out: dict[tuple[str, str], list[tuple[str, float | None, float | None]]] = {}
-    seen: set[tuple[str, str, str]] = set()
-    for row in comparison.rows if comparison else ():
-        kind = spec(row.metric).kind
-        if kind in PLOT_KINDS:
-            now = row.current.median if row.current else None
-            out.setdefault((row.case_key, kind), []).append(
-                (f"{row.method}\n{row.metric}", row.baseline.median, now))
-            seen.add((row.case_key, row.method, row.metric))
-    for result in results:
-        for name, metric in result.metrics.items():
-            kind = spec(name).kind
-            if kind in PLOT_KINDS and (result.case_key, result.method, name) not in seen:
-                out.setdefault((result.case_key, kind), []).append(
-                    (f"{result.method}\n{name}", None, metric.median))
-    return out
-
-
-def write_chart(path: Path, comparison: Comparison | None, results: list[CaseResult]) -> str | None:
-    """Draw baseline-vs-now bars per method: one subplot per case for throughput, one for memory.
-
-    Returns a one-line note instead of raising when matplotlib is missing or there is nothing to
-    draw.
-    """
-    entries = _plot_entries(comparison, results)
-    if not entries:
-        return "comparison.png not written: no throughput or memory metrics"
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "comparison.png not written: matplotlib is not installed (pip install .[report])"
-    keys = sorted(entries, key=lambda k: (k[0], PLOT_KINDS.index(k[1])))
-    fig, axes = plt.subplots(len(keys), 1, figsize=(9, 3.2 * len(keys)), squeeze=False)
-    for ax, key in zip(axes[:, 0], keys):
-        items = entries[key]
-        xs = range(len(items))
-        base = [b if b is not None else 0.0 for _, b, _ in items]
-        now = [n if n is not None else 0.0 for _, _, n in items]
-        ax.bar([x - 0.2 for x in xs], base, 0.4, label="baseline", color="#9aa5b1")
-        ax.bar([x + 0.2 for x in xs], now, 0.4, label="now", color="#2f6fdf")
-        ax.set_xticks(list(xs), [label for label, _, _ in items], fontsize=8)
-        unit = "tok/s" if key[1] == "throughput" else "GB"
-        ax.set_title(f"{key[0]} · {key[1]}", fontsize=10)
-        ax.set_ylabel(unit)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return None
 
 
 def write_reports(
