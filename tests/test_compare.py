@@ -18,6 +18,7 @@ from quantbench.judge.compare import (
     check_compatible,
     compare,
     relative_change,
+    what_moved,
     z_score,
 )
 from quantbench.results import CaseResult, Metric
@@ -313,3 +314,46 @@ def test_method_not_run_leaves_stored_baseline_unchanged(stored: tuple[Path, byt
     assert comparison.rows[0].reason == "skipped: out of memory"
     assert path.read_bytes() == before
     assert load_baseline(path) == b
+
+
+# --- the sharp gate: device time, exact work counters, and what moved -------------------------
+
+def _device(value: float) -> Metric:
+    return Metric("decode_kernel_us", "us/token", value, value, value, 1, False, None, "fixed")
+
+
+def test_kernels_per_token_are_judged_exactly_and_say_what_changed() -> None:
+    row, _ = one(exact("decode_kernels", 1029.34, unit="kernels/token"),
+                 exact("decode_kernels", 1173.34, unit="kernels/token"))
+    assert row.verdict == REGRESSION and row.tolerance == 0.005
+    assert row.reason == ("1029.34 → 1173.34 kernels/token "
+                          "(-14.0% is worse than ±0.5%; tolerance alone (no usable spread))")
+    same, _ = one(exact("decode_kernels", 1029.34), exact("decode_kernels", 1029.34))
+    assert same.verdict == PASS
+
+
+def test_device_time_has_a_tight_default_tolerance() -> None:
+    slower, _ = one(_device(2341.2), _device(2341.2 * 1.04))
+    assert (slower.verdict, slower.tolerance) == (REGRESSION, 0.03)
+    lease, _ = one(_device(2341.2), _device(2349.0))  # two leases' figures, issue 11: +0.3 %
+    assert lease.verdict == PASS and lease.reason == "-0.3% is within ±3%"
+
+
+def test_what_moved_names_gpu_work_host_work_or_only_the_machine() -> None:
+    base = {"fp16": {"decode_kernel_us": _device(2341.2), "decode_tps": sampled("decode_tps", 60, 1),
+                     "decode_kernels": exact("decode_kernels", 1029.34)},
+            "nf4": {"decode_py_calls": exact("decode_py_calls", 2000.0),
+                    "decode_tps": sampled("decode_tps", 40, 1)},
+            "int8": {"decode_kernel_us": _device(3000.0), "decode_tps": sampled("decode_tps", 20, 1)}}
+    now = [result("fp16", _device(2770.0), sampled("decode_tps", 50, 1),
+                  exact("decode_kernels", 1173.34)),
+           result("nf4", exact("decode_py_calls", 2300.0), sampled("decode_tps", 30, 1)),
+           result("int8", _device(3000.0), sampled("decode_tps", 14, 1))]
+    rows = compare(make_baseline({CASE: base}), now, Settings()).rows
+    assert what_moved(rows) == [
+        "moved: eager/generate-bs1 fp16: GPU work (decode_kernel_us -18.3%; "
+        "decode_kernels 1029.34 → 1173.34; decode_tps -16.7%)",
+        "moved: eager/generate-bs1 int8: only the wall clock: device time and work counters held, "
+        "so the machine (decode_tps -30.0%)",
+        "moved: eager/generate-bs1 nf4: host work (decode_py_calls 2000 → 2300; decode_tps -25.0%)",
+    ]

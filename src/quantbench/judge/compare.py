@@ -180,6 +180,11 @@ def z_score(baseline: Metric, current: Metric) -> float | None:
     return (current.median - baseline.median) / math.hypot(se_b, se_c)
 
 
+def percent(fraction: float) -> str:
+    """A tolerance as a percentage with the digits it needs (10%, 3%, 0.5%)."""
+    return f"{fraction * 100:.2g}%"
+
+
 def judge(base: Metric, current: Metric, tolerance: float) -> tuple[str, str, float, float | None]:
     """Verdict, reason, change and z of one metric (see the module docstring)."""
     change = relative_change(base.median, current.median, base.higher_is_better)
@@ -187,15 +192,55 @@ def judge(base: Metric, current: Metric, tolerance: float) -> tuple[str, str, fl
     noisy = z is not None and abs(z) <= Z_CRITICAL
     how = "tolerance alone (no usable spread)" if z is None else f"|z| = {abs(z):.1f}"
     pct = f"{change * 100:+.1f}%" if math.isfinite(change) else "from 0"
+    tol = percent(tolerance)
     if change < -(tolerance + _EPS):
         if noisy:
-            return WITHIN_NOISE, f"{pct} is past ±{tolerance:.0%} but {how} ≤ {Z_CRITICAL}", change, z
-        return REGRESSION, f"{pct} is worse than ±{tolerance:.0%}; {how}", change, z
+            return WITHIN_NOISE, f"{pct} is past ±{tol} but {how} ≤ {Z_CRITICAL}", change, z
+        return REGRESSION, f"{pct} is worse than ±{tol}; {how}", change, z
     if change > tolerance + _EPS:
         if noisy:
-            return PASS, f"{pct} is better than ±{tolerance:.0%} but within noise ({how})", change, z
-        return IMPROVEMENT, f"{pct} is better than ±{tolerance:.0%}: baseline may be stale", change, z
-    return PASS, f"{pct} is within ±{tolerance:.0%}", change, z
+            return PASS, f"{pct} is better than ±{tol} but within noise ({how})", change, z
+        return IMPROVEMENT, f"{pct} is better than ±{tol}: baseline may be stale", change, z
+    return PASS, f"{pct} is within ±{tol}", change, z
+
+
+def _counted(value: float) -> str:
+    return f"{value:.6g}" if value >= 100 else f"{value:.4g}"
+
+
+def _moved(row: Row) -> str:
+    if spec(row.metric).kind == "count" and row.baseline and row.current:
+        return f"{row.metric} {_counted(row.baseline.median)} → {_counted(row.current.median)}"
+    change = "" if row.change is None else f" {row.change * 100:+.1f}%"
+    return f"{row.metric}{change}"
+
+
+def what_moved(rows: tuple[Row, ...] | list[Row]) -> list[str]:
+    """One line per (case, method) that failed, saying what moved: GPU work (device time,
+    kernels), host work (launches, Python calls), or only the wall clock (the software's host
+    path, or only the machine: its device time and counters held)."""
+    failing: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        if row.verdict == REGRESSION:
+            failing.setdefault((row.case_key, row.method), []).append(row)
+    lines = []
+    for (case_key, method), bad in failing.items():
+        families = {spec(r.metric).family for r in bad}
+        held = [r for r in rows if (r.case_key, r.method) == (case_key, method)
+                and spec(r.metric).family in ("gpu", "host") and r.verdict == PASS]
+        if "gpu" in families:
+            what = "GPU work"
+        elif "host" in families:
+            what = "host work"
+        elif families == {"wall"}:
+            what = ("only the wall clock: device time and work counters held, so the machine"
+                    if held else "the wall clock (no device-time figures here to tell the "
+                    "software from the machine)")
+        else:
+            what = ", ".join(sorted(families))
+        detail = "; ".join(_moved(r) for r in bad[:4])
+        lines.append(f"moved: {case_key} {method}: {what} ({detail})")
+    return lines
 
 
 def _not_run_reason(
@@ -245,6 +290,8 @@ def compare(
                             "info metric, never gated", z_score(base, now)))
             continue
         verdict, reason, change, z = judge(base, now, tolerance)
+        if kind == "count" and verdict != PASS:
+            reason = f"{_counted(base.median)} → {_counted(now.median)} {base.unit} ({reason})"
         rows.append(Row(case_key, method, base.name, base.unit, base, now, change, tolerance,
                         verdict, reason, z))
     for case_key, method in current:

@@ -26,7 +26,7 @@ from quantbench.judge.baseline import (
     load_baseline,
     write_baseline,
 )
-from quantbench.judge.compare import Comparison, check_compatible, compare
+from quantbench.judge.compare import Comparison, check_compatible, compare, what_moved
 from quantbench.judge.quality import quality_rows
 from quantbench.judge.host import host_note
 from quantbench.session import Session
@@ -112,7 +112,7 @@ def judge(session: Session, settings: Settings) -> Verdict:
         return Verdict(lines, verdicts, outcome, EXIT_OK)
     names = sorted({f"{r.case_key} {r.method} {r.metric}" for r in verdicts.regressions})
     outcome = f"gate: FAIL, {len(names)} regression(s) or quality failure(s): " + "; ".join(names)
-    return Verdict(lines, verdicts, outcome, EXIT_REGRESSION)
+    return Verdict(lines + what_moved(verdicts.rows), verdicts, outcome, EXIT_REGRESSION)
 
 
 def run(session: Session, settings: Settings, exitstatus: int) -> tuple[Verdict, list[str]]:

@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from quantbench.judge.compare import Comparison, Row
+from quantbench.catalog import spec
+from quantbench.judge.compare import Comparison, Row, percent
 from quantbench.report.chart import write_chart
 from quantbench.results import CaseResult, Metric
 from quantbench.report.tables import fmt_metric, render, session_tables
@@ -37,14 +38,28 @@ def _change(row: Row) -> str:
 
 def _cells(row: Row) -> list[str]:
     unit = f" {row.unit}" if row.unit else ""
-    tol = "-" if row.tolerance is None else f"±{row.tolerance * 100:.0f}%"
+    tol = "-" if row.tolerance is None else f"±{percent(row.tolerance)}"
     return [row.case_key, row.method, f"{row.metric}{unit}".strip(), _value(row.baseline),
             _value(row.current), _change(row), tol, row.verdict]
 
 
+FAMILY_ORDER = ("gpu", "host", "wall", "memory", "quality", "info")
+
+
+def by_family(rows: tuple[Row, ...] | list[Row]) -> list[Row]:
+    """Rows grouped by what they measure (GPU work, host work, wall clock, memory, quality,
+    info), each group in case and method order, so a reader sees what moved."""
+    def key(row: Row) -> tuple[int, str, str, str]:
+        family = spec(row.metric).family
+        return (FAMILY_ORDER.index(family) if family in FAMILY_ORDER else len(FAMILY_ORDER),
+                row.case_key, row.method, row.metric)
+
+    return sorted(rows, key=key)
+
+
 def comparison_table(comparison: Comparison) -> str:
-    """Fixed-width table, one line per compared metric."""
-    return render([_cells(r) for r in comparison.rows], COLUMNS)
+    """Fixed-width table, one line per compared metric, grouped by family."""
+    return render([_cells(r) for r in by_family(comparison.rows)], COLUMNS)
 
 
 def _markdown_table(rows: list[list[str]], header: list[str]) -> str:
