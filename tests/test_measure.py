@@ -194,6 +194,27 @@ def test_generation_metrics_are_exact_for_known_costs() -> None:
         assert m[name].cv == 0.0
 
 
+def test_energy_is_read_around_the_measured_rounds_only() -> None:
+    clock = FakeClock()
+    engine = FakeEngine(clock, prefill_ms=40.0, step_ms=10.0)
+    rule = StopRule(min_rounds=3, max_rounds=50, budget_s=100.0, target_rel=0.02)
+    reads: list[float] = []
+
+    def energy() -> float:  # a fake NVML total-energy counter: 1 mJ per fake millisecond
+        reads.append(clock.now_s())
+        return clock.now_s() * 1000.0
+
+    run = measure_generation(engine, ["a"], batch=4, new_tokens=9, clock=clock, rule=rule,
+                             warmup=2, energy=energy)
+    assert reads == [0.240, 0.600]  # after two 120 ms warm-ups, then after three rounds
+    assert run.energy_mj == pytest.approx(360.0, rel=EXACT)
+    m = generation_metrics(run)["energy_mj_per_token"]
+    assert m.median == pytest.approx(360.0 / (3 * 4 * 9), rel=EXACT) and m.stop == "exact"
+    unmetered = measure_generation(engine, ["a"], batch=4, new_tokens=9, clock=clock, rule=rule,
+                                   warmup=0, energy=lambda: None)
+    assert unmetered.energy_mj is None and "energy_mj_per_token" not in generation_metrics(unmetered)
+
+
 def test_per_token_percentiles_use_every_step_gap() -> None:
     clock = FakeClock()
     # gaps 1, 2, ..., 100 ms: linear-interpolated percentiles are 50.5, 90.1 and 99.01

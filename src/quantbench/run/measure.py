@@ -62,6 +62,7 @@ class Run:
     stop: str = ""
     warmup_s: float = 0.0
     measure_s: float = 0.0
+    energy_mj: float | None = None  # the device's energy over the measured rounds, if metered
 
     @property
     def round_seconds(self) -> list[float]:
@@ -105,14 +106,18 @@ def time_prefill(engine: Engine, prompt: Any, tokens: int, clock: Clock) -> Pref
     return PrefillTiming(clock.elapsed_ms(start, end), tokens)
 
 
+EnergyReader = Callable[[], "float | None"]
+
+
 def _rounds(take: Callable[[int], Any], watch: Callable[[list[Any]], list[list[float]]],
-            rule: StopRule, warmup: int, clock: Clock) -> Run:
+            rule: StopRule, warmup: int, clock: Clock, energy: EnergyReader | None = None) -> Run:
     run = Run()
     t0 = clock.now_s()
     for i in range(warmup):
         take(i)
     t1 = clock.now_s()
     run.warmup_s = t1 - t0
+    start_mj = energy() if energy else None
     while True:
         run.samples.append(take(len(run.samples)))
         stop = rule.decide(len(run.samples), clock.now_s() - t1, watch(run.samples))
@@ -120,12 +125,17 @@ def _rounds(take: Callable[[int], Any], watch: Callable[[list[Any]], list[list[f
             run.stop = stop
             break
     run.measure_s = clock.now_s() - t1
+    end_mj = energy() if energy else None
+    if start_mj is not None and end_mj is not None:
+        run.energy_mj = end_mj - start_mj
     return run
 
 
 def measure_generation(engine: Engine, prompts: Sequence[Any], batch: int, new_tokens: int,
-                       clock: Clock, rule: StopRule, warmup: int) -> Run:
-    """Warm up, then take generation rounds over ``prompts`` (cycled) until ``rule`` stops."""
+                       clock: Clock, rule: StopRule, warmup: int,
+                       energy: EnergyReader | None = None) -> Run:
+    """Warm up, then take generation rounds over ``prompts`` (cycled) until ``rule`` stops;
+    ``energy`` (the device's cumulative millijoules) is read around the measured rounds."""
     def take(i: int) -> GenerationTiming:
         return time_generation(engine, prompts[i % len(prompts)], batch, new_tokens, clock)
 
@@ -133,7 +143,7 @@ def measure_generation(engine: Engine, prompts: Sequence[Any], batch: int, new_t
         return [[s.ttft_ms for s in samples], [s.decode_tps for s in samples],
                 [s.e2e_tps for s in samples]]
 
-    return _rounds(take, watch, rule, warmup, clock)
+    return _rounds(take, watch, rule, warmup, clock, energy)
 
 
 def measure_prefill(engine: Engine, prompt: Any, tokens: int, clock: Clock, rule: StopRule,
@@ -155,6 +165,10 @@ def generation_metrics(run: Run) -> dict[str, Metric]:
     if steps:
         for q in (50, 90, 99):
             out[f"token_p{q}_ms"] = to_metric(f"token_p{q}_ms", percentile_summary(steps, q), run.stop)
+    tokens = sum(s.batch * s.new_tokens for s in samples)
+    if run.energy_mj is not None and tokens:
+        out["energy_mj_per_token"] = Metric.exact("energy_mj_per_token", "mJ/token",
+                                                  run.energy_mj / tokens, higher_is_better=False)
     return out
 
 
