@@ -117,7 +117,6 @@ def _free() -> None:
 def load_gemm_on_cpu(folder: Path) -> Any:
     """Build the model with autoawq's ``WQLinear_GEMM`` layers and load the checkpoint on the CPU."""
     import torch
-    from awq.utils.module import get_named_linears, set_op_by_name
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -134,12 +133,14 @@ def load_gemm_on_cpu(folder: Path) -> Any:
     config.quantization_config = None
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float16)
     for layer in model.model.layers:
-        for name, linear in get_named_linears(layer).items():
+        linears = [(n, m) for n, m in layer.named_modules() if isinstance(m, torch.nn.Linear)]
+        for name, linear in linears:
             if any(s in name for s in skip):
                 continue
             q = awq_gemm_linear()(4, group, linear.in_features, linear.out_features,
                                   linear.bias is not None, "cpu")
-            set_op_by_name(layer, name, q)
+            parent, _, attr = name.rpartition(".")
+            setattr(layer.get_submodule(parent), attr, q)
     state = {}
     for shard in sorted(folder.glob("*.safetensors")):
         state.update(load_file(shard))
