@@ -3,7 +3,9 @@
 transformers 5 loads AWQ checkpoints only through gptqmodel, so quantbench uses autoawq
 directly: ``AutoAWQForCausalLM.from_quantized`` on a GPU (its Triton GEMM kernels). On the CPU
 autoawq's loader insists on IPEX; there quantbench builds the model itself with autoawq's own
-``WQLinear_GEMM`` modules, which fall back to dequantise-then-matmul without Triton.
+``WQLinear_GEMM`` modules, subclassed in ``quantbench.compat`` so that a CPU input takes autoawq's
+dequantise-then-matmul fallback even when triton is installed (autoawq itself would pick Triton,
+which cannot run on a CPU tensor).
 
 Without a pre-quantized checkpoint, the full-precision model is quantized (group 128, zero
 point, GEMM) on deterministic token-id calibration data and stored under a key made of the
@@ -106,10 +108,10 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
 def load_gemm_on_cpu(folder: Path) -> Any:
     """Build the model with autoawq's ``WQLinear_GEMM`` layers and load the checkpoint on the CPU."""
     import torch
-    from awq.modules.linear.gemm import WQLinear_GEMM
-    from awq.utils.module import get_named_linears, set_op_by_name
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM
+
+    from quantbench.compat import awq_gemm_linear
 
     config = AutoConfig.from_pretrained(folder)
     qcfg = getattr(config, "quantization_config", None) or {}
@@ -122,12 +124,14 @@ def load_gemm_on_cpu(folder: Path) -> Any:
     config.quantization_config = None
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float16)
     for layer in model.model.layers:
-        for name, linear in get_named_linears(layer).items():
+        linears = [(n, m) for n, m in layer.named_modules() if isinstance(m, torch.nn.Linear)]
+        for name, linear in linears:
             if any(s in name for s in skip):
                 continue
-            q = WQLinear_GEMM(4, group, linear.in_features, linear.out_features,
-                              linear.bias is not None, "cpu")
-            set_op_by_name(layer, name, q)
+            q = awq_gemm_linear()(4, group, linear.in_features, linear.out_features,
+                                  linear.bias is not None, "cpu")
+            parent, _, attr = name.rpartition(".")
+            setattr(layer.get_submodule(parent), attr, q)
     state = {}
     for shard in sorted(folder.glob("*.safetensors")):
         state.update(load_file(shard))
