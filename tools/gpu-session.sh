@@ -6,7 +6,7 @@
 # (on 2026-11-25 a cut-off call lost a session file that existed on the device).
 export PYTHONPATH=$PWD/.gpu-site:$PWD/.scratch/tao:$PWD/src HF_HUB_OFFLINE=1
 END=$((SECONDS+${BUDGET:-540})); R=/tmp/qb-results/r; mkdir -p $R
-C="-p no:cacheprovider --qb-cache-dir /tmp/qbc"
+C="-p no:cacheprovider -p quantbench.plugin --qb-cache-dir /tmp/qbc"  # not pip-installed there: load the plugin by name
 pack() { tar czf $OUT/r.tmp.tgz -C /tmp/qb-results r 2>/dev/null && mv $OUT/r.tmp.tgz $OUT/r.tgz; }
 ( while kill -0 $$ 2>/dev/null; do sleep 15; pack; done ) & PACKER=$!
 step() { local name=$1; shift; local s=$SECONDS; local left=$((END-SECONDS)); if [ $left -lt 20 ]; then echo "$name skipped (no time)" >> $R/steps.txt; return; fi
@@ -14,9 +14,9 @@ step() { local name=$1; shift; local s=$SECONDS; local left=$((END-SECONDS)); if
 env_info() { nvidia-smi > $R/nvidia-smi.txt; python3 -c "import torch,transformers,bitsandbytes,awq,triton,torchao;print(torch.__version__,torch.version.cuda,transformers.__version__,bitsandbytes.__version__,awq.__version__,triton.__version__,torchao.__version__,getattr(torchao,\"_skip_reason\",None))" > $R/versions.txt 2>&1; mkdir -p $R/baselines; cp -r baselines/* $R/baselines/; }
 disturb() { step disturb python3 tools/disturb.py "$@"; }
 warm() { step warm python3 -c "
-from quantbench.config import build_settings; from quantbench.sources import resolve_source; from quantbench.methods import LoadRequest; from quantbench import awq_backend; import time
+from quantbench.config import build_settings; from quantbench.sources import resolve_source; from quantbench.methods import LoadRequest; from quantbench.methods import awq; import time
 s=build_settings({}, {'cache_dir':'/tmp/qbc'}); src=resolve_source(s.model, s.cache_dir, s.seed); t=time.time()
-print(awq_backend.prepare(LoadRequest(src,'cuda',s.cache_dir,None,s.seed)), round(time.time()-t,1),'s')"; }
+print(awq.prepare(LoadRequest(src,'cuda',s.cache_dir,None,s.seed)), round(time.time()-t,1),'s')"; }
 sess() { local name=$1; shift; mkdir -p $R/$name; step $name python3 -m pytest benches $C --qb-report-dir $R/$name --qb-baseline-dir $R/baselines --benchmark-json $R/$name/bench.json "$@"; }
 for st in "$@"; do eval "$st"; done
 kill $PACKER; pack; cat $R/steps.txt
