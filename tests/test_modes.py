@@ -3,7 +3,7 @@ say honestly whether dynamo compiled anything."""
 
 from __future__ import annotations
 
-from quantbench.run.runner import Runner
+from quantbench.run.engine import compile_metrics
 from quantbench.run.measure import Run
 
 
@@ -24,7 +24,7 @@ def _run(warmup_s: float) -> Run:
 def test_compile_time_and_graph_breaks_are_reported() -> None:
     engine = FakeEngine({"graph_breaks": 3, "unique_graphs": 4,
                          "break_reasons": ["call to a bitsandbytes op", "data-dependent branch"]})
-    metrics, notes = Runner._compile_metrics(None, engine, _run(41.5))
+    metrics, notes = compile_metrics(engine, _run(41.5))
     assert metrics["compile_s"].median == 41.5 and metrics["compile_s"].stop == "exact"
     assert metrics["graph_breaks"].median == 3
     assert notes == ["graph break: call to a bitsandbytes op", "graph break: data-dependent branch"]
@@ -33,7 +33,7 @@ def test_compile_time_and_graph_breaks_are_reported() -> None:
 def test_graphs_run_without_cuda_graphs_are_counted_with_their_reasons() -> None:
     engine = FakeEngine({"graph_breaks": 0, "unique_graphs": 2, "break_reasons": [],
                          "cudagraph_skips": 2, "cudagraph_skip_reasons": ["mutated inputs (1 instances)"]})
-    metrics, notes = Runner._compile_metrics(None, engine, _run(5.0))
+    metrics, notes = compile_metrics(engine, _run(5.0))
     assert metrics["graph_breaks"].median == 0
     assert metrics["cudagraph_skips"].median == 2 and metrics["cudagraph_skips"].stop == "exact"
     assert notes == ["CUDA graphs not captured: mutated inputs (1 instances)"]
@@ -41,14 +41,14 @@ def test_graphs_run_without_cuda_graphs_are_counted_with_their_reasons() -> None
 
 def test_a_model_dynamo_never_saw_is_not_called_compiled() -> None:
     engine = FakeEngine({"graph_breaks": 0, "unique_graphs": 0, "break_reasons": []})
-    metrics, notes = Runner._compile_metrics(None, engine, _run(10.6))
+    metrics, notes = compile_metrics(engine, _run(10.6))
     assert "graph_breaks" not in metrics  # "0 breaks" would claim a clean compile
     assert metrics["compile_s"].median == 10.6
     assert len(notes) == 1 and notes[0].startswith("not compiled: transformers skipped torch.compile")
 
 
 def test_an_engine_without_compile_stats_reports_compile_time_only() -> None:
-    metrics, notes = Runner._compile_metrics(None, object(), _run(2.0))
+    metrics, notes = compile_metrics(object(), _run(2.0))
     assert set(metrics) == {"compile_s"} and notes == []
 
 
@@ -122,7 +122,7 @@ def test_engine_notes_lead_the_compile_notes() -> None:
     engine = FakeEngine({"graph_breaks": 1, "unique_graphs": 2, "break_reasons": ["opaque op"]})
     engine.notes = ["compiled by quantbench: transformers does not mark X compileable, so it "
                     "would have run eager"]
-    metrics, notes = Runner._compile_metrics(None, engine, _run(3.0))
+    metrics, notes = compile_metrics(engine, _run(3.0))
     assert metrics["graph_breaks"].median == 1
     assert notes == engine.notes + ["graph break: opaque op"]
 

@@ -23,6 +23,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from quantbench import compat
+from quantbench.results import Metric
 from quantbench.run.prompts import Prompt
 
 
@@ -140,3 +141,24 @@ class HFEngine:
     def prefill(self, prompt: Prompt) -> None:
         self.model(input_ids=prompt.input_ids, attention_mask=prompt.attention_mask,
                    use_cache=True, logits_to_keep=1)
+
+
+def compile_metrics(engine: Any, run: Any) -> tuple[dict[str, Metric], list[str]]:
+    """Compile time (the compile warm-up rounds) and dynamo's graph breaks, with reasons."""
+    stats = engine.compile_stats() if hasattr(engine, "compile_stats") else {}
+    notes = list(getattr(engine, "notes", []))
+    out = {"compile_s": Metric.exact("compile_s", "s", run.warmup_s, higher_is_better=False)}
+    if "graph_breaks" not in stats:
+        return out, notes
+    if stats["unique_graphs"] == 0:
+        return out, notes + ["not compiled: transformers skipped torch.compile for this model "
+                             "(its quantizer is not marked compileable), so it ran eager on a "
+                             "static cache"]
+    out["graph_breaks"] = Metric.exact("graph_breaks", "count", stats["graph_breaks"],
+                                       higher_is_better=False)
+    notes += [f"graph break: {r}" for r in stats.get("break_reasons", [])]
+    if "cudagraph_skips" in stats:
+        out["cudagraph_skips"] = Metric.exact("cudagraph_skips", "count",
+                                              stats["cudagraph_skips"], higher_is_better=False)
+        notes += [f"CUDA graphs not captured: {r}" for r in stats["cudagraph_skip_reasons"]]
+    return out, notes

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from quantbench.catalog import REFERENCE_METHOD, spec
+from quantbench.run.engine import compile_metrics
 from quantbench.run.host import launch_overhead_us
 from quantbench.run.measure import Run, generation_metrics, measure_generation, measure_prefill, prefill_metrics
 from quantbench.run.memory import GB, MemoryProbe, probe_for
@@ -208,29 +209,9 @@ class Runner:
         metrics.update(self._roofline(loaded, batch, prompts[0].length, metrics["decode_tps"].median))
         notes: list[str] = []
         if mode == "compiled":
-            compiled, notes = self._compile_metrics(engine, run)
+            compiled, notes = compile_metrics(engine, run)
             metrics.update(compiled)
         return self._case(loaded, mode, f"generate-bs{batch}", metrics, notes), run
-
-    def _compile_metrics(self, engine: Any, run: Run) -> tuple[dict[str, Metric], list[str]]:
-        """Compile time (the compile warm-up rounds) and dynamo's graph breaks, with reasons."""
-        stats = engine.compile_stats() if hasattr(engine, "compile_stats") else {}
-        notes = list(getattr(engine, "notes", []))
-        out = {"compile_s": Metric.exact("compile_s", "s", run.warmup_s, higher_is_better=False)}
-        if "graph_breaks" not in stats:
-            return out, notes
-        if stats["unique_graphs"] == 0:
-            return out, notes + ["not compiled: transformers skipped torch.compile for this model "
-                                 "(its quantizer is not marked compileable), so it ran eager on a "
-                                 "static cache"]
-        out["graph_breaks"] = Metric.exact("graph_breaks", "count", stats["graph_breaks"],
-                                           higher_is_better=False)
-        notes += [f"graph break: {r}" for r in stats.get("break_reasons", [])]
-        if "cudagraph_skips" in stats:
-            out["cudagraph_skips"] = Metric.exact("cudagraph_skips", "count",
-                                                  stats["cudagraph_skips"], higher_is_better=False)
-            notes += [f"CUDA graphs not captured: {r}" for r in stats["cudagraph_skip_reasons"]]
-        return out, notes
 
     def quality_prompt(self, loaded: LoadedModel) -> Prompt:
         """The fixed prompt batch every method's outputs are compared on."""
