@@ -96,46 +96,43 @@ def test_every_family_has_a_catalogued_metric() -> None:
     assert {f"kernel_us_{f}" for f in FAMILIES} <= set(SPECS)
 
 
+# One record of each kind the profiler gives, and the events they reduce to.
+RECORDS = [
+    ("sm90_xmma_gemm_f16f16", "kernel", 12_500),
+    ("Memcpy DtoD (Device -> Device)", "gpu_memcpy", 1_000),
+    ("Memset (Device)", "gpu_memset", 250),
+    ("cudaLaunchKernel", "cuda_runtime", 4_000),
+    ("cudaLaunchKernel_ptsz", "cuda_runtime", 4_000),
+    ("cudaLaunchKernelExC", "cuda_runtime", 4_000),
+    ("cuLaunchKernelEx", "cuda_driver", 3_000),
+    ("cudaGraphLaunch", "cuda_runtime", 9_000),
+    ("cudaMemcpyAsync", "cuda_runtime", 2_000),  # a copy is not a kernel launch
+    ("cudaStreamSynchronize", "cuda_runtime", 50_000),
+    ("ProfilerStep#1", "gpu_user_annotation", 99_000),  # a span, not work
+    ("cudaDeviceSynchronize", "cuda_sync", 10_000),
+    ("aten::mm", "cpu_op", 20_000),
+]
+EVENTS = [
+    Event("sm90_xmma_gemm_f16f16", 12.5, device=True),
+    Event("Memcpy DtoD (Device -> Device)", 1.0, device=True),
+    Event("Memset (Device)", 0.25, device=True),
+    Event("cudaLaunchKernel", launch=True),
+    Event("cudaLaunchKernel_ptsz", launch=True),
+    Event("cudaLaunchKernelExC", launch=True),
+    Event("cuLaunchKernelEx", launch=True),
+    Event("cudaGraphLaunch", graph_launch=True),
+]
+
+
 def test_events_keep_device_work_and_launches_only() -> None:
-    records = [
-        ("sm90_xmma_gemm_f16f16", "kernel", 12_500),
-        ("Memcpy DtoD (Device -> Device)", "gpu_memcpy", 1_000),
-        ("Memset (Device)", "gpu_memset", 250),
-        ("cudaLaunchKernel", "cuda_runtime", 4_000),
-        ("cudaLaunchKernel_ptsz", "cuda_runtime", 4_000),
-        ("cudaLaunchKernelExC", "cuda_runtime", 4_000),
-        ("cuLaunchKernelEx", "cuda_driver", 3_000),
-        ("cudaGraphLaunch", "cuda_runtime", 9_000),
-        ("cudaMemcpyAsync", "cuda_runtime", 2_000),  # a copy is not a kernel launch
-        ("cudaStreamSynchronize", "cuda_runtime", 50_000),
-        ("ProfilerStep#1", "gpu_user_annotation", 99_000),  # a span, not work
-        ("cudaDeviceSynchronize", "cuda_sync", 10_000),
-        ("aten::mm", "cpu_op", 20_000),
-    ]
-    assert events_from_activity(records) == [
-        Event("sm90_xmma_gemm_f16f16", 12.5, device=True),
-        Event("Memcpy DtoD (Device -> Device)", 1.0, device=True),
-        Event("Memset (Device)", 0.25, device=True),
-        Event("cudaLaunchKernel", launch=True),
-        Event("cudaLaunchKernel_ptsz", launch=True),
-        Event("cudaLaunchKernelExC", launch=True),
-        Event("cuLaunchKernelEx", launch=True),
-        Event("cudaGraphLaunch", graph_launch=True),
-    ]
+    assert events_from_activity(RECORDS) == EVENTS
 
 
 def test_device_work_sums_time_counts_ops_and_splits_by_family() -> None:
-    work = device_work([
-        Event("nvjet_tst_64x8_64x16_2x1_v_bz_splitK_TNT", 10.0, device=True),
-        Event("flash_fwd_kernel", 4.0, device=True),
-        Event("Memcpy HtoD (Pageable -> Device)", 0.5, device=True),
-        Event("cudaLaunchKernel", launch=True),
-        Event("cudaLaunchKernel", launch=True),
-        Event("cudaGraphLaunch", graph_launch=True),
-    ])
-    assert (work.kernel_us, work.kernels, work.launches, work.graph_launches) == (14.5, 3, 2, 1)
-    assert work.by_family == {"gemm": 10.0, "attention": 4.0, "quant": 0.0, "norm": 0.0,
-                              "copy": 0.5, "other": 0.0}
+    work = device_work(EVENTS + [Event("flash_fwd_kernel", 4.0, device=True)])
+    assert (work.kernel_us, work.kernels, work.launches, work.graph_launches) == (17.75, 4, 4, 1)
+    assert work.by_family == {"gemm": 12.5, "attention": 4.0, "quant": 0.0, "norm": 0.0,
+                              "copy": 1.25, "other": 0.0}
 
 
 def test_per_unit_is_the_difference_per_unit_and_floors_family_noise() -> None:

@@ -88,7 +88,8 @@ def test_another_nvml_error_reads_none_but_keeps_the_meter(monkeypatch: pytest.M
 
 
 def test_no_driver_access_and_no_package_read_none(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml([], init_error=NVMLError("Driver Not Loaded")))
+    no_driver = fake_nvml([], init_error=NVMLError("Driver Not Loaded"))
+    monkeypatch.setitem(sys.modules, "pynvml", no_driver)
     meter = EnergyMeter()
     assert meter.read_mj() is None
     assert meter.reason == "energy: not measured (NVML: Driver Not Loaded)"

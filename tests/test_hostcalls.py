@@ -145,7 +145,7 @@ def test_monitoring_path_ignores_other_threads_and_cleans_up_on_error(fake_monit
         done.acquire()
         leaf()
 
-    assert count_calls(with_a_thread) == 2  # with_a_thread and leaf; the other thread's entry is not
+    assert count_calls(with_a_thread) == 2  # itself and leaf, not the other thread's entry
     with pytest.raises(RuntimeError):
         count_calls(boom)
     assert fake_monitoring.tools == {} and fake_monitoring.masks[2] == 0

@@ -161,7 +161,8 @@ def per_unit(longer: DeviceWork, shorter: DeviceWork, units: int) -> DeviceWork:
                       diff(longer.kernels, shorter.kernels),
                       diff(longer.launches, shorter.launches),
                       diff(longer.graph_launches, shorter.graph_launches),
-                      {f: max(0.0, diff(longer.by_family.get(f, 0.0), shorter.by_family.get(f, 0.0)))
+                      {f: max(0.0, diff(longer.by_family.get(f, 0.0),
+                                        shorter.by_family.get(f, 0.0)))
                        for f in FAMILIES})
 
 
@@ -225,7 +226,8 @@ def _metrics(steps: list[DeviceWork], prefill_us: list[float],
                                          "fixed")
     if decode_step_ms and decode_step_ms > 0:
         wall_us = decode_step_ms * 1000
-        out["decode_host_us"] = metric("decode_host_us", [max(0.0, wall_us - k) for k in kernel_us],
-                                       "fixed")
-        out["gpu_busy_pct"] = metric("gpu_busy_pct", [k / wall_us * 100 for k in kernel_us], "fixed")
+        out["decode_host_us"] = metric("decode_host_us",
+                                       [max(0.0, wall_us - k) for k in kernel_us], "fixed")
+        out["gpu_busy_pct"] = metric("gpu_busy_pct", [k / wall_us * 100 for k in kernel_us],
+                                     "fixed")
     return out
