@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 
 # pytest-benchmark 5.1 (checked 5.1.0 to 5.2.x): ``BenchmarkFixture._make_stats`` is the one entry
@@ -131,3 +131,22 @@ def awq_gemm_linear() -> type:
             return out.to(x.dtype).reshape(out_shape)
 
     return DeviceAwareWQLinearGEMM
+
+
+# torch 2.11 to 2.13 (read in 2.13's torch/autograd/profiler.py and torch/_C/_autograd.pyi): the raw
+# kineto records behind torch.profiler, ``profile.profiler.kineto_results.events()``, are
+# ``_KinetoEvent``s with ``name()``, ``activity_type()`` (libkineto's names: "kernel", "gpu_memcpy",
+# "gpu_memset", "cuda_runtime", "cuda_driver", "gpu_user_annotation", ...) and ``duration_ns()``.
+# The public ``profile.events()`` first builds a FunctionEvent tree over every record, which is slow
+# for the ~10^5 kernels of one generation.
+def cuda_activity(fn: Callable[[], Any]) -> list[tuple[str, str, int]]:
+    """Run ``fn`` under torch.profiler's CUDA activity (kernels, copies, runtime and driver calls)
+    and return each record's name, kineto activity type and duration in ns."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    return [(e.name(), e.activity_type(), e.duration_ns())
+            for e in prof.profiler.kineto_results.events()]
