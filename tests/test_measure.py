@@ -209,7 +209,7 @@ def test_energy_is_read_around_the_measured_rounds_only() -> None:
     assert reads == [0.240, 0.600]  # after two 120 ms warm-ups, then after three rounds
     assert run.energy_mj == pytest.approx(360.0, rel=EXACT)
     m = generation_metrics(run)["energy_mj_per_token"]
-    assert m.median == pytest.approx(360.0 / (3 * 4 * 9), rel=EXACT) and m.stop == "exact"
+    assert m.median == pytest.approx(360.0 / (3 * 4 * 9), rel=EXACT) and m.stop == "fixed"
     unmetered = measure_generation(engine, ["a"], batch=4, new_tokens=9, clock=clock, rule=rule,
                                    warmup=0, energy=lambda: None)
     assert unmetered.energy_mj is None and "energy_mj_per_token" not in generation_metrics(unmetered)

@@ -87,3 +87,23 @@ def test_session_tables_group_and_put_the_study_table_first() -> None:
     assert blocks[1].startswith("Method | dtype")
     assert blocks[2].splitlines()[0] == "quantbench · scenario default · compiled · generate-bs8"
     assert "Throughput (tok/s)" not in blocks[2]
+
+
+def test_work_table_shows_device_work_with_the_kernel_level_speed_ratio() -> None:
+    from quantbench.report.tables import work_table
+
+    def m(name: str, value: float) -> Metric:
+        return Metric.exact(name, "", value, higher_is_better=False)
+
+    fp16 = CaseResult("default", "eager", "generate-bs1", "fp16", "float16",
+                      {"decode_kernel_us": m("decode_kernel_us", 6522.0),
+                       "decode_kernels": m("decode_kernels", 645.5)})
+    int4 = CaseResult("default", "eager", "generate-bs1", "int4wo", "bfloat16",
+                      {"decode_kernel_us": m("decode_kernel_us", 3785.0),
+                       "decode_kernels": m("decode_kernels", 625.8)})
+    lines = work_table([fp16, int4]).splitlines()
+    assert [c.strip() for c in lines[0].split("|")] == [
+        "Method", "Kernel time/token (us/token)", "Kernels/token (kernels/token)",
+        "Kernel speed vs fp16"]
+    assert [c.strip() for c in lines[3].split("|")][-1] == "1.72x"  # 6522 / 3785
+    assert work_table([CaseResult("default", "eager", "generate-bs1", "fp16", "f", {})]) is None

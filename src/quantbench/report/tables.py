@@ -17,6 +17,12 @@ GEN_COLUMNS = ("e2e_tps", "decode_tps", "ttft_ms", "token_p50_ms", "token_p90_ms
 PREFILL_COLUMNS = ("prefill_tps", "weights_gb", "peak_gb")
 QUALITY_COLUMNS = ("token_agreement", "kl_divergence", "perplexity")
 COMPILE_COLUMNS = ("compile_s", "graph_breaks", "cudagraph_skips")
+# Device time and work counters per decode token (run.device, run.hostcalls, run.energy).
+WORK_COLUMNS = ("decode_kernel_us", "decode_kernels", "decode_launches", "decode_graph_launches",
+                "decode_host_us", "gpu_busy_pct", "decode_py_calls", "energy_mj_per_token",
+                "prefill_kernel_us")
+FAMILY_COLUMNS = ("kernel_us_gemm", "kernel_us_attention", "kernel_us_quant", "kernel_us_norm",
+                  "kernel_us_copy", "kernel_us_other")
 HEADERS = {
     "e2e_tps": "E2E tok/s", "decode_tps": "Decode tok/s", "ttft_ms": "TTFT ms",
     "token_p50_ms": "p50 ms", "token_p90_ms": "p90 ms", "token_p99_ms": "p99 ms",
@@ -56,12 +62,16 @@ def render(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([line(header), "-+-".join("-" * w for w in widths), *map(line, rows)])
 
 
-def _ratio(results: list[CaseResult], method: CaseResult, metric: str) -> str:
+def _ratio(results: list[CaseResult], method: CaseResult, metric: str, *, inverse: bool = False) -> str:
+    """``method``'s metric over the reference method's (``inverse``: the reference's over the
+    method's, a speed ratio of a time)."""
     ref = next((r for r in results if r.method == REFERENCE_METHOD), None)
     if ref is None or metric not in ref.metrics or metric not in method.metrics:
         return "-"
-    base = ref.metrics[metric].median
-    return f"{method.metrics[metric].median / base:.2f}x" if base else "-"
+    base, value = ref.metrics[metric].median, method.metrics[metric].median
+    if inverse:
+        base, value = value, base
+    return f"{value / base:.2f}x" if base else "-"
 
 
 def _saved(results: list[CaseResult], method: CaseResult) -> str:
@@ -106,6 +116,23 @@ def case_table(results: list[CaseResult]) -> str:
     return render(rows, header)
 
 
+def work_table(results: list[CaseResult]) -> str | None:
+    """Device time, work counters and energy per decode token, and kernel time by family, with
+    kernel time's ratio to the reference method (the speed-up where the hardware sees it)."""
+    columns = [c for c in (*WORK_COLUMNS, *FAMILY_COLUMNS) if any(c in r.metrics for r in results)]
+    if not columns:
+        return None
+    from quantbench.catalog import spec
+
+    header = ["Method", *(f"{spec(c).label} ({spec(c).unit})" for c in columns)]
+    rows = [[r.method, *(fmt_metric(r.metrics.get(c)) for c in columns)] for r in results]
+    if any("decode_kernel_us" in r.metrics for r in results):
+        header.append("Kernel speed vs fp16")
+        for row, r in zip(rows, results):
+            row.append(_ratio(results, r, "decode_kernel_us", inverse=True))
+    return render(rows, header)
+
+
 def group_cases(results: Iterable[CaseResult]) -> dict[tuple[str, str, str], list[CaseResult]]:
     groups: dict[tuple[str, str, str], list[CaseResult]] = defaultdict(list)
     for r in results:
@@ -121,12 +148,15 @@ def session_tables(results: list[CaseResult]) -> str:
         body = case_table(rows)
         if case == "generate-bs1":
             body = study_table(rows) + "\n\n" + body
+        work = work_table(rows) if case.startswith("generate") else None
+        if work:
+            body += "\n\nDevice time and work per decode token (profiled pass)\n" + work
         blocks.append(f"{title}\n{body}")
     return "\n\n".join(blocks)
 
 
 TIME_HEADER = ["Method", "prepare s", "load s", "warm-up s", "measuring s", "compile s",
-               "quality s", "bandwidth s"]
+               "profile s", "quality s", "bandwidth s"]
 
 
 def time_lines(data: dict) -> list[str]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 from quantbench.results import Metric
+from quantbench.run.energy import energy_per_token
 from quantbench.run.stats import StopRule, percentile_summary, summarize, to_metric
 from quantbench.run.timing import Clock
 
@@ -165,10 +166,9 @@ def generation_metrics(run: Run) -> dict[str, Metric]:
     if steps:
         for q in (50, 90, 99):
             out[f"token_p{q}_ms"] = to_metric(f"token_p{q}_ms", percentile_summary(steps, q), run.stop)
-    tokens = sum(s.batch * s.new_tokens for s in samples)
-    if run.energy_mj is not None and tokens:
-        out["energy_mj_per_token"] = Metric.exact("energy_mj_per_token", "mJ/token",
-                                                  run.energy_mj / tokens, higher_is_better=False)
+    energy = energy_per_token(0.0, run.energy_mj, sum(s.batch * s.new_tokens for s in samples))
+    if energy is not None:
+        out["energy_mj_per_token"] = energy
     return out
 
 

@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from quantbench.catalog import REFERENCE_METHOD, spec
+from quantbench.run.device import CPU_NOTE as DEVICE_CPU_NOTE
+from quantbench.run.device import device_metrics
+from quantbench.run.energy import EnergyMeter
 from quantbench.run.engine import compile_metrics
+from quantbench.run.hostcalls import python_calls_per_step
 from quantbench.run.host import launch_overhead_us
 from quantbench.run.measure import Run, generation_metrics, measure_generation, measure_prefill, prefill_metrics
 from quantbench.run.memory import GB, MemoryProbe, probe_for
@@ -34,6 +38,7 @@ class Unavailable(Exception):
 
 
 QUALITY_PROMPTS = 4  # prompts in the quality batch
+HOST_CALL_TOKENS = 16  # Python calls per step are the same for 6, 12 or 32 tokens (tiny Qwen2)
 QUALITY_PROMPT_TOKENS = 64  # prompt length when there is no tokenizer
 
 
@@ -52,6 +57,7 @@ class Runner:
 
     def __post_init__(self) -> None:
         self.started = time.perf_counter()
+        self.energy = EnergyMeter(0 if self.device == "cuda" and self.loaders is None else None)
         self.clock = self.clock or clock_for(self.device)
         self.memory = self.memory or probe_for(self.device)
         s = self.settings
@@ -203,7 +209,7 @@ class Runner:
         # Compiled: the first rounds compile and capture graphs; they are timed as compile_s.
         warmup = sc.warmup if mode == "eager" else max(2, sc.warmup)
         run = measure_generation(engine, prompts, batch, sc.new_tokens, self.clock,
-                                 self._rule(sc.prompts), warmup)
+                                 self._rule(sc.prompts), warmup, self.energy.read_mj)
         self._note_time(loaded.method, run, mode)
         metrics = {**generation_metrics(run), **self._memory_metrics(loaded)}
         metrics.update(self._roofline(loaded, batch, prompts[0].length, metrics["decode_tps"].median))
@@ -211,7 +217,27 @@ class Runner:
         if mode == "compiled":
             compiled, notes = compile_metrics(engine, run)
             metrics.update(compiled)
+        if self.engine_factory is None:
+            work, work_notes = self._work_pass(loaded.method, engine, prompts[0],
+                                               metrics["token_p50_ms"].median)
+            metrics.update(work)
+            notes += work_notes
         return self._case(loaded, mode, f"generate-bs{batch}", metrics, notes), run
+
+    def _work_pass(self, method: str, engine: Any, prompt: Prompt,
+                   step_ms: float) -> tuple[dict[str, Metric], list[str]]:
+        """Device time and work counters in their own passes after the timed rounds, which
+        they never overlap (profiling slows what it watches): kernel time, kernels and launches
+        per decode step from the CUDA profiler, and Python calls per decode step."""
+        start = time.perf_counter()
+        work = device_metrics(engine, prompt, self.settings.scenario.new_tokens, step_ms)
+        calls = python_calls_per_step(engine, prompt, min(HOST_CALL_TOKENS,
+                                                          self.settings.scenario.new_tokens))
+        if calls is not None:
+            work["decode_py_calls"] = calls
+        self.timeline.append(TimeEntry(method, "profile", time.perf_counter() - start))
+        notes = [] if self.device == "cuda" else [DEVICE_CPU_NOTE]
+        return work, notes + ([self.energy.reason] if self.energy.reason else [])
 
     def quality_prompt(self, loaded: LoadedModel) -> Prompt:
         """The fixed prompt batch every method's outputs are compared on."""

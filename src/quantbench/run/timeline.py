@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-PHASES = ("prepare", "load", "warmup", "measure", "compile", "quality", "bandwidth")
+PHASES = ("prepare", "load", "warmup", "measure", "compile", "profile", "quality", "bandwidth")
 LOADING = ("load", "prepare")
 
 
