@@ -5,7 +5,8 @@ session file the run would leave in its ``--qb-report-dir``. The real A/B runs t
 model with head slowed 4x by the test-only slowdown plugin, over three pairs: with two, Student's
 t is 12.7 and the two pairs' log ratios must agree within 0.22 for the interval to exclude 0; on
 a shared 2-core machine the sleep-based slowdown's size moved more than that between processes
-(decode 4.7x vs 6.1x), so two pairs read "within noise" in 2 of 3 tries; three pairs (t = 4.3) caught it.
+(decode 4.7x vs 6.1x), so two pairs read "within noise" in 2 of 3 tries; three pairs (t = 4.3)
+caught it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class FakeRunner:
     no_file: tuple[tuple[str, int], ...] = ()
     partial: tuple[tuple[str, int], ...] = ()
     gpu: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, list[CaseResult]] = field(default_factory=dict)
     calls: list[tuple[str, int, list[str], Path, dict[str, str]]] = field(default_factory=list)
 
     def __call__(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> int:
@@ -57,7 +59,8 @@ class FakeRunner:
             result = CaseResult("default", "eager", "generate-bs1", "fp16", "float32",
                                 {"decode_tps": metric("decode_tps", tps)})
             Session({"gpu": self.gpu.get(side, "cpu"), "model_source": "synthetic:qwen2-tiny"},
-                    Scenario("default").to_dict(), [result], partial=key in self.partial,
+                    Scenario("default").to_dict(), [result, *self.extra.get(side, [])],
+                    partial=key in self.partial,
                     ).write(report / "session.json")
         return self.codes.get(key, 0)
 
@@ -106,7 +109,8 @@ def test_a_consistent_slowdown_fails_with_exit_1(tmp_path, capsys) -> None:
     assert ab(tmp_path, runner) == 1
     assert verdicts(tmp_path) == {"decode_tps": "regression"}
     out = capsys.readouterr().out
-    assert out.splitlines()[-1] == "ab: FAIL, 1 regression(s): eager/generate-bs1 fp16 decode_tps"
+    assert out.splitlines()[-1] == (
+        "ab: FAIL, 1 regression(s) or quality failure(s): eager/generate-bs1 fp16 decode_tps")
     assert "95% CI -27.5% .. -11.6%" in (tmp_path / "ab" / "summary.md").read_text()
 
 
@@ -142,6 +146,16 @@ def test_exit_1_with_a_finished_session_is_judged_and_noted(tmp_path, capsys) ->
     assert ab(tmp_path, runner) == 0
     log = tmp_path / "ab" / "head-3" / "pytest.log"
     assert f"head run 3 exited 1 (a bench or its quality gate failed): {log}" in capsys.readouterr().out
+
+
+def test_head_quality_past_its_threshold_fails_the_ab(tmp_path, capsys) -> None:
+    kl = Metric.exact("kl_divergence", "nats", 0.9, higher_is_better=False)
+    broken = CaseResult("default", "eager", "quality", "int8", "int8", {"kl_divergence": kl})
+    runner = FakeRunner({"base": [100] * 2, "head": [100] * 2}, extra={"head": [broken]})
+    assert ab(tmp_path, runner, pairs=2) == 1
+    assert verdicts(tmp_path) == {"decode_tps": "pass", "kl_divergence": "quality fail"}
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "ab: FAIL, 1 regression(s) or quality failure(s): eager/quality int8 kl_divergence")
 
 
 def test_sessions_of_another_gpu_are_not_compared(tmp_path, capsys) -> None:

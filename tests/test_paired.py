@@ -152,10 +152,11 @@ def test_a_comparison_judges_gated_metrics_every_session_measured() -> None:
 
 
 def test_a_case_head_lost_fails_and_one_only_head_ran_is_noted() -> None:
-    base = [[case("fp16", [sampled("decode_tps", 100.0)]), case("int8", [sampled("decode_tps", 50.0)])]] * 2
-    head = [[case("fp16", [sampled("decode_tps", 100.0)]), case("nf4", [sampled("decode_tps", 60.0)])],
-            [case("fp16", [sampled("decode_tps", 100.0)]), case("int8", [sampled("decode_tps", 50.0)]),
-             case("nf4", [sampled("decode_tps", 60.0)])]]
+    fp16 = case("fp16", [sampled("decode_tps", 100.0)])
+    int8 = case("int8", [sampled("decode_tps", 50.0)])
+    nf4 = case("nf4", [sampled("decode_tps", 60.0)])
+    base = [[fp16, int8]] * 2
+    head = [[fp16, nf4], [fp16, int8, nf4]]
     comparison = paired_comparison(base, head, Settings().tolerance)
     lost = [r for r in comparison.rows if r.method == "int8"]
     assert [(r.metric, r.verdict, r.current) for r in lost] == [("decode_tps", REGRESSION, None)]

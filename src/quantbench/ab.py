@@ -221,5 +221,5 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
         print(f"ab: pass ({len(comparison.improvements)} improvement(s))")
         return EXIT_OK
     names = sorted({f"{r.case_key} {r.method} {r.metric}" for r in comparison.regressions})
-    print(f"ab: FAIL, {len(names)} regression(s): " + "; ".join(names))
+    print(f"ab: FAIL, {len(names)} regression(s) or quality failure(s): " + "; ".join(names))
     return EXIT_REGRESSION

@@ -122,7 +122,8 @@ def judge_per_pair(name: str, base: Sequence[float], head: Sequence[float],
     if better == len(changes):
         return IMPROVEMENT, f"{moved}: better than ±{tolerance:.1%} in every pair"
     if worse:
-        return WITHIN_NOISE, f"{moved}: worse than ±{tolerance:.1%} in {worse} of {len(changes)} pairs only"
+        return (WITHIN_NOISE,
+                f"{moved}: worse than ±{tolerance:.1%} in {worse} of {len(changes)} pairs only")
     return PASS, f"{moved}: within ±{tolerance:.1%} in every pair"
 
 
