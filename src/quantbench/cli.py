@@ -3,6 +3,8 @@
     python -m quantbench compare SESSION.json    re-judge a saved session against its baseline
     python -m quantbench calibrate S1.json ...   make a baseline from repeated sessions
     python -m quantbench fetch smollm2           download a small real model (GGUF) into the cache
+    python -m quantbench ab --base PY --head PY -- <pytest args>
+                                                 same-host A/B of two installs, paired test
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from quantbench.judge.calibrate import main as calibrate_main
 
         return calibrate_main(argv[1:])
+    if argv and argv[0] == "ab":
+        from quantbench.ab import main as ab_main
+
+        return ab_main(argv[1:])
     if argv and argv[0] == "fetch":
         from quantbench.fetch import main as fetch_main
 

@@ -1,0 +1,225 @@
+"""``python -m quantbench ab``: same-host A/B of two installs, base and head, in alternating runs.
+
+    python -m quantbench ab --base PYTHON --head PYTHON [--pairs K] [--base-args "..."]
+        [--head-args "..."] [--base-dir DIR] [--head-dir DIR] [--out DIR] -- <pytest args>
+
+On a fleet of lent GPUs wall-clock figures spread tens of percent between machines, more than
+the regressions a gate must catch (issue 11). Comparing on one host removes that spread: each
+side runs ``PYTHON -m pytest benches <pytest args> <side args> --qb-report-dir <out>/<side>-<i>
+--benchmark-disable`` in its own process, in the order base, head, base, head, … for K pairs, so
+a drift of the machine (clocks, heat, a neighbour) hits both sides alike. This is asv's
+``asv continuous --interleave-rounds`` and Bencher's relative benchmarking (base and head on the
+same runner in one job); pyperf likewise spreads samples over worker processes.
+``judge.paired`` then judges head against base with a paired test over the K pairs.
+
+Each side runs in its own working directory (``--base-dir``, ``--head-dir``; default the current
+one), so the base side runs the base checkout's benches. A run that exits with anything but 0 or
+1 (1: a failed bench or its own quality gate, both named in the notes), or leaves no finished
+session file, stops the A/B with one line and exit 4. Verdicts go to ``<out>/summary.md``,
+``comparison.json`` and ``comparison.png``; exit 0 pass, 1 regression.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from quantbench.config import Settings
+from quantbench.judge.compare import SCENARIO_FIELDS, Comparison
+from quantbench.results import CaseResult
+from quantbench.session import Session, SessionError
+
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+EXIT_USAGE = 2
+EXIT_UNUSABLE = 4
+# 1 is a finished session whose bench failed or whose own quality gate failed: still judged.
+ACCEPTED_EXITS = (0, 1)
+# Child runs must not append their own reports to the CI job page: the A/B writes one summary.
+CHILD_ENV_DROP = ("GITHUB_STEP_SUMMARY",)
+
+# (argv, working directory, environment, log file) -> exit status
+RunFn = Callable[[Sequence[str], Path, Mapping[str, str], Path], int]
+
+
+class AbError(RuntimeError):
+    """The A/B cannot be judged; the message is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of the A/B: its interpreter, extra pytest arguments and working directory."""
+
+    name: str
+    python: str
+    args: tuple[str, ...] = ()
+    cwd: Path = Path(".")
+
+
+def bench_command(side: Side, report_dir: Path, pytest_args: Sequence[str]) -> list[str]:
+    """The pytest command line of one run of ``side``."""
+    return [side.python, "-m", "pytest", "benches", *pytest_args, *side.args,
+            "--qb-report-dir", str(report_dir), "--benchmark-disable"]
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment without the variables a child run must not see."""
+    return {k: v for k, v in os.environ.items() if k not in CHILD_ENV_DROP}
+
+
+def run_subprocess(argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> int:
+    """Run ``argv`` in ``cwd`` with its output in ``log``; 127 when it cannot start."""
+    with log.open("w", encoding="utf-8") as fh:
+        try:
+            return subprocess.run(list(argv), cwd=cwd, env=dict(env), stdout=fh,
+                                  stderr=subprocess.STDOUT, check=False).returncode
+        except OSError as exc:
+            fh.write(f"cannot start {argv[0]}: {exc}\n")
+            return 127
+
+
+def schedule(pairs: int) -> list[tuple[str, int]]:
+    """The run order: base 1, head 1, base 2, head 2, …"""
+    return [(name, i) for i in range(1, pairs + 1) for name in ("base", "head")]
+
+
+@dataclass(frozen=True)
+class Runs:
+    """The finished sessions of each side, pair by pair, and notes on the runs."""
+
+    base: list[Session]
+    head: list[Session]
+    notes: list[str]
+
+
+def run_pairs(base: Side, head: Side, pairs: int, out: Path, pytest_args: Sequence[str],
+              run: RunFn = run_subprocess, say: Callable[[str], None] = print) -> Runs:
+    """Run the sides in alternation, ``pairs`` times each; ``AbError`` on an unusable run."""
+    sides = {"base": base, "head": head}
+    sessions: dict[str, list[Session]] = {"base": [], "head": []}
+    notes: list[str] = []
+    env = child_env()
+    for name, i in schedule(pairs):
+        side = sides[name]
+        folder = out / f"{name}-{i}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "session.json").unlink(missing_ok=True)
+        log = folder / "pytest.log"
+        started = time.monotonic()
+        code = run(bench_command(side, folder, pytest_args), side.cwd, env, log)
+        if code not in ACCEPTED_EXITS:
+            raise AbError(f"{name} run {i} failed with exit {code}; its output: {log}")
+        try:
+            session = Session.read(folder / "session.json")
+        except SessionError as exc:
+            raise AbError(f"{name} run {i} (exit {code}): {exc}; its output: {log}") from None
+        if session.partial:
+            raise AbError(f"{name} run {i} did not finish (partial session); its output: {log}")
+        if code:
+            notes.append(f"{name} run {i} exited {code} (a bench or its quality gate failed): {log}")
+        sessions[name].append(session)
+        say(f"quantbench ab: {name} {i}/{pairs}: exit {code}, {len(session.results)} case(s), "
+            f"{time.monotonic() - started:.1f} s")
+    return Runs(sessions["base"], sessions["head"], notes)
+
+
+def check_comparable(runs: Runs) -> None:
+    """Every session must have measured the same GPU, model and scenario."""
+    first = runs.base[0]
+    for label, sessions in (("base", runs.base), ("head", runs.head)):
+        for i, session in enumerate(sessions, 1):
+            for what in ("gpu", "model_source"):
+                if getattr(session, what) != getattr(first, what):
+                    raise AbError(f"{label} run {i} measured {what} {getattr(session, what)!r}, "
+                                  f"base run 1 {getattr(first, what)!r}")
+            for key in SCENARIO_FIELDS:
+                if session.scenario.get(key) != first.scenario.get(key):
+                    raise AbError(f"{label} run {i}'s scenario differs from base run 1's in {key}")
+
+
+def judge_runs(runs: Runs, settings: Settings, head_results: list[CaseResult]) -> Comparison:
+    """Head against base, pair by pair, plus the quality thresholds of head's merged results
+    ``head_results`` (as head's own gate judges them)."""
+    from quantbench.judge.paired import paired_comparison
+    from quantbench.judge.quality import quality_rows
+
+    pairs = len(runs.base)
+    comparison = paired_comparison([s.results for s in runs.base], [s.results for s in runs.head],
+                                   settings.tolerance, label=f"same-host ({pairs} base runs)")
+    quality = quality_rows(head_results, settings, synthetic=runs.head[0].synthetic)
+    return replace(comparison, rows=comparison.rows + tuple(quality),
+                   notes=tuple(runs.notes) + comparison.notes)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m quantbench ab", usage="%(prog)s --base PYTHON --head PYTHON [options] -- "
+        "<pytest args>", description="Same-host A/B: base and head benches in alternating "
+        "processes, judged with a paired test.")
+    parser.add_argument("--base", required=True, metavar="PYTHON", help="the base side's interpreter")
+    parser.add_argument("--head", required=True, metavar="PYTHON", help="the head side's interpreter")
+    parser.add_argument("--pairs", type=int, default=3, metavar="K", help="base/head pairs (default 3)")
+    parser.add_argument("--base-args", default="", help="extra pytest arguments for base only")
+    parser.add_argument("--head-args", default="", help="extra pytest arguments for head only")
+    parser.add_argument("--base-dir", type=Path, default=Path("."), help="base's working directory")
+    parser.add_argument("--head-dir", type=Path, default=Path("."), help="head's working directory")
+    parser.add_argument("--out", type=Path, default=Path(".quantbench/ab"),
+                        help="where runs and reports go (default .quantbench/ab)")
+    parser.add_argument("--tolerance", action="append", default=None, metavar="METRIC=FRACTION")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
+    """The ``ab`` command; ``run`` starts one bench process (tests pass a fake)."""
+    from quantbench.config import SettingsError, build_settings, read_pyproject
+    from quantbench.judge.calibrate import merge_sessions
+    from quantbench.report.files import comparison_table, write_reports
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    parser = _parser()
+    args = parser.parse_args(argv[:cut])
+    pytest_args = argv[cut + 1:]
+    if args.pairs < 2:
+        parser.error(f"--pairs must be at least 2 for a paired test, not {args.pairs}")
+    try:
+        settings = build_settings(read_pyproject(Path.cwd()), {"tolerance": args.tolerance})
+    except SettingsError as exc:
+        print(f"quantbench ab: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = args.out.resolve()
+    base = Side("base", args.base, tuple(shlex.split(args.base_args)), args.base_dir.resolve())
+    head = Side("head", args.head, tuple(shlex.split(args.head_args)), args.head_dir.resolve())
+    try:
+        runs = run_pairs(base, head, args.pairs, out, pytest_args, run,
+                         lambda line: print(line, flush=True))
+        check_comparable(runs)
+    except AbError as exc:
+        print(f"quantbench ab: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    head_results = merge_sessions(runs.head)
+    comparison = judge_runs(runs, settings, head_results)
+    env = {"base": runs.base[0].environment, "head": runs.head[0].environment,
+           "pairs": args.pairs, "pytest_args": pytest_args,
+           "base_command": bench_command(base, out / "base-<i>", pytest_args),
+           "head_command": bench_command(head, out / "head-<i>", pytest_args)}
+    written = write_reports(out, comparison, head_results, env,
+                            title=f"quantbench A/B: head vs base, {args.pairs} pairs on "
+                                  f"{runs.base[0].gpu} / {runs.base[0].model_source}")
+    print(comparison_table(comparison))
+    for note in comparison.notes:
+        print(note)
+    print("reports: " + ", ".join(str(p) for p in written.values()))
+    if comparison.exit_ok:
+        print(f"ab: pass ({len(comparison.improvements)} improvement(s))")
+        return EXIT_OK
+    names = sorted({f"{r.case_key} {r.method} {r.metric}" for r in comparison.regressions})
+    print(f"ab: FAIL, {len(names)} regression(s) or quality failure(s): " + "; ".join(names))
+    return EXIT_REGRESSION

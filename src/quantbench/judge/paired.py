@@ -1,0 +1,201 @@
+"""Judge head against base from K alternating same-host pairs: a paired test per metric.
+
+Same-host A/B (``quantbench.ab``) runs base and head in turn on one machine, so whatever the
+machine does to one run of a pair it does to the other, and what is left to judge is the noise
+*within* that host. Pair i gives one oriented log ratio per metric,
+
+    r_i = log(head_i / base_i)    (negated for lower-is-better metrics: positive means better)
+
+of the two sessions' medians. The change is the geometric mean ratio, exp(mean r) − 1, and its
+95 % interval is mean r ± t(K−1) · s / √K (Student's t, ``calibrate.t975``; s the standard
+deviation of the r_i). Following pyperf's rule a difference must be both *significant* and
+*large enough*:
+
+* ``regression``: the change is worse than the metric's tolerance and the interval lies wholly
+  below 0; ``improvement`` symmetrically;
+* ``within noise``: worse than the tolerance but the interval holds 0 (the pairs disagree);
+* ``pass``: otherwise.
+
+Exact counters (catalog kind ``count``, ``stop == "exact"`` or zero-width intervals: kernels per
+token, weight bytes) need no t-test: identical in every pair passes; a change beyond the
+tolerance in the same direction in every pair is a regression (or improvement) naming the values
+("decode_kernels 1029.34 → 1173.34"); a change in only some pairs is ``within noise``. Values a
+log cannot take (0 or below) are judged by that same per-pair rule.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from quantbench.catalog import SPECS, spec
+from quantbench.judge.calibrate import merge_metric, t975
+from quantbench.judge.compare import (
+    IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE, Comparison, Row, relative_change,
+)
+from quantbench.results import CaseResult, Metric
+
+_EPS = 1e-12
+UNGATED_KINDS = ("info", "quality")
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Mean and 95 % half-width of K oriented log ratios (positive = head better)."""
+
+    mean: float
+    halfwidth: float
+    k: int
+    stdev: float
+
+    @property
+    def change(self) -> float:
+        """Geometric-mean relative change, positive = better."""
+        return math.expm1(self.mean)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The 95 % interval of the change, as relative changes."""
+        return math.expm1(self.mean - self.halfwidth), math.expm1(self.mean + self.halfwidth)
+
+    @property
+    def significant(self) -> bool:
+        """Whether the interval excludes 0 (no change)."""
+        return self.mean - self.halfwidth > 0 or self.mean + self.halfwidth < 0
+
+    @property
+    def t(self) -> float:
+        """The paired t statistic, mean / (s / √K); ±inf when every pair agrees exactly."""
+        if self.stdev == 0:
+            return 0.0 if self.mean == 0 else math.copysign(math.inf, self.mean)
+        return self.mean / (self.stdev / math.sqrt(self.k))
+
+
+def log_ratios(base: Sequence[float], head: Sequence[float], higher_is_better: bool) -> list[float]:
+    """Per-pair ``log(head / base)``, negated for lower-is-better metrics (positive = better)."""
+    sign = 1.0 if higher_is_better else -1.0
+    return [sign * math.log(h / b) for b, h in zip(base, head, strict=True)]
+
+
+def paired_test(ratios: Sequence[float]) -> PairedTest:
+    """Mean and Student-t 95 % half-width of the per-pair log ratios (at least two pairs)."""
+    k = len(ratios)
+    if k < 2:
+        raise ValueError(f"a paired test needs at least 2 pairs, got {k}")
+    mean = statistics.fmean(ratios)
+    stdev = statistics.stdev(ratios)
+    return PairedTest(mean, t975(k - 1) * stdev / math.sqrt(k), k, stdev)
+
+
+def _pct(change: float) -> str:
+    return f"{change * 100:+.1f}%" if math.isfinite(change) else ("+inf" if change > 0 else "-inf")
+
+
+def judge_paired(test: PairedTest, tolerance: float) -> tuple[str, str]:
+    """Verdict and reason of one metric's paired test against its tolerance."""
+    low, high = test.interval
+    what = f"{_pct(test.change)} over {test.k} pairs, 95% CI {_pct(low)} .. {_pct(high)}"
+    if test.change < -(tolerance + _EPS):
+        if test.significant:
+            return REGRESSION, f"{what}: worse than ±{tolerance:.0%} and excludes 0"
+        return WITHIN_NOISE, f"{what}: worse than ±{tolerance:.0%} but holds 0"
+    if test.change > tolerance + _EPS:
+        if test.significant:
+            return IMPROVEMENT, f"{what}: better than ±{tolerance:.0%} and excludes 0"
+        return PASS, f"{what}: better than ±{tolerance:.0%} but holds 0"
+    return PASS, f"{what}: within ±{tolerance:.0%}"
+
+
+def judge_per_pair(name: str, base: Sequence[float], head: Sequence[float],
+                   higher_is_better: bool, tolerance: float) -> tuple[str, str]:
+    """Verdict of a counter: the same change beyond tolerance in every pair, or none."""
+    changes = [relative_change(b, h, higher_is_better) for b, h in zip(base, head, strict=True)]
+    moved = f"{name} {statistics.median(base):.6g} → {statistics.median(head):.6g}"
+    if all(b == h for b, h in zip(base, head)):
+        return PASS, f"identical in every pair ({statistics.median(base):.6g})"
+    worse = sum(c < -(tolerance + _EPS) for c in changes)
+    better = sum(c > tolerance + _EPS for c in changes)
+    if worse == len(changes):
+        return REGRESSION, f"{moved}: worse than ±{tolerance:.1%} in every pair"
+    if better == len(changes):
+        return IMPROVEMENT, f"{moved}: better than ±{tolerance:.1%} in every pair"
+    if worse:
+        return (WITHIN_NOISE,
+                f"{moved}: worse than ±{tolerance:.1%} in {worse} of {len(changes)} pairs only")
+    return PASS, f"{moved}: within ±{tolerance:.1%} in every pair"
+
+
+def is_exact(name: str, samples: Sequence[Metric]) -> bool:
+    """A counter: catalog kind ``count``, or every sample exact or of zero width."""
+    return spec(name).kind == "count" or all(m.stop == "exact" or m.low == m.high for m in samples)
+
+
+def judge_metric(name: str, base: Sequence[Metric], head: Sequence[Metric],
+                 tolerance: float) -> tuple[str, str, float, float | None]:
+    """Verdict, reason, change (positive = better) and t statistic (``None`` for counters) of
+    one metric over the pairs; a counter's change is that of the median of each side."""
+    hib = spec(name).higher_is_better if name in SPECS else base[0].higher_is_better
+    b = [m.median for m in base]
+    h = [m.median for m in head]
+    if is_exact(name, [*base, *head]) or min(b + h) <= 0:
+        change = relative_change(statistics.median(b), statistics.median(h), hib)
+        return (*judge_per_pair(name, b, h, hib, tolerance), change, None)
+    test = paired_test(log_ratios(b, h, hib))
+    return (*judge_paired(test, tolerance), test.change, test.t)
+
+
+def _keyed(results: Sequence[CaseResult]) -> dict[tuple[str, str], CaseResult]:
+    return {(r.case_key, r.method): r for r in results}
+
+
+def paired_comparison(base: Sequence[Sequence[CaseResult]], head: Sequence[Sequence[CaseResult]],
+                      tolerance: Callable[[str], float], *, label: str = "base") -> Comparison:
+    """One ``Row`` per gated (case, method, metric) that every session measured, judging head's
+    pairs against base's. ``base[i]`` and ``head[i]`` are the results of pair i. A case every
+    base run measured that a head run lacks is a regression (head lost it); metrics and cases
+    not in every session are named in the notes."""
+    if len(base) != len(head):
+        raise ValueError(f"{len(base)} base sessions but {len(head)} head sessions")
+    base_k = [_keyed(s) for s in base]
+    head_k = [_keyed(s) for s in head]
+    rows: list[Row] = []
+    notes: list[str] = []
+    for key in sorted(set().union(*base_k, *head_k)):
+        case_key, method = key
+        in_base = all(key in s for s in base_k)
+        missing = [i + 1 for i, s in enumerate(head_k) if key not in s]
+        if in_base and missing:
+            lost = f"every base run measured it; head run(s) {', '.join(map(str, missing))} did not"
+            for name in base_k[0][key].metrics:
+                if spec(name).kind not in UNGATED_KINDS and all(name in s[key].metrics for s in base_k):
+                    merged = merge_metric([s[key].metrics[name] for s in base_k])
+                    rows.append(Row(case_key, method, name, merged.unit, merged, None, None,
+                                    tolerance(name), REGRESSION, lost))
+            continue
+        if not in_base or missing:
+            notes.append(f"not judged: {case_key} {method} is not in every "
+                         + ("base" if not in_base else "head") + " run")
+            continue
+        samples_b = [s[key] for s in base_k]
+        samples_h = [s[key] for s in head_k]
+        names = dict.fromkeys(n for r in [*samples_b, *samples_h] for n in r.metrics)
+        partial = []
+        for name in names:
+            if spec(name).kind in UNGATED_KINDS:
+                continue
+            b = [r.metrics.get(name) for r in samples_b]
+            h = [r.metrics.get(name) for r in samples_h]
+            if None in b or None in h:
+                partial.append(name)
+                continue
+            tol = tolerance(name)
+            verdict, reason, change, t = judge_metric(name, b, h, tol)  # type: ignore[arg-type]
+            baseline, current = merge_metric(b), merge_metric(h)  # type: ignore[arg-type]
+            rows.append(Row(case_key, method, name, baseline.unit, baseline, current, change, tol,
+                            verdict, reason, t))
+        if partial:
+            notes.append(f"not judged, not in every session: {case_key} {method}: {', '.join(partial)}")
+    return Comparison(tuple(rows), tuple(notes), label)
+

@@ -1,0 +1,209 @@
+"""``python -m quantbench ab``: the orchestration with a fake runner, then one real A/B on the CPU.
+
+The fake runner stands in for ``PYTHON -m pytest benches``: it records each call and writes the
+session file the run would leave in its ``--qb-report-dir``. The real A/B runs the tiny synthetic
+model with head slowed 4x by the test-only slowdown plugin, over three pairs: with two, Student's
+t is 12.7 and the two pairs' log ratios must agree within 0.22 for the interval to exclude 0; on
+a shared 2-core machine the sleep-based slowdown's size moved more than that between processes
+(decode 4.7x vs 6.1x), so two pairs read "within noise" in 2 of 3 tries; three pairs (t = 4.3)
+caught it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pytest
+
+from quantbench import cli
+from quantbench.ab import bench_command, main, schedule, Side
+from quantbench.config import Scenario
+from quantbench.results import CaseResult, Metric
+from quantbench.session import Session
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTEST_ARGS = ["-k", "generate and bs1", "--qb-methods", "fp16"]
+
+
+def metric(name: str, value: float) -> Metric:
+    return Metric(name, "tok/s", value, value * 0.99, value * 1.01, 20, True, 0.01, "budget")
+
+
+@dataclass
+class FakeRunner:
+    """Writes a session per call; ``speed`` maps side to per-pair decode tok/s, ``codes`` maps
+    ``(side, pair)`` to an exit status and ``no_file``/``partial`` name runs to spoil."""
+
+    speed: Mapping[str, Sequence[float]]
+    codes: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    no_file: tuple[tuple[str, int], ...] = ()
+    partial: tuple[tuple[str, int], ...] = ()
+    gpu: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, list[CaseResult]] = field(default_factory=dict)
+    calls: list[tuple[str, int, list[str], Path, dict[str, str]]] = field(default_factory=list)
+
+    def __call__(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> int:
+        report = Path(argv[argv.index("--qb-report-dir") + 1])
+        side, pair = report.name.split("-")
+        key = (side, int(pair))
+        self.calls.append((side, int(pair), list(argv), cwd, dict(env)))
+        log.write_text(f"fake run of {side} {pair}\n")
+        if key not in self.no_file:
+            tps = self.speed[side][int(pair) - 1]
+            result = CaseResult("default", "eager", "generate-bs1", "fp16", "float32",
+                                {"decode_tps": metric("decode_tps", tps)})
+            Session({"gpu": self.gpu.get(side, "cpu"), "model_source": "synthetic:qwen2-tiny"},
+                    Scenario("default").to_dict(), [result, *self.extra.get(side, [])],
+                    partial=key in self.partial,
+                    ).write(report / "session.json")
+        return self.codes.get(key, 0)
+
+
+def ab(tmp_path: Path, runner: FakeRunner, *extra: str, pairs: int = 3) -> int:
+    base_dir, head_dir = tmp_path / "base-src", tmp_path / "head-src"
+    base_dir.mkdir(exist_ok=True)
+    head_dir.mkdir(exist_ok=True)
+    argv = ["--base", "/envs/base/python", "--head", "/envs/head/python", "--pairs", str(pairs),
+            "--head-args", "-p quantbench.testing.slowdown --qb-slowdown 0.25",
+            "--base-dir", str(base_dir), "--head-dir", str(head_dir),
+            "--out", str(tmp_path / "ab"), *extra, "--", *PYTEST_ARGS]
+    return main(argv, run=runner)
+
+
+def verdicts(tmp_path: Path) -> dict[str, str]:
+    data = json.loads((tmp_path / "ab" / "comparison.json").read_text())
+    return {r["metric"]: r["verdict"] for r in data["comparison"]["rows"]}
+
+
+def test_runs_alternate_base_and_head_each_in_its_own_folder(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "step-summary.md"))
+    runner = FakeRunner({"base": [100, 102, 98], "head": [100, 102, 98]})
+    assert ab(tmp_path, runner) == 0
+    assert [(s, i) for s, i, *_ in runner.calls] == schedule(3) == [
+        ("base", 1), ("head", 1), ("base", 2), ("head", 2), ("base", 3), ("head", 3)]
+    side, pair, argv, cwd, env = runner.calls[1]
+    out = tmp_path / "ab"
+    assert argv == ["/envs/head/python", "-m", "pytest", "benches", *PYTEST_ARGS, "-p",
+                    "quantbench.testing.slowdown", "--qb-slowdown", "0.25",
+                    "--qb-report-dir", str(out / "head-1"), "--benchmark-disable"]
+    assert runner.calls[0][2][:4] == ["/envs/base/python", "-m", "pytest", "benches"]
+    assert "--qb-slowdown" not in runner.calls[0][2]
+    assert runner.calls[0][3] == tmp_path / "base-src" and cwd == tmp_path / "head-src"
+    assert "GITHUB_STEP_SUMMARY" not in env  # children must not write the job's summary
+    assert verdicts(tmp_path) == {"decode_tps": "pass"}
+    assert {p.name for p in out.iterdir()} >= {"summary.md", "comparison.json", "base-1", "head-3"}
+    assert "quantbench A/B" in (tmp_path / "step-summary.md").read_text()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("quantbench ab: base 1/3: exit 0, 1 case(s), ")
+    assert lines[-1] == "ab: pass (0 improvement(s))"
+
+
+def test_a_consistent_slowdown_fails_with_exit_1(tmp_path, capsys) -> None:
+    runner = FakeRunner({"base": [100, 102, 98], "head": [100 / 1.2, 102 / 1.25, 98 / 1.3]})
+    assert ab(tmp_path, runner) == 1
+    assert verdicts(tmp_path) == {"decode_tps": "regression"}
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == (
+        "ab: FAIL, 1 regression(s) or quality failure(s): eager/generate-bs1 fp16 decode_tps")
+    assert "95% CI -27.5% .. -11.6%" in (tmp_path / "ab" / "summary.md").read_text()
+
+
+def test_a_run_that_fails_stops_the_ab_with_one_line_and_exit_4(tmp_path, capsys) -> None:
+    runner = FakeRunner({"base": [100] * 3, "head": [100] * 3}, codes={("head", 2): 3})
+    assert ab(tmp_path, runner) == 4
+    assert len(runner.calls) == 4  # base 1, head 1, base 2, head 2: nothing after the failure
+    log = tmp_path / "ab" / "head-2" / "pytest.log"
+    assert capsys.readouterr().err == f"quantbench ab: head run 2 failed with exit 3; its output: {log}\n"
+    assert not (tmp_path / "ab" / "summary.md").exists()
+
+
+def test_a_run_without_a_session_file_is_unusable_even_with_a_stale_one_there(tmp_path, capsys) -> None:
+    stale = tmp_path / "ab" / "base-1" / "session.json"
+    FakeRunner({"base": [1.0], "head": [1.0]})(["py", "--qb-report-dir", str(stale.parent)],
+                                              tmp_path, {}, tmp_path / "x.log")
+    assert stale.is_file()
+    runner = FakeRunner({"base": [100] * 3, "head": [100] * 3}, no_file=(("base", 1),))
+    assert ab(tmp_path, runner) == 4
+    err = capsys.readouterr().err
+    assert err.startswith(f"quantbench ab: base run 1 (exit 0): no session file at {stale}; ")
+    assert len(runner.calls) == 1
+
+
+def test_a_partial_session_is_unusable(tmp_path, capsys) -> None:
+    runner = FakeRunner({"base": [100] * 3, "head": [100] * 3}, partial=(("head", 1),))
+    assert ab(tmp_path, runner) == 4
+    assert capsys.readouterr().err.startswith("quantbench ab: head run 1 did not finish")
+
+
+def test_exit_1_with_a_finished_session_is_judged_and_noted(tmp_path, capsys) -> None:
+    runner = FakeRunner({"base": [100] * 3, "head": [100] * 3}, codes={("head", 3): 1})
+    assert ab(tmp_path, runner) == 0
+    log = tmp_path / "ab" / "head-3" / "pytest.log"
+    assert f"head run 3 exited 1 (a bench or its quality gate failed): {log}" in capsys.readouterr().out
+
+
+def test_head_quality_past_its_threshold_fails_the_ab(tmp_path, capsys) -> None:
+    kl = Metric.exact("kl_divergence", "nats", 0.9, higher_is_better=False)
+    broken = CaseResult("default", "eager", "quality", "int8", "int8", {"kl_divergence": kl})
+    runner = FakeRunner({"base": [100] * 2, "head": [100] * 2}, extra={"head": [broken]})
+    assert ab(tmp_path, runner, pairs=2) == 1
+    assert verdicts(tmp_path) == {"decode_tps": "pass", "kl_divergence": "quality fail"}
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "ab: FAIL, 1 regression(s) or quality failure(s): eager/quality int8 kl_divergence")
+
+
+def test_sessions_of_another_gpu_are_not_compared(tmp_path, capsys) -> None:
+    runner = FakeRunner({"base": [100] * 2, "head": [100] * 2}, gpu={"head": "NVIDIA H100"})
+    assert ab(tmp_path, runner, pairs=2) == 4
+    assert capsys.readouterr().err == (
+        "quantbench ab: head run 1 measured gpu 'NVIDIA H100', base run 1 'cpu'\n")
+
+
+def test_a_tolerance_option_reaches_the_verdicts(tmp_path) -> None:
+    runner = FakeRunner({"base": [100, 102, 98], "head": [100 / 1.2, 102 / 1.25, 98 / 1.3]})
+    assert ab(tmp_path, runner, "--tolerance", "decode_tps=0.25") == 0
+    assert verdicts(tmp_path) == {"decode_tps": "pass"}
+
+
+def test_one_pair_is_refused_and_cli_dispatches_ab(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["ab", "--base", "a", "--head", "b", "--pairs", "1"])
+    assert exc.value.code == 2
+    assert "--pairs must be at least 2" in capsys.readouterr().err
+
+
+def test_bench_command_puts_side_arguments_after_the_shared_ones() -> None:
+    side = Side("base", "py", ("-x",), Path("/src"))
+    assert bench_command(side, Path("/out/base-1"), ["-k", "a"]) == [
+        "py", "-m", "pytest", "benches", "-k", "a", "-x", "--qb-report-dir", "/out/base-1",
+        "--benchmark-disable"]
+
+
+def test_a_real_ab_on_the_cpu_catches_a_4x_slowdown(tmp_path) -> None:
+    """Three pairs of real sessions on the tiny model, head 4x slower: exit 1, decode regressed."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "GITHUB_STEP_SUMMARY"):
+        env.pop(name, None)
+    out = tmp_path / "ab"
+    cmd = [sys.executable, "-m", "quantbench", "ab", "--base", sys.executable,
+           "--head", sys.executable, "--pairs", "3", "--out", str(out),
+           "--head-args", "-p quantbench.testing.slowdown --qb-slowdown 3.0", "--",
+           "-k", "generate and bs1", "--qb-methods", "fp16", "--qb-time-budget", "0.3",
+           "--qb-cache-dir", str(tmp_path / "cache"), "-p", "no:cacheprovider"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+                          check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output[-4000:]
+    rows = json.loads((out / "comparison.json").read_text())["comparison"]["rows"]
+    decode = [r for r in rows if r["metric"] == "decode_tps"]
+    assert len(decode) == 1 and decode[0]["verdict"] == "regression", output[-4000:]
+    assert decode[0]["change"] < -0.5  # about -75 %
+    assert decode[0]["reason"].endswith(": worse than ±10% and excludes 0")
+    assert sorted(p.name for p in out.glob("*-?")) == ["base-1", "base-2", "base-3", "head-1",
+                                                       "head-2", "head-3"]

@@ -1,0 +1,166 @@
+"""``judge.paired``: the same-host A/B's paired test, with hand-computed numbers.
+
+Timings are built as head = base × ratio per pair, so each pair's log ratio is known exactly:
+a 25 % slowdown (time × 1.2, 1.25, 1.3 in three pairs) gives decode tok/s ratios 1/1.2, 1/1.25,
+1/1.3, a geometric-mean change of 1.95^(−1/3) − 1 = −19.96 %, s = 0.040024 and a 95 % interval
+of −22.26 % ± 4.303 × s / √3 in log space: −27.53 % .. −11.59 %, wholly below 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from quantbench.config import Settings
+from quantbench.judge.compare import IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE
+from quantbench.judge.paired import (
+    judge_metric, judge_paired, log_ratios, paired_comparison, paired_test,
+)
+from quantbench.results import CaseResult, Metric
+
+BASE_TPS = (100.0, 102.0, 98.0)
+
+
+def sampled(name: str, value: float, *, hib: bool = True, unit: str = "tok/s") -> Metric:
+    """A timed metric with a ±1 % interval, as a budget-stopped session stores it."""
+    return Metric(name, unit, value, value * 0.99, value * 1.01, 20, hib, 0.01, "budget")
+
+
+def exact(name: str, value: float, unit: str = "kernels/token") -> Metric:
+    return Metric.exact(name, unit, value, higher_is_better=False)
+
+
+def tps(values: tuple[float, ...]) -> list[Metric]:
+    return [sampled("decode_tps", v) for v in values]
+
+
+def test_log_ratios_are_oriented_so_positive_means_better() -> None:
+    assert log_ratios([100.0], [50.0], True) == [pytest.approx(-math.log(2))]
+    assert log_ratios([1.0], [2.0], False) == [pytest.approx(-math.log(2))]
+
+
+def test_identical_sides_pass_with_no_change() -> None:
+    verdict, reason, change, t = judge_metric("decode_tps", tps(BASE_TPS), tps(BASE_TPS), 0.10)
+    assert (verdict, change, t) == (PASS, 0.0, 0.0)
+    assert reason == "+0.0% over 3 pairs, 95% CI +0.0% .. +0.0%: within ±10%"
+
+
+def test_a_consistent_25_percent_slowdown_in_three_pairs_is_a_regression() -> None:
+    head = tuple(b / f for b, f in zip(BASE_TPS, (1.2, 1.25, 1.3)))
+    test = paired_test(log_ratios(BASE_TPS, head, True))
+    assert test.mean == pytest.approx(-math.log(1.95) / 3)
+    assert test.change == pytest.approx(1.95 ** (-1 / 3) - 1)  # -19.96 %
+    assert test.stdev == pytest.approx(0.0400240, abs=1e-7)
+    assert test.halfwidth == pytest.approx(4.303 * test.stdev / math.sqrt(3))
+    low, high = test.interval
+    assert (low, high) == (pytest.approx(-0.275333, abs=1e-6), pytest.approx(-0.115892, abs=1e-6))
+    assert test.significant and test.t == pytest.approx(-9.6335, abs=1e-4)
+    verdict, reason, change, t = judge_metric("decode_tps", tps(BASE_TPS), tps(head), 0.10)
+    assert verdict == REGRESSION and change == pytest.approx(test.change) and t == test.t
+    assert reason == "-20.0% over 3 pairs, 95% CI -27.5% .. -11.6%: worse than ±10% and excludes 0"
+
+
+def test_the_same_speed_up_is_an_improvement() -> None:
+    head = tuple(b * f for b, f in zip(BASE_TPS, (1.2, 1.25, 1.3)))
+    verdict, _, change, _ = judge_metric("decode_tps", tps(BASE_TPS), tps(head), 0.10)
+    assert verdict == IMPROVEMENT and change == pytest.approx(1.95 ** (1 / 3) - 1)
+
+
+def test_a_latency_that_grows_25_percent_in_every_pair_regresses_with_no_spread() -> None:
+    base = [sampled("token_p50_ms", 2.0, hib=False, unit="ms")] * 2
+    head = [sampled("token_p50_ms", 2.5, hib=False, unit="ms")] * 2
+    verdict, reason, change, t = judge_metric("token_p50_ms", base, head, 0.10)
+    assert verdict == REGRESSION and t == -math.inf
+    assert change == pytest.approx(0.8 - 1)  # log ratio -log(1.25): geometric change -20 %
+    assert reason.startswith("-20.0% over 2 pairs, 95% CI -20.0% .. -20.0%")
+
+
+def test_noise_of_30_percent_either_way_is_not_a_regression() -> None:
+    # Ratios 1.3, 0.7, 1.0: geometric mean 0.91^(1/3), -3.1 %, inside the tolerance.
+    head = tuple(b * f for b, f in zip(BASE_TPS, (1.3, 0.7, 1.0)))
+    verdict, _, change, _ = judge_metric("decode_tps", tps(BASE_TPS), tps(head), 0.10)
+    assert verdict == PASS and change == pytest.approx(0.91 ** (1 / 3) - 1)
+    # Ratios 0.7, 1.3, 0.7: -13.96 %, past the tolerance, but the interval (-64.6 % .. +109.1 %)
+    # holds 0: the pairs disagree.
+    head = tuple(b * f for b, f in zip(BASE_TPS, (0.7, 1.3, 0.7)))
+    verdict, reason, change, _ = judge_metric("decode_tps", tps(BASE_TPS), tps(head), 0.10)
+    assert verdict == WITHIN_NOISE and change == pytest.approx(0.637 ** (1 / 3) - 1)
+    assert reason == "-14.0% over 3 pairs, 95% CI -64.6% .. +109.1%: worse than ±10% but holds 0"
+
+
+def test_two_pairs_use_t_12_7() -> None:
+    # With two pairs the half-width is 12.706 * |r1 - r2| / 2: a 4x slowdown (log -1.386) is
+    # significant while the two pairs' log ratios differ by less than 0.218.
+    test = paired_test([-1.35, -1.45])
+    assert test.halfwidth == pytest.approx(12.706 * 0.1 / 2)
+    assert test.significant and test.interval[1] == pytest.approx(math.expm1(-1.4 + 0.6353))
+    assert not paired_test([-1.0, -1.2]).significant  # -1.1 ± 1.2706
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        paired_test([-1.0])
+
+
+def test_a_better_change_that_is_not_significant_passes() -> None:
+    assert judge_paired(paired_test([0.3, -0.1]), 0.10)[0] == PASS
+
+
+def test_counters_are_judged_pair_by_pair_and_name_what_changed() -> None:
+    base = [exact("decode_kernels", 1029.34)] * 3
+    verdict, reason, change, t = judge_metric("decode_kernels", base, base, 0.005)
+    assert (verdict, reason, change, t) == (PASS, "identical in every pair (1029.34)", 0.0, None)
+    more = [exact("decode_kernels", 1173.34)] * 3
+    verdict, reason, change, t = judge_metric("decode_kernels", base, more, 0.005)
+    assert verdict == REGRESSION and t is None
+    assert reason == "decode_kernels 1029.34 → 1173.34: worse than ±0.5% in every pair"
+    assert change == pytest.approx(-144 / 1029.34)
+    once = [exact("decode_kernels", 1029.34)] * 2 + [exact("decode_kernels", 1173.34)]
+    verdict, reason, _, _ = judge_metric("decode_kernels", base, once, 0.005)
+    assert verdict == WITHIN_NOISE
+    assert reason == "decode_kernels 1029.34 → 1029.34: worse than ±0.5% in 1 of 3 pairs only"
+    fewer = [exact("decode_kernels", 1000.0)] * 3
+    assert judge_metric("decode_kernels", base, fewer, 0.005)[0] == IMPROVEMENT
+
+
+def test_a_count_kind_metric_with_a_spread_is_still_a_counter() -> None:
+    base = [sampled("decode_py_calls", 500.0, hib=False, unit="calls/token")] * 2
+    head = [sampled("decode_py_calls", 501.0, hib=False, unit="calls/token")] * 2
+    verdict, reason, _, t = judge_metric("decode_py_calls", base, head, 0.005)
+    assert (verdict, t) == (PASS, None)
+    assert reason == "decode_py_calls 500 → 501: within ±0.5% in every pair"
+
+
+def case(method: str, metrics: list[Metric], case_name: str = "generate-bs1") -> CaseResult:
+    return CaseResult("default", "eager", case_name, method, "float16", {m.name: m for m in metrics})
+
+
+def test_a_comparison_judges_gated_metrics_every_session_measured() -> None:
+    base = [[case("fp16", [sampled("decode_tps", v), exact("weights_gb", 1.0, "GB"),
+                           exact("roofline_pct", 8.0, "%")])] for v in BASE_TPS]
+    head_tps = [b / f for b, f in zip(BASE_TPS, (1.2, 1.25, 1.3))]
+    head = [[case("fp16", [sampled("decode_tps", v), exact("weights_gb", 1.0, "GB"),
+                           exact("roofline_pct", 9.0, "%")])] for v in head_tps]
+    head[1][0].metrics["ttft_ms"] = sampled("ttft_ms", 3.0, hib=False, unit="ms")
+    comparison = paired_comparison(base, head, Settings().tolerance, label="base, 3 runs")
+    rows = {r.metric: r for r in comparison.rows}
+    assert set(rows) == {"decode_tps", "weights_gb"}  # roofline_pct is info: never gated
+    assert rows["decode_tps"].verdict == REGRESSION and rows["weights_gb"].verdict == PASS
+    assert rows["decode_tps"].baseline.median == 100.0  # median of base's medians
+    assert rows["decode_tps"].current.median == pytest.approx(102 / 1.25)
+    assert rows["decode_tps"].tolerance == 0.10 and rows["weights_gb"].tolerance == 0.05
+    assert comparison.notes == ("not judged, not in every session: eager/generate-bs1 fp16: ttft_ms",)
+    assert comparison.baseline_gpu == "base, 3 runs" and not comparison.exit_ok
+
+
+def test_a_case_head_lost_fails_and_one_only_head_ran_is_noted() -> None:
+    fp16 = case("fp16", [sampled("decode_tps", 100.0)])
+    int8 = case("int8", [sampled("decode_tps", 50.0)])
+    nf4 = case("nf4", [sampled("decode_tps", 60.0)])
+    base = [[fp16, int8]] * 2
+    head = [[fp16, nf4], [fp16, int8, nf4]]
+    comparison = paired_comparison(base, head, Settings().tolerance)
+    lost = [r for r in comparison.rows if r.method == "int8"]
+    assert [(r.metric, r.verdict, r.current) for r in lost] == [("decode_tps", REGRESSION, None)]
+    assert lost[0].reason == "every base run measured it; head run(s) 1 did not"
+    assert comparison.notes == ("not judged: eager/generate-bs1 nf4 is not in every base run",)
+    with pytest.raises(ValueError, match="2 base sessions but 1 head"):
+        paired_comparison(base, head[:1], Settings().tolerance)
