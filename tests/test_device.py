@@ -285,3 +285,36 @@ def test_real_cuda_records_count_kernels_launches_and_graph_replays() -> None:
         adds()
     replay = device_work(events_from_activity(compat.cuda_activity(graph.replay)))
     assert (replay.kernels, replay.launches, replay.graph_launches) == (10, 0, 1)
+
+
+class _OldKinetoEvent:
+    """A torch 2.11 ``_KinetoEvent``: no ``activity_type()``."""
+
+    def __init__(self, name: str, on_gpu: bool, annotation: bool = False) -> None:
+        self._name, self._gpu, self._annotation = name, on_gpu, annotation
+
+    def name(self) -> str:
+        return self._name
+
+    def device_type(self):
+        from torch.autograd import DeviceType
+
+        return DeviceType.CUDA if self._gpu else DeviceType.CPU
+
+    def is_user_annotation(self) -> bool:
+        return self._annotation
+
+
+def test_activity_types_are_told_from_the_device_type_on_torch_2_11() -> None:
+    from quantbench.compat import activity_type
+
+    cases = {("void at::native::vectorized_elementwise_kernel<4>(int)", True, False): "kernel",
+             ("Memcpy DtoD (Device -> Device)", True, False): "gpu_memcpy",
+             ("Memset (Device)", True, False): "gpu_memset",
+             ("Context Sync", True, False): "cuda_sync",
+             ("qb::decode", True, True): "gpu_user_annotation",
+             ("cudaLaunchKernel", False, False): "cuda_runtime",
+             ("cudaGraphLaunch_v10000", False, False): "cuda_runtime",
+             ("cuLaunchKernel", False, False): "cuda_driver"}
+    for (name, gpu, annotation), expected in cases.items():
+        assert activity_type(_OldKinetoEvent(name, gpu, annotation)) == expected, name

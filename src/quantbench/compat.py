@@ -148,5 +148,29 @@ def cuda_activity(fn: Callable[[], Any]) -> list[tuple[str, str, int]]:
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         fn()
         torch.cuda.synchronize()
-    return [(e.name(), e.activity_type(), e.duration_ns())
+    return [(e.name(), activity_type(e), e.duration_ns())
             for e in prof.profiler.kineto_results.events()]
+
+
+_SYNC_NAMES = ("Sync", "Wait Event")
+
+
+def activity_type(event: Any) -> str:
+    """A ``_KinetoEvent``'s libkineto activity type. torch 2.13 has ``activity_type()``; torch 2.11
+    (the lent H100s' image) has not, so there it is told from the device type: a record on the
+    GPU is a kernel, copy, fill, sync or user annotation (by its name), a host record one of the
+    CUDA runtime or driver calls the CUDA activity collects."""
+    if hasattr(event, "activity_type"):
+        return event.activity_type()
+    from torch.autograd import DeviceType
+
+    name = event.name()
+    if event.device_type() != DeviceType.CUDA:
+        return "cuda_driver" if name.startswith("cu") and not name.startswith("cuda") else "cuda_runtime"
+    if event.is_user_annotation():
+        return "gpu_user_annotation"
+    if name.startswith("Memcpy"):
+        return "gpu_memcpy"
+    if name.startswith("Memset"):
+        return "gpu_memset"
+    return "cuda_sync" if any(s in name for s in _SYNC_NAMES) else "kernel"
