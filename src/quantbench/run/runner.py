@@ -39,6 +39,10 @@ class Unavailable(Exception):
 
 QUALITY_PROMPTS = 4  # prompts in the quality batch
 HOST_CALL_TOKENS = 16  # Python calls per step are the same for 6, 12 or 32 tokens (tiny Qwen2)
+# Decode steps the profiled pass covers: with all 128 of the default scenario it took 25 % of an
+# H100 session's wall time (g1, docs/results/h100-2026-11-25b); kernel time per step varies little
+# with context length at these lengths (attention was 4 % of FP16's kernel time).
+PROFILE_TOKENS = 32
 QUALITY_PROMPT_TOKENS = 64  # prompt length when there is no tokenizer
 
 
@@ -230,7 +234,8 @@ class Runner:
         they never overlap (profiling slows what it watches): kernel time, kernels and launches
         per decode step from the CUDA profiler, and Python calls per decode step."""
         start = time.perf_counter()
-        work = device_metrics(engine, prompt, self.settings.scenario.new_tokens, step_ms)
+        work = device_metrics(engine, prompt, min(PROFILE_TOKENS, self.settings.scenario.new_tokens),
+                              step_ms)
         calls = python_calls_per_step(engine, prompt, min(HOST_CALL_TOKENS,
                                                           self.settings.scenario.new_tokens))
         if calls is not None:
