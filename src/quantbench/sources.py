@@ -1,10 +1,11 @@
-"""Where a model comes from: a hub id, a local folder, or ``synthetic:<name>``.
+"""Where a model comes from: a hub id, a local folder, ``synthetic:<name>`` or ``gguf:<file>``.
 
 A synthetic model is the real architecture (a ``config.json`` shipped in this package) with
 seeded random weights, written once to a cache folder as an ordinary checkpoint. Every method
 then loads it through the same ``from_pretrained`` path a real checkpoint takes, so the
 synthetic default exercises exactly the code a real model does. Random weights cost the same
 bytes and FLOPs as trained ones, so speed and memory figures carry over; outputs do not.
+A GGUF file is dequantized once into a cached folder the same way (``gguf_source``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 SYNTHETIC_PREFIX = "synthetic:"
+GGUF_PREFIX = "gguf:"
 
 
 class SourceError(ValueError):
@@ -27,11 +29,13 @@ class SourceError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSource:
-    """A resolved model source: what the user named and the path or id to load from."""
+    """A resolved model source: what the user named, the path or id to load from, and what
+    every case's notes must say about it (a GGUF reference is itself quantized)."""
 
     spec: str
-    kind: str  # synthetic | local | hub
+    kind: str  # synthetic | local | hub | gguf
     location: str
+    notes: tuple[str, ...] = ()
 
     @property
     def synthetic(self) -> bool:
@@ -91,6 +95,11 @@ def resolve_source(spec: str, cache_dir: Path, seed: int = 0) -> ModelSource:
         name = spec[len(SYNTHETIC_PREFIX):]
         synthetic_config_dict(name)
         return ModelSource(spec, "synthetic", str(materialize_synthetic(name, cache_dir, seed)))
+    if spec.startswith(GGUF_PREFIX):
+        from quantbench.gguf_source import gguf_file, materialize_gguf, origin_note
+
+        folder = materialize_gguf(gguf_file(spec[len(GGUF_PREFIX):], cache_dir), cache_dir)
+        return ModelSource(spec, "gguf", str(folder), (origin_note(folder),))
     path = Path(spec).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():

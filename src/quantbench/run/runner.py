@@ -187,7 +187,7 @@ class Runner:
 
     def _case(self, loaded: LoadedModel, mode: str, case: str, metrics: dict[str, Metric],
               extra_notes: list[str] | None = None) -> CaseResult:
-        notes = list(self.pool.records[loaded.method].notes) + list(extra_notes or [])
+        notes = [*self.source.notes, *self.pool.records[loaded.method].notes, *(extra_notes or [])]
         if self.device == "cpu":
             notes.append("CPU: weights_gb counts tensor bytes; memory readings are process RSS")
         return CaseResult(self.settings.scenario.name, mode, case, loaded.method, loaded.dtype,
