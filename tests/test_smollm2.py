@@ -15,13 +15,15 @@ and the file is not cached yet.
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pytest
 
 import test_sessions
 from quantbench.fetch import DownloadError, fetch
-from quantbench.settings import Settings, build_settings, read_pyproject
+from quantbench.config import Settings, build_settings, read_pyproject
 from test_sessions import ROOT, Session, run_session
 
 METHODS = ("fp16", "bf16", "int8", "int8vw", "nf4", "int8wo")
@@ -42,7 +44,7 @@ def session(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> Session:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(test_sessions, "SESSION_TIMEOUT_S", SESSION_TIMEOUT_S)
         return run_session(Settings.cache_dir, tmp_path_factory.mktemp("smollm2"),
-                           "--model", f"gguf:{smollm2}", "--methods", ",".join(METHODS),
+                           "--qb-model", f"gguf:{smollm2}", "--qb-methods", ",".join(METHODS),
                            "-k", "quality or len128")
 
 
@@ -74,18 +76,24 @@ def test_quality_is_measured_with_the_models_tokenizer(session: Session) -> None
 
 
 def test_both_quality_gates_decide_each_verdict(session: Session) -> None:
+    """Agreement and KL are both gated on real weights: a method fails exactly when its numbers
+    cross a threshold, in the session's verdict list (comparison.json), and the session exits 1."""
     settings = build_settings(read_pyproject(ROOT), {})
     limits = {"token_agreement": settings.min_token_agreement,
               "kl_divergence": settings.max_kl_divergence}
-    outcomes = session.outcomes()
+    rows = json.loads((session.report_dir / "comparison.json").read_text())["comparison"]["rows"]
+    verdicts = {(r["method"], r["metric"]): r for r in rows if r["case_key"] == "eager/quality"}
     any_failed = False
     for method, metrics in _quality(session).items():
-        crossed = [name for name in GATES if method != "fp16" and (
-            metrics[name] < limits[name] if name == "token_agreement" else metrics[name] > limits[name])]
-        status, message = outcomes[f"test_quality[{method}-eager]"]
-        assert status == ("failure" if crossed else "passed"), f"{method}: {metrics} {message}"
-        for name in crossed:
-            assert f"{method} {GATES[name]}" in message, message
-        any_failed |= bool(crossed)
-    assert all(s == "passed" for t, (s, _) in outcomes.items() if t.startswith("test_prefill"))
+        if method == "fp16":
+            continue
+        for name in GATES:
+            crossed = (metrics[name] < limits[name] if name == "token_agreement"
+                       else metrics[name] > limits[name])
+            row = verdicts[(method, name)]
+            assert row["verdict"] == ("quality fail" if crossed else "pass"), (method, name, row)
+            assert row["reason"].startswith(f"{method} {GATES[name]}"), row["reason"]
+            any_failed |= crossed
+    outcomes = session.outcomes()
+    assert all(s == "passed" for s, _ in outcomes.values()), outcomes
     assert session.code == (1 if any_failed else 0), session.explain()

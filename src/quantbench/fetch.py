@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from quantbench.settings import Settings
+from quantbench.config import Settings
 
 
 @dataclass(frozen=True)

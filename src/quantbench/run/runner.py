@@ -263,7 +263,7 @@ class Runner:
             self.reference = quality.QualityReference.capture(
                 loaded.model, prompt.input_ids, prompt.attention_mask, n)
         if self.reference is None:
-            raise Unavailable("quality needs the FP16 reference: include fp16 in --methods")
+            raise Unavailable("quality needs the FP16 reference: include fp16 in --qb-methods")
         if mode == "eager":
             metrics = quality.evaluate(loaded.model, self.reference)
         else:
