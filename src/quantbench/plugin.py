@@ -16,6 +16,7 @@ from quantbench.settings import METHOD_NAMES, MODES, SettingsError, Settings, bu
 SETTINGS = pytest.StashKey[Settings]()
 HARNESS = pytest.StashKey[Any]()
 GATE = pytest.StashKey[dict]()
+FLAGS: dict[str, str] = {}  # option dest -> its flag, so a bad value's message names the option
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,16 +38,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--qb-cache-dir", dest="cache_dir", default=None)
     group.addoption("--qb-report-dir", dest="report_dir", default=None)
     group.addoption("--qb-baseline-dir", dest="baseline_dir", default=None)
+    group.addoption("--qb-allow-missing-baseline", dest="allow_missing_baseline", action="store_true",
+                    default=None, help="under --benchmark-compare, pass when there is no baseline yet")
+    FLAGS.update({opt.dest: opt.names()[0] for opt in group.options})
 
 
 def pytest_configure(config: pytest.Config) -> None:
     names = ("methods", "model", "awq_model", "device", "scenario", "modes", "time_budget_s",
-             "tolerance", "update_baseline", "cache_dir", "report_dir", "baseline_dir")
+             "tolerance", "update_baseline", "cache_dir", "report_dir", "baseline_dir",
+             "allow_missing_baseline")
     overrides = {n: config.getoption(n, default=None) for n in names}
     compare = config.getoption("benchmark_compare", default=[])
     overrides["compare"] = True if compare != [] else None
     try:
-        settings = build_settings(read_pyproject(config.rootpath), overrides)
+        settings = build_settings(read_pyproject(config.rootpath), overrides, FLAGS)
     except SettingsError as exc:
         raise pytest.UsageError(f"quantbench: {exc}") from None
     root = config.rootpath
