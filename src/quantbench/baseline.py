@@ -1,11 +1,12 @@
 """Stored baselines: one JSON file per GPU and model source, ``<dir>/<gpu-slug>/<model-slug>.json``.
 
-A baseline is the reference a later run is judged against, so it is written with care: the new
-file is written beside the old one, flushed to disk and renamed over it in one step (a crash
-leaves either the old file or the new one, never half of each), and the previous version is
-kept under ``<dir>/<gpu-slug>/history/`` first, so an update never loses data. Loading checks the
-schema version and the required keys and fails with a one-line ``BaselineError``, because a
-baseline that is silently misread would make every verdict after it wrong.
+A baseline is the reference a later run is judged against, so it is written with care: under a
+lock that serialises concurrent updates, the new file is written beside the old one, flushed to
+disk and renamed over it in one step (a crash leaves either the old file or the new one, never
+half of each), and the previous version is kept under ``<dir>/<gpu-slug>/history/`` first, so an
+update never loses data (``quantbench.files``). Loading checks the schema version and the
+required keys and fails with a one-line ``BaselineError``, because a baseline that is silently
+misread would make every verdict after it wrong.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import datetime as _dt
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
+from quantbench import files
 from quantbench.results import CaseResult, Metric
 
 SCHEMA = "quantbench.baseline/1"
@@ -206,69 +207,59 @@ def _utc_stamp() -> str:
 
 
 def _history_path(path: Path) -> Path:
+    """A free name under ``history/``: ``<stem>.<stamp>.json``, then ``<stem>.<stamp>_0001.json``
+    and so on within one second, so that names sort in the order they were written."""
     folder = path.parent / "history"
     stamp = _utc_stamp()
     candidate = folder / f"{path.stem}.{stamp}.json"
     count = 1
     while candidate.exists():
-        candidate = folder / f"{path.stem}.{stamp}-{count}.json"
+        candidate = folder / f"{path.stem}.{stamp}_{count:04d}.json"
         count += 1
     return candidate
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    with path.open("xb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _sync_dir(folder: Path) -> None:
+def _keep(path: Path, keep: Path, old: bytes) -> None:
+    """Keep the stored file as ``keep``: a hard link (atomic, nothing half-written to leave
+    behind), or a copy where the file system has no links."""
+    keep.parent.mkdir(exist_ok=True)
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        os.link(path, keep)
     except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        files.replace_bytes(keep, old)
+    files.sync_dir(keep.parent)
 
 
-def write_baseline(path: Path | str, baseline: Baseline) -> Path | None:
+def write_baseline(path: Path | str, baseline: Baseline,
+                   guard: Callable[[bytes | None], None] | None = None) -> Path | None:
     """Write ``baseline`` to ``path`` atomically; return where the previous version was kept.
 
-    The new text goes to a temporary file in the same folder (so the final rename cannot cross
-    file systems), is fsynced, and replaces the old file with ``os.replace``. A previous file is
-    first copied to ``history/<stem>.<UTC timestamp>.json``. If anything fails, the old file is
-    untouched and the temporary file (and an unused history copy) are removed. Writing content
-    identical to the stored file changes nothing and returns ``None``.
+    Everything happens under the path's lock (``files.locked``), so concurrent updates are
+    serialised and each one's read-modify-write sees the last one's file: temporary files of a
+    killed writer are removed, the stored file is read, ``guard(old_bytes)`` may refuse the update
+    by raising, the stored file is kept as ``history/<stem>.<UTC timestamp>.json`` and the new text
+    replaces it (``files.replace_bytes``: temporary file, fsync, rename, umask honoured). If
+    anything fails, or SIGTERM arrives, the old file is untouched and the temporary file and the
+    unused history copy are removed. Writing content identical to the stored file changes nothing
+    and returns ``None``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     new = to_json(baseline).encode("utf-8")
-    old = path.read_bytes() if path.exists() else None
-    if old == new:
-        return None
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    history: Path | None = None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(new)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if old is not None:
-            keep = _history_path(path)
-            keep.parent.mkdir(exist_ok=True)
-            _write_synced(keep, old)
-            history = keep
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        if history is not None:
-            history.unlink(missing_ok=True)
-        raise
-    _sync_dir(path.parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with files.locked(path), files.terminable():
+        files.remove_strays(path)
+        old = path.read_bytes() if path.exists() else None
+        if guard is not None:
+            guard(old)
+        if old == new:
+            return None
+        history = _history_path(path) if old is not None else None
+        try:
+            if history is not None:
+                _keep(path, history, old)
+            files.replace_bytes(path, new)
+        except BaseException:
+            if history is not None:
+                history.unlink(missing_ok=True)
+            raise
     return history
