@@ -383,12 +383,12 @@ def test_unusable_baseline_exits_4_and_is_left_untouched(
     assert session.data["results"], "the benches themselves still ran and were recorded"
 
 
-def test_missing_baseline_passes_and_says_how_to_create_one(
+def test_missing_baseline_is_exit_4_and_says_how_to_create_one(
         cache_dir: Path, work: Path, tmp_path: Path) -> None:
     folder = tmp_path / "baselines"
     session = run_session(cache_dir, work, "--methods", "fp16", "-k", "len128",
                           "--benchmark-compare", baseline_dir=folder)
-    assert session.code == 0, session.explain()
+    assert session.code == 4, session.explain()  # a pass only with --qb-allow-missing-baseline
     (line,) = session.lines_with("no baseline for cpu")
     assert str(baseline_file(folder)) in line
     assert "pytest benches --quantbench-update-baseline" in line

@@ -4,9 +4,9 @@ A baseline is the reference a later run is judged against, so it is written with
 lock that serialises concurrent updates, the new file is written beside the old one, flushed to
 disk and renamed over it in one step (a crash leaves either the old file or the new one, never
 half of each), and the previous version is kept under ``<dir>/<gpu-slug>/history/`` first, so an
-update never loses data (``quantbench.files``). Loading checks the schema version and the
-required keys and fails with a one-line ``BaselineError``, because a baseline that is silently
-misread would make every verdict after it wrong.
+update never loses data (``quantbench.files``). Loading checks the file against its declared
+schema (``quantbench.validate``) and fails with a one-line ``BaselineError``, because a baseline
+that is silently misread would make every verdict after it wrong.
 """
 
 from __future__ import annotations
@@ -19,13 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from quantbench import files
+from quantbench import files, validate
 from quantbench.results import CaseResult, Metric
 
 SCHEMA = "quantbench.baseline/1"
 PROVENANCE_KINDS = ("measured", "published")
-REQUIRED_KEYS = ("schema", "gpu", "model_source", "scenario", "provenance", "results")
-_METRIC_KEYS = ("unit", "median", "low", "high", "n", "higher_is_better")
 _VENDORS = ("nvidia", "amd", "intel")
 
 Results = dict[str, dict[str, dict[str, Metric]]]
@@ -127,55 +125,16 @@ def to_json(baseline: Baseline) -> str:
     return json.dumps(baseline.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
-def _metric(where: str, name: str, data: Any) -> Metric:
-    if not isinstance(data, dict):
-        raise BaselineError(f"{where}: expected an object")
-    missing = [k for k in _METRIC_KEYS if k not in data]
-    if missing:
-        raise BaselineError(f"{where}: missing key {missing[0]!r}")
-    try:
-        return Metric.from_dict({**data, "name": name})
-    except (TypeError, ValueError) as exc:
-        raise BaselineError(f"{where}: {exc}") from None
-
-
 def from_dict(data: Any) -> Baseline:
-    """Validate and build a baseline from its parsed JSON."""
-    if not isinstance(data, dict):
-        raise BaselineError("not a JSON object")
-    if "schema" not in data:
-        raise BaselineError(f"missing key 'schema' (expected {SCHEMA!r})")
-    if data["schema"] != SCHEMA:
-        raise BaselineError(f"schema {data['schema']!r} is not supported (expected {SCHEMA!r})")
-    missing = [k for k in REQUIRED_KEYS if k not in data]
-    if missing:
-        raise BaselineError(f"missing key {missing[0]!r}")
-    for key in ("scenario", "provenance", "results"):
-        if not isinstance(data[key], dict):
-            raise BaselineError(f"{key!r} must be an object")
-    kind = data["provenance"].get("kind")
-    if kind not in PROVENANCE_KINDS:
-        raise BaselineError(f"provenance kind {kind!r} is not one of {', '.join(PROVENANCE_KINDS)}")
-    results: Results = {}
-    for case_key, by_method in data["results"].items():
-        if not isinstance(by_method, dict):
-            raise BaselineError(f"results.{case_key}: expected an object")
-        for method, metrics in by_method.items():
-            if not isinstance(metrics, dict):
-                raise BaselineError(f"results.{case_key}.{method}: expected an object")
-            results.setdefault(case_key, {})[method] = {
-                name: _metric(f"results.{case_key}.{method}.{name}", name, m)
-                for name, m in metrics.items()
-            }
-    return Baseline(
-        gpu=str(data["gpu"]),
-        model_source=str(data["model_source"]),
-        scenario=dict(data["scenario"]),
-        results=results,
-        environment=dict(data.get("environment") or {}),
-        provenance=dict(data["provenance"]),
-        schema=data["schema"],
-    )
+    """Validate (``quantbench.validate.baseline``: types, finite numbers, catalogued metrics,
+    ordered bounds) and build a baseline from its parsed JSON."""
+    try:
+        v = validate.baseline(data, schema=SCHEMA, provenance_kinds=PROVENANCE_KINDS)
+    except validate.Invalid as exc:
+        raise BaselineError(str(exc)) from None
+    return Baseline(gpu=v["gpu"], model_source=v["model_source"], scenario=dict(v["scenario"]),
+                    results=v["results"], environment=dict(v["environment"]),
+                    provenance=dict(v["provenance"]), schema=v["schema"])
 
 
 def from_json(text: str) -> Baseline:
@@ -194,8 +153,10 @@ def load_baseline(path: Path | str) -> Baseline:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BaselineError(f"no baseline at {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"cannot read baseline {path}: {exc}") from None
+    except OSError as exc:
+        raise BaselineError(f"cannot read {path}: {files.describe(exc)}") from None
+    except UnicodeDecodeError:
+        raise BaselineError(f"cannot read {path}: not UTF-8 text") from None
     try:
         return from_json(text)
     except BaselineError as exc:

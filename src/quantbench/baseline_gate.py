@@ -1,10 +1,11 @@
 """The baseline step at the end of a session: write this run as the baseline, or judge it
 against the stored one, and say which exit status the session deserves.
 
-Exit statuses: 0 pass (including "no baseline for this GPU yet", which says how to make one),
-1 a regression or a quality failure, 4 a baseline that cannot be used (corrupt, wrong schema,
-another GPU or model, a scenario that differs). The stored file is only ever read here, except by
-an explicit update, which writes atomically and keeps the previous file in ``history/``.
+Exit statuses: 0 pass, 1 a regression or a quality failure, 4 a baseline that cannot be used
+(corrupt, wrong schema, another GPU or model, a scenario that differs) or a comparison that judged
+nothing (no baseline for this GPU yet, which says how to make one, is a pass only when allowed:
+``quantbench.gate_inputs``). The stored file is only ever read here, except by an explicit update,
+which writes atomically and keeps the previous file in ``history/``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from quantbench.baseline import (
     write_baseline,
 )
 from quantbench.compare import check_compatible, compare
+from quantbench.files import describe
+from quantbench.gate_inputs import locate, nothing_judged
 from quantbench.host import host_note
 from quantbench.reports import comparison_table, write_reports
 from quantbench.settings import Settings
@@ -54,7 +57,7 @@ def update(harness: Any, settings: Settings, env: dict[str, Any], exitstatus: in
     try:
         kept = write_baseline(path, baseline)
     except OSError as exc:
-        return [f"baseline not updated: cannot write {path}: {exc}"], EXIT_BAD_BASELINE
+        return [f"baseline not updated: cannot write {path}: {describe(exc)}"], EXIT_BAD_BASELINE
     lines = [f"baseline written: {path}"]
     lines.append(f"previous baseline kept as {kept}" if kept else "no previous baseline (or identical)")
     return lines, EXIT_OK
@@ -63,9 +66,10 @@ def update(harness: Any, settings: Settings, env: dict[str, Any], exitstatus: in
 def judge(harness: Any, settings: Settings, env: dict[str, Any]) -> tuple[list[str], int]:
     """Compare the session with the stored baseline of this GPU and model source."""
     path = baseline_path(settings.baseline_dir, env["gpu"], harness.source.spec)
-    if not path.exists():
-        return [f"no baseline for {env['gpu']} / {harness.source.spec} at {path}: nothing compared; "
-                "create one with `pytest benches --quantbench-update-baseline`"], EXIT_OK
+    problem = locate(path, gpu=env["gpu"], source=harness.source.spec,
+                     allow_missing=settings.allow_missing_baseline)
+    if problem is not None:
+        return problem
     try:
         baseline = load_baseline(path)
         check_compatible(baseline, gpu=env["gpu"], model_source=harness.source.spec,
@@ -86,6 +90,9 @@ def judge(harness: Any, settings: Settings, env: dict[str, Any]) -> tuple[list[s
         lines.append("reports: " + ", ".join(str(p) for p in written.values()))
     except OSError as exc:
         lines.append(f"reports not written: {exc}")
+    empty = nothing_judged(comparison, harness.results, settings.allow_missing_baseline)
+    if empty is not None:
+        return lines + empty[0], empty[1]
     if comparison.exit_ok:
         lines.append(f"gate: pass ({len(comparison.improvements)} improvement(s) beyond tolerance)")
         return lines, EXIT_OK
