@@ -16,6 +16,7 @@ from quantbench.settings import Settings
 from quantbench.tables import render, session_tables
 
 EXIT_INTERRUPTED = 2  # pytest.ExitCode.INTERRUPTED: SIGINT or Ctrl-C; later cases never ran
+EXIT_UNWRITTEN = 4  # the session file could not be written (as for an unusable baseline)
 
 
 def time_breakdown(harness: Any) -> tuple[list[str], dict[str, Any]]:
@@ -73,8 +74,12 @@ def write_session(harness: Any, settings: Settings, env: dict[str, Any], time_da
 def checkpoint_session(harness: Any, settings: Settings) -> None:
     """Rewrite the session file after a case, marked partial, so a session cut off by a CI
     time limit or a kill still leaves every case it finished (one cut-off H100 run left
-    nothing: the process died before the session's end)."""
-    write_session(harness, settings, _session_env(harness), time_breakdown(harness)[1], partial=True)
+    nothing: the process died before the session's end). A failed write does not stop the
+    session (it was an INTERNALERROR): ``finish_session`` reports it."""
+    try:
+        write_session(harness, settings, _session_env(harness), time_breakdown(harness)[1], partial=True)
+    except OSError:
+        pass  # the end of the session writes it again, and says so if that fails too
 
 
 def finish_session(harness: Any, settings: Settings, exitstatus: int) -> dict[str, Any]:
@@ -91,11 +96,18 @@ def finish_session(harness: Any, settings: Settings, exitstatus: int) -> dict[st
     for method, reason in harness.pool.failures.items():
         lines.append(f"failed {reason}")
     env = _session_env(harness)
-    write_session(harness, settings, env, time_data, partial=exitstatus == EXIT_INTERRUPTED)
     exit_code = None
+    try:
+        write_session(harness, settings, env, time_data, partial=exitstatus == EXIT_INTERRUPTED)
+    except OSError as exc:
+        from quantbench.files import describe
+
+        lines.append(f"quantbench: session file not written to {settings.report_dir}: {describe(exc)}")
+        exit_code = EXIT_UNWRITTEN
     if settings.update_baseline or settings.compare:
         from quantbench import baseline_gate
 
-        gate_lines, exit_code = baseline_gate.run(harness, settings, env, exitstatus)
+        gate_lines, gate_exit = baseline_gate.run(harness, settings, env, exitstatus)
         lines += [""] + gate_lines
+        exit_code = gate_exit if gate_exit or exit_code is None else exit_code
     return {"lines": lines, "exit": exit_code}

@@ -78,11 +78,18 @@ def session_harness(config: pytest.Config) -> Any:
         from quantbench.env import detect_device
         from quantbench.harness import Harness
 
+        from quantbench.files import check_writable_dir, describe
+
         settings = settings_of(config)
         try:
             device = detect_device(settings.device)
         except RuntimeError as exc:
             pytest.exit(f"quantbench: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+        try:  # before any model loads: the session file is written after the first case
+            check_writable_dir(settings.report_dir)
+        except OSError as exc:
+            pytest.exit(f"quantbench: cannot write reports to {settings.report_dir}: {describe(exc)}; "
+                        "nothing was run", returncode=pytest.ExitCode.USAGE_ERROR)
         config.stash[HARNESS] = Harness(settings, device)
     return config.stash[HARNESS]
 
