@@ -18,16 +18,7 @@ from quantbench.baseline import baseline_from_results, to_json
 from quantbench.results import CaseResult, Metric
 from quantbench.settings import SCENARIOS
 from test_sessions import MODEL, Session, baseline_file, run_session
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("qb-cache")
-
-
-@pytest.fixture(scope="module")
-def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("qb-bad-input")
+from test_sessions import cache_dir, work  # noqa: F401  (module-scoped fixtures: one model cache here)
 
 
 def _clean(session: Session) -> None:

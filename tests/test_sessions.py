@@ -165,8 +165,9 @@ def _install(baseline_dir: Path, data: bytes) -> Path:
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` but the lock files an update leaves beside a baseline."""
     return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".lock"}
 
 
 # 1-2: the model lifecycle
