@@ -120,7 +120,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_corrupt_json(tmp_path: Path) -> None:
     path = tmp_path / "b.json"
-    path.write_text('{"schema": "quantbench.baseline/1", ')
+    path.write_text('{"schema": "quantbench.judge.baseline/1", ')
     _assert_error(path, "invalid JSON")
 
 
@@ -131,7 +131,7 @@ def test_not_an_object(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("schema", "match"), [
-    ("quantbench.baseline/2", "schema 'quantbench.baseline/2' is not supported"),
+    ("quantbench.judge.baseline/2", "schema 'quantbench.judge.baseline/2' is not supported"),
     (None, "missing key 'schema'"),
 ])
 def test_wrong_or_missing_schema(tmp_path: Path, schema: str | None, match: str) -> None:
@@ -181,7 +181,7 @@ def test_update_keeps_previous_version_in_history(tmp_path: Path) -> None:
     assert history.read_bytes() == old
     assert load_baseline(path) == _baseline(120.0)
     assert load_baseline(history) == _baseline(100.0)
-    assert sorted(p.name for p in path.parent.iterdir()) == ["history", "m.json"]
+    assert sorted(p.name for p in path.parent.iterdir() if p.suffix != ".lock") == ["history", "m.json"]
 
 
 def test_updates_in_the_same_second_keep_every_version(
@@ -193,7 +193,7 @@ def test_updates_in_the_same_second_keep_every_version(
     for b in versions:
         write_baseline(path, b)
     kept = sorted((tmp_path / "history").iterdir())
-    assert [p.name for p in kept] == ["m.20250101T000000Z-1.json", "m.20250101T000000Z.json"]
+    assert [p.name for p in kept] == ["m.20250101T000000Z.json", "m.20250101T000000Z_0001.json"]
     assert {load_baseline(p).results["eager/generate-bs1"]["fp16"]["decode_tps"].median
             for p in kept} == {100.0, 110.0}
 
@@ -206,7 +206,8 @@ def test_identical_write_changes_nothing(tmp_path: Path) -> None:
 
 
 def _files(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    """Every file but the lock files (``files.locked``), which stay beside what they guard."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.suffix != ".lock")
 
 
 def test_failed_replace_leaves_old_file_and_no_temp(

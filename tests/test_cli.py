@@ -36,7 +36,7 @@ def test_compare_refuses_a_file_that_is_not_a_session(tmp_path: Path, capsys) ->
     bad.write_text('{"results": []}')
     assert main(["compare", str(bad)]) == 4
     assert capsys.readouterr().err.strip() == (
-        f"quantbench compare: session file {bad} is unusable: KeyError: 'environment'")
+        f"quantbench compare: session file {bad} is unusable: missing key 'environment'")
 
 
 @pytest.mark.parametrize("argv", [[], ["frobnicate"]])

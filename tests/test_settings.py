@@ -182,14 +182,16 @@ def test_malformed_cli_tolerance(item: str) -> None:
 
 @pytest.mark.parametrize("value", ["-0.1", "10", "25", "nan"])
 def test_out_of_range_cli_tolerance(value: str) -> None:
-    with pytest.raises(SettingsError, match=r"^tolerance for decode_tps must be a fraction such as 0.1, got "):
+    with pytest.raises(SettingsError, match=r"^option tolerance decode_tps: expected a fraction in \(0, 1\) "
+                                            r"such as 0.1, got "):
         build_settings({}, {"tolerance": [f"decode_tps={value}"]})
 
 
 def test_out_of_range_table_tolerance() -> None:
     with pytest.raises(SettingsError) as exc:
         build_settings({"tolerances": {"memory": 50}}, {})
-    assert str(exc.value) == "tolerance for memory must be a fraction such as 0.1, got 50"
+    assert str(exc.value) == ("pyproject.toml [tool.quantbench.tolerances] memory: expected a fraction in (0, 1) "
+                              "such as 0.1, got 50")
 
 
 def test_non_numeric_table_tolerance_is_a_settings_error() -> None:

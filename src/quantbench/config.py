@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from quantbench.catalog import DEFAULT_METHODS, DEFAULT_TOLERANCE_BY_KIND, METHOD_NAMES, MODES, spec
+from quantbench.validate import Invalid
+from quantbench.validate_config import check_settings
 
 
 class SettingsError(ValueError):
@@ -86,6 +88,8 @@ class Settings:
     tolerances: Mapping[str, float] = field(default_factory=dict)
     compare: bool = False
     update_baseline: bool = False
+    allow_missing_baseline: bool = False  # under --benchmark-compare, no baseline yet is a pass
+    explicit_model: bool = False  # --model was given: never replaced by the CPU model
     min_token_agreement: float = 0.5
     max_kl_divergence: float = 0.5
     quality_tokens: int = 32
@@ -98,8 +102,10 @@ class Settings:
         return self.tolerances.get(kind, DEFAULT_TOLERANCE_BY_KIND.get(kind, 0.10))
 
     def model_for(self, device: str) -> str:
-        """The model source a session on ``device`` uses: the tiny one on a CPU by default."""
-        return self.cpu_model if device == "cpu" and self.model == Settings.model else self.model
+        """The model source a session on ``device`` uses: the tiny one on a CPU, unless a model was
+        given on the command line or the table names another than the default."""
+        default = self.model == Settings.model and not self.explicit_model
+        return self.cpu_model if device == "cpu" and default else self.model
 
     def budget_for(self, device: str) -> float:
         return self.cpu_time_budget_s if device == "cpu" else self.time_budget_s
@@ -134,10 +140,17 @@ def parse_tolerances(items: list[str] | tuple[str, ...]) -> dict[str, float]:
     return out
 
 
-def build_settings(table: Mapping[str, Any], overrides: Mapping[str, Any]) -> Settings:
-    """Merge pyproject values with CLI overrides (``None`` means "not given") into Settings."""
-    merged: dict[str, Any] = dict(table)
-    merged.update({k: v for k, v in overrides.items() if v is not None})
+def build_settings(table: Mapping[str, Any], overrides: Mapping[str, Any],
+                   flags: Mapping[str, str] | None = None) -> Settings:
+    """Merge pyproject values with CLI overrides (``None`` means "not given") into Settings, every
+    value checked first (``quantbench.validate_config``); ``flags`` names each override's option
+    in the error."""
+    cli_tolerances = parse_tolerances(overrides.get("tolerance") or ())
+    try:
+        merged, tolerances = check_settings(table, overrides, cli_tolerances, flags=flags or {},
+                                            choices={"methods": METHOD_NAMES, "modes": MODES})
+    except Invalid as exc:
+        raise SettingsError(str(exc)) from None
     base = Settings()
     kwargs: dict[str, Any] = {}
     for key in ("model", "cpu_model", "awq_model", "device"):
@@ -184,18 +197,11 @@ def build_settings(table: Mapping[str, Any], overrides: Mapping[str, Any]) -> Se
     for key in ("cache_dir", "baseline_dir", "report_dir"):
         if key in merged:
             kwargs[key] = Path(merged[key]).expanduser()
-    tolerances = dict(table.get("tolerances", {}))
-    tolerances.update(parse_tolerances(overrides.get("tolerance") or ()))
-    for name, value in tolerances.items():
-        try:
-            ok = 0 <= float(value) < 10
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise SettingsError(f"tolerance for {name} must be a fraction such as 0.1, got {value}")
-    kwargs["tolerances"] = {k: float(v) for k, v in tolerances.items()}
+    kwargs["tolerances"] = tolerances
     if overrides.get("time_budget_s") is not None:  # --time-budget: the budget on any device
         kwargs["cpu_time_budget_s"] = float(overrides["time_budget_s"])
     kwargs["compare"] = bool(merged.get("compare", False))
     kwargs["update_baseline"] = bool(merged.get("update_baseline", False))
+    kwargs["allow_missing_baseline"] = bool(merged.get("allow_missing_baseline", False))
+    kwargs["explicit_model"] = overrides.get("model") is not None
     return replace(base, **kwargs)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from quantbench.files import write_text_atomic
+from quantbench.files import replace_bytes
 from quantbench.results import CaseResult
 
 SCHEMA = "quantbench.session/1"
@@ -81,7 +81,8 @@ class Session:
             if missing:
                 raise SessionError(f"environment lacks {missing[0]!r}")
             return cls(environment=dict(env), scenario=dict(data.get("scenario") or {}),
-                       results=[CaseResult.from_dict(r) for r in data["results"]],
+                       results=[r if isinstance(r, CaseResult) else CaseResult.from_dict(r)
+                                for r in data["results"]],
                        partial=bool(data.get("partial", False)),
                        skipped=dict(data.get("skipped") or {}),
                        failures=dict(data.get("failures") or {}),
@@ -97,12 +98,19 @@ class Session:
     def read(cls, path: Path | str) -> Session:
         """Read ``session.json``; every problem is a one-line ``SessionError`` naming the file."""
         path = Path(path)
+        from quantbench import validate
+        from quantbench.files import describe
+
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = validate.session(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise SessionError(f"no session file at {path}") from None
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise SessionError(f"session file {path} is unusable: {type(exc).__name__}: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise SessionError(f"session file {path} is unusable: invalid JSON: {exc.msg} at "
+                               f"line {exc.lineno}") from None
+        except (OSError, UnicodeDecodeError, validate.Invalid) as exc:
+            reason = describe(exc) if isinstance(exc, OSError) else str(exc)
+            raise SessionError(f"session file {path} is unusable: {reason}") from None
         try:
             return cls.from_dict(data)
         except SessionError as exc:
@@ -110,4 +118,6 @@ class Session:
 
     def write(self, path: Path | str) -> None:
         """Write atomically: a reader sees the previous file or this one, never half of one."""
-        write_text_atomic(Path(path), json.dumps(self.to_dict(), indent=2, default=str))
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_bytes(path, json.dumps(self.to_dict(), indent=2, default=str).encode("utf-8"))

@@ -1,11 +1,12 @@
 """Stored baselines: one JSON file per GPU and model source, ``<dir>/<gpu-slug>/<model-slug>.json``.
 
-A baseline is the reference a later run is judged against, so it is written with care: the new
-file is written beside the old one, flushed to disk and renamed over it in one step (a crash
-leaves either the old file or the new one, never half of each), and the previous version is
-kept under ``<dir>/<gpu-slug>/history/`` first, so an update never loses data. Loading checks the
-schema version and the required keys and fails with a one-line ``BaselineError``, because a
-baseline that is silently misread would make every verdict after it wrong.
+A baseline is the reference a later run is judged against, so it is written with care: under a
+lock that serialises concurrent updates, the new file is written beside the old one, flushed to
+disk and renamed over it in one step (a crash leaves either the old file or the new one, never
+half of each), and the previous version is kept under ``<dir>/<gpu-slug>/history/`` first, so an
+update never loses data (``quantbench.files``). Loading checks the file against its declared
+schema (``quantbench.validate``) and fails with a one-line ``BaselineError``, because a baseline
+that is silently misread would make every verdict after it wrong.
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ import datetime as _dt
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
+from quantbench import files, validate
 from quantbench.results import CaseResult, Metric
 
 SCHEMA = "quantbench.baseline/1"
 PROVENANCE_KINDS = ("measured", "published")
-REQUIRED_KEYS = ("schema", "gpu", "model_source", "scenario", "provenance", "results")
-_METRIC_KEYS = ("unit", "median", "low", "high", "n", "higher_is_better")
 _VENDORS = ("nvidia", "amd", "intel")
 
 Results = dict[str, dict[str, dict[str, Metric]]]
@@ -126,55 +125,16 @@ def to_json(baseline: Baseline) -> str:
     return json.dumps(baseline.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
-def _metric(where: str, name: str, data: Any) -> Metric:
-    if not isinstance(data, dict):
-        raise BaselineError(f"{where}: expected an object")
-    missing = [k for k in _METRIC_KEYS if k not in data]
-    if missing:
-        raise BaselineError(f"{where}: missing key {missing[0]!r}")
-    try:
-        return Metric.from_dict({**data, "name": name})
-    except (TypeError, ValueError) as exc:
-        raise BaselineError(f"{where}: {exc}") from None
-
-
 def from_dict(data: Any) -> Baseline:
-    """Validate and build a baseline from its parsed JSON."""
-    if not isinstance(data, dict):
-        raise BaselineError("not a JSON object")
-    if "schema" not in data:
-        raise BaselineError(f"missing key 'schema' (expected {SCHEMA!r})")
-    if data["schema"] != SCHEMA:
-        raise BaselineError(f"schema {data['schema']!r} is not supported (expected {SCHEMA!r})")
-    missing = [k for k in REQUIRED_KEYS if k not in data]
-    if missing:
-        raise BaselineError(f"missing key {missing[0]!r}")
-    for key in ("scenario", "provenance", "results"):
-        if not isinstance(data[key], dict):
-            raise BaselineError(f"{key!r} must be an object")
-    kind = data["provenance"].get("kind")
-    if kind not in PROVENANCE_KINDS:
-        raise BaselineError(f"provenance kind {kind!r} is not one of {', '.join(PROVENANCE_KINDS)}")
-    results: Results = {}
-    for case_key, by_method in data["results"].items():
-        if not isinstance(by_method, dict):
-            raise BaselineError(f"results.{case_key}: expected an object")
-        for method, metrics in by_method.items():
-            if not isinstance(metrics, dict):
-                raise BaselineError(f"results.{case_key}.{method}: expected an object")
-            results.setdefault(case_key, {})[method] = {
-                name: _metric(f"results.{case_key}.{method}.{name}", name, m)
-                for name, m in metrics.items()
-            }
-    return Baseline(
-        gpu=str(data["gpu"]),
-        model_source=str(data["model_source"]),
-        scenario=dict(data["scenario"]),
-        results=results,
-        environment=dict(data.get("environment") or {}),
-        provenance=dict(data["provenance"]),
-        schema=data["schema"],
-    )
+    """Validate (``quantbench.validate.baseline``: types, finite numbers, catalogued metrics,
+    ordered bounds) and build a baseline from its parsed JSON."""
+    try:
+        v = validate.baseline(data, schema=SCHEMA, provenance_kinds=PROVENANCE_KINDS)
+    except validate.Invalid as exc:
+        raise BaselineError(str(exc)) from None
+    return Baseline(gpu=v["gpu"], model_source=v["model_source"], scenario=dict(v["scenario"]),
+                    results=v["results"], environment=dict(v["environment"]),
+                    provenance=dict(v["provenance"]), schema=v["schema"])
 
 
 def from_json(text: str) -> Baseline:
@@ -193,8 +153,10 @@ def load_baseline(path: Path | str) -> Baseline:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BaselineError(f"no baseline at {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"cannot read baseline {path}: {exc}") from None
+    except OSError as exc:
+        raise BaselineError(f"cannot read {path}: {files.describe(exc)}") from None
+    except UnicodeDecodeError:
+        raise BaselineError(f"cannot read {path}: not UTF-8 text") from None
     try:
         return from_json(text)
     except BaselineError as exc:
@@ -206,69 +168,59 @@ def _utc_stamp() -> str:
 
 
 def _history_path(path: Path) -> Path:
+    """A free name under ``history/``: ``<stem>.<stamp>.json``, then ``<stem>.<stamp>_0001.json``
+    and so on within one second, so that names sort in the order they were written."""
     folder = path.parent / "history"
     stamp = _utc_stamp()
     candidate = folder / f"{path.stem}.{stamp}.json"
     count = 1
     while candidate.exists():
-        candidate = folder / f"{path.stem}.{stamp}-{count}.json"
+        candidate = folder / f"{path.stem}.{stamp}_{count:04d}.json"
         count += 1
     return candidate
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    with path.open("xb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _sync_dir(folder: Path) -> None:
+def _keep(path: Path, keep: Path, old: bytes) -> None:
+    """Keep the stored file as ``keep``: a hard link (atomic, nothing half-written to leave
+    behind), or a copy where the file system has no links."""
+    keep.parent.mkdir(exist_ok=True)
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        os.link(path, keep)
     except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        files.replace_bytes(keep, old)
+    files.sync_dir(keep.parent)
 
 
-def write_baseline(path: Path | str, baseline: Baseline) -> Path | None:
+def write_baseline(path: Path | str, baseline: Baseline,
+                   guard: Callable[[bytes | None], None] | None = None) -> Path | None:
     """Write ``baseline`` to ``path`` atomically; return where the previous version was kept.
 
-    The new text goes to a temporary file in the same folder (so the final rename cannot cross
-    file systems), is fsynced, and replaces the old file with ``os.replace``. A previous file is
-    first copied to ``history/<stem>.<UTC timestamp>.json``. If anything fails, the old file is
-    untouched and the temporary file (and an unused history copy) are removed. Writing content
-    identical to the stored file changes nothing and returns ``None``.
+    Everything happens under the path's lock (``files.locked``), so concurrent updates are
+    serialised and each one's read-modify-write sees the last one's file: temporary files of a
+    killed writer are removed, the stored file is read, ``guard(old_bytes)`` may refuse the update
+    by raising, the stored file is kept as ``history/<stem>.<UTC timestamp>.json`` and the new text
+    replaces it (``files.replace_bytes``: temporary file, fsync, rename, umask honoured). If
+    anything fails, or SIGTERM arrives, the old file is untouched and the temporary file and the
+    unused history copy are removed. Writing content identical to the stored file changes nothing
+    and returns ``None``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     new = to_json(baseline).encode("utf-8")
-    old = path.read_bytes() if path.exists() else None
-    if old == new:
-        return None
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    history: Path | None = None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(new)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if old is not None:
-            keep = _history_path(path)
-            keep.parent.mkdir(exist_ok=True)
-            _write_synced(keep, old)
-            history = keep
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        if history is not None:
-            history.unlink(missing_ok=True)
-        raise
-    _sync_dir(path.parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with files.locked(path), files.terminable():
+        files.remove_strays(path)
+        old = path.read_bytes() if path.exists() else None
+        if guard is not None:
+            guard(old)
+        if old == new:
+            return None
+        history = _history_path(path) if old is not None else None
+        try:
+            if history is not None:
+                _keep(path, history, old)
+            files.replace_bytes(path, new)
+        except BaseException:
+            if history is not None:
+                history.unlink(missing_ok=True)
+            raise
     return history

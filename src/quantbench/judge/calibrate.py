@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from quantbench.judge.baseline import BaselineError, baseline_from_results, baseline_path, write_baseline
+from quantbench.judge.calibrate_checks import no_shrink, probe_spread, refuse_duplicates, slow_sessions
 from quantbench.catalog import spec
 from quantbench.judge.compare import Z_CRITICAL
+from quantbench.files import describe
 
 # Student's t, 97.5 % quantile, by degrees of freedom (beyond the table: the normal 1.96).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
@@ -155,10 +157,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--exclude-result", action="append", default=[], metavar="[SESSION:]MODE/CASE/METHOD",
                         help="leave these case results out (wildcards allowed), from every session "
                              "or from the sessions whose path matches SESSION")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing baseline even when the new one lacks some of its metrics")
     args = parser.parse_args(argv)
     if args.min_sessions < 1:
         parser.error(f"--min-sessions must be at least 1, not {args.min_sessions}")
+    dropped: list[str] = []
     try:
+        refuse_duplicates(args.sessions)
         sessions = [read_session(p) for p in args.sessions]
         _check_same(sessions, args.sessions)
         unknown = [p for p in args.memory_from if p not in args.sessions]
@@ -193,10 +199,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                              *([f"--min-sessions {args.min_sessions}"] if args.min_sessions != 2 else [])]),
                         "note": "median of session medians; interval: 95 % prediction interval for one more session"})
         path = baseline_path(args.baseline_dir, env["gpu"], env["model_source"])
-        kept = write_baseline(path, baseline)
+        kept = write_baseline(path, baseline, no_shrink(baseline, path, args.force, dropped))
     except BaselineError as exc:
         print(f"quantbench calibrate: {exc}", file=sys.stderr)
         return 4
+    except OSError as exc:
+        print(f"quantbench calibrate: cannot write the baseline: {describe(exc)}", file=sys.stderr)
+        return 4
+    for line in [*slow_sessions(sessions, args.sessions), probe_spread(sessions, args.sessions)]:
+        if line:
+            print(line)
+    if dropped:
+        print(f"dropped {len(dropped)} metric(s) of the previous baseline (--force): {', '.join(dropped)}")
     for case, names in left_out.items():
         print(f"left out, measured in fewer than {args.min_sessions} sessions: {case}: {', '.join(names)}")
     partial = [str(p) for p, s in zip(args.sessions, sessions) if s.partial]

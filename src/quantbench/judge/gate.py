@@ -6,9 +6,10 @@ baseline of this GPU and model; or, with ``--qb-update-baseline``, write the ses
 baseline. The same function judges a live session and a saved ``session.json``
 (``python -m quantbench compare``).
 
-Exit statuses: 0 pass (including "no baseline for this GPU yet", which says how to make one),
-1 a regression or a quality failure, 4 a baseline that cannot be used (corrupt, wrong schema,
-another GPU or model, a scenario that differs). The stored file is only ever read here, except by
+Exit statuses: 0 pass, 1 a regression or a quality failure, 4 a baseline that cannot be used
+(corrupt, wrong schema, another GPU or model, a scenario that differs) or a comparison that
+judged nothing (no baseline for this GPU yet, which says how to make one, is a pass only when
+allowed: ``judge.inputs``). The stored file is only ever read here, except by
 an explicit update, which writes atomically and keeps the previous file in ``history/``.
 """
 
@@ -19,6 +20,7 @@ import sys
 from dataclasses import dataclass
 
 from quantbench.config import Settings
+from quantbench.files import describe
 from quantbench.judge.baseline import (
     BaselineError,
     baseline_from_results,
@@ -29,6 +31,7 @@ from quantbench.judge.baseline import (
 from quantbench.judge.compare import Comparison, check_compatible, compare, what_moved
 from quantbench.judge.quality import quality_rows
 from quantbench.judge.host import host_note
+from quantbench.judge.inputs import locate, nothing_judged
 from quantbench.session import Session
 
 EXIT_OK = 0
@@ -56,7 +59,7 @@ def update(session: Session, settings: Settings, exitstatus: int) -> tuple[list[
     try:
         kept = write_baseline(path, baseline)
     except OSError as exc:
-        return [f"baseline not updated: cannot write {path}: {exc}"], EXIT_BAD_BASELINE
+        return [f"baseline not updated: cannot write {path}: {describe(exc)}"], EXIT_BAD_BASELINE
     lines = [f"baseline written: {path}"]
     lines.append(f"previous baseline kept as {kept}" if kept else "no previous baseline (or identical)")
     return lines, EXIT_OK
@@ -65,9 +68,10 @@ def update(session: Session, settings: Settings, exitstatus: int) -> tuple[list[
 def against_baseline(session: Session, settings: Settings) -> tuple[list[str], Comparison | None, int]:
     """Compare the session with the stored baseline of its GPU and model source."""
     path = baseline_path(settings.baseline_dir, session.gpu, session.model_source)
-    if not path.exists():
-        return [f"no baseline for {session.gpu} / {session.model_source} at {path}: nothing "
-                "compared; create one with `pytest benches --qb-update-baseline`"], None, EXIT_OK
+    problem = locate(path, gpu=session.gpu, source=session.model_source,
+                     allow_missing=settings.allow_missing_baseline)
+    if problem is not None:
+        return problem[0], None, problem[1]
     try:
         baseline = load_baseline(path)
         check_compatible(baseline, gpu=session.gpu, model_source=session.model_source,
@@ -79,7 +83,11 @@ def against_baseline(session: Session, settings: Settings) -> tuple[list[str], C
              f"{baseline.environment.get('date', 'undated')})"]
     note = host_note(baseline.environment.get("launch_overhead_us"),
                      session.environment.get("launch_overhead_us"))
-    return lines + ([note] if note else []), comparison, EXIT_OK
+    lines += [note] if note else []
+    empty = nothing_judged(comparison, session.results, settings.allow_missing_baseline)
+    if empty is not None:
+        return lines + empty[0], None, empty[1]
+    return lines, comparison, EXIT_OK
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pytest
 from quantbench.catalog import REFERENCE_METHOD
 from quantbench.config import SettingsError, Settings, build_settings, read_pyproject
 from quantbench.plugin.fixtures import BENCH, SETTINGS, Bench, qb_model, quantbench
-from quantbench.plugin.options import add_options, overrides
+from quantbench.plugin.options import FLAGS, add_options, overrides
 
 __all__ = ["SETTINGS", "qb_model", "quantbench"]  # the fixtures pytest finds in this plugin
 
@@ -30,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     try:
-        settings = build_settings(read_pyproject(config.rootpath), overrides(config))
+        settings = build_settings(read_pyproject(config.rootpath), overrides(config), FLAGS)
     except SettingsError as exc:
         raise pytest.UsageError(f"quantbench: {exc}") from None
     root = config.rootpath
@@ -105,12 +105,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     settings = settings_of(config)
     record = bench.session(partial=int(exitstatus) == EXIT_INTERRUPTED)
-    record.write(bench.session_path)
+    unwritten = bench.write_session(record)
     verdict, update_lines = gate.run(record, settings, int(exitstatus))
     lines = session_lines(record) + [""] + publish(verdict, record, settings.report_dir) + update_lines
-    config.stash[GATE] = {"lines": lines}
+    config.stash[GATE] = {"lines": lines + ([unwritten] if unwritten else [])}
     if int(exitstatus) == 0:
-        session.exitstatus = verdict.code
+        session.exitstatus = verdict.code or (gate.EXIT_BAD_BASELINE if unwritten else 0)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -74,7 +74,18 @@ class Bench:
                                         rounds=len(run.samples), stop=run.stop)
             compat.record_rounds(benchmark, "quantbench: rounds timed by the runner",
                                  run.round_seconds)
-        self.session(partial=True).write(self.session_path)
+        self.write_session(self.session(partial=True))
+
+    def write_session(self, record: Session) -> str | None:
+        """Write the session file; a failure (a full disk, say) does not stop the session: the
+        returned line says so, and the session's end exits 4 with it."""
+        from quantbench.files import describe
+
+        try:
+            record.write(self.session_path)
+        except OSError as exc:
+            return f"quantbench: session file not written to {self.settings.report_dir}: {describe(exc)}"
+        return None
 
     @property
     def session_path(self) -> Path:
@@ -106,11 +117,18 @@ def bench_of(config: pytest.Config) -> Bench:
         from quantbench.env import detect_device
         from quantbench.run.runner import Runner
 
+        from quantbench.files import check_writable_dir, describe
+
         settings = config.stash[SETTINGS]
         try:
             device = detect_device(settings.device)
         except RuntimeError as exc:
             pytest.exit(f"quantbench: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+        try:  # before any model loads: the session file is written after the first case
+            check_writable_dir(settings.report_dir)
+        except OSError as exc:
+            pytest.exit(f"quantbench: cannot write reports to {settings.report_dir}: "
+                        f"{describe(exc)}; nothing was run", returncode=pytest.ExitCode.USAGE_ERROR)
         config.stash[BENCH] = Bench(settings, Runner(settings, device))
     return config.stash[BENCH]
 

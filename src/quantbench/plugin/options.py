@@ -53,7 +53,11 @@ OPTIONS = (
            "are cached"),
     Option("--qb-report-dir", "report_dir", "where session.json and the reports are written"),
     Option("--qb-baseline-dir", "baseline_dir", "where baselines live (<dir>/<gpu>/<model>.json)"),
+    Option("--qb-allow-missing-baseline", "allow_missing_baseline", "under --benchmark-compare, "
+           "pass when this GPU and model have no baseline yet (else exit 4)",
+           (("action", "store_true"),)),
 )
+FLAGS = {o.dest: o.flag for o in OPTIONS}  # so a bad value's message names the option
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -68,8 +72,6 @@ def add_options(parser: pytest.Parser) -> None:
 def overrides(config: pytest.Config) -> dict[str, Any]:
     """The options given on the command line, by ``[tool.quantbench]`` key (``None``: not given)."""
     out = {o.dest: config.getoption(f"qb_{o.dest}", default=None) for o in OPTIONS}
-    if out["update_baseline"] is False:
-        out["update_baseline"] = None
     compare = config.getoption("benchmark_compare", default=[])
     out["compare"] = True if compare not in ([], None) else None
     return out

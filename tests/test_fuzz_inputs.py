@@ -1,0 +1,235 @@
+"""Fuzzing the files and values quantbench reads (issue 15): valid baselines, session files and
+``[tool.quantbench]`` tables are mutated field by field (wrong types, NaN and infinities, zero and
+negative numbers, missing and misspelt keys, swapped bounds). Each mutant is either refused with a
+one-line error (the gate's exit 4, calibrate's exit 4, pytest's usage error) or accepted, and an
+accepted baseline must still judge a 2x slowdown as a regression (or, where its stored noise is
+that wide, as within noise): never a pass, never another exception.
+
+Examples are bounded so the module runs in seconds; hypothesis's example database is off so CI
+leaves no files behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, event, given, settings, strategies as st
+
+from quantbench.judge import calibrate
+from quantbench.judge.baseline import BaselineError, baseline_from_results, baseline_path, from_json, load_baseline
+from quantbench.catalog import spec
+from quantbench.judge.compare import INFO, NOT_RUN, REGRESSION, WITHIN_NOISE, Z_CRITICAL, check_compatible, compare
+from quantbench.results import CaseResult, Metric
+from quantbench.config import SettingsError, build_settings
+
+GPU = "NVIDIA H100 80GB HBM3"
+MODEL = "synthetic:qwen2.5-0.5b-instruct"
+SETTINGS = build_settings({}, {})
+FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+
+ODD_VALUES = [None, "915", "lots", "", math.nan, math.inf, -math.inf, 0, 0.0, -915.0, -1, True, False,
+              [], {}, [1, 2], {"median": 1}, 1e300, 1e-300, 2**64, "NaN"]
+
+
+def _metric(name: str, median: float, rel: float = 0.01) -> Metric:
+    s = spec(name)
+    if rel == 0:
+        return Metric.exact(name, s.unit, median, higher_is_better=s.higher_is_better)
+    return Metric(name, s.unit, median, median * (1 - rel), median * (1 + rel), 9, s.higher_is_better,
+                  0.02, "converged")
+
+
+def _results() -> list[CaseResult]:
+    def case(name: str, method: str, tps: float) -> CaseResult:
+        return CaseResult("default", "eager", name, method, "float16", {
+            "decode_tps": _metric("decode_tps", tps), "ttft_ms": _metric("ttft_ms", 12.0),
+            "weights_gb": _metric("weights_gb", 0.998, 0), "roofline_pct": _metric("roofline_pct", 3.1)})
+    return [case("generate-bs1", "fp16", 900.0), case("generate-bs1", "nf4", 400.0),
+            case("generate-bs8", "fp16", 5000.0)]
+
+
+def _valid_baseline() -> dict[str, Any]:
+    return baseline_from_results(_results(), gpu=GPU, model_source=MODEL, scenario=SETTINGS.scenario.to_dict(),
+                                 environment={"launch_overhead_us": 7.4, "date": "2026-11-25"},
+                                 provenance={"kind": "measured", "command": "pytest benches"}).to_dict()
+
+
+def _valid_session(scale: float = 1.0) -> dict[str, Any]:
+    results = [replace(r, metrics={n: replace(m, median=m.median * scale, low=m.low * scale,
+                                              high=m.high * scale) if m.stop != "exact" else m
+                                   for n, m in r.metrics.items()}) for r in _results()]
+    return {"environment": {"gpu": GPU, "model_source": MODEL, "date": "2026-11-25",
+                            "launch_overhead_us": 7.4},
+            "results": [r.to_dict() for r in results], "partial": False,
+            "scenario": SETTINGS.scenario.to_dict(), "loads": {"fp16": 1}}
+
+
+def _paths(data: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every key path into ``data``, containers included."""
+    out: list[tuple] = [prefix] if prefix else []
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        out += _paths(value, (*prefix, key))
+    return out
+
+
+def _scaled(value: Any, factor: float) -> Any:
+    """A number times ``factor``; a metric's median and bounds together (still a valid metric
+    for a positive factor); anything else unchanged."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value * factor
+    if isinstance(value, dict) and {"median", "low", "high"} <= set(value):
+        return {**value, **{k: _scaled(value[k], factor) for k in ("median", "low", "high")}}
+    return value
+
+
+def _mutate(data: Any, path: tuple, how: str, value: Any) -> None:
+    *parents, last = path
+    holder = data
+    for key in parents:
+        holder = holder[key]
+    if how == "delete":
+        holder.pop(last)
+    elif how == "rename" and isinstance(holder, dict):
+        holder[f"{last}x"] = holder.pop(last)
+    elif how == "swap" and isinstance(holder[last], dict) and {"low", "high"} <= set(holder[last]):
+        holder[last]["low"], holder[last]["high"] = holder[last]["high"], holder[last]["low"]
+    elif how == "scale":
+        holder[last] = _scaled(holder[last], value)
+    elif how == "set":
+        holder[last] = value
+
+
+def mutations(valid: dict[str, Any]) -> st.SearchStrategy:
+    """One to three changes, each at a path into ``valid``: an odd value, a scaled number or
+    metric, a deleted or misspelt key, swapped bounds."""
+    change = st.one_of(
+        st.tuples(st.just("set"), st.sampled_from(ODD_VALUES)),
+        st.tuples(st.just("scale"), st.sampled_from([1e-6, 0.5, 0.9, 1.1, 2.0, 1e6, 0.0, -1.0])),
+        st.tuples(st.sampled_from(["delete", "rename", "swap"]), st.none()),
+    )
+    one = st.tuples(st.sampled_from(_paths(valid)), change).map(lambda t: (t[0], *t[1]))
+    return st.lists(one, min_size=1, max_size=3)
+
+
+def _apply(valid: dict[str, Any], changes: list[tuple]) -> dict[str, Any]:
+    data = json.loads(json.dumps(valid))
+    for path, how, value in changes:
+        try:
+            _mutate(data, path, how, value)
+        except (KeyError, IndexError, TypeError):
+            pass  # an earlier change removed or replaced this path's parent
+    return data
+
+
+def _slower(results: dict[str, dict[str, dict[str, Metric]]]) -> list[CaseResult]:
+    """This session, 2x slower than the baseline on every speed metric, memory unchanged."""
+    out = []
+    for case_key, by_method in results.items():
+        mode, _, case = case_key.partition("/")
+        for method, metrics in by_method.items():
+            now = {}
+            for name, m in metrics.items():
+                factor = 1.0 if spec(name).kind not in ("throughput", "latency") else (
+                    0.5 if m.higher_is_better else 2.0)
+                now[name] = replace(m, median=m.median * factor, low=m.median * factor * 0.995,
+                                    high=m.median * factor * 1.005)
+            out.append(CaseResult("default", mode, case, method, "float16", now))
+    return out
+
+
+def _assert_judges_the_slowdown(baseline: Any) -> None:
+    comparison = compare(baseline, _slower(baseline.results), SETTINGS)
+    json.dumps(comparison.to_dict(), allow_nan=False)  # no bare NaN token in comparison.json
+    assert comparison.rows
+    for row in comparison.rows:
+        assert row.verdict != NOT_RUN, row
+        if spec(row.metric).kind in ("throughput", "latency"):
+            assert row.verdict in (REGRESSION, WITHIN_NOISE), row
+            if row.verdict == WITHIN_NOISE:
+                assert row.z is not None and abs(row.z) <= Z_CRITICAL, row
+        elif spec(row.metric).kind == "info":
+            assert row.verdict == INFO
+
+
+def _one_line(error: Exception) -> None:
+    assert str(error) and "\n" not in str(error), repr(error)
+
+
+def test_the_unmutated_inputs_are_valid_and_judge_the_slowdown() -> None:
+    baseline = from_json(json.dumps(_valid_baseline()))
+    _assert_judges_the_slowdown(baseline)
+    assert not comparison_passes(baseline)
+
+
+def comparison_passes(baseline: Any) -> bool:
+    return compare(baseline, _slower(baseline.results), SETTINGS).exit_ok
+
+
+@FUZZ
+@given(mutations(_valid_baseline()))
+def test_a_mutated_baseline_is_refused_in_one_line_or_still_judges(changes: list[tuple]) -> None:
+    data = _apply(_valid_baseline(), changes)
+    try:
+        baseline = from_json(json.dumps(data))
+        check_compatible(baseline, gpu=GPU, model_source=MODEL, scenario=SETTINGS.scenario.to_dict())
+    except BaselineError as exc:
+        _one_line(exc)
+        event("refused")
+        return
+    event("accepted")
+    _assert_judges_the_slowdown(baseline)
+
+
+@FUZZ
+@given(mutations(_valid_session()))
+def test_a_mutated_session_is_refused_in_one_line_or_calibrates_a_baseline_that_judges(
+        changes: list[tuple]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        good, bad = folder / "good.json", folder / "bad.json"
+        good.write_text(json.dumps(_valid_session(1.02)))
+        bad.write_text(json.dumps(_apply(_valid_session(), changes)))
+        err, out = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            code = calibrate.main([str(good), str(bad), "--baseline-dir", str(folder / "b"), "--min-sessions", "1"])
+        if code == 4:
+            assert err.getvalue().count("\n") == 1 and err.getvalue().startswith("quantbench calibrate: ")
+            event("refused")
+            return
+        assert code == 0, err.getvalue()
+        event("accepted")
+        written = load_baseline(baseline_path(folder / "b", GPU, MODEL))  # the gate accepts what calibrate wrote
+        _assert_judges_the_slowdown(written)
+
+
+TABLE_KEYS = ["model", "cpu_model", "awq_model", "methods", "device", "scenario", "modes", "time_budget_s",
+              "cpu_time_budget_s", "target_rel_ci", "max_rounds", "seed", "batch_sizes", "prefill_lengths",
+              "new_tokens", "baseline_dir", "report_dir", "tolerances", "allow_missing_baseline",
+              "time_budjet_s", "tolerance"]
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(TABLE_KEYS), st.sampled_from(ODD_VALUES + ["fp16", "cpu", "1, 8"]),
+                       max_size=4),
+       st.sampled_from([None, -5.0, 0.0, math.nan, 2.5]),
+       st.lists(st.sampled_from(["throughput=1.5", "decode_tps=0.2", "nosuch=0.1", "latency=", "memory=0.05"]),
+                max_size=2))
+def test_a_mutated_table_is_a_usage_error_in_one_line_or_builds(table: dict, budget: Any, tolerance: list) -> None:
+    try:
+        built = build_settings(table, {"time_budget_s": budget, "tolerance": tolerance or None})
+    except SettingsError as exc:
+        _one_line(exc)
+        event("refused")
+        return
+    event("accepted")
+    assert built.time_budget_s > 0 and math.isfinite(built.time_budget_s)
+    assert built.methods and built.modes
+    assert all(0 < t < 1 for t in built.tolerances.values())
