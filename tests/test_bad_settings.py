@@ -12,7 +12,7 @@ import pytest
 from quantbench.config import Settings, SettingsError, build_settings
 
 FLAGS = {"methods": "--qb-methods", "time_budget_s": "--qb-time-budget", "tolerance": "--qb-tolerance",
-         "model": "--model"}
+         "model": "--qb-model"}
 
 
 def _error(table: dict[str, Any], overrides: dict[str, Any]) -> str:
@@ -29,7 +29,7 @@ def _error(table: dict[str, Any], overrides: dict[str, Any]) -> str:
 @pytest.mark.parametrize("value", ["", ",", " , "])
 def test_empty_methods_on_the_command_line(value: str) -> None:
     assert _error({}, {"methods": value}) == (
-        f"--methods: expected at least one method (fp16, bf16, int8, nf4, awq, int8vw, int8wo, int4wo), "
+        f"--qb-methods: expected at least one method (fp16, bf16, int8, nf4, awq, int8vw, int8wo, int4wo), "
         f"got {value!r}")
 
 
@@ -92,7 +92,7 @@ def test_tolerance_on_a_metric_that_is_never_gated() -> None:
 @pytest.mark.parametrize(("value", "shown"), [(-5.0, "-5.0"), (0.0, "0.0"), (float("nan"), "NaN"),
                                               (float("inf"), "Infinity")])
 def test_time_budget_must_be_positive_and_finite(value: float, shown: str) -> None:
-    assert _error({}, {"time_budget_s": value}) == f"--time-budget: expected a finite number > 0, got {shown}"
+    assert _error({}, {"time_budget_s": value}) == f"--qb-time-budget: expected a finite number > 0, got {shown}"
 
 
 # item 6: tolerances are fractions in (0, 1)
