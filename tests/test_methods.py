@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from quantbench import methods
-from quantbench.methods import METHODS, Method, unavailable_reason
+from quantbench.methods import METHODS, LoadError, Method, unavailable_reason
 from quantbench.config import METHOD_NAMES
 
 
@@ -182,3 +182,21 @@ def test_int4wo_uses_torch_tinygemm_packing_in_bfloat16(monkeypatch) -> None:
     monkeypatch.setattr(methods, "_torchao", fake_torchao)
     methods.load_int4wo(None)
     assert seen == {"name": "int4wo", "packing": "tile_packed_to_4d", "group": 128, "half": "bf16"}
+
+
+def test_awq_group_size_is_the_largest_that_divides_the_widths(tmp_path) -> None:
+    import json
+    from types import SimpleNamespace
+
+    from quantbench.methods.awq import QUANT_CONFIG, checkpoint_group, group_size, quant_config
+
+    assert group_size(896, 4864) == 128  # Qwen2.5-0.5B: AWQ's usual group
+    assert group_size(576, 1536) == 64  # SmolLM2-135M: 576 is not a multiple of 128
+    assert group_size(128, 384) == 128  # the tiny synthetic model
+    with pytest.raises(LoadError, match="hidden size 100 and intermediate size 384"):
+        group_size(100, 384)
+    assert quant_config(SimpleNamespace(hidden_size=896, intermediate_size=4864)) == QUANT_CONFIG
+    assert quant_config(SimpleNamespace(hidden_size=576, intermediate_size=1536))["q_group_size"] == 64
+    (tmp_path / "config.json").write_text(json.dumps({"quantization_config": {"group_size": 64}}))
+    assert checkpoint_group(tmp_path) == "64"
+    assert checkpoint_group(tmp_path / "missing") == "?"

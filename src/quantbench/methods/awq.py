@@ -27,18 +27,37 @@ from quantbench.methods.base import LoadedModel, LoadError, LoadRequest, release
 from quantbench.sources import ModelSource
 
 QUANT_CONFIG = {"zero_point": True, "q_group_size": 128, "w_bit": 4, "version": "GEMM"}
+# Group sizes tried in order: the largest that divides every linear layer's input width. 128 is
+# AWQ's usual; SmolLM2-135M's hidden size 576 needs 64 (autoawq refuses a group that does not
+# divide the width: "org_w_shape (576) must be a multiple of group_size (128)").
+GROUP_SIZES = (128, 64, 32)
 CALIB_SAMPLES = 32
 CALIB_SEQ_LEN = 512
 MARKER = "quantbench-awq.json"
 
 
-def cache_key(source: ModelSource, seed: int, awq_version: str) -> str:
+def group_size(hidden_size: int, intermediate_size: int) -> int:
+    """The largest of ``GROUP_SIZES`` that divides both widths the linear layers read."""
+    for group in GROUP_SIZES:
+        if hidden_size % group == 0 and intermediate_size % group == 0:
+            return group
+    raise LoadError(f"AWQ needs widths divisible by {GROUP_SIZES[-1]}; this model has hidden "
+                    f"size {hidden_size} and intermediate size {intermediate_size}")
+
+
+def quant_config(config: Any) -> dict[str, Any]:
+    """autoawq's quantization config for a model config: GEMM, 4 bits, zero point, its group."""
+    return {**QUANT_CONFIG, "q_group_size": group_size(config.hidden_size, config.intermediate_size)}
+
+
+def cache_key(source: ModelSource, seed: int, awq_version: str,
+              quant: dict[str, Any] | None = None) -> str:
     """A short hash of everything that decides the quantized weights."""
     identity = {
         "source": source.spec,
         "location": source.location if source.kind != "hub" else source.spec,
         "seed": seed,
-        "quant": QUANT_CONFIG,
+        "quant": quant or QUANT_CONFIG,
         "calib": {"samples": CALIB_SAMPLES, "seq_len": CALIB_SEQ_LEN, "kind": "token-ids"},
         "autoawq": awq_version,
     }
@@ -70,15 +89,18 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
     Returns the folder and whether it was reused. The folder is written under a temporary name
     and renamed into place, with a marker file last, so a crash never leaves a trusted half.
     """
+    from transformers import AutoConfig
+
     name = Path(source.location).name.lower() if source.kind != "hub" else source.spec.split("/")[-1].lower()
-    target = cache_dir / "awq" / f"{name}-{cache_key(source, seed, _awq_version())}"
+    config = AutoConfig.from_pretrained(source.location)
+    quant = quant_config(config)
+    target = cache_dir / "awq" / f"{name}-{cache_key(source, seed, _awq_version(), quant)}"
     if (target / MARKER).is_file():
         return target, True
     from awq import AutoAWQForCausalLM
-    from transformers import AutoConfig
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    vocab = AutoConfig.from_pretrained(source.location).vocab_size
+    vocab = config.vocab_size
     start = time.perf_counter()
     awq_model = AutoAWQForCausalLM.from_pretrained(
         source.location, device_map="cpu" if device == "cpu" else "auto"
@@ -87,7 +109,7 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
         out = Path(tmp) / "ckpt"
         awq_model.quantize(
             None,
-            quant_config=dict(QUANT_CONFIG),
+            quant_config=dict(quant),
             calib_data=calibration_ids(vocab, seed),
             max_calib_samples=CALIB_SAMPLES,
             max_calib_seq_len=CALIB_SEQ_LEN,
@@ -97,7 +119,7 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
         release_device_memory()
         (out / MARKER).write_text(
             json.dumps({"source": source.spec, "seconds": round(time.perf_counter() - start, 1),
-                        "quant": QUANT_CONFIG, "autoawq": _awq_version()})
+                        "quant": quant, "autoawq": _awq_version()})
         )
         if target.exists():
             shutil.rmtree(target)
@@ -180,7 +202,17 @@ def load(req: LoadRequest) -> LoadedModel:
         )
         model = wrapper.model.eval()
     notes += filter(None, [enable_kv_cache(model)])
-    return LoadedModel("awq", model, "int4 weights (g128), float16 activations", notes)
+    return LoadedModel("awq", model, f"int4 weights (g{checkpoint_group(folder)}), float16 activations",
+                       notes)
+
+
+def checkpoint_group(folder: Path) -> str:
+    """The group size an AWQ checkpoint was quantized with, from its config.json ("?" if unsaid)."""
+    try:
+        qcfg = json.loads((folder / "config.json").read_text()).get("quantization_config") or {}
+    except (OSError, ValueError):
+        return "?"
+    return str(qcfg.get("group_size", qcfg.get("q_group_size", "?")))
 
 
 def enable_kv_cache(model: Any) -> str | None:
