@@ -150,6 +150,24 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         replace_bytes(path, data)
 
 
+@contextlib.contextmanager
+def building_dir(target: Path) -> Iterator[Path]:
+    """A folder to build ``target`` in: a path inside a temporary folder beside ``target`` (not
+    yet created; its parent is scratch space), renamed over ``target`` once the block ends
+    without an error. A crash never leaves a half-built folder under the name a later session
+    trusts, and the temporary folder is removed either way."""
+    import shutil
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        out = Path(tmp) / "out"
+        yield out
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(out, target)
+
+
 def check_writable_dir(folder: Path | str) -> None:
     """Create ``folder`` if needed and prove a file can be written there; ``OSError`` if not."""
     folder = Path(folder)

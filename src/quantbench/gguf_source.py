@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 
+from quantbench.files import building_dir
 from quantbench.fetch import KNOWN, cached_file, fetch_command
 from quantbench.sources import SourceError
 
@@ -93,17 +91,12 @@ def materialize_gguf(path: Path, cache_dir: Path) -> Path:
     except ImportError as exc:
         raise SourceError(f"gguf:{path} needs the gguf package (pip install 'quantbench[gguf]'): "
                         f"{exc}") from exc
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        out = Path(tmp) / "model"
+    with building_dir(target) as out:
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
         marker = {"file": str(path), "size": path.stat().st_size, "tensor_types": types,
                   "dequantized_to": "float32"}
         (out / MARKER).write_text(json.dumps(marker, indent=1))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(out, target)
     return target
 
 

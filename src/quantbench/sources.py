@@ -11,13 +11,12 @@ A GGUF file is dequantized once into a cached folder the same way (``gguf_source
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from quantbench.files import building_dir
 
 SYNTHETIC_PREFIX = "synthetic:"
 GGUF_PREFIX = "gguf:"
@@ -70,22 +69,17 @@ def materialize_synthetic(name: str, cache_dir: Path, seed: int) -> Path:
     target = cache_dir / "synthetic" / f"{name}-seed{seed}"
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     config_dict = synthetic_config_dict(name)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        cfg_path = Path(tmp) / "src-config.json"
+    with building_dir(target) as out:
+        cfg_path = out.parent / "src-config.json"
         cfg_path.write_text(json.dumps(config_dict))
         config = AutoConfig.from_pretrained(cfg_path)
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
-        out = Path(tmp) / "model"
         model.save_pretrained(out)
         (out / "quantbench-synthetic.json").write_text(
             json.dumps({"architecture": name, "seed": seed, "weights": "random, seeded"})
         )
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(out, target)
     return target
 
 

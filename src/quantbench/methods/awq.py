@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from quantbench.files import building_dir
 from quantbench.methods.base import LoadedModel, LoadError, LoadRequest, release_device_memory
 from quantbench.sources import ModelSource
 
@@ -99,14 +97,12 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
         return target, True
     from awq import AutoAWQForCausalLM
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     vocab = config.vocab_size
     start = time.perf_counter()
     awq_model = AutoAWQForCausalLM.from_pretrained(
         source.location, device_map="cpu" if device == "cpu" else "auto"
     )
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        out = Path(tmp) / "ckpt"
+    with building_dir(target) as out:
         awq_model.quantize(
             None,
             quant_config=dict(quant),
@@ -121,9 +117,6 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
             json.dumps({"source": source.spec, "seconds": round(time.perf_counter() - start, 1),
                         "quant": quant, "autoawq": _awq_version()})
         )
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(out, target)
     return target, False
 
 

@@ -38,7 +38,8 @@ class Unavailable(Exception):
 
 
 QUALITY_PROMPTS = 4  # prompts in the quality batch
-HOST_CALL_TOKENS = 16  # Python calls per step are the same for 6, 12 or 32 tokens (tiny Qwen2)
+# Python calls per step were the same for 6, 12 and 32 tokens on the tiny Qwen2 (commit 104d182).
+HOST_CALL_TOKENS = 16
 # Decode steps the profiled pass covers: with all 128 of the default scenario it took 25 % of an
 # H100 session's wall time (g1, docs/results/h100-2026-11-25b); kernel time per step varies little
 # with context length at these lengths (attention was 4 % of FP16's kernel time).

@@ -1,1 +1,23 @@
 """Test-only helpers: never loaded by a normal session."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+
+def after_each_load(config: pytest.Config, change: Callable[[Any], Any]) -> None:
+    """For this pytest session, call ``change(model)`` on every model the runner loads (a fault
+    plugin's hook), and undo the patch when the session ends."""
+    from quantbench.run.runner import Runner
+
+    original = Runner.load
+
+    def load(self: Runner, method: str) -> Any:
+        loaded = original(self, method)
+        change(loaded.model)
+        return loaded
+
+    Runner.load = load  # type: ignore[method-assign]
+    config.add_cleanup(lambda: setattr(Runner, "load", original))

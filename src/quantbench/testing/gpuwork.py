@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from quantbench.testing import after_each_load
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.getgroup("quantbench").addoption(
@@ -77,14 +79,4 @@ def pytest_configure(config: pytest.Config) -> None:
     fraction = float(config.getoption("qb_gpu_work") or 0.0)
     if fraction <= 0:
         return
-    from quantbench.run.runner import Runner
-
-    original = Runner.load
-
-    def load(self: Runner, method: str) -> Any:
-        loaded = original(self, method)
-        add_gpu_work(loaded.model, fraction)
-        return loaded
-
-    Runner.load = load  # type: ignore[method-assign]
-    config.add_cleanup(lambda: setattr(Runner, "load", original))
+    after_each_load(config, lambda model: add_gpu_work(model, fraction))

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from quantbench.testing import after_each_load
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.getgroup("quantbench").addoption(
@@ -51,14 +53,4 @@ def pytest_configure(config: pytest.Config) -> None:
     fraction = float(config.getoption("qb_slowdown") or 0.0)
     if fraction <= 0:
         return
-    from quantbench.run.runner import Runner
-
-    original = Runner.load
-
-    def load(self: Runner, method: str) -> Any:
-        loaded = original(self, method)
-        slow_down(loaded.model, fraction)
-        return loaded
-
-    Runner.load = load  # type: ignore[method-assign]
-    config.add_cleanup(lambda: setattr(Runner, "load", original))
+    after_each_load(config, lambda model: slow_down(model, fraction))
