@@ -12,6 +12,8 @@ from quantbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 C8 = ROOT / "docs/results/h100-2026-11-25/c8-session.json"
+# the H100 baseline c8-rejudged.md was judged against (recalibrated since; history keeps it)
+C8_BASELINE = ROOT / "baselines/nvidia-h100-80gb-hbm3/history/synthetic-qwen2.5-0.5b-instruct.20261125T231111Z.json"
 
 
 def _rows(text: str) -> list[str]:
@@ -19,8 +21,11 @@ def _rows(text: str) -> list[str]:
 
 
 def test_compare_reproduces_the_recorded_c8_verdicts(tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.chdir(ROOT)  # the repository's [tool.quantbench] and committed H100 baseline
-    code = main(["compare", str(C8), "--report-dir", str(tmp_path)])
+    monkeypatch.chdir(ROOT)  # the repository's [tool.quantbench]
+    baselines = tmp_path / "baselines" / "nvidia-h100-80gb-hbm3"
+    baselines.mkdir(parents=True)
+    (baselines / "synthetic-qwen2.5-0.5b-instruct.json").write_bytes(C8_BASELINE.read_bytes())
+    code = main(["compare", str(C8), "--report-dir", str(tmp_path), "--baseline-dir", str(tmp_path / "baselines")])
     out = capsys.readouterr().out
     recorded = (ROOT / "docs/results/h100-2026-11-25/c8-rejudged.md").read_text()
     assert code == 1
