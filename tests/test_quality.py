@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from quantbench.run.quality import (
+    top1_agreement,
     QualityReference,
     default_text,
     evaluate,
@@ -22,8 +23,9 @@ from quantbench.run.quality import (
     text_perplexity,
     token_agreement,
 )
-from quantbench.judge.quality import QualityVerdict, quality_verdicts
-from quantbench.results import Metric
+from quantbench.config import Settings
+from quantbench.judge.quality import QualityVerdict, quality_rows, quality_verdicts, thresholds_of
+from quantbench.results import CaseResult, Metric
 
 # --- token agreement and first divergence ------------------------------------------------------
 
@@ -187,6 +189,9 @@ def test_perplexity_errors():
 # --- gating -------------------------------------------------------------------------------------
 
 
+LIMITS = {"token_agreement": 0.5, "kl_divergence": 0.5}
+
+
 def quality(agreement: float, kl: float) -> dict[str, Metric]:
     return {"token_agreement": Metric.exact("token_agreement", "fraction", agreement,
                                             higher_is_better=True),
@@ -196,7 +201,7 @@ def quality(agreement: float, kl: float) -> dict[str, Metric]:
 def test_verdicts_skip_fp16_and_judge_each_metric():
     verdicts = quality_verdicts(
         {"fp16": quality(0.0, 9.0), "int8": quality(0.41, 0.62), "nf4": quality(0.9, 0.1)},
-        min_agreement=0.5, max_kl=0.5)
+        LIMITS)
     assert [(v.method, v.metric, v.ok) for v in verdicts] == [
         ("int8", "token_agreement", False), ("int8", "kl_divergence", False),
         ("nf4", "token_agreement", True), ("nf4", "kl_divergence", True)]
@@ -210,29 +215,29 @@ def test_verdicts_skip_fp16_and_judge_each_metric():
 @pytest.mark.parametrize(("agreement", "ok"), [(0.5, True), (0.4999, False), (0.5001, True)])
 def test_agreement_boundary(agreement, ok):
     (verdict,) = quality_verdicts({"awq": {"token_agreement": quality(agreement, 0)[
-        "token_agreement"]}}, min_agreement=0.5, max_kl=0.5)
+        "token_agreement"]}}, LIMITS)
     assert verdict.ok is ok
 
 
 @pytest.mark.parametrize(("kl", "ok"), [(0.5, True), (0.5001, False), (0.4999, True)])
 def test_kl_boundary(kl, ok):
     (verdict,) = quality_verdicts({"awq": {"kl_divergence": quality(1, kl)["kl_divergence"]}},
-                                  min_agreement=0.5, max_kl=0.5)
+                                  LIMITS)
     assert verdict.ok is ok
 
 
 def test_verdict_reasons_never_print_unequal_values_alike():
     (near,) = quality_verdicts({"bf16": {"token_agreement": quality(0.499, 0)["token_agreement"]}},
-                               min_agreement=0.5, max_kl=0.5)
+                               LIMITS)
     assert near.reason == "bf16 token agreement 0.499 < 0.500"
     (tiny,) = quality_verdicts({"bf16": {"kl_divergence": quality(1, 1e-9)["kl_divergence"]}},
-                               min_agreement=0.5, max_kl=0.5)
+                               LIMITS)
     assert tiny.ok and tiny.reason == "bf16 KL divergence 0.00 <= 0.50 nats"
 
 
 def test_verdicts_nan_fails_and_missing_metrics_are_not_judged():
     verdicts = quality_verdicts({"int8": quality(float("nan"), 0.1), "nf4": {}},
-                                min_agreement=0.5, max_kl=0.5)
+                                LIMITS)
     assert [(v.method, v.metric, v.ok) for v in verdicts] == [
         ("int8", "token_agreement", False), ("int8", "kl_divergence", True)]
     assert verdicts[0].reason == "int8 token agreement is NaN"
@@ -420,3 +425,43 @@ def test_engine_teacher_forcing_reproduces_the_reference_logits():
     other = HFEngine(perturbed).teacher_forced_logits(Prompt(ids, mask), ref.tokens)
     assert mean_kl(ref.logits, other) == pytest.approx(evaluate(perturbed, ref)["kl_divergence"].median,
                                                        rel=1e-3)
+
+
+def _top1(value: float) -> Metric:
+    return Metric.exact("top1_agreement", "fraction", value, higher_is_better=True)
+
+
+def test_top1_agreement_counts_positions_whose_argmax_matches():
+    ref = torch.tensor([[[0.0, 2.0, 1.0], [3.0, 0.0, 0.0]], [[0.0, 0.0, 1.0], [1.0, 2.0, 0.0]]])
+    other = torch.tensor([[[0.0, 5.0, 1.0], [0.0, 1.0, 0.0]], [[0.0, 0.0, 9.0], [1.0, 2.0, 3.0]]])
+    assert top1_agreement(ref, ref) == 1.0
+    assert top1_agreement(ref, other) == 0.5  # positions (0,0) and (1,0) agree, the others not
+    with pytest.raises(ValueError, match="one shape"):
+        top1_agreement(ref, other[:, :1])
+    with pytest.raises(ValueError, match="no positions"):
+        top1_agreement(ref[:, :0], other[:, :0])
+
+
+def test_top1_is_judged_with_its_own_threshold():
+    (verdict,) = quality_verdicts({"nf4": {"top1_agreement": _top1(0.742)}}, {"top1_agreement": 0.6})
+    assert verdict.ok and verdict.reason == "nf4 top-1 agreement 0.74 >= 0.60"
+    (low,) = quality_verdicts({"nf4": {"top1_agreement": _top1(0.59)}}, {"top1_agreement": 0.6})
+    assert not low.ok and low.reason == "nf4 top-1 agreement 0.59 < 0.60"
+
+
+def test_thresholds_default_gate_top1_and_kl_and_a_zero_agreement_is_no_gate():
+    assert thresholds_of(Settings()) == {"top1_agreement": 0.6, "kl_divergence": 0.5}
+    both = thresholds_of(Settings(min_token_agreement=0.5, min_top1_agreement=0.0))
+    assert both == {"token_agreement": 0.5, "kl_divergence": 0.5}
+
+
+def test_free_running_agreement_is_reported_not_gated_by_default():
+    metrics = {**quality(0.43, 0.23), "top1_agreement": _top1(0.74)}
+    case = CaseResult("default", "eager", "quality", "nf4", "nf4", metrics)
+    rows = {r.metric: r for r in quality_rows([case], Settings(), synthetic=False)}
+    assert rows["token_agreement"].verdict == "info"
+    assert rows["token_agreement"].reason == "not gated (min_token_agreement = 0)"
+    assert rows["top1_agreement"].verdict == "pass" and rows["kl_divergence"].verdict == "pass"
+    synthetic = {r.metric: r for r in quality_rows([case], Settings(), synthetic=True)}
+    assert {synthetic[m].reason for m in ("token_agreement", "top1_agreement")} == {
+        "not gated on synthetic weights"}

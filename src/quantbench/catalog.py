@@ -68,6 +68,7 @@ _SPECS = [
     MetricSpec("graph_breaks", "count", False, "info", "Graph breaks"),
     MetricSpec("cudagraph_skips", "count", False, "info", "CUDA graph skips"),
     MetricSpec("token_agreement", "fraction", True, "quality", "Agreement", "quality"),
+    MetricSpec("top1_agreement", "fraction", True, "quality", "Top-1 agreement", "quality"),
     MetricSpec("kl_divergence", "nats", False, "quality", "KL", "quality"),
     MetricSpec("perplexity", "ppl", False, "quality", "Perplexity", "quality"),
 ]

@@ -90,7 +90,8 @@ class Settings:
     update_baseline: bool = False
     allow_missing_baseline: bool = False  # under --benchmark-compare, no baseline yet is a pass
     explicit_model: bool = False  # --model was given: never replaced by the CPU model
-    min_token_agreement: float = 0.5
+    min_token_agreement: float = 0.0  # free-running greedy agreement: reported, 0 = not gated
+    min_top1_agreement: float = 0.6  # teacher-forced top-1 agreement (run.quality)
     max_kl_divergence: float = 0.5
     quality_tokens: int = 32
 
@@ -188,7 +189,7 @@ def build_settings(table: Mapping[str, Any], overrides: Mapping[str, Any],
             scenario_overrides[k] = tuple(int(v) for v in items)
     kwargs["scenario"] = replace(scenario, **scenario_overrides) if scenario_overrides else scenario
     for key in ("time_budget_s", "cpu_time_budget_s", "target_rel_ci", "max_kl_divergence",
-                "min_token_agreement"):
+                "min_token_agreement", "min_top1_agreement"):
         if key in merged:
             kwargs[key] = float(merged[key])
     for key in ("seed", "max_rounds", "quality_tokens"):

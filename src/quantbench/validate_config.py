@@ -76,6 +76,7 @@ def fields(choices: Mapping[str, tuple[str, ...]]) -> dict[str, Check]:
         "time_budget_s": POSITIVE, "cpu_time_budget_s": POSITIVE,
         "target_rel_ci": number("a number in (0, 1)", lambda v: 0 < v < 1),
         "min_token_agreement": number("a number in [0, 1]", lambda v: 0 <= v <= 1),
+        "min_top1_agreement": number("a number in [0, 1]", lambda v: 0 <= v <= 1),
         "max_kl_divergence": NON_NEGATIVE,
         "seed": whole(), "max_rounds": whole(1), "quality_tokens": whole(1),
         "new_tokens": whole(1), "prompt_tokens": whole(1), "prompts": whole(1),

@@ -15,7 +15,7 @@ from quantbench.results import CaseResult, Metric
 GEN_COLUMNS = ("e2e_tps", "decode_tps", "ttft_ms", "token_p50_ms", "token_p90_ms", "token_p99_ms",
                "weights_gb", "peak_gb", "roofline_pct")
 PREFILL_COLUMNS = ("prefill_tps", "weights_gb", "peak_gb")
-QUALITY_COLUMNS = ("token_agreement", "kl_divergence", "perplexity")
+QUALITY_COLUMNS = ("top1_agreement", "token_agreement", "kl_divergence", "perplexity")
 COMPILE_COLUMNS = ("compile_s", "graph_breaks", "cudagraph_skips")
 # Device time and work counters per decode token (run.device, run.hostcalls, run.energy).
 WORK_COLUMNS = ("decode_kernel_us", "decode_kernels", "decode_launches", "decode_graph_launches",
@@ -27,7 +27,8 @@ HEADERS = {
     "e2e_tps": "E2E tok/s", "decode_tps": "Decode tok/s", "ttft_ms": "TTFT ms",
     "token_p50_ms": "p50 ms", "token_p90_ms": "p90 ms", "token_p99_ms": "p99 ms",
     "weights_gb": "Weights GB", "peak_gb": "Peak GB", "roofline_pct": "Roofline %",
-    "prefill_tps": "Prefill tok/s", "token_agreement": "Agreement with FP16",
+    "prefill_tps": "Prefill tok/s", "token_agreement": "Greedy agreement with FP16",
+    "top1_agreement": "Top-1 agreement with FP16",
     "kl_divergence": "KL from FP16 (nats)", "perplexity": "Perplexity",
     "compile_s": "Compile s", "graph_breaks": "Graph breaks", "cudagraph_skips": "CUDA graph skips",
 }

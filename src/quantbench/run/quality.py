@@ -5,6 +5,9 @@ Two checks, both relative to FP16 on the same prompts:
 * **token agreement**: the fraction of greedy continuation tokens the method produces that equal
   FP16's, position by position (after the first mismatch the texts usually differ, so this is
   strict on purpose);
+* **top-1 agreement**: teacher-forced on FP16's own prompt + continuation, the fraction of
+  positions where the method's most likely next token is FP16's (llama.cpp's "same top p" of
+  ``perplexity --kl-divergence``): one early flip does not count every later token as lost;
 * **KL divergence**: mean KL(P_fp16 || P_method) of the next-token distributions, teacher-forced
   on FP16's own prompt + continuation so that every position of both models sees the same text.
 
@@ -56,6 +59,17 @@ def first_divergence(reference: Tensor, tokens: Tensor) -> list[int]:
         hits = differs.nonzero()
         out.append(int(hits[0, 0]) if len(hits) else width)
     return out
+
+
+def top1_agreement(reference_logits: Tensor, logits: Tensor) -> float:
+    """Fraction of positions of two ``[B, T, V]`` logit tensors whose argmax is the same token."""
+    if reference_logits.dim() != 3 or reference_logits.shape != logits.shape:
+        raise ValueError(f"logits must both be [B, T, V] of one shape, got "
+                         f"{tuple(reference_logits.shape)} and {tuple(logits.shape)}")
+    if reference_logits.shape[0] * reference_logits.shape[1] == 0:
+        raise ValueError("logits hold no positions")
+    same = reference_logits.argmax(-1).cpu() == logits.argmax(-1).cpu()
+    return int(same.sum()) / same.numel()
 
 
 def mean_kl(reference_logits: Tensor, logits: Tensor, mask: Tensor | None = None) -> float:
@@ -223,8 +237,9 @@ def exact_metric(name: str, value: float, n: int) -> Metric:
 
 
 def evaluate(model: Any, reference: QualityReference) -> dict[str, Metric]:
-    """``token_agreement`` and ``kl_divergence`` of ``model`` against the FP16 reference; KL is
-    over the positions that predict the continuation tokens only, teacher-forced on FP16's."""
+    """``token_agreement``, ``top1_agreement`` and ``kl_divergence`` of ``model`` against the FP16
+    reference; the last two over the positions that predict the continuation tokens only,
+    teacher-forced on FP16's."""
     tokens = greedy_continuation(model, reference.input_ids, reference.attention_mask,
                                  reference.n_tokens)
     logits = _continuation_logits(model, reference.input_ids, reference.attention_mask,
@@ -233,12 +248,15 @@ def evaluate(model: Any, reference: QualityReference) -> dict[str, Metric]:
 
 
 def against_reference(reference: QualityReference, tokens: Tensor, logits: Tensor) -> dict[str, Metric]:
-    """``token_agreement`` of a method's greedy ``tokens`` and ``kl_divergence`` of its
-    ``logits`` (teacher-forced on FP16's tokens) against the reference, however they were made."""
+    """``token_agreement`` of a method's greedy ``tokens``, ``top1_agreement`` and
+    ``kl_divergence`` of its ``logits`` (teacher-forced on FP16's tokens) against the reference,
+    however they were made."""
     count = reference.tokens.numel()
     return {
         "token_agreement": exact_metric("token_agreement", token_agreement(reference.tokens, tokens),
                                    count),
+        "top1_agreement": exact_metric("top1_agreement", top1_agreement(reference.logits, logits),
+                                       count),
         "kl_divergence": exact_metric("kl_divergence", mean_kl(reference.logits, logits), count),
     }
 
