@@ -17,8 +17,13 @@ from quantbench.catalog import REFERENCE_METHOD
 from quantbench.config import SettingsError, Settings, build_settings, read_pyproject
 from quantbench.plugin.fixtures import BENCH, SETTINGS, Bench, qb_model, quantbench
 from quantbench.plugin.options import FLAGS, add_options, overrides
+from quantbench.plugin import workers
+from quantbench.plugin.workers import (pytest_configure_node, pytest_testnodedown,
+                                       pytest_xdist_auto_num_workers, pytest_xdist_make_scheduler)
 
-__all__ = ["SETTINGS", "qb_model", "quantbench"]  # the fixtures pytest finds in this plugin
+__all__ = ["SETTINGS", "qb_model", "quantbench",  # the fixtures pytest finds in this plugin
+           "pytest_configure_node", "pytest_testnodedown", "pytest_xdist_auto_num_workers",
+           "pytest_xdist_make_scheduler"]  # pytest-xdist's hooks, in plugin.workers
 
 GATE = pytest.StashKey[dict]()
 EXIT_INTERRUPTED = int(pytest.ExitCode.INTERRUPTED)  # SIGINT or Ctrl-C: later cases never ran
@@ -29,6 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    workers.configure_worker(config)
     try:
         settings = build_settings(read_pyproject(config.rootpath), overrides(config), FLAGS)
     except SettingsError as exc:
@@ -39,6 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not settings.report_dir.is_absolute():
         settings = replace(settings, report_dir=root / settings.report_dir)
     config.stash[SETTINGS] = settings
+    workers.configure_controller(config, settings)
 
 
 def settings_of(config: pytest.Config) -> Settings:
@@ -93,21 +100,38 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write the final session record, then judge it: quality thresholds always, the baseline
-    when ``--benchmark-compare`` or ``--qb-update-baseline`` asks."""
+    when ``--benchmark-compare`` or ``--qb-update-baseline`` asks. Under pytest-xdist each
+    worker only writes its own record; the controller merges them and judges once."""
     config = session.config
+    settings = settings_of(config)
+    interrupted = int(exitstatus) == EXIT_INTERRUPTED
     bench: Bench | None = config.stash.get(BENCH, None)
-    if bench is None:
+    extra: list[str] = []
+    if workers.is_controller(config):
+        from quantbench.merge import worker_lines
+        from quantbench.plugin.fixtures import write_record
+
+        record = workers.merged_session(config, settings)
+        if record is None:
+            return
+        record.partial = record.partial or interrupted
+        unwritten = write_record(record, settings.report_dir / "session.json")
+        extra = worker_lines(record)
+    elif bench is None:
         return
-    bench.runner.release()
+    else:
+        bench.runner.release()
+        record = bench.session(partial=interrupted)
+        unwritten = bench.write_session(record)
+        if workers.is_worker(config):
+            return
     from quantbench.judge import gate
     from quantbench.report.files import publish
     from quantbench.report.tables import session_lines
 
-    settings = settings_of(config)
-    record = bench.session(partial=int(exitstatus) == EXIT_INTERRUPTED)
-    unwritten = bench.write_session(record)
     verdict, update_lines = gate.run(record, settings, int(exitstatus))
-    lines = session_lines(record) + [""] + publish(verdict, record, settings.report_dir) + update_lines
+    lines = (extra + session_lines(record) + [""] + publish(verdict, record, settings.report_dir)
+             + update_lines)
     config.stash[GATE] = {"lines": lines + ([unwritten] if unwritten else [])}
     if int(exitstatus) == 0:
         session.exitstatus = verdict.code or (gate.EXIT_BAD_BASELINE if unwritten else 0)

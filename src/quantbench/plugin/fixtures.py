@@ -32,6 +32,7 @@ class Bench:
         self.settings = settings
         self.runner = runner
         self.results: list[CaseResult] = []
+        self.session_path = settings.report_dir / "session.json"
 
     @property
     def device(self) -> str:
@@ -79,17 +80,7 @@ class Bench:
     def write_session(self, record: Session) -> str | None:
         """Write the session file; a failure (a full disk, say) does not stop the session: the
         returned line says so, and the session's end exits 4 with it."""
-        from quantbench.files import describe
-
-        try:
-            record.write(self.session_path)
-        except OSError as exc:
-            return f"quantbench: session file not written to {self.settings.report_dir}: {describe(exc)}"
-        return None
-
-    @property
-    def session_path(self) -> Path:
-        return self.settings.report_dir / "session.json"
+        return write_record(record, self.session_path)
 
     def environment(self) -> dict[str, Any]:
         """The machine (``env`` looks it up once per process), the date, the model and the host
@@ -111,6 +102,17 @@ class Bench:
                        load_events=list(runner.pool.events), time=runner.time_data())
 
 
+def write_record(record: Session, path: Path) -> str | None:
+    """Write ``record`` to ``path``; ``None``, or the line saying why it was not written."""
+    from quantbench.files import describe
+
+    try:
+        record.write(path)
+    except OSError as exc:
+        return f"quantbench: session file not written to {path.parent}: {describe(exc)}"
+    return None
+
+
 def bench_of(config: pytest.Config) -> Bench:
     """The session's bench helper, built on first use so unit-test runs never load a model."""
     if BENCH not in config.stash:
@@ -129,7 +131,12 @@ def bench_of(config: pytest.Config) -> Bench:
         except OSError as exc:
             pytest.exit(f"quantbench: cannot write reports to {settings.report_dir}: "
                         f"{describe(exc)}; nothing was run", returncode=pytest.ExitCode.USAGE_ERROR)
-        config.stash[BENCH] = Bench(settings, Runner(settings, device))
+        from quantbench.plugin import workers
+
+        with workers.cache_lock(config, settings.cache_dir):
+            runner = Runner(settings, device)
+        bench = config.stash[BENCH] = Bench(settings, runner)
+        bench.session_path = workers.session_file(config, settings)
     return config.stash[BENCH]
 
 
@@ -147,8 +154,10 @@ def qb_model(request: pytest.FixtureRequest, quantbench: Bench) -> Iterator[Load
     out-of-memory included) errors its own benches with the reason, and the others still run.
     """
     from quantbench.methods import LoadError
+    from quantbench.plugin.workers import before_load
     from quantbench.run.runner import Unavailable
 
+    before_load(request.config, quantbench.runner, request.param)
     try:
         loaded = quantbench.runner.load(request.param)
     except Unavailable as exc:

@@ -1,0 +1,236 @@
+"""``pytest benches -n N`` (pytest-xdist): one GPU and one share of the methods per worker,
+one merged session and one gate at the end.
+
+* **GPUs.** The controller (the process without ``workerinput``) lists the visible GPUs
+  (``CUDA_VISIBLE_DEVICES``, else torch's count) and refuses, with one line, more workers than
+  GPUs: two workers on one GPU would measure each other. ``pytest_configure_node`` hands each
+  worker one GPU through ``workerinput``; the worker sets ``CUDA_VISIBLE_DEVICES`` to it in its
+  ``pytest_configure``, before anything initialises CUDA, so its ``cuda:0`` is its own GPU. A
+  replacement for a crashed worker takes the GPU its predecessor gave back. With no GPU and
+  ``--qb-device auto`` the workers run on the CPU. ``-n auto`` starts one worker per GPU.
+* **Methods.** ``plugin.scheduling.MethodScheduling`` keeps every case of a method on one worker.
+* **The quality reference.** A worker whose share lacks the reference method captures the
+  reference itself before its first model loads: it loads the reference method, captures its
+  outputs on the quality prompts (the same seeded weights and prompts the reference's own worker
+  uses) and frees it. Nothing waits on another process, so a slow, failed or crashed worker can
+  never hold up another's quality verdicts: the price is one extra reference load per worker.
+* **Records.** Each worker checkpoints ``<report_dir>/workers/<id>.json`` and neither gates
+  nor publishes; the controller merges the files (``quantbench.merge``) into ``session.json``
+  and runs the one gate in ``pytest_sessionfinish``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import pytest
+
+from quantbench.catalog import REFERENCE_METHOD
+from quantbench.config import Settings
+from quantbench.session import Session, SessionError
+
+WORKER_DIR = "workers"
+GPU_KEY = "quantbench_cuda_device"  # workerinput key: the worker's GPU, or None
+
+
+class GpuPool:
+    """The controller's GPUs, one per live worker; ``assigned`` remembers every worker's."""
+
+    def __init__(self, gpus: list[str]) -> None:
+        self.order = list(gpus)
+        self.free = list(gpus)
+        self.assigned: dict[str, str | None] = {}
+
+    def take(self, worker: str) -> str | None:
+        gpu = self.free.pop(0) if self.free else None
+        self.assigned[worker] = gpu
+        return gpu
+
+    def give_back(self, worker: str) -> None:
+        gpu = self.assigned.get(worker)
+        if gpu is not None and gpu not in self.free:
+            self.free = sorted([*self.free, gpu], key=self.order.index)
+
+
+POOL = pytest.StashKey[GpuPool]()
+CRASHES = pytest.StashKey[dict]()
+STARTED = pytest.StashKey[float]()
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def is_controller(config: pytest.Config) -> bool:
+    """The xdist controller: it runs no case, it merges and gates."""
+    return not is_worker(config) and config.getoption("dist", default="no") not in ("no", None)
+
+
+def visible_gpus(env: Mapping[str, str], count: Callable[[], int]) -> list[str]:
+    """The GPUs the workers may use: ``CUDA_VISIBLE_DEVICES``' entries when it is set, else
+    ``0 .. count()-1``."""
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [d.strip() for d in visible.split(",") if d.strip()]
+    return [str(i) for i in range(count())]
+
+
+def cuda_count() -> int:
+    """torch's GPU count (it does not create a CUDA context); 0 without CUDA."""
+    try:
+        import torch
+
+        return int(torch.cuda.device_count())
+    except Exception:  # a torch without CUDA support, or a broken driver: no GPUs here
+        return 0
+
+
+def gpu_problem(device: str, gpus: list[str], workers: int) -> str | None:
+    """Why ``workers`` workers cannot each have one of ``gpus`` (``None`` when they can)."""
+    if device == "cpu" or (device == "auto" and not gpus) or len(gpus) >= workers:
+        return None
+    return (f"quantbench: -n {workers} starts {workers} workers but this host shows {len(gpus)} "
+            f"GPU(s) ({','.join(gpus) or 'none'}); each worker needs a GPU of its own, so use "
+            f"-n {len(gpus)} or -n auto")
+
+
+def configure_controller(config: pytest.Config, settings: Settings) -> None:
+    """Check the GPUs, start the pool and clear the last run's worker files."""
+    if not is_controller(config):
+        return
+    workers = len(config.getoption("tx", default=None) or [])
+    gpus = [] if settings.device == "cpu" else visible_gpus(os.environ, cuda_count)
+    problem = gpu_problem(settings.device, gpus, workers)
+    if problem:
+        raise pytest.UsageError(problem)
+    config.stash[POOL] = GpuPool(gpus)
+    config.stash[CRASHES] = {}
+    config.stash[STARTED] = time.perf_counter()
+    shutil.rmtree(settings.report_dir / WORKER_DIR, ignore_errors=True)
+
+
+def configure_worker(config: pytest.Config) -> None:
+    """Point this worker at its own GPU before CUDA is initialised."""
+    gpu = getattr(config, "workerinput", {}).get(GPU_KEY)
+    if gpu is None:
+        return
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        raise pytest.UsageError("quantbench: CUDA was initialised before the worker could pick "
+                                "its GPU; a conftest or plugin touches CUDA at import")
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+
+
+def session_file(config: pytest.Config, settings: Settings) -> Path:
+    """Where this process checkpoints its session record."""
+    if is_worker(config):
+        return settings.report_dir / WORKER_DIR / f"{config.workerinput['workerid']}.json"
+    return settings.report_dir / "session.json"
+
+
+@contextmanager
+def cache_lock(config: pytest.Config, cache_dir: Path) -> Iterator[None]:
+    """On a worker, hold the model cache while the session's model is built or found, so two
+    workers never build the same synthetic checkpoint into one folder at once."""
+    if not is_worker(config):
+        yield
+        return
+    import fcntl
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / ".quantbench-workers.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def before_load(config: pytest.Config, runner: Any, method: str) -> None:
+    """On a worker, capture the quality reference before the first other method loads (see
+    the module's docstring); a reference that cannot load leaves quality skipped, as without
+    workers."""
+    if (not is_worker(config) or method == REFERENCE_METHOD or runner.reference is not None
+            or REFERENCE_METHOD not in runner.settings.methods
+            or REFERENCE_METHOD in runner.skipped or REFERENCE_METHOD in runner.pool.failures):
+        return
+    from quantbench.methods import LoadError
+    from quantbench.run.quality import QualityReference
+    from quantbench.run.runner import Unavailable
+    from quantbench.run.timeline import TimeEntry
+
+    try:
+        loaded = runner.load(REFERENCE_METHOD)
+    except (Unavailable, LoadError):
+        return
+    start = time.perf_counter()
+    prompt = runner.quality_prompt(loaded)
+    runner.reference = QualityReference.capture(loaded.model, prompt.input_ids,
+                                                prompt.attention_mask, runner.settings.quality_tokens)
+    runner.timeline.append(TimeEntry(REFERENCE_METHOD, "quality", time.perf_counter() - start))
+    del loaded
+    runner.release()
+
+
+def merged_session(config: pytest.Config, settings: Settings) -> Session | None:
+    """The controller's session: every worker file merged (``None`` when none ran a case)."""
+    from quantbench.merge import merge_sessions
+
+    pool = config.stash[POOL]
+    info: dict[str, dict[str, Any]] = {w: {"cuda_device": g} for w, g in pool.assigned.items()}
+    for worker, error in config.stash[CRASHES].items():
+        info.setdefault(worker, {})["crashed"] = error
+    parts: dict[str, Session] = {}
+    for path in sorted((settings.report_dir / WORKER_DIR).glob("*.json")):
+        try:
+            parts[path.stem] = Session.read(path)
+        except SessionError as exc:
+            info.setdefault(path.stem, {})["crashed"] = str(exc)
+    return merge_sessions(parts, info, time.perf_counter() - config.stash[STARTED])
+
+
+# xdist's hooks (optional: quantbench runs without xdist installed)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: one worker per visible GPU (xdist's CPU count on a host without one)."""
+    if config.getoption("qb_device", default=None) == "cpu":
+        return None
+    return len(visible_gpus(os.environ, cuda_count)) or None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Keep each method's cases on one worker, in place of xdist's default ``load``; another
+    ``--dist`` mode is xdist's own (methods may then split over workers)."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.workermanage import parse_tx_spec_config
+
+    from quantbench.plugin.fixtures import SETTINGS
+    from quantbench.plugin.scheduling import MethodScheduling
+
+    return MethodScheduling(len(parse_tx_spec_config(config)), config.stash[SETTINGS].methods, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    pool = node.config.stash.get(POOL, None)
+    node.workerinput[GPU_KEY] = pool.take(node.gateway.id) if pool is not None else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object | None) -> None:
+    """Free the worker's GPU for a replacement; remember a crash for the merged record."""
+    config = node.config
+    if POOL in config.stash:
+        config.stash[POOL].give_back(node.gateway.id)
+    if error is not None and CRASHES in config.stash:
+        config.stash[CRASHES][node.gateway.id] = (str(error).strip().splitlines() or ["crashed"])[0]

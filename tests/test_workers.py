@@ -1,0 +1,195 @@
+"""``pytest benches -n N``: the method shares, the GPU per worker, the merged session, and two
+real two-worker sessions on the CPU (one clean, one with a worker killed mid-run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from quantbench.merge import merge_sessions, merge_time, worker_lines
+from quantbench.plugin.scheduling import MethodScheduling, method_of, plan, worker_order
+from quantbench.plugin.workers import GpuPool, gpu_problem, visible_gpus
+from quantbench.results import CaseResult
+from quantbench.session import Session
+from test_sessions import run_session
+from test_sessions import cache_dir, work  # noqa: F401  (module-scoped fixtures: one model cache)
+
+METHODS = ("fp16", "bf16", "nf4")
+COLLECTION = [  # the plugin's order: eager before compiled, the reference method first
+    "benches/test_generation.py::test_prefill[fp16-len128]",
+    "benches/test_generation.py::test_generate[fp16-bs1-eager]",
+    "benches/test_generation.py::test_prefill[bf16-len128]",
+    "benches/test_generation.py::test_prefill[nf4-len128]",
+    "benches/test_generation.py::test_generate[fp16-bs1-compiled]",
+    "benches/test_generation.py::test_generate[bf16-bs1-compiled]",
+    "benches/test_other.py::test_no_model",
+]
+
+
+class FakeNode:
+    """What the scheduler uses of xdist's ``WorkerController``."""
+
+    def __init__(self, worker_id: str) -> None:
+        self.gateway = type("Gateway", (), {"id": worker_id})()
+        self.sent: list[int] = []
+        self.shutting_down = False
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent += indices
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def started(nodes: list[FakeNode]) -> MethodScheduling:
+    sched = MethodScheduling(len(nodes), METHODS)
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, COLLECTION)
+    sched.schedule()
+    return sched
+
+
+def test_method_of_reads_the_method_from_the_test_id() -> None:
+    assert method_of("b.py::test_generate[bf16-bs1-eager]", METHODS) == "bf16"
+    assert method_of("b.py::test_generate[bs1-nf4]", METHODS) == "nf4"
+    assert method_of("b.py::test_generate[int8-bs1]", METHODS) == ""
+    assert method_of("b.py::test_no_model", METHODS) == ""
+    assert sorted(["gw10", "gw2", "gw0"], key=worker_order) == ["gw0", "gw2", "gw10"]
+
+
+def test_plan_keeps_each_method_on_one_worker_in_collection_order() -> None:
+    first, second = plan(COLLECTION, METHODS, 2)
+    assert first == [COLLECTION[i] for i in (0, 1, 3, 4)]  # fp16 and nf4, eager before compiled
+    assert second == [COLLECTION[i] for i in (2, 5, 6)]  # bf16 and the case without a model
+    assert plan(COLLECTION, METHODS, 5)[4] == []
+
+
+def test_scheduler_sends_each_share_once_and_shuts_every_worker_down() -> None:
+    gw1, gw0 = FakeNode("gw1"), FakeNode("gw0")  # ready in either order: the ids decide
+    sched = started([gw1, gw0])
+    assert gw0.sent == [0, 1, 3, 4] and gw1.sent == [2, 5, 6]
+    assert gw0.shutting_down and gw1.shutting_down
+    assert not sched.tests_finished  # each worker holds more than its last case
+    for index in (0, 1, 3):
+        sched.mark_test_complete(gw0, index)
+    for index in (2, 5):
+        sched.mark_test_complete(gw1, index)
+    assert sched.tests_finished and sched.has_pending
+    sched.mark_test_complete(gw0, 4)
+    sched.mark_test_complete(gw1, 6)
+    assert not sched.has_pending
+    assert sched.remove_node(gw0) is None and sched.nodes == [gw1]
+
+
+def test_a_crashed_workers_unfinished_cases_go_to_its_replacement() -> None:
+    gw0, gw1 = FakeNode("gw0"), FakeNode("gw1")
+    sched = started([gw0, gw1])
+    sched.mark_test_complete(gw1, 2)
+    assert sched.remove_node(gw1) == COLLECTION[5]  # running when it died: xdist fails it
+    assert not sched.tests_finished
+    gw2 = FakeNode("gw2")
+    sched.add_node(gw2)
+    sched.schedule()  # still collecting: nothing yet
+    assert gw2.sent == [] and not gw2.shutting_down
+    sched.add_node_collection(gw2, COLLECTION)
+    sched.schedule()
+    assert gw2.sent == [6] and gw2.shutting_down and gw0.sent == [0, 1, 3, 4]
+
+
+def test_workers_get_distinct_gpus_and_a_replacement_reuses_a_freed_one() -> None:
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "2, 3"}, lambda: 8) == ["2", "3"]
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": ""}, lambda: 8) == []
+    assert visible_gpus({}, lambda: 2) == ["0", "1"]
+    pool = GpuPool(["2", "3"])
+    assert [pool.take("gw0"), pool.take("gw1")] == ["2", "3"]
+    pool.give_back("gw1")
+    assert pool.take("gw2") == "3" and pool.take("gw3") is None
+    assert pool.assigned == {"gw0": "2", "gw1": "3", "gw2": "3", "gw3": None}
+
+
+def test_more_workers_than_gpus_is_refused_in_one_line() -> None:
+    assert gpu_problem("auto", ["0", "1"], 2) is None
+    assert gpu_problem("auto", [], 4) is None  # no GPU: a CPU session
+    assert gpu_problem("cpu", ["0"], 4) is None
+    problem = gpu_problem("auto", ["0", "1"], 4)
+    assert problem == ("quantbench: -n 4 starts 4 workers but this host shows 2 GPU(s) (0,1); "
+                       "each worker needs a GPU of its own, so use -n 2 or -n auto")
+    assert "shows 0 GPU(s) (none)" in gpu_problem("cuda", [], 2)
+
+
+def part(method: str, *, partial: bool = False, wall: float = 10.0) -> Session:
+    case = CaseResult("default", "eager", "generate-bs1", method, "float32", {}, ())
+    time = {"wall_s": wall, "load_s": 2.0, "work_s": 6.0, "outside_s": 2.0, "outside_share": 0.25,
+            "per_method": {method: {"load": 2.0, "measure": 6.0}}}
+    return Session({"gpu": "H100", "model_source": "synthetic:x", "peak_copy_bandwidth_gbs": 3000.0},
+                   {"name": "default"}, [case], partial, {}, {}, {method: 1}, [["load", method]], time)
+
+
+def test_merge_keeps_every_workers_cases_and_sums_their_time() -> None:
+    merged = merge_sessions({"gw1": part("bf16"), "gw0": part("fp16")},
+                            {"gw0": {"cuda_device": "0"}, "gw1": {"cuda_device": "1"}}, 11.0)
+    assert [r.method for r in merged.results] == ["fp16", "bf16"]
+    assert merged.partial is False and merged.loads == {"fp16": 1, "bf16": 1}
+    assert merged.environment["workers"]["gw1"] == {
+        "cuda_device": "1", "gpu": "H100", "peak_copy_bandwidth_gbs": 3000.0, "methods": ["bf16"],
+        "cases": 1, "partial": False}
+    assert merged.time["wall_s"] == 20.0 and merged.time["elapsed_s"] == 11.0
+    assert merged.time["outside_share"] == pytest.approx(4.0 / 16.0)
+    assert merged.time["per_method"]["bf16"] == {"load": 2.0, "measure": 6.0}
+    assert worker_lines(merged)[0] == "worker gw0 (GPU 0): 1 cases of fp16"
+    assert merge_time([], None)["per_method"] == {}
+
+
+def test_a_crashed_worker_leaves_its_cases_and_marks_the_merge_partial() -> None:
+    merged = merge_sessions({"gw0": part("fp16"), "gw1": part("bf16", partial=True)},
+                            {"gw1": {"cuda_device": "1", "crashed": "Not properly terminated"}})
+    assert len(merged.results) == 2 and merged.partial is True
+    assert worker_lines(merged)[1].endswith("crashed: Not properly terminated")
+    assert merge_sessions({}, {"gw0": {"crashed": "boom"}}) is None
+
+
+FEW = ["--qb-methods", "fp16,bf16", "-k", "len128 or bs1 or quality"]
+
+
+def cases(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return sorted((r["method"], r["mode"], r["case"]) for r in data["results"])
+
+
+def test_two_workers_one_merged_session_and_one_gate(cache_dir: Path, work: Path) -> None:  # noqa: F811
+    session = run_session(cache_dir, work, "-n", "2", *FEW)
+    assert session.code == 0, session.explain()
+    data = session.data
+    assert cases(data) == [(m, "eager", c) for m in ("bf16", "fp16")
+                           for c in ("generate-bs1", "prefill-128", "quality")]
+    workers = data["environment"]["workers"]
+    assert {w: info["methods"] for w, info in workers.items()} == {"gw0": ["fp16"], "gw1": ["bf16"]}
+    assert all(info["cases"] == 3 for info in workers.values()) and data["partial"] is False
+    assert data["loads"] == {"fp16": 2, "bf16": 1}  # gw1 captured the quality reference itself
+    bf16 = next(r for r in data["results"] if r["method"] == "bf16" and r["case"] == "quality")
+    assert bf16["metrics"]["token_agreement"]["median"] == 1.0  # same reference as gw0's
+    assert len(session.lines_with("gate: pass")) == 1, session.explain()
+    assert sorted(p.name for p in (session.report_dir / "workers").iterdir()) == ["gw0.json", "gw1.json"]
+
+
+def test_a_killed_worker_keeps_its_cases_and_fails_the_session(cache_dir: Path, work: Path) -> None:  # noqa: F811
+    session = run_session(cache_dir, work, "-n", "2", *FEW, "--qbt-die-at", "bf16-bs1")
+    assert session.code == 1, session.explain()
+    data = session.data
+    assert data["partial"] is True
+    assert ("bf16", "eager", "generate-bs1") not in cases(data)
+    assert ("bf16", "eager", "prefill-128") in cases(data)  # finished before the kill
+    assert ("bf16", "eager", "quality") in cases(data)  # ran on the replacement worker
+    workers = data["environment"]["workers"]
+    assert workers["gw1"]["crashed"] and workers["gw2"]["methods"] == ["bf16"]
+    assert len(session.lines_with("gate: ")) == 1, session.explain()
+
+
+def test_more_workers_than_visible_gpus_exits_at_once(cache_dir: Path, work: Path,  # noqa: F811
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    session = run_session(cache_dir, work, "-n", "2", "--qb-device", "cuda")
+    assert session.code == 4, session.explain()
+    assert len(session.lines_with("each worker needs a GPU of its own")) == 1, session.explain()
