@@ -41,7 +41,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_shipped_names() -> None:
-    assert synthetic_names() == ["qwen2-tiny", "qwen2.5-0.5b-instruct"]
+    assert synthetic_names() == ["qwen2-tiny", "qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct",
+                                 "qwen2.5-14b-instruct", "qwen2.5-3b-instruct",
+                                 "qwen2.5-7b-instruct"]
 
 
 def test_qwen25_05b_config_is_the_real_architecture() -> None:
