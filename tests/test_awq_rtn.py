@@ -80,7 +80,8 @@ def test_checkpoint_is_cached_under_an_rtn_key(built: dict) -> None:
     ckpt = built["ckpt"]
     assert built["reused"] is True  # prepare built it; the second call reused it
     assert ckpt.parent == built["cache"] / "awq" and "-rtn-" in ckpt.name
-    assert built["notes"] == [f"AWQ: packed by round to nearest synthetic:qwen2-tiny and cached it at {ckpt}"]
+    assert built["notes"] == ["AWQ: quantized synthetic:qwen2-tiny by round to nearest (no "
+                              f"calibration search) and cached it at {ckpt}"]
     marker = json.loads((ckpt / awq.MARKER).read_text())
     assert marker["calibration"] == "rtn" and marker["note"] == awq_rtn.NOTE
     keys = {c: awq.cache_key(built["source"], 0, "0.2.9", None, c) for c in ("search", "rtn")}

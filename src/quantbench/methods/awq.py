@@ -182,10 +182,10 @@ def prepare(req: LoadRequest) -> list[str]:
         return [f"AWQ: pre-quantized checkpoint {req.awq_source.spec}"]
     folder, reused = cached_checkpoint(req)
     release_device_memory()
-    how = "packed by round to nearest" if req.source.synthetic else "quantized"
+    how = " by round to nearest (no calibration search)" if req.source.synthetic else ""
     if reused:
         return [f"AWQ: reused cached quantization {folder}"]
-    return [f"AWQ: {how} {req.source.spec} and cached it at {folder}"]
+    return [f"AWQ: quantized {req.source.spec}{how} and cached it at {folder}"]
 
 
 def load(req: LoadRequest) -> LoadedModel:
