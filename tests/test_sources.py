@@ -41,7 +41,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_shipped_names() -> None:
-    assert synthetic_names() == ["qwen2-tiny", "qwen2.5-0.5b-instruct"]
+    assert synthetic_names() == ["qwen2-tiny", "qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct",
+                                 "qwen2.5-14b-instruct", "qwen2.5-3b-instruct",
+                                 "qwen2.5-7b-instruct"]
 
 
 def test_qwen25_05b_config_is_the_real_architecture() -> None:
@@ -80,7 +82,8 @@ def test_materialised_into_the_cache_folder(tiny: dict[str, Path]) -> None:
     assert (folder / "config.json").is_file()
     assert any(folder.glob("*.safetensors"))
     marker = json.loads((folder / "quantbench-synthetic.json").read_text())
-    assert marker == {"architecture": "qwen2-tiny", "seed": 0, "weights": "random, seeded"}
+    assert marker == {"architecture": "qwen2-tiny", "seed": 0, "weights": "random, seeded",
+                      "device": "cpu"}
     config = json.loads((folder / "config.json").read_text())
     assert (config["num_hidden_layers"], config["hidden_size"], config["vocab_size"]) == (2, 128, 2048)
 
@@ -145,7 +148,9 @@ def test_resolve_synthetic(tiny: dict[str, Path]) -> None:
 def test_unknown_synthetic_name(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as exc:
         resolve_source("synthetic:llama-9000", tmp_path)
-    assert str(exc.value) == "unknown synthetic model 'llama-9000'; shipped: qwen2-tiny, qwen2.5-0.5b-instruct"
+    assert str(exc.value) == ("unknown synthetic model 'llama-9000'; shipped: qwen2-tiny, "
+                              "qwen2.5-0.5b-instruct, qwen2.5-1.5b-instruct, qwen2.5-14b-instruct, "
+                              "qwen2.5-3b-instruct, qwen2.5-7b-instruct")
     assert list(tmp_path.iterdir()) == []  # nothing was written
     with pytest.raises(SourceError, match="unknown synthetic model"):
         synthetic_config_dict("qwen2.5-0.5b")

@@ -5,6 +5,8 @@
     python -m quantbench fetch smollm2           download a small real model (GGUF) into the cache
     python -m quantbench ab --base PY --head PY -- <pytest args>
                                                  same-host A/B of two installs, paired test
+    python -m quantbench sweep --models M1,M2 [--out DIR] -- <pytest args>
+                                                 one session per model size, then the speed-up map
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from quantbench.ab import main as ab_main
 
         return ab_main(argv[1:])
+    if argv and argv[0] == "sweep":
+        from quantbench.sweep import main as sweep_main
+
+        return sweep_main(argv[1:])
     if argv and argv[0] == "fetch":
         from quantbench.fetch import main as fetch_main
 

@@ -57,16 +57,43 @@ def synthetic_config_dict(name: str) -> dict:
     return json.loads(text)
 
 
-def materialize_synthetic(name: str, cache_dir: Path, seed: int) -> Path:
+# Shards small enough that writing one (it passes through host memory) stays far below the host's
+# RAM even at 14B (29.5 GB in bfloat16), and a loader streams them one at a time.
+SHARD_SIZE = "2GB"
+
+
+def init_device() -> str:
+    """Where seeded random weights are drawn: on the GPU when there is one (a 14B model takes
+    seconds there and minutes on a CPU), else on the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def synthetic_folder(cache_dir: Path, name: str, seed: int, device: str) -> Path:
+    """The cache folder of a synthetic checkpoint. The generator's device is part of the name
+    (CPU and CUDA generators draw different numbers from one seed); the CPU keeps the name it
+    always had, so existing caches stay valid."""
+    suffix = "" if device == "cpu" else f"-{device}"
+    return cache_dir / "synthetic" / f"{name}-seed{seed}{suffix}"
+
+
+def materialize_synthetic(name: str, cache_dir: Path, seed: int, device: str | None = None,
+                          max_shard_size: str = SHARD_SIZE) -> Path:
     """Write the seeded random checkpoint once and return its folder.
 
-    The folder is built under a temporary name and renamed into place, so an interrupted build
-    never leaves a half-written checkpoint that a later session would trust.
+    The weights are drawn directly in bfloat16 on ``device`` (default ``init_device()``), one
+    copy only, and saved in shards of at most ``max_shard_size``; the same (name, seed, device)
+    always gives the same tensors. The folder is built under a temporary name and renamed into
+    place, so an interrupted build never leaves a half-written checkpoint a later session trusts.
     """
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    target = cache_dir / "synthetic" / f"{name}-seed{seed}"
+    from quantbench.methods.base import release_device_memory
+
+    device = device or init_device()
+    target = synthetic_folder(cache_dir, name, seed, device)
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
         return target
     config_dict = synthetic_config_dict(name)
@@ -75,11 +102,13 @@ def materialize_synthetic(name: str, cache_dir: Path, seed: int) -> Path:
         cfg_path.write_text(json.dumps(config_dict))
         config = AutoConfig.from_pretrained(cfg_path)
         torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
-        model.save_pretrained(out)
-        (out / "quantbench-synthetic.json").write_text(
-            json.dumps({"architecture": name, "seed": seed, "weights": "random, seeded"})
-        )
+        with torch.device(device):
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+        model.save_pretrained(out, max_shard_size=max_shard_size)
+        del model
+        release_device_memory()
+        (out / "quantbench-synthetic.json").write_text(json.dumps(
+            {"architecture": name, "seed": seed, "weights": "random, seeded", "device": device}))
     return target
 
 

@@ -9,7 +9,9 @@ which cannot run on a CPU tensor).
 
 Without a pre-quantized checkpoint, the full-precision model is quantized (group 128, zero
 point, GEMM) on deterministic token-id calibration data and stored under a key made of the
-source and every setting that changes the result, so a later session reuses it.
+source and every setting that changes the result, so a later session reuses it. A synthetic
+source (random weights) skips the calibration search, which finds nothing there: its linears are
+rounded to nearest into the same GEMM layout (``awq_rtn``), and every case's notes say so.
 """
 
 from __future__ import annotations
@@ -59,14 +61,17 @@ def quant_config(config: Any) -> dict[str, Any]:
 
 def cache_key(source: ModelSource, seed: int, awq_version: str,
               quant: dict[str, Any] | None = None,
-              calib: tuple[int, int] = (CALIB_SAMPLES, CALIB_SEQ_LEN)) -> str:
-    """A short hash of everything that decides the quantized weights."""
+              calibration: str | tuple[int, int] = (CALIB_SAMPLES, CALIB_SEQ_LEN)) -> str:
+    """A short hash of everything that decides the quantized weights; ``calibration`` is the
+    (samples, tokens) of autoawq's calibration search, or "rtn" (round to nearest, ``awq_rtn``)."""
+    calib = ({"kind": calibration} if isinstance(calibration, str) else
+             {"samples": calibration[0], "seq_len": calibration[1], "kind": "token-ids"})
     identity = {
         "source": source.spec,
         "location": source.location if source.kind != "hub" else source.spec,
         "seed": seed,
         "quant": quant or QUANT_CONFIG,
-        "calib": {"samples": calib[0], "seq_len": calib[1], "kind": "token-ids"},
+        "calib": calib,
         "autoawq": awq_version,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
@@ -132,6 +137,16 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
     return target, False
 
 
+def cached_checkpoint(req: LoadRequest) -> tuple[Path, bool]:
+    """The source's cached AWQ checkpoint (built if needed) and whether it was reused: packed by
+    round to nearest for synthetic weights (``awq_rtn``), calibrated for real ones."""
+    if req.source.synthetic:
+        from quantbench.methods.awq_rtn import rtn_checkpoint
+
+        return rtn_checkpoint(req.source, req.cache_dir, req.device, req.seed)
+    return quantized_checkpoint(req.source, req.cache_dir, req.device, req.seed)
+
+
 def load_gemm_on_cpu(folder: Path) -> Any:
     """Build the model with autoawq's ``WQLinear_GEMM`` layers and load the checkpoint on the CPU."""
     import torch
@@ -177,10 +192,13 @@ def prepare(req: LoadRequest) -> list[str]:
     Runs before the weights are measured, so quantization leftovers never count as weights."""
     if req.awq_source is not None:
         return [f"AWQ: pre-quantized checkpoint {req.awq_source.spec}"]
-    folder, reused = quantized_checkpoint(req.source, req.cache_dir, req.device, req.seed)
+    folder, reused = cached_checkpoint(req)
     release_device_memory()
-    samples, tokens = calibration_shape(req.device)
-    how = f"calibrated on {samples} x {tokens} token-id sequences"
+    if req.source.synthetic:
+        how = "by round to nearest, no calibration search"
+    else:
+        samples, tokens = calibration_shape(req.device)
+        how = f"calibrated on {samples} x {tokens} token-id sequences"
     if reused:
         return [f"AWQ: reused the cached quantization ({how}) at {folder}"]
     return [f"AWQ: quantized {req.source.spec} ({how}) and cached it at {folder}"]
@@ -196,7 +214,11 @@ def load(req: LoadRequest) -> LoadedModel:
 
             folder = Path(snapshot_download(req.awq_source.spec))
     else:
-        folder, _ = quantized_checkpoint(req.source, req.cache_dir, req.device, req.seed)
+        folder, _ = cached_checkpoint(req)
+        if req.source.synthetic:
+            from quantbench.methods.awq_rtn import NOTE
+
+            notes.append(NOTE)
     if req.device == "cpu":
         model = load_gemm_on_cpu(folder)
         notes.append("AWQ on the CPU: autoawq WQLinear_GEMM, dequantise-then-matmul fallback")

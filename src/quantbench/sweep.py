@@ -1,0 +1,175 @@
+"""``python -m quantbench sweep``: the same benches over several model sizes, then the map.
+
+    python -m quantbench sweep --models synthetic:qwen2.5-0.5b-instruct,synthetic:qwen2.5-7b-instruct
+        [--out DIR] -- <pytest benches args>
+
+Each model gets one pytest session in its own process, ``PYTHON -m pytest benches <pytest args>
+--qb-model <model> --qb-report-dir <out>/<model>``, one after another: each (size, method) loads
+once, a model's memory is freed when its process ends, and each session is gated as usual (its
+exit status is recorded). A model whose session fails or is cut off does not stop the others.
+Then ``sweep_map`` writes ``map.md``, ``map.json`` and ``map.png`` into the out folder.
+
+Exit status: 0 when every session exited 0 and finished its session file; otherwise the worst
+(highest) status, a session killed by a signal counting as 128 + the signal and a missing or
+partial session file as at least 4. Bad input (no models, an unknown model, pytest arguments that
+the sweep sets itself, an out folder that cannot be written) is one line and exit 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from quantbench.ab import RunFn, child_env, run_subprocess
+from quantbench.session import Session, SessionError
+from quantbench.sweep_map import ModelRun, model_parameters, write_map
+
+EXIT_OK = 0
+EXIT_UNUSABLE = 4
+SWEEP_SET = ("--qb-model", "--qb-report-dir")
+
+
+class SweepError(ValueError):
+    """Input the sweep cannot run with; the message is the one-line reason."""
+
+
+def folder_name(model: str) -> str:
+    """A model's report folder name: its spec with anything but letters, digits, ``.``, ``_``
+    and ``-`` replaced (``synthetic:qwen2.5-7b-instruct`` -> ``synthetic-qwen2.5-7b-instruct``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-") or "model"
+
+
+def parse_models(text: str) -> list[str]:
+    """The comma-separated model list, each checked as ``resolve_source`` would (without
+    building anything); ``SweepError`` on an empty list, a repeat or an unusable model."""
+    from quantbench.sources import GGUF_PREFIX, SYNTHETIC_PREFIX, SourceError, synthetic_config_dict
+
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    if not models:
+        raise SweepError("--models names no model")
+    for model in models:
+        if models.count(model) > 1:
+            raise SweepError(f"model {model!r} is named twice")
+        try:
+            if model.startswith(SYNTHETIC_PREFIX):
+                synthetic_config_dict(model[len(SYNTHETIC_PREFIX):])
+            elif model.startswith(GGUF_PREFIX):
+                continue  # the session resolves (and may download) it
+            elif Path(model).expanduser().exists():
+                if not (Path(model).expanduser() / "config.json").is_file():
+                    raise SourceError(f"model folder {model} has no config.json")
+            elif model.startswith((".", "/", "~")) or model.count("/") != 1:
+                raise SourceError(f"model {model!r} is neither a local folder nor a hub id (owner/name)")
+        except SourceError as exc:
+            raise SweepError(str(exc)) from None
+    if len({folder_name(m) for m in models}) < len(models):
+        raise SweepError("two models would share one report folder; name them differently")
+    return models
+
+
+def check_pytest_args(pytest_args: Sequence[str]) -> None:
+    """The sweep sets the model and report folder of each session itself."""
+    for arg in pytest_args:
+        if arg.split("=", 1)[0] in SWEEP_SET:
+            raise SweepError(f"{arg.split('=', 1)[0]} is set by the sweep for each model; "
+                             "leave it out of the pytest arguments")
+
+
+def session_command(python: str, model: str, report_dir: Path, pytest_args: Sequence[str]) -> list[str]:
+    """The pytest command line of one model's session."""
+    return [python, "-m", "pytest", "benches", *pytest_args, "--qb-model", model,
+            "--qb-report-dir", str(report_dir)]
+
+
+def outcome(code: int, session_path: Path) -> tuple[int, str, Session | None]:
+    """A finished process's exit status for the sweep, its status line and its session."""
+    if code < 0:
+        code = 128 - code  # killed by signal N: the shell's 128 + N
+    try:
+        session = Session.read(session_path)
+    except SessionError:
+        return max(code, EXIT_UNUSABLE), "no session file", None
+    if session.partial:
+        return max(code, EXIT_UNUSABLE), "cut off (partial session)", session
+    return code, "passed" if code == 0 else f"failed (exit {code})", session
+
+
+def run_models(models: Sequence[str], out: Path, pytest_args: Sequence[str], run: RunFn,
+               parameters: Callable[[str], int | None], python: str = sys.executable,
+               say: Callable[[str], None] = print) -> list[ModelRun]:
+    """One session per model, in order; every model runs whatever the earlier ones did."""
+    runs = []
+    env = child_env()
+    for i, model in enumerate(models, 1):
+        folder = out / folder_name(model)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "session.json").unlink(missing_ok=True)
+        log = folder / "pytest.log"
+        started = time.monotonic()
+        code = run(session_command(python, model, folder, pytest_args), Path.cwd(), env, log)
+        code, status, session = outcome(code, folder / "session.json")
+        cases = len(session.results) if session else 0
+        say(f"quantbench sweep: {model} ({i}/{len(models)}): {status}, {cases} case(s), "
+            f"{time.monotonic() - started:.1f} s; output: {log}")
+        runs.append(ModelRun(model, parameters(model), code, status, str(folder), session))
+    return runs
+
+
+def sweep_exit(runs: Sequence[ModelRun]) -> int:
+    """0 when every session passed, else the worst exit status."""
+    return max((r.exit_code for r in runs), default=EXIT_OK)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise SweepError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m quantbench sweep",
+                     usage="%(prog)s --models M1,M2,... [--out DIR] -- <pytest args>",
+                     description="One bench session per model size, then the speed-up map.")
+    parser.add_argument("--models", default=None, metavar="M1,M2,...",
+                        help="model sources, comma-separated (synthetic:<name>, hub id, folder)")
+    parser.add_argument("--out", type=Path, default=Path(".quantbench/sweep"),
+                        help="where sessions and the map go (default .quantbench/sweep)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess,
+         parameters: Callable[[str], int | None] = model_parameters) -> int:
+    """The ``sweep`` command; ``run`` starts one session process (tests pass a fake)."""
+    from quantbench.files import check_writable_dir, describe
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    pytest_args = argv[cut + 1:]
+    try:
+        args = _parser().parse_args(argv[:cut])
+        if args.models is None:
+            raise SweepError("no models: give --models M1,M2,... (see --help)")
+        models = parse_models(args.models)
+        check_pytest_args(pytest_args)
+        out = args.out.expanduser().resolve()
+        try:
+            check_writable_dir(out)
+        except OSError as exc:
+            raise SweepError(f"cannot write the out folder {out}: {describe(exc)}") from None
+    except SweepError as exc:
+        print(f"quantbench sweep: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    runs = run_models(models, out, pytest_args, run, parameters,
+                      say=lambda line: print(line, flush=True))
+    command = ["python", "-m", "quantbench", "sweep", *argv]
+    written, notes = write_map(out, runs, command)
+    for note in notes:
+        print(note)
+    print("map: " + ", ".join(str(p) for p in written))
+    code = sweep_exit(runs)
+    failed = [f"{r.model}: {r.status}" for r in runs if r.exit_code]
+    print("sweep: pass" if code == EXIT_OK else f"sweep: exit {code}; " + "; ".join(failed))
+    return code

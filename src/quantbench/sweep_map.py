@@ -1,0 +1,251 @@
+"""The size sweep's map: each method's speed-up over FP16 against model size, end to end and at
+kernel level, with the weights it saves (``map.md``, ``map.json``, ``map.png``).
+
+End to end is wall-clock decode throughput (``decode_tps``) over the reference method's in the
+same model, mode and case; kernel level is the reference's CUDA kernel time per decode token
+(``decode_kernel_us``) over the method's, so a reader sees whether the hardware gain exists and
+where the stack loses it. A CPU session has no kernel time: "not measured". matplotlib is
+imported only to draw.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+from quantbench.catalog import MODES, REFERENCE_METHOD
+from quantbench.results import CaseResult
+from quantbench.session import Session
+
+NOT_MEASURED = "not measured"
+NO_REFERENCE = f"no {REFERENCE_METHOD}"
+LEVELS = (("e2e_ratio", "end to end (wall-clock decode tok/s)"),
+          ("kernel_ratio", "kernel level (CUDA kernel time per token)"))
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """One model's pytest session in the sweep: what ran, how it ended, what it wrote."""
+
+    model: str
+    parameters: int | None
+    exit_code: int
+    status: str  # passed | failed (exit N) | cut off (partial session) | no session file
+    report_dir: str
+    session: Session | None = None
+
+
+@dataclass(frozen=True)
+class MapRow:
+    """One method in one (model, mode, case): its speeds, their ratios to FP16, its weights."""
+
+    model: str
+    parameters: int | None
+    mode: str
+    case: str
+    method: str
+    decode_tps: float | None
+    e2e_ratio: float | None
+    kernel_us: float | None
+    kernel_ratio: float | None
+    weights_gb: float | None
+    vram_saved: float | None
+    has_reference: bool
+
+
+def model_parameters(spec: str) -> int | None:
+    """The parameter count of a synthetic or local model (built on the meta device, no weights
+    allocated; tied weights once), or ``None`` for one whose config is not at hand."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from quantbench.sources import SYNTHETIC_PREFIX, synthetic_config_dict
+
+    if spec.startswith(SYNTHETIC_PREFIX):
+        cfg = dict(synthetic_config_dict(spec[len(SYNTHETIC_PREFIX):]))
+        config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+    elif (Path(spec).expanduser() / "config.json").is_file():
+        config = AutoConfig.from_pretrained(Path(spec).expanduser())
+    else:
+        return None
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def _median(result: CaseResult | None, metric: str) -> float | None:
+    if result is None or metric not in result.metrics:
+        return None
+    return result.metrics[metric].median
+
+
+def _over(top: float | None, bottom: float | None) -> float | None:
+    return top / bottom if top is not None and bottom else None
+
+
+def map_rows(runs: Sequence[ModelRun]) -> list[MapRow]:
+    """Every generation case of every finished session, one row per method, with its ratios
+    to the reference method of the same model, mode and case."""
+    rows = []
+    for run in runs:
+        if run.session is None:
+            continue
+        cases = [r for r in run.session.results if r.case.startswith("generate")]
+        for result in cases:
+            ref = next((r for r in cases if r.method == REFERENCE_METHOD and r.mode == result.mode
+                        and r.case == result.case), None)
+            tps, kernel, weights = (_median(result, m) for m in ("decode_tps", "decode_kernel_us",
+                                                                 "weights_gb"))
+            ref_weights = _median(ref, "weights_gb")
+            rows.append(MapRow(
+                run.model, run.parameters, result.mode, result.case, result.method, tps,
+                _over(tps, _median(ref, "decode_tps")), kernel,
+                _over(_median(ref, "decode_kernel_us"), kernel), weights,
+                None if _over(weights, ref_weights) is None else 1 - weights / ref_weights,
+                ref is not None))
+    mode_order = {m: i for i, m in enumerate(MODES)}
+    return sorted(rows, key=lambda r: (r.parameters or 0, r.model, mode_order.get(r.mode, 9),
+                                       r.case, r.method != REFERENCE_METHOD))
+
+
+def _billions(parameters: int | None) -> str:
+    if not parameters:
+        return "?"
+    return f"{parameters / 1e9:.2f}B" if parameters >= 1e8 else f"{parameters / 1e6:.1f}M"
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _ratio(row: MapRow, value: float | None, measured: float | None) -> str:
+    if measured is None:
+        return NOT_MEASURED if value is None else "-"
+    if not row.has_reference:
+        return NO_REFERENCE
+    return "-" if value is None else f"{value:.2f}×"
+
+
+def _saved(row: MapRow) -> str:
+    if row.vram_saved is None:
+        return "-" if row.has_reference else NO_REFERENCE
+    return f"{row.vram_saved * 100:.0f}%"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def notes_of(runs: Sequence[ModelRun]) -> list[str]:
+    """Each distinct note of the sessions' AWQ cases (how AWQ was made), once."""
+    seen: list[str] = []
+    for run in runs:
+        for result in run.session.results if run.session else ():
+            for note in result.notes:
+                if result.method == "awq" and note.startswith("AWQ") and note not in seen:
+                    seen.append(note)
+    return seen
+
+
+def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequence[str]) -> str:
+    """``map.md``: the sessions and how each ended, then the map table."""
+    lines = ["# quantbench size sweep", "", f"Command: `{' '.join(command)}`", "", "## Sessions", ""]
+    lines += _table(["Model", "Parameters", "Exit", "Status", "Reports"],
+                    [[r.model, _billions(r.parameters), str(r.exit_code), r.status, r.report_dir]
+                     for r in runs])
+    lines += ["", "## Speed-up over FP16 by model size", "",
+              f"End to end: decode tok/s over {REFERENCE_METHOD}'s in the same model, mode and "
+              f"case. Kernel level: {REFERENCE_METHOD}'s CUDA kernel time per decode token over "
+              "the method's (higher is faster for both). VRAM saved: weights against "
+              f"{REFERENCE_METHOD}'s.", ""]
+    lines += _table(
+        ["Model", "Parameters", "Mode", "Case", "Method", "Decode tok/s", "× FP16 end to end",
+         "Kernel µs/token", "× FP16 kernel level", "Weights GB", "VRAM saved vs FP16"],
+        [[r.model, _billions(r.parameters), r.mode, r.case, r.method, _num(r.decode_tps),
+          _ratio(r, r.e2e_ratio, r.decode_tps),
+          NOT_MEASURED if r.kernel_us is None else _num(r.kernel_us),
+          _ratio(r, r.kernel_ratio, r.kernel_us), _num(r.weights_gb, 3), _saved(r)] for r in rows])
+    notes = notes_of(runs)
+    if notes:
+        lines += ["", "## Notes", "", *(f"- {n}" for n in notes)]
+    return "\n".join(lines) + "\n"
+
+
+def map_json(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequence[str]) -> dict:
+    """``map.json``: the same facts as ``map.md``, ratios as numbers (``null`` when missing)."""
+    sessions = [{k: v for k, v in asdict(r).items() if k != "session"} for r in runs]
+    return {"schema": "quantbench.sweep-map/1", "command": list(command),
+            "reference_method": REFERENCE_METHOD, "sessions": sessions,
+            "rows": [asdict(r) for r in rows], "notes": notes_of(runs)}
+
+
+def series(rows: Sequence[MapRow], mode: str, level: str) -> dict[str, list[tuple[float, float]]]:
+    """A chart panel's lines: per method (with its case when there are several), the points
+    (parameters in billions, ratio) in size order; models without a count or a ratio are left out."""
+    cases = {r.case for r in rows}
+    lines: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        value = getattr(r, level)
+        if r.mode != mode or value is None or not r.parameters:
+            continue
+        label = r.method if len(cases) == 1 else f"{r.method} ({r.case})"
+        lines.setdefault(label, []).append((r.parameters / 1e9, value))
+    return {k: sorted(v) for k, v in lines.items()}
+
+
+def write_chart(path: Path, rows: Sequence[MapRow]) -> str | None:
+    """``map.png``: speed-up over FP16 against model size, one line per method, a panel per
+    (level, mode). Returns a note when it could not be drawn."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "map.png not written: matplotlib is not installed (pip install .[report])"
+    sizes = sorted({r.parameters / 1e9 for r in rows if r.parameters})
+    fig, axes = plt.subplots(len(LEVELS), len(MODES), figsize=(6.4 * len(MODES), 4.6 * len(LEVELS)),
+                             squeeze=False)
+    for i, (level, level_label) in enumerate(LEVELS):
+        for j, mode in enumerate(MODES):
+            ax = axes[i][j]
+            lines = {k: v for k, v in series(rows, mode, level).items() if k != REFERENCE_METHOD}
+            for label, points in lines.items():
+                ax.plot(*zip(*points), marker="o", label=label)
+            ax.set_title(f"{mode}: {level_label}", fontsize=11)
+            ax.set_xlabel("model parameters (billions)")
+            ax.set_ylabel(f"speed-up over {REFERENCE_METHOD} (×)")
+            if lines:
+                ax.axhline(1.0, color="grey", linestyle="--", linewidth=1,
+                           label=f"{REFERENCE_METHOD} (1.0×)")
+                ax.set_xscale("log")
+                ax.set_xticks(sizes, [f"{s:.3g}B" for s in sizes])
+                ax.minorticks_off()
+                ax.legend(fontsize=9)
+            else:
+                ax.text(0.5, 0.5, f"nothing to draw: {NOT_MEASURED} or no {REFERENCE_METHOD} case",
+                        ha="center", va="center", transform=ax.transAxes)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
+
+
+def write_map(out: Path, runs: Sequence[ModelRun], command: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Write ``map.md``, ``map.json`` and ``map.png`` into ``out``; the files and any notes."""
+    from quantbench.files import atomic_write_bytes
+
+    rows = map_rows(runs)
+    atomic_write_bytes(out / "map.md", map_markdown(runs, rows, command).encode("utf-8"))
+    atomic_write_bytes(out / "map.json", json.dumps(map_json(runs, rows, command), indent=2,
+                                                    default=str).encode("utf-8"))
+    note = write_chart(out / "map.png", rows)
+    written = [out / "map.md", out / "map.json"] + ([] if note else [out / "map.png"])
+    return written, [note] if note else []
+

@@ -1,0 +1,221 @@
+"""``python -m quantbench sweep``: the map from fake session files, and the orchestration with a
+fake runner that stands in for ``PYTHON -m pytest benches`` and writes the session file each
+model's run would leave in its ``--qb-report-dir``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pytest
+
+from quantbench import cli
+from quantbench.config import Scenario
+from quantbench.results import CaseResult, Metric
+from quantbench.session import Session
+from quantbench.sweep import folder_name, main, outcome, session_command
+from quantbench.sweep_map import (
+    NOT_MEASURED, ModelRun, map_markdown, map_rows, model_parameters, series, write_map,
+)
+
+SMALL, BIG = "synthetic:qwen2.5-0.5b-instruct", "synthetic:qwen2.5-7b-instruct"
+PARAMS = {SMALL: 494_032_768, BIG: 7_615_616_512}
+RTN = ("AWQ on synthetic weights: round-to-nearest packing (no calibration search); same "
+       "kernels and bytes as a calibrated AWQ checkpoint")
+
+
+def case(method: str, mode: str, tps: float, weights: float, kernel: float | None = None,
+         notes: tuple[str, ...] = ()) -> CaseResult:
+    metrics = {"decode_tps": Metric("decode_tps", "tok/s", tps, tps * 0.99, tps * 1.01, 20, True),
+               "weights_gb": Metric.exact("weights_gb", "GB", weights, higher_is_better=False)}
+    if kernel is not None:
+        metrics["decode_kernel_us"] = Metric("decode_kernel_us", "us/token", kernel, kernel,
+                                             kernel, 5, False)
+    return CaseResult("default", mode, "generate-bs1", method, "x", metrics, notes)
+
+
+def session(model: str, results: list[CaseResult], partial: bool = False) -> Session:
+    return Session({"gpu": "NVIDIA H100", "model_source": model}, Scenario("default").to_dict(),
+                   results, partial=partial)
+
+
+def gpu_runs() -> list[ModelRun]:
+    """7B and 0.5B (given out of size order) on a GPU; 7B compiled has no fp16 case."""
+    big = session(BIG, [case("fp16", "eager", 120.0, 15.2, 6500.0),
+                        case("awq", "eager", 72.0, 5.5, 3800.0, (RTN,)),
+                        case("int4wo", "eager", 90.0, 5.0, 3250.0),
+                        case("int4wo", "compiled", 100.0, 5.0, 3760.0)])
+    small = session(SMALL, [case("fp16", "eager", 320.0, 0.988, 1437.0),
+                            case("awq", "eager", 100.0, 0.45, 1500.0, (RTN,))])
+    return [ModelRun(BIG, PARAMS[BIG], 0, "passed", "out/big", big),
+            ModelRun(SMALL, PARAMS[SMALL], 0, "passed", "out/small", small)]
+
+
+def test_every_ratio_is_exact() -> None:
+    rows = {(r.model, r.mode, r.method): r for r in map_rows(gpu_runs())}
+    awq = rows[(BIG, "eager", "awq")]
+    assert awq.e2e_ratio == 72.0 / 120.0
+    assert awq.kernel_ratio == 6500.0 / 3800.0
+    assert awq.vram_saved == 1 - 5.5 / 15.2
+    assert (awq.decode_tps, awq.kernel_us, awq.weights_gb) == (72.0, 3800.0, 5.5)
+    small_awq = rows[(SMALL, "eager", "awq")]
+    assert (small_awq.e2e_ratio, small_awq.kernel_ratio) == (100.0 / 320.0, 1437.0 / 1500.0)
+    assert small_awq.vram_saved == 1 - 0.45 / 0.988
+    fp16 = rows[(BIG, "eager", "fp16")]
+    assert (fp16.e2e_ratio, fp16.kernel_ratio, fp16.vram_saved) == (1.0, 1.0, 0.0)
+    compiled = rows[(BIG, "compiled", "int4wo")]
+    assert not compiled.has_reference
+    assert (compiled.e2e_ratio, compiled.kernel_ratio, compiled.vram_saved) == (None, None, None)
+
+
+def test_rows_go_by_size_then_mode_with_fp16_first() -> None:
+    order = [(r.model, r.mode, r.method) for r in map_rows(gpu_runs())]
+    assert order == [(SMALL, "eager", "fp16"), (SMALL, "eager", "awq"), (BIG, "eager", "fp16"),
+                     (BIG, "eager", "awq"), (BIG, "eager", "int4wo"), (BIG, "compiled", "int4wo")]
+
+
+def test_markdown_rows_and_notes() -> None:
+    runs = gpu_runs()
+    text = map_markdown(runs, map_rows(runs), ["python", "-m", "quantbench", "sweep"])
+    assert ("| synthetic:qwen2.5-7b-instruct | 7.62B | eager | generate-bs1 | awq | 72.0 | 0.60× "
+            "| 3800.0 | 1.71× | 5.500 | 64% |") in text
+    assert "| synthetic:qwen2.5-7b-instruct | 7.62B | compiled | generate-bs1 | int4wo | 100.0 | " \
+           "no fp16 | 3760.0 | no fp16 | 5.000 | no fp16 |" in text
+    assert "| synthetic:qwen2.5-0.5b-instruct | 0.49B | 0 | passed | out/small |" in text
+    assert text.count(RTN) == 1  # each distinct AWQ note once
+
+
+def test_a_cpu_session_says_kernel_time_not_measured() -> None:
+    cpu = session("synthetic:qwen2-tiny", [case("fp16", "eager", 50.0, 0.002),
+                                            case("int8", "eager", 25.0, 0.001)])
+    runs = [ModelRun("synthetic:qwen2-tiny", 2_000_000, 0, "passed", "out/tiny", cpu)]
+    rows = map_rows(runs)
+    assert [(r.e2e_ratio, r.kernel_ratio) for r in rows] == [(1.0, None), (0.5, None)]
+    line = next(l for l in map_markdown(runs, rows, []).splitlines() if "| int8 |" in l)
+    assert line.split(" | ")[6:9] == ["0.50×", NOT_MEASURED, NOT_MEASURED]
+
+
+def test_chart_series_per_mode_and_level() -> None:
+    rows = map_rows(gpu_runs())
+    eager = series(rows, "eager", "kernel_ratio")
+    assert eager["awq"] == [(PARAMS[SMALL] / 1e9, 1437.0 / 1500.0), (PARAMS[BIG] / 1e9, 6500.0 / 3800.0)]
+    assert eager["int4wo"] == [(PARAMS[BIG] / 1e9, 6500.0 / 3250.0)]
+    assert series(rows, "compiled", "e2e_ratio") == {}  # no fp16 compiled: nothing to draw
+
+
+def test_write_map_files(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    written, notes = write_map(tmp_path, gpu_runs(), ["python", "-m", "quantbench", "sweep"])
+    assert notes == [] and [p.name for p in written] == ["map.md", "map.json", "map.png"]
+    assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads((tmp_path / "map.json").read_text())
+    assert data["reference_method"] == "fp16" and data["notes"] == [RTN]
+    assert data["sessions"][0] == {"model": BIG, "parameters": PARAMS[BIG], "exit_code": 0,
+                                   "status": "passed", "report_dir": "out/big"}
+    awq = next(r for r in data["rows"] if r["model"] == BIG and r["method"] == "awq")
+    assert (awq["e2e_ratio"], awq["kernel_ratio"]) == (72.0 / 120.0, 6500.0 / 3800.0)
+
+
+def test_parameters_of_shipped_and_unknown_models() -> None:
+    assert model_parameters("synthetic:qwen2.5-7b-instruct") == PARAMS[BIG]
+    assert model_parameters("Qwen/Qwen2.5-7B-Instruct") is None  # a hub id: no network here
+
+
+@dataclass
+class FakeRunner:
+    """Writes each model's session; ``codes``, ``partial`` and ``no_file`` spoil some."""
+
+    codes: Mapping[str, int] = field(default_factory=dict)
+    partial: tuple[str, ...] = ()
+    no_file: tuple[str, ...] = ()
+    calls: list[list[str]] = field(default_factory=list)
+
+    def __call__(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> int:
+        model = argv[argv.index("--qb-model") + 1]
+        report = Path(argv[argv.index("--qb-report-dir") + 1])
+        self.calls.append(list(argv))
+        log.write_text(f"fake run of {model}\n")
+        if model not in self.no_file:
+            session(model, [case("fp16", "eager", 100.0, 1.0), case("nf4", "eager", 50.0, 0.3)],
+                    partial=model in self.partial).write(report / "session.json")
+        return self.codes.get(model, 0)
+
+
+def sweep(tmp_path: Path, runner: FakeRunner, models: Sequence[str], *extra: str) -> int:
+    argv = ["--models", ",".join(models), "--out", str(tmp_path / "sweep"), *extra,
+            "--", "-k", "generate", "--qb-methods", "fp16,nf4"]
+    return main(argv, run=runner, parameters=lambda m: PARAMS.get(m))
+
+
+def test_one_session_per_model_in_order(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    runner = FakeRunner()
+    assert sweep(tmp_path, runner, [SMALL, BIG]) == 0
+    out = tmp_path / "sweep"
+    assert runner.calls == [session_command(runner.calls[0][0], m, out / folder_name(m),
+                                            ["-k", "generate", "--qb-methods", "fp16,nf4"])
+                            for m in (SMALL, BIG)]
+    assert runner.calls[1][1:4] == ["-m", "pytest", "benches"]
+    assert (out / "synthetic-qwen2.5-7b-instruct" / "session.json").is_file()
+    rows = json.loads((out / "map.json").read_text())["rows"]
+    assert [(r["model"], r["method"], r["e2e_ratio"]) for r in rows] == [
+        (SMALL, "fp16", 1.0), (SMALL, "nf4", 0.5), (BIG, "fp16", 1.0), (BIG, "nf4", 0.5)]
+    assert capsys.readouterr().out.splitlines()[-1] == "sweep: pass"
+
+
+def test_a_failed_or_cut_off_model_does_not_stop_the_others(tmp_path: Path) -> None:
+    tiny = "synthetic:qwen2-tiny"
+    runner = FakeRunner(codes={SMALL: 1, BIG: -9}, partial=(BIG,), no_file=())
+    assert sweep(tmp_path, runner, [SMALL, BIG, tiny]) == 137  # the worst: SIGKILL
+    assert len(runner.calls) == 3
+    sessions = json.loads((tmp_path / "sweep" / "map.json").read_text())["sessions"]
+    assert [(s["exit_code"], s["status"]) for s in sessions] == [
+        (1, "failed (exit 1)"), (137, "cut off (partial session)"), (0, "passed")]
+
+
+def test_outcome_of_a_missing_or_partial_session(tmp_path: Path) -> None:
+    assert outcome(0, tmp_path / "none.json") == (4, "no session file", None)
+    session(SMALL, [], partial=True).write(tmp_path / "p.json")
+    code, status, got = outcome(0, tmp_path / "p.json")
+    assert (code, status, got.partial) == (4, "cut off (partial session)", True)
+    session(SMALL, []).write(tmp_path / "s.json")
+    assert outcome(2, tmp_path / "s.json")[:2] == (2, "failed (exit 2)")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    ([], "no models: give --models M1,M2,... (see --help)"),
+    (["--models", " , "], "--models names no model"),
+    (["--models", "synthetic:llama-9000"], "unknown synthetic model 'llama-9000'; shipped: "),
+    (["--models", f"{SMALL},{SMALL}"], f"model {SMALL!r} is named twice"),
+    (["--models", SMALL, "--", "--qb-model", BIG],
+     "--qb-model is set by the sweep for each model; leave it out of the pytest arguments"),
+    (["--models", SMALL, "--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_bad_input_is_one_line_and_exit_4(argv: list[str], message: str, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture) -> None:
+    runner = FakeRunner()
+    assert main([*argv, "--out", str(tmp_path)] if "--" not in argv else argv, run=runner) == 4
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"quantbench sweep: {message}") and "\n" not in err
+    assert runner.calls == []
+
+
+def test_an_unwritable_out_folder_is_exit_4(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    runner = FakeRunner()
+    assert main(["--models", SMALL, "--out", str(blocker)], run=runner) == 4
+    assert capsys.readouterr().err.strip() == (f"quantbench sweep: cannot write the out folder "
+                                               f"{blocker}: it is a file, not a folder")
+    assert runner.calls == []
+
+
+def test_cli_dispatches_sweep(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["sweep"]) == 4
+    assert "no models" in capsys.readouterr().err
+
+
+def test_small_models_are_counted_in_millions() -> None:
+    runs = [ModelRun("synthetic:qwen2-tiny", 1_234_567, 0, "passed", "out/t", None)]
+    assert "| synthetic:qwen2-tiny | 1.2M | 0 | passed | out/t |" in map_markdown(runs, [], [])
