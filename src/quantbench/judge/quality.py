@@ -6,7 +6,7 @@ these verdicts join the speed and memory verdicts in one list (``gate``). Thresh
 ``max_kl_divergence`` (0.5 nats) and ``min_token_agreement`` (free-running greedy agreement, 0 =
 reported, not gated). Free-running agreement counts every token after a method's first different
 token as lost, so on SmolLM2-135M it read 0.43 for NF4 whose teacher-forced top-1 agreement was
-0.74 and KL 0.23 (docs/results/cpu-2026-11-25/smollm2.md): it measures when texts part, not how
+0.74 and KL 0.23 (docs/results/cpu-2026-11-26): it measures when texts part, not how
 often the method picks FP16's token. On a synthetic (random-weight) model the next-token
 distribution is nearly flat, so the reference's choice is decided by tiny logit gaps that any
 quantization flips (on an H100, NF4 agreed on 9 % of greedy tokens with a KL of only 0.06 nats):

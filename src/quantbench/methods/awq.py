@@ -33,9 +33,9 @@ QUANT_CONFIG = {"zero_point": True, "q_group_size": 128, "w_bit": 4, "version": 
 GROUP_SIZES = (128, 64, 32)
 CALIB_SAMPLES = 32
 CALIB_SEQ_LEN = 512
-# On a CPU the search over 32 x 512 tokens ran past 16 minutes for SmolLM2-135M on 2 cores (its
-# cost grows with tokens x layers x grid points); a quarter of the sequences at half the length
-# keeps it to minutes. The cache key and every AWQ case's notes record which was used.
+# On a CPU the search over 32 x 512 tokens ran past 16 minutes for SmolLM2-135M on 2 cores and
+# was stopped; 8 x 256 took 1,091 s there (docs/results/cpu-2026-11-26/), once: the result is
+# cached. The cache key and every AWQ case's notes record which shape was used.
 CPU_CALIB = (8, 256)
 
 
