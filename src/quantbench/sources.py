@@ -112,25 +112,48 @@ def materialize_synthetic(name: str, cache_dir: Path, seed: int, device: str | N
     return target
 
 
-def resolve_source(spec: str, cache_dir: Path, seed: int = 0) -> ModelSource:
-    """Turn what the user wrote into something ``from_pretrained`` can load."""
+def source_kind(spec: str) -> str:
+    """What kind of source ``spec`` names (synthetic, gguf, local, hub), checked without building
+    or downloading anything: ``SourceError`` for an unknown synthetic architecture, a folder
+    without ``config.json`` or a name that is neither a folder nor a hub id."""
     if spec.startswith(SYNTHETIC_PREFIX):
-        name = spec[len(SYNTHETIC_PREFIX):]
-        synthetic_config_dict(name)
-        return ModelSource(spec, "synthetic", str(materialize_synthetic(name, cache_dir, seed)))
+        synthetic_config_dict(spec[len(SYNTHETIC_PREFIX):])
+        return "synthetic"
     if spec.startswith(GGUF_PREFIX):
-        from quantbench.gguf_source import gguf_file, materialize_gguf, origin_note
-
-        folder = materialize_gguf(gguf_file(spec[len(GGUF_PREFIX):], cache_dir), cache_dir)
-        return ModelSource(spec, "gguf", str(folder), (origin_note(folder),))
+        return "gguf"  # resolved (and maybe downloaded) by gguf_source
     path = Path(spec).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
             raise SourceError(f"model folder {path} has no config.json")
-        return ModelSource(spec, "local", str(path.resolve()))
+        return "local"
     if spec.startswith((".", "/", "~")) or spec.count("/") != 1:
         raise SourceError(f"model {spec!r} is neither a local folder nor a hub id (owner/name)")
-    return ModelSource(spec, "hub", spec)
+    return "hub"
+
+
+def resolve_source(spec: str, cache_dir: Path, seed: int = 0) -> ModelSource:
+    """Turn what the user wrote into something ``from_pretrained`` can load."""
+    kind = source_kind(spec)
+    if kind == "synthetic":
+        name = spec[len(SYNTHETIC_PREFIX):]
+        return ModelSource(spec, kind, str(materialize_synthetic(name, cache_dir, seed)))
+    if kind == "gguf":
+        from quantbench.gguf_source import gguf_file, materialize_gguf, origin_note
+
+        folder = materialize_gguf(gguf_file(spec[len(GGUF_PREFIX):], cache_dir), cache_dir)
+        return ModelSource(spec, kind, str(folder), (origin_note(folder),))
+    if kind == "local":
+        return ModelSource(spec, kind, str(Path(spec).expanduser().resolve()))
+    return ModelSource(spec, kind, spec)
+
+
+def meta_model(config: Any) -> Any:
+    """``config``'s causal LM built on the meta device: its modules and shapes, no weights."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config)
 
 
 def load_tokenizer(source: ModelSource) -> Any:

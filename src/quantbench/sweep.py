@@ -46,7 +46,7 @@ def folder_name(model: str) -> str:
 def parse_models(text: str) -> list[str]:
     """The comma-separated model list, each checked as ``resolve_source`` would (without
     building anything); ``SweepError`` on an empty list, a repeat or an unusable model."""
-    from quantbench.sources import GGUF_PREFIX, SYNTHETIC_PREFIX, SourceError, synthetic_config_dict
+    from quantbench.sources import SourceError, source_kind
 
     models = [m.strip() for m in text.split(",") if m.strip()]
     if not models:
@@ -55,15 +55,7 @@ def parse_models(text: str) -> list[str]:
         if models.count(model) > 1:
             raise SweepError(f"model {model!r} is named twice")
         try:
-            if model.startswith(SYNTHETIC_PREFIX):
-                synthetic_config_dict(model[len(SYNTHETIC_PREFIX):])
-            elif model.startswith(GGUF_PREFIX):
-                continue  # the session resolves (and may download) it
-            elif Path(model).expanduser().exists():
-                if not (Path(model).expanduser() / "config.json").is_file():
-                    raise SourceError(f"model folder {model} has no config.json")
-            elif model.startswith((".", "/", "~")) or model.count("/") != 1:
-                raise SourceError(f"model {model!r} is neither a local folder nor a hub id (owner/name)")
+            source_kind(model)
         except SourceError as exc:
             raise SweepError(str(exc)) from None
     if len({folder_name(m) for m in models}) < len(models):

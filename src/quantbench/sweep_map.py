@@ -58,10 +58,9 @@ class MapRow:
 def model_parameters(spec: str) -> int | None:
     """The parameter count of a synthetic or local model (built on the meta device, no weights
     allocated; tied weights once), or ``None`` for one whose config is not at hand."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig
 
-    from quantbench.sources import SYNTHETIC_PREFIX, synthetic_config_dict
+    from quantbench.sources import SYNTHETIC_PREFIX, meta_model, synthetic_config_dict
 
     if spec.startswith(SYNTHETIC_PREFIX):
         cfg = dict(synthetic_config_dict(spec[len(SYNTHETIC_PREFIX):]))
@@ -70,9 +69,7 @@ def model_parameters(spec: str) -> int | None:
         config = AutoConfig.from_pretrained(Path(spec).expanduser())
     else:
         return None
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    return sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in meta_model(config).parameters())
 
 
 def _median(result: CaseResult | None, metric: str) -> float | None:

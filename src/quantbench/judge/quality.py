@@ -91,10 +91,10 @@ def quality_rows(results: list[CaseResult], settings: Settings, *, synthetic: bo
     """One verdict row per judged quality metric of every quality case in ``results``: ``pass``
     or ``quality fail`` against its threshold; agreement on synthetic weights is ``info``."""
     rows: list[Row] = []
+    limits = thresholds_of(settings)
     for case in results:
         if case.case != "quality":
             continue
-        limits = thresholds_of(settings)
         gated = {n: m for n, m in case.metrics.items() if not (synthetic and n in AGREEMENTS)}
         by_name = {v.metric: v for v in quality_verdicts({case.method: gated}, limits)}
         for name, metric in sorted(case.metrics.items()):

@@ -75,10 +75,10 @@ def decoder_linears(config: Any) -> set[str]:
     """Names of the decoder layers' linear modules (``model.layers.N.<name>``), as autoawq
     quantizes them: every ``nn.Linear`` in every decoder layer, found on the meta device."""
     import torch
-    from transformers import AutoModelForCausalLM
 
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
+    from quantbench.sources import meta_model
+
+    model = meta_model(config)
     return {f"model.layers.{i}.{name}" for i, layer in enumerate(model.model.layers)
             for name, module in layer.named_modules() if isinstance(module, torch.nn.Linear)}
 

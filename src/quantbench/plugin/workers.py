@@ -161,7 +161,6 @@ def before_load(config: pytest.Config, runner: Any, method: str) -> None:
             or REFERENCE_METHOD in runner.skipped or REFERENCE_METHOD in runner.pool.failures):
         return
     from quantbench.methods import LoadError
-    from quantbench.run.quality import QualityReference
     from quantbench.run.runner import Unavailable
     from quantbench.run.timeline import TimeEntry
 
@@ -170,9 +169,7 @@ def before_load(config: pytest.Config, runner: Any, method: str) -> None:
     except (Unavailable, LoadError):
         return
     start = time.perf_counter()
-    prompt = runner.quality_prompt(loaded)
-    runner.reference = QualityReference.capture(loaded.model, prompt.input_ids,
-                                                prompt.attention_mask, runner.settings.quality_tokens)
+    runner.capture_reference(loaded)
     runner.timeline.append(TimeEntry(REFERENCE_METHOD, "quality", time.perf_counter() - start))
     del loaded
     runner.release()

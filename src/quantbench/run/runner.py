@@ -252,23 +252,28 @@ class Runner:
         return token_prompt(self._vocab(loaded), QUALITY_PROMPT_TOKENS, QUALITY_PROMPTS,
                             self.settings.seed + 7, self.device)
 
+    def capture_reference(self, loaded: LoadedModel) -> None:
+        """Keep the reference method's greedy tokens and logits on the quality prompts."""
+        from quantbench.run import quality
+
+        prompt = self.quality_prompt(loaded)
+        self.reference = quality.QualityReference.capture(
+            loaded.model, prompt.input_ids, prompt.attention_mask, self.settings.quality_tokens)
+
     def quality_case(self, loaded: LoadedModel, mode: str) -> CaseResult:
         """Agreement with FP16's greedy tokens and KL from FP16's next-token distributions
         (eager), or the compiled engine's greedy tokens against FP16's (compiled)."""
         from quantbench.run import quality
 
         start = time.perf_counter()
-        n = self.settings.quality_tokens
-        prompt = self.quality_prompt(loaded)
         if loaded.method == REFERENCE_METHOD and (mode == "eager" or self.reference is None):
-            self.reference = quality.QualityReference.capture(
-                loaded.model, prompt.input_ids, prompt.attention_mask, n)
+            self.capture_reference(loaded)
         if self.reference is None:
             raise Unavailable("quality needs the FP16 reference: include fp16 in --qb-methods")
         if mode == "eager":
             metrics = quality.evaluate(loaded.model, self.reference)
         else:
-            metrics = self._engine_quality(self._engine(loaded, mode), prompt)
+            metrics = self._engine_quality(self._engine(loaded, mode), self.quality_prompt(loaded))
         if self.tokenizer is not None and mode == "eager":
             metrics["perplexity"] = quality.text_perplexity(loaded.model, self.tokenizer)
         self.timeline.append(TimeEntry(loaded.method, "quality", time.perf_counter() - start))
