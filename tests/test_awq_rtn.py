@@ -84,9 +84,11 @@ def test_checkpoint_is_cached_under_an_rtn_key(built: dict) -> None:
                               f"calibration search) and cached it at {ckpt}"]
     marker = json.loads((ckpt / awq.MARKER).read_text())
     assert marker["calibration"] == "rtn" and marker["note"] == awq_rtn.NOTE
-    searched = awq.cache_key(built["source"], 0, "0.2.9", None, (awq.CALIB_SAMPLES, awq.CALIB_SEQ_LEN))
+    searched = awq.cache_key(built["source"], 0, "0.2.9", None, awq.GPU_CALIB)
     assert searched != awq.cache_key(built["source"], 0, "0.2.9", None, "rtn")
-    assert searched == awq.cache_key(built["source"], 0, "0.2.9")  # calibrated keys unchanged
+    assert searched == awq.cache_key(built["source"], 0, "0.2.9")
+    on_cpu = awq.cache_key(built["source"], 0, "0.2.9", None, awq.CPU_CALIB)
+    assert on_cpu not in (searched, awq.cache_key(built["source"], 0, "0.2.9", None, "rtn"))
 
 
 def test_a_second_call_reuses_the_files(built: dict) -> None:
@@ -141,4 +143,5 @@ def test_real_sources_keep_the_calibrated_path(tmp_path: Path, monkeypatch: pyte
     real = ModelSource(str(tmp_path), "local", str(tmp_path))
     notes = awq.prepare(LoadRequest(source=real, device="cpu", cache_dir=tmp_path))
     assert calls == ["search"] and notes == [
-        f"AWQ: quantized {tmp_path} (calibrated on 8 x 256 token-id sequences) and cached it at {tmp_path / 'q'}"]
+        f"AWQ: quantized {tmp_path} (calibrated on 8 x 256 token-id sequences, clipping searched on "
+        f"64 tokens (float32)) and cached it at {tmp_path / 'q'}"]

@@ -133,6 +133,52 @@ def awq_gemm_linear() -> type:
     return DeviceAwareWQLinearGEMM
 
 
+@functools.cache
+def awq_quantizer(clip_tokens: int | None = None) -> type:
+    """autoawq's ``AwqQuantizer`` with its scale search able to undo its trials on a CPU, and the
+    clipping search's token sample set to ``clip_tokens`` (None: autoawq's 512).
+
+    autoawq 0.2.9's ``_compute_best_scale`` snapshots the inspected module as
+    ``{k: v.cpu() for k, v in module.state_dict().items()}``, scales each linear's weight in place
+    for each of its 20 trial ratios, and restores the snapshot after each. On a GPU ``.cpu()``
+    copies; on a CPU it returns the very tensor being scaled, so the "snapshot" is the first trial's
+    scaled weight and the search leaves every searched linear multiplied by it, with no inverse
+    applied to the layer before. SmolLM2-135M calibrated this way on a CPU scored perplexity
+    74,431 against 39.56 (docs/results/cpu-2026-11-26/). This subclass makes the snapshot a copy
+    for the length of each search, by a state-dict post-hook on the inspected module.
+
+    The clipping search costs (tokens sampled) x (weights) x 20 trials whatever the calibration
+    size; with 512 tokens it is most of the 784 s SmolLM2's search takes on 2 CPU cores.
+    """
+    # Hook, checked against autoawq 0.2.9 with torch 2.13.0: AwqQuantizer._compute_best_scale and
+    # _compute_best_clip (w, input_feat, n_grid, max_shrink, n_sample_token) are internal;
+    # AutoAWQForCausalLM.quantize takes the class as ``quantizer_cls``.
+    from awq.quantize.quantizer import AwqQuantizer
+
+    def copy_cpu_tensors(module: Any, state: dict, prefix: str, metadata: Any) -> None:
+        for key, value in state.items():
+            if value.device.type == "cpu":
+                state[key] = value.detach().clone()
+
+    class SnapshotAwqQuantizer(AwqQuantizer):
+        """``AwqQuantizer`` whose scale search restores the original weights on a CPU too."""
+
+        def _compute_best_scale(self, x: Any, w_mean: Any, x_mean: Any, module2inspect: Any,
+                                *args: Any, **kwargs: Any) -> Any:
+            handle = module2inspect.register_state_dict_post_hook(copy_cpu_tensors)
+            try:
+                return super()._compute_best_scale(x, w_mean, x_mean, module2inspect, *args, **kwargs)
+            finally:
+                handle.remove()
+
+        def _compute_best_clip(self, w: Any, input_feat: Any, *args: Any, **kwargs: Any) -> Any:
+            if clip_tokens is not None and not args:
+                kwargs["n_sample_token"] = clip_tokens
+            return super()._compute_best_clip(w, input_feat, *args, **kwargs)
+
+    return SnapshotAwqQuantizer
+
+
 # torch 2.11 to 2.13 (read in 2.13's torch/autograd/profiler.py and torch/_C/_autograd.pyi): the raw
 # kineto records behind torch.profiler, ``profile.profiler.kineto_results.events()``, are
 # ``_KinetoEvent``s with ``name()``, ``activity_type()`` (libkineto's names: "kernel", "gpu_memcpy",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +32,37 @@ QUANT_CONFIG = {"zero_point": True, "q_group_size": 128, "w_bit": 4, "version": 
 # AWQ's usual; SmolLM2-135M's hidden size 576 needs 64 (autoawq refuses a group that does not
 # divide the width: "org_w_shape (576) must be a multiple of group_size (128)").
 GROUP_SIZES = (128, 64, 32)
-CALIB_SAMPLES = 32
-CALIB_SEQ_LEN = 512
-# On a CPU the search over 32 x 512 tokens ran past 16 minutes for SmolLM2-135M on 2 cores and
-# was stopped; 8 x 256 took 1,091 s there (docs/results/cpu-2026-11-26/), once: the result is
-# cached. The cache key and every AWQ case's notes record which shape was used.
-CPU_CALIB = (8, 256)
+
+@dataclass(frozen=True)
+class Calibration:
+    """How AWQ's search is calibrated: token-id sequences, the clipping search's token sample
+    (None: autoawq's 512) and the dtype the full-precision model is searched in."""
+
+    samples: int
+    seq_len: int
+    clip_tokens: int | None
+    dtype: str
+
+    def describe(self) -> str:
+        clip = f", clipping searched on {self.clip_tokens} tokens" if self.clip_tokens else ""
+        return f"calibrated on {self.samples} x {self.seq_len} token-id sequences{clip} ({self.dtype})"
 
 
-def calibration_shape(device: str) -> tuple[int, int]:
-    """(samples, tokens per sample) of AWQ's calibration search on ``device``."""
-    return CPU_CALIB if device == "cpu" else (CALIB_SAMPLES, CALIB_SEQ_LEN)
+GPU_CALIB = Calibration(32, 512, None, "float16")
+# On 2 CPU cores autoawq's search for SmolLM2-135M took 784 s at 8 x 256 tokens, most of it the
+# clipping search over 512 sampled tokens; with 64 it took 137 s and scored perplexity 46.5
+# against 47.9 (docs/results/cpu-2026-11-26/awq-search.md). The result is cached either way.
+CPU_CALIB = Calibration(8, 256, 64, "float32")
+# What runs the search, in the cache key: checkpoints searched before quantbench mended autoawq's
+# CPU search (compat.awq_quantizer) are broken and must not be reused.
+SEARCH = "compat.awq_quantizer/1"
+
+
+def calibration_for(device: str) -> Calibration:
+    """AWQ's calibration on ``device``: the usual one on a GPU, a cheaper one on a CPU."""
+    return CPU_CALIB if device == "cpu" else GPU_CALIB
+
+
 MARKER = "quantbench-awq.json"
 
 
@@ -61,11 +82,11 @@ def quant_config(config: Any) -> dict[str, Any]:
 
 def cache_key(source: ModelSource, seed: int, awq_version: str,
               quant: dict[str, Any] | None = None,
-              calibration: str | tuple[int, int] = (CALIB_SAMPLES, CALIB_SEQ_LEN)) -> str:
-    """A short hash of everything that decides the quantized weights; ``calibration`` is the
-    (samples, tokens) of autoawq's calibration search, or "rtn" (round to nearest, ``awq_rtn``)."""
+              calibration: str | Calibration = GPU_CALIB) -> str:
+    """A short hash of everything that decides the quantized weights; ``calibration`` is autoawq's
+    calibration search, or "rtn" (round to nearest, ``awq_rtn``)."""
     calib = ({"kind": calibration} if isinstance(calibration, str) else
-             {"samples": calibration[0], "seq_len": calibration[1], "kind": "token-ids"})
+             {**asdict(calibration), "kind": "token-ids", "search": SEARCH})
     identity = {
         "source": source.spec,
         "location": source.location if source.kind != "hub" else source.spec,
@@ -77,8 +98,7 @@ def cache_key(source: ModelSource, seed: int, awq_version: str,
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def calibration_ids(vocab_size: int, seed: int,
-                    shape: tuple[int, int] = (CALIB_SAMPLES, CALIB_SEQ_LEN)) -> list[list[int]]:
+def calibration_ids(vocab_size: int, seed: int, shape: tuple[int, int]) -> list[list[int]]:
     """Deterministic calibration sequences of token ids (no dataset download, no zeros)."""
     import torch
 
@@ -108,7 +128,7 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
     name = Path(source.location).name.lower() if source.kind != "hub" else source.spec.split("/")[-1].lower()
     config = AutoConfig.from_pretrained(source.location)
     quant = quant_config(config)
-    calib = calibration_shape(device)
+    calib = calibration_for(device)
     target = cache_dir / "awq" / f"{name}-{cache_key(source, seed, _awq_version(), quant, calib)}"
     if (target / MARKER).is_file():
         return target, True
@@ -116,23 +136,31 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
 
     vocab = config.vocab_size
     start = time.perf_counter()
+    import torch
+
+    from quantbench.compat import awq_quantizer
+
+    # float32 on a CPU (its float16 matmuls are slow); autoawq casts each linear to float16 before
+    # packing it either way.
     awq_model = AutoAWQForCausalLM.from_pretrained(
-        source.location, device_map="cpu" if device == "cpu" else "auto"
+        source.location, device_map="cpu" if device == "cpu" else "auto",
+        torch_dtype=getattr(torch, calib.dtype),
     )
     with building_dir(target) as out:
         awq_model.quantize(
             None,
             quant_config=dict(quant),
-            calib_data=calibration_ids(vocab, seed, calib),
-            max_calib_samples=calib[0],
-            max_calib_seq_len=calib[1],
+            calib_data=calibration_ids(vocab, seed, (calib.samples, calib.seq_len)),
+            max_calib_samples=calib.samples,
+            max_calib_seq_len=calib.seq_len,
+            quantizer_cls=awq_quantizer(calib.clip_tokens),
         )
         awq_model.save_quantized(str(out))
         del awq_model
         release_device_memory()
         (out / MARKER).write_text(
             json.dumps({"source": source.spec, "seconds": round(time.perf_counter() - start, 1),
-                        "quant": quant, "calibration": list(calib), "autoawq": _awq_version()})
+                        "quant": quant, "calibration": asdict(calib), "autoawq": _awq_version()})
         )
     return target, False
 
@@ -197,8 +225,7 @@ def prepare(req: LoadRequest) -> list[str]:
     if req.source.synthetic:
         how = "by round to nearest, no calibration search"
     else:
-        samples, tokens = calibration_shape(req.device)
-        how = f"calibrated on {samples} x {tokens} token-id sequences"
+        how = calibration_for(req.device).describe()
     if reused:
         return [f"AWQ: reused the cached quantization ({how}) at {folder}"]
     return [f"AWQ: quantized {req.source.spec} ({how}) and cached it at {folder}"]
