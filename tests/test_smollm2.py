@@ -99,3 +99,12 @@ def test_both_quality_gates_decide_each_verdict(session: Session) -> None:
     outcomes = session.outcomes()
     assert all(s == "passed" for s, _ in outcomes.values()), outcomes
     assert session.code == (1 if any_failed else 0), session.explain()
+
+
+def test_every_method_passes_both_gates_on_smollm2(session: Session) -> None:
+    """At the default thresholds every CPU method keeps SmolLM2 (issue 12's "passes"), AWQ too:
+    before quantbench mended autoawq's CPU search it scored perplexity 74,431 against 39.6."""
+    quality = _quality(session)
+    assert session.code == 0, session.explain()
+    assert quality["awq"]["perplexity"] < 1.5 * quality["fp16"]["perplexity"], quality["awq"]
+    assert quality["awq"]["top1_agreement"] >= 0.6 and quality["awq"]["kl_divergence"] <= 0.5
