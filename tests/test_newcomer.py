@@ -25,3 +25,18 @@ def test_ci_runs_the_readme_commands_verbatim_and_nothing_else_that_installs() -
     setup = commands[:start]
     assert setup == ["set -euo pipefail", 'cd "$(dirname "$0")/.."', "python3 -m venv .venv",
                      ". .venv/bin/activate"]  # a fresh venv around them, nothing installed
+
+
+def test_the_readmes_options_table_names_every_option_and_key() -> None:
+    """The README's options table is the newcomer's reference: every ``--qb-*`` option and every
+    ``[tool.quantbench]`` key the code accepts has a row there."""
+    from quantbench.plugin.options import OPTIONS
+    from quantbench.validate_config import fields
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("## Options"):text.index("## Model sources")]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    cells = " ".join(rows)
+    assert [o.flag for o in OPTIONS if f"`{o.flag}" not in cells] == []
+    keys = fields({"methods": (), "modes": ()})
+    assert [k for k in keys if f"`{k}`" not in cells] == []
