@@ -132,14 +132,13 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
     target = cache_dir / "awq" / f"{name}-{cache_key(source, seed, _awq_version(), quant, calib)}"
     if (target / MARKER).is_file():
         return target, True
-    from awq import AutoAWQForCausalLM
-
-    vocab = config.vocab_size
-    start = time.perf_counter()
     import torch
+    from awq import AutoAWQForCausalLM
 
     from quantbench.compat import awq_quantizer
 
+    vocab = config.vocab_size
+    start = time.perf_counter()
     # float32 on a CPU (its float16 matmuls are slow); autoawq casts each linear to float16 before
     # packing it either way.
     awq_model = AutoAWQForCausalLM.from_pretrained(
