@@ -43,7 +43,7 @@ def session() -> tuple[Comparison, list[CaseResult]]:
             "int8": {"decode_tps": sampled("decode_tps", 30, 1), "weights_gb": gb("weights_gb", 0.6)},
             "awq": {"decode_tps": sampled("decode_tps", 80, 1)}},
          "eager/prefill-128": {"fp16": {"prefill_tps": sampled("prefill_tps", 5000, 50)}}},
-        {}, {"kind": "measured"},
+        {}, {"kind": "measured", "sessions": 5},
     )
     results = [
         case("fp16", "generate-bs1", sampled("decode_tps", 70, 1), gb("weights_gb", 1.0)),
@@ -158,7 +158,7 @@ def test_bar_colours_come_from_verdicts(session) -> None:
     for bar in chart_bars(comparison, results):
         assert bar.colour == VERDICT_COLOURS[bar.verdict]
     assert set(VERDICT_COLOURS) == {"regression", "within noise", "pass", "improvement", INFO,
-                                     NO_BASELINE, "quality fail"}
+                                     NO_BASELINE, "quality fail", "unconfirmed"}
     assert VERDICT_COLOURS[REGRESSION] != VERDICT_COLOURS[PASS]
 
 

@@ -238,20 +238,37 @@ def scenario(where: str, data: Any) -> dict[str, Any]:
     return record(where, data, SCENARIO)
 
 
-def baseline(data: Any, *, schema: str, provenance_kinds: tuple[str, ...]) -> dict[str, Any]:
+def window_entry(where: str, data: Any) -> dict[str, Any]:
+    """One session of a baseline's window: ``results`` maps case -> method -> metric -> median,
+    every name catalogued and every median a finite number."""
+    values = record(where, data, {"date": TEXT, "commit": nullable(TEXT),
+                                  "environment": lambda w, v: record(w, v, {}, extra=True),
+                                  "results": lambda w, v: record(w, v, {}, extra=True)},
+                    required=("results",))
+    for case_key, by_method in values["results"].items():
+        for method, medians in record(f"{where}.results.{case_key}", by_method, {}, extra=True).items():
+            here = f"{where}.results.{case_key}.{method}"
+            for name, median in record(here, medians, {}, extra=True).items():
+                if name not in SPECS:
+                    raise unknown(here, "metric", name, SPECS)
+                FINITE(f"{here}.{name}", median)
+    return values
+
+
+def baseline(data: Any, *, schemas: tuple[str, ...], provenance_kinds: tuple[str, ...]) -> dict[str, Any]:
     """A parsed baseline file's fields, checked; ``results`` as ``case -> method -> name -> Metric``."""
     if not isinstance(data, dict):
         raise Invalid("not a JSON object")
     if "schema" not in data:
-        raise Invalid(f"missing key 'schema' (expected {schema!r})")
-    if data["schema"] != schema:
-        raise Invalid(f"schema {show(data['schema'])} is not supported (expected {schema!r})")
+        raise Invalid(f"missing key 'schema' (expected {schemas[-1]!r})")
+    if data["schema"] not in schemas:
+        raise Invalid(f"schema {show(data['schema'])} is not supported (expected {schemas[-1]!r})")
     fields = {"schema": TEXT, "gpu": NAME, "model_source": NAME, "scenario": scenario,
               "environment": nullable(lambda w, v: record(w, v, ENVIRONMENT, extra=True)),
               "provenance": lambda w, v: record(w, v, {"kind": choice("provenance kind", provenance_kinds)},
                                                 required=("kind",), extra=True),
-              "results": lambda w, v: nonempty(w, v, "case")}
-    values = record("", data, fields, required=[k for k in fields if k != "environment"])
+              "results": lambda w, v: nonempty(w, v, "case"), "sessions": listing(window_entry)}
+    values = record("", data, fields, required=[k for k in fields if k not in ("environment", "sessions")])
     results: dict[str, dict[str, dict[str, Metric]]] = {}
     for case_key, by_method in values["results"].items():
         for method, stored in nonempty(f"results.{case_key}", by_method, "method").items():

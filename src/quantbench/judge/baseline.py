@@ -20,9 +20,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from quantbench import files, validate
+from quantbench.judge.window import Entry
 from quantbench.results import CaseResult, Metric
 
-SCHEMA = "quantbench.baseline/1"
+SCHEMA = "quantbench.baseline/2"
+# /1 files (no window of sessions) are still read; their ``provenance.sessions`` counts the
+# sessions ``calibrate`` merged, whose spread their intervals already hold.
+SCHEMAS = ("quantbench.baseline/1", SCHEMA)
 PROVENANCE_KINDS = ("measured", "published")
 _VENDORS = ("nvidia", "amd", "intel")
 
@@ -71,7 +75,8 @@ class Baseline:
     fields its source states); ``environment`` is free-form (device, driver, library versions,
     date, commit); ``provenance`` says where the numbers come from: ``kind`` (``measured`` or
     ``published``), ``command`` or ``source``, and a ``note``. ``results`` maps
-    ``case_key -> method -> metric name -> Metric``.
+    ``case_key -> method -> metric name -> Metric``; ``sessions`` is the window of sessions the
+    figures were merged from, oldest first (``judge.window``; empty in /1 files).
     """
 
     gpu: str
@@ -81,6 +86,16 @@ class Baseline:
     environment: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
+    sessions: tuple[Entry, ...] = ()
+
+    @property
+    def session_count(self) -> int:
+        """How many sessions the figures come from: the window's length, else (a /1 file) what
+        ``calibrate`` recorded, else 1 (one session, or a published single run)."""
+        if self.sessions:
+            return len(self.sessions)
+        count = self.provenance.get("sessions")
+        return count if isinstance(count, int) and count > 0 else 1
 
     def entries(self) -> Iterator[tuple[str, str, Metric]]:
         """Every ``(case_key, method, metric)`` held, in a stable order."""
@@ -101,6 +116,7 @@ class Baseline:
                 case: {m: {k: v.to_dict() for k, v in metrics.items()} for m, metrics in by.items()}
                 for case, by in self.results.items()
             },
+            **({"sessions": [e.to_dict() for e in self.sessions]} if self.sessions else {}),
         }
 
 
@@ -112,12 +128,14 @@ def baseline_from_results(
     scenario: dict[str, Any],
     environment: dict[str, Any],
     provenance: dict[str, Any],
+    sessions: tuple[Entry, ...] = (),
 ) -> Baseline:
-    """A baseline holding every metric of every case result of a session."""
+    """A baseline holding every metric of every case result (of a session, or merged)."""
     table: Results = {}
     for result in results:
         table.setdefault(result.case_key, {})[result.method] = dict(result.metrics)
-    return Baseline(gpu, model_source, dict(scenario), table, dict(environment), dict(provenance))
+    return Baseline(gpu, model_source, dict(scenario), table, dict(environment), dict(provenance),
+                    sessions=tuple(sessions))
 
 
 def to_json(baseline: Baseline) -> str:
@@ -129,12 +147,13 @@ def from_dict(data: Any) -> Baseline:
     """Validate (``quantbench.validate.baseline``: types, finite numbers, catalogued metrics,
     ordered bounds) and build a baseline from its parsed JSON."""
     try:
-        v = validate.baseline(data, schema=SCHEMA, provenance_kinds=PROVENANCE_KINDS)
+        v = validate.baseline(data, schemas=SCHEMAS, provenance_kinds=PROVENANCE_KINDS)
     except validate.Invalid as exc:
         raise BaselineError(str(exc)) from None
     return Baseline(gpu=v["gpu"], model_source=v["model_source"], scenario=dict(v["scenario"]),
                     results=v["results"], environment=dict(v["environment"]),
-                    provenance=dict(v["provenance"]), schema=v["schema"])
+                    provenance=dict(v["provenance"]), schema=v["schema"],
+                    sessions=tuple(Entry.from_dict(e) for e in v.get("sessions", ())))
 
 
 def from_json(text: str) -> Baseline:
@@ -191,7 +210,7 @@ def _keep(path: Path, keep: Path, old: bytes) -> None:
     files.sync_dir(keep.parent)
 
 
-def write_baseline(path: Path | str, baseline: Baseline,
+def write_baseline(path: Path | str, baseline: Baseline | Callable[[bytes | None], Baseline],
                    guard: Callable[[bytes | None], None] | None = None) -> Path | None:
     """Write ``baseline`` to ``path`` atomically; return where the previous version was kept.
 
@@ -202,16 +221,17 @@ def write_baseline(path: Path | str, baseline: Baseline,
     replaces it (``files.replace_bytes``: temporary file, fsync, rename, umask honoured). If
     anything fails, or SIGTERM arrives, the old file is untouched and the temporary file and the
     unused history copy are removed. Writing content identical to the stored file changes nothing
-    and returns ``None``.
+    and returns ``None``. ``baseline`` may be a function of the stored bytes (``None``: no file),
+    so an update that adds to the stored file reads it under the same lock.
     """
     path = Path(path)
-    new = to_json(baseline).encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     with files.locked(path), files.terminable():
         files.remove_strays(path)
         old = path.read_bytes() if path.exists() else None
         if guard is not None:
             guard(old)
+        new = to_json(baseline(old) if callable(baseline) else baseline).encode("utf-8")
         if old == new:
             return None
         history = _history_path(path) if old is not None else None

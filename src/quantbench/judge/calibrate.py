@@ -24,10 +24,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from quantbench.judge.baseline import BaselineError, baseline_from_results, baseline_path, write_baseline
+from quantbench.judge.baseline import (Baseline, BaselineError, baseline_from_results, baseline_path,
+                                       write_baseline)
+from quantbench.judge.window import WINDOW, entry
 from quantbench.judge.calibrate_checks import no_shrink, probe_spread, refuse_duplicates, slow_sessions
 from quantbench.catalog import spec
-from quantbench.judge.compare import Z_CRITICAL
+from quantbench.judge.evidence import Z_CRITICAL
 from quantbench.files import describe
 
 # Student's t, 97.5 % quantile, by degrees of freedom (beyond the table: the normal 1.96).
@@ -104,7 +106,7 @@ def is_memory(name: str) -> bool:
     return spec(name).kind == "memory"
 
 
-def merge_sessions(sessions: Sequence[Session], min_sessions: int = 1,
+def merge_sessions(sessions: Sequence[Session] | Sequence[Sequence[CaseResult]], min_sessions: int = 1,
                    left_out: dict[str, list[str]] | None = None) -> list[CaseResult]:
     """Case results for every case any session ran, each metric merged over the sessions that
     measured it (a session may have run a subset, for example only batch 1). A sampled metric
@@ -112,7 +114,7 @@ def merge_sessions(sessions: Sequence[Session], min_sessions: int = 1,
     ``"mode/case method"``): its
     interval would hold one session's own noise only, and a gate on it cries wolf at the next
     lease. Exact metrics (weights, memory) need one session."""
-    keyed = [{(r.case_key, r.method): r for r in s.results} for s in sessions]
+    keyed = [{(r.case_key, r.method): r for r in getattr(s, "results", s)} for s in sessions]
     merged: dict[tuple[str, str], CaseResult] = {}
     for table in keyed:
         for key, result in table.items():
@@ -131,6 +133,22 @@ def merge_sessions(sessions: Sequence[Session], min_sessions: int = 1,
                 merged[key] = CaseResult(result.scenario, result.mode, result.case, result.method,
                                          result.dtype, metrics, result.notes)
     return list(merged.values())
+
+
+def add_session(old: Baseline | None, session: Session, provenance: dict[str, Any],
+                size: int = WINDOW) -> Baseline:
+    """``old`` with ``session`` added to its window (the oldest leaving past ``size``), every
+    figure merged anew over the window; ``old`` of ``None`` (or of no window: a /1 file) starts
+    a window with this session alone. The newest session enters with its own intervals."""
+    entries = (*(old.sessions if old else ()), entry(session.environment, session.results))[-size:]
+    like = {(r.case_key, r.method): r for r in session.results}
+    older = [e.as_results(like) for e in entries[:-1]]
+    results = merge_sessions([*older, session.results])
+    env = {**session.environment, "sessions": [e.date for e in entries]}
+    return baseline_from_results(results, gpu=session.gpu, model_source=session.model_source,
+                                 scenario=session.scenario, environment=env,
+                                 provenance={**provenance, "sessions": len(entries)},
+                                 sessions=entries)
 
 
 def _check_same(sessions: Sequence[Session], paths: Sequence[Path]) -> None:
@@ -197,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              *(f"--exclude-metric {n}" for n in args.exclude_metric),
                              *(f"--exclude-result '{r}'" for r in args.exclude_result),
                              *([f"--min-sessions {args.min_sessions}"] if args.min_sessions != 2 else [])]),
-                        "note": "median of session medians; interval: 95 % prediction interval for one more session"})
+                        "note": "median of session medians; interval: 95 % prediction interval for one more session"},
+            sessions=tuple(entry(s.environment, s.results) for s in sessions))
         path = baseline_path(args.baseline_dir, env["gpu"], env["model_source"])
         kept = write_baseline(path, baseline, no_shrink(baseline, path, args.force, dropped))
     except BaselineError as exc:

@@ -1,51 +1,39 @@
 """Judge a run against its baseline: one verdict per (case, method, metric) the baseline holds.
 
-The test. A metric regresses when it is both *worse than its tolerance* and *beyond the
-measurement noise of both sides*; either alone is not enough. The tolerance (``Settings.tolerance``:
-per metric, else per kind; throughput and latency 10 %, memory 5 %) says how much change matters.
-The noise test says whether the change is real: each stored median carries a 95 % interval, whose
-half-width / 1.96 approximates the median's standard error, and
+A metric regresses when it is both *worse than its tolerance* and *beyond the noise* it is
+exposed to; either alone is not enough (pyperf's rule). The tolerance (``Settings.tolerance``: per
+metric, else per kind) says how much change matters. The noise test (``judge.evidence``) says
+whether the change is real, with one p-value per metric and Holm's correction over every metric
+the session tests, so an unchanged build fails with probability at most ``evidence.ALPHA``:
 
-    z = (current - baseline) / sqrt(se_baseline**2 + se_current**2)
-
-is significant when ``|z| > 1.96`` (two-sided, 5 %). The normal approximation is deliberately
-simple: the intervals are bootstrap intervals of medians, and the verdict only needs to tell a
-real shift from a noisy run, not an exact p-value.
-
-When noise cannot be judged, the tolerance decides alone:
-
-* both sides have zero-width intervals (exact counts such as weights bytes): any change is real;
-* either side is a value with *unknown* noise: a zero-width interval on a metric that is not an
-  exact count (``stop != "exact"``), which is how a published single number without any spread is
-  stored (``low == high == median``, ``n = 1``, ``stop = "published"``). Treating it as exact would
-  make every tiny difference "significant"; treating it as noise-free is just as unfounded, so the
-  tolerance (set to what matters) is the whole test.
-
-Approximate published values (``"~6.3"`` in their source) are stored with an interval of half a
-unit in the last digit given (``6.25 .. 6.35``) and ``approximate = True``; that interval enters
-the z-test like any other.
+* wall-clock metrics (family ``wall``) against the spread of the baseline's *sessions*: with
+  ``window.MIN_WALL_SESSIONS`` or more, a prediction test on their medians; with fewer, a move is
+  ``unconfirmed`` (reported with the A/B that would confirm it; it fails only when
+  ``evidence.WALL_PRIOR_FACTOR`` times worse);
+* device time, counts and memory: both sides' intervals in a z-test; where noise cannot be judged
+  (exact counts, one profiled round, a published single number) the tolerance decides alone.
 
 Verdicts: ``pass``; ``regression`` (fails the gate); ``improvement`` (better than tolerance and
-beyond noise: the baseline may be stale); ``within noise`` (worse than tolerance but not
-distinguishable from noise); ``not run`` (the baseline holds it, this session did not measure it;
-reported, does not fail the gate: the caller decides, see ``Comparison.not_run``); ``info``
-(``info``-kind metrics explain a result and are never gated; their change is still shown).
-``change`` is the signed relative change with positive meaning better (already flipped for
-lower-is-better metrics).
+beyond noise: the baseline may be stale); ``within noise``; ``unconfirmed``; ``not run`` (the
+baseline holds it, this session did not measure it; the caller decides, ``Comparison.not_run``);
+``info`` (explains a result, never gated). ``change`` is the signed relative change with positive
+meaning better (flipped for lower-is-better metrics). docs/gating.md has the whole argument.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from quantbench.judge.baseline import Baseline, BaselineError, gpu_slug, model_slug
+from quantbench.judge.evidence import (ALPHA, WALL_PRIOR_FACTOR, Z_CRITICAL, factor, holm, p_value,
+                                       std_error, z_score)
+from quantbench.judge.window import MIN_WALL_SESSIONS, evidence
 from quantbench.catalog import spec
 from quantbench.results import CaseResult, Metric
 from quantbench.config import Scenario, Settings
 
-Z_CRITICAL = 1.96
 _EPS = 1e-9
 SCENARIO_FIELDS = tuple(Scenario("fields").comparable_fields())
 
@@ -54,6 +42,9 @@ REGRESSION = "regression"
 IMPROVEMENT = "improvement"
 WITHIN_NOISE = "within noise"
 NOT_RUN = "not run"
+# A wall-clock row past its tolerance against a baseline of too few sessions to know the wall
+# clock's spread between sessions: reported with the A/B that would confirm it; does not fail.
+UNCONFIRMED = "unconfirmed"
 INFO = "info"
 FAIL = "quality fail"  # a quality metric past its threshold (``judge.quality``)
 FAILING = (REGRESSION, FAIL)
@@ -100,6 +91,7 @@ class Row:
     verdict: str
     reason: str
     z: float | None = None
+    p: float | None = None  # after Holm's correction over the session's tests
 
     def to_dict(self) -> dict[str, Any]:
         finite = lambda x: x if x is None or math.isfinite(x) else None  # noqa: E731
@@ -107,7 +99,7 @@ class Row:
             "case_key": self.case_key, "method": self.method, "metric": self.metric,
             "unit": self.unit, "baseline": self.baseline.to_dict() if self.baseline else None,
             "current": self.current.to_dict() if self.current else None,
-            "change": finite(self.change), "tolerance": self.tolerance, "z": finite(self.z),
+            "change": finite(self.change), "tolerance": self.tolerance, "z": finite(self.z), "p": self.p,
             "verdict": self.verdict, "reason": self.reason,
         }
 
@@ -164,44 +156,68 @@ def relative_change(baseline: float, current: float, higher_is_better: bool) -> 
     return diff / abs(baseline)
 
 
-def _std_error(metric: Metric) -> float | None:
-    """The median's standard error from its 95 % interval; ``None`` when the noise is unknown."""
-    width = metric.high - metric.low
-    if width <= 0:
-        return 0.0 if metric.stop == "exact" else None
-    return width / 2 / Z_CRITICAL
-
-
-def z_score(baseline: Metric, current: Metric) -> float | None:
-    """``(current - baseline) / sqrt(se_b² + se_c²)``; ``None`` when noise cannot be judged."""
-    se_b, se_c = _std_error(baseline), _std_error(current)
-    if se_b is None or se_c is None or se_b == se_c == 0:
-        return None
-    return (current.median - baseline.median) / math.hypot(se_b, se_c)
-
-
 def percent(fraction: float) -> str:
     """A tolerance as a percentage with the digits it needs (10%, 3%, 0.5%)."""
     return f"{fraction * 100:.2g}%"
 
 
-def judge(base: Metric, current: Metric, tolerance: float) -> tuple[str, str, float, float | None]:
-    """Verdict, reason, change and z of one metric (see the module docstring)."""
+def ab_command(case_key: str, method: str) -> str:
+    """The same-host A/B that would confirm a wall-clock move of one case and method."""
+    mode, _, case = case_key.partition("/")
+    kind, _, size = case.partition("-")
+    select = f"generate and {size}" if kind == "generate" else f"{kind} and len{size}"
+    return (f"python -m quantbench ab --base OLD/bin/python --head NEW/bin/python -- "
+            f"--qb-methods {method} --qb-modes {mode} -k '{select}'")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a verdict rests on: the p-value after Holm's correction (``None``: noise unknown,
+    tolerance alone), the z of an interval test, and how many sessions the baseline holds."""
+
+    p: float | None = None
+    z: float | None = None
+    sessions: int = 1
+    wall: bool = False
+
+
+def judge(base: Metric, current: Metric, tolerance: float,
+          evidence: Evidence = Evidence()) -> tuple[str, str, float]:
+    """Verdict, reason and change of one metric (see the module docstring)."""
     change = relative_change(base.median, current.median, base.higher_is_better)
-    z = z_score(base, current)
-    noisy = z is not None and abs(z) <= Z_CRITICAL
-    how = "tolerance alone (no usable spread)" if z is None else f"|z| = {abs(z):.1f}"
+    if not math.isfinite(current.median):
+        return REGRESSION, f"now {current.median}: not a measurement", change
     pct = f"{change * 100:+.1f}%" if math.isfinite(change) else "from 0"
     tol = percent(tolerance)
-    if change < -(tolerance + _EPS):
+    worse, better = change < -(tolerance + _EPS), change > tolerance + _EPS
+    if evidence.wall and evidence.sessions < MIN_WALL_SESSIONS and (worse or better):
+        times = factor(base.median, current.median, base.higher_is_better)
+        held = f"the baseline holds {evidence.sessions} session(s)"
+        if worse and times >= WALL_PRIOR_FACTOR:
+            return REGRESSION, (f"{times:.2f}x worse: beyond the {WALL_PRIOR_FACTOR:g}x a machine "
+                                f"alone has moved the wall clock ({held})"), change
+        if worse:
+            return UNCONFIRMED, (f"{pct} is past ±{tol}, but {held}, too few to know the wall "
+                                 f"clock's spread between sessions; confirm with the same-host A/B"), change
+        if times <= 1 / WALL_PRIOR_FACTOR:
+            return IMPROVEMENT, f"{pct}: {1 / times:.2f}x better: baseline may be stale", change
+        return PASS, f"{pct} is better than ±{tol} (unconfirmed: {held})", change
+    p = evidence.p
+    noisy = p is not None and p > ALPHA
+    if p is None:
+        how = "tolerance alone (no usable spread)"
+    else:
+        where = f"{evidence.sessions} sessions" if evidence.wall else "intervals"
+        how = f"p = {p:.2g} after Holm over the session's tests ({where})"
+    if worse:
         if noisy:
-            return WITHIN_NOISE, f"{pct} is past ±{tol} but {how} ≤ {Z_CRITICAL}", change, z
-        return REGRESSION, f"{pct} is worse than ±{tol}; {how}", change, z
-    if change > tolerance + _EPS:
+            return WITHIN_NOISE, f"{pct} is past ±{tol} but {how} > {ALPHA:g}", change
+        return REGRESSION, f"{pct} is worse than ±{tol}; {how}", change
+    if better:
         if noisy:
-            return PASS, f"{pct} is better than ±{tol} but within noise ({how})", change, z
-        return IMPROVEMENT, f"{pct} is better than ±{tol}: baseline may be stale", change, z
-    return PASS, f"{pct} is within ±{tol}", change, z
+            return PASS, f"{pct} is better than ±{tol} but within noise ({how})", change
+        return IMPROVEMENT, f"{pct} is better than ±{tol}: baseline may be stale", change
+    return PASS, f"{pct} is within ±{tol}", change
 
 
 def _counted(value: float) -> str:
@@ -264,10 +280,12 @@ def compare(
     skipped: Mapping[str, str] | None = None,
 ) -> Comparison:
     """One ``Row`` per (case, method, metric) the baseline holds; ``skipped`` maps method -> reason
-    for methods the session could not run (their rows are ``not run`` with that reason)."""
+    for methods the session could not run (their rows are ``not run`` with that reason). Every
+    row with a p-value enters one Holm correction (``judge.evidence``) before its verdict."""
     skipped = dict(skipped or {})
     current = {(r.case_key, r.method): r for r in results}
-    rows: list[Row] = []
+    rows: list[Row | None] = []
+    pending: list[tuple[int, str, str, Metric, Metric, float, Evidence]] = []
     notes: list[str] = []
     for case_key, method, base in baseline.entries():
         result = current.get((case_key, method))
@@ -289,12 +307,25 @@ def compare(
             rows.append(Row(case_key, method, base.name, base.unit, base, now, change, None, INFO,
                             "info metric, never gated", z_score(base, now)))
             continue
-        verdict, reason, change, z = judge(base, now, tolerance)
-        if kind == "count" and verdict != PASS:
+        wall = spec(base.name).family == "wall"
+        medians = evidence(baseline.sessions, case_key, method, base.name)
+        p, z = p_value(base, now, medians)
+        count = len(medians) if baseline.sessions else baseline.session_count
+        pending.append((len(rows), case_key, method, base, now, tolerance,
+                        Evidence(p, z, count, wall)))
+        rows.append(None)
+    adjusted = iter(holm([e.p for *_, e in pending if e.p is not None]))
+    for index, case_key, method, base, now, tolerance, ev in pending:
+        ev = replace(ev, p=next(adjusted)) if ev.p is not None else ev
+        verdict, reason, change = judge(base, now, tolerance, ev)
+        if verdict == UNCONFIRMED:
+            reason = f"{reason}: {ab_command(case_key, method)}"
+        elif spec(base.name).kind == "count" and verdict != PASS:
             reason = f"{_counted(base.median)} → {_counted(now.median)} {base.unit} ({reason})"
-        rows.append(Row(case_key, method, base.name, base.unit, base, now, change, tolerance,
-                        verdict, reason, z))
+        rows[index] = Row(case_key, method, base.name, base.unit, base, now, change, tolerance,
+                          verdict, reason, ev.z, ev.p)
     for case_key, method in current:
         if method not in baseline.results.get(case_key, {}):
             notes.append(f"no baseline for {case_key} {method} (not compared)")
-    return Comparison(tuple(rows), tuple(notes), baseline.gpu, dict(baseline.provenance))
+    return Comparison(tuple(r for r in rows if r is not None), tuple(notes), baseline.gpu,
+                      dict(baseline.provenance))

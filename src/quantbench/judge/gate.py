@@ -22,12 +22,15 @@ from dataclasses import dataclass
 from quantbench.config import Settings
 from quantbench.files import describe
 from quantbench.judge.baseline import (
+    Baseline,
     BaselineError,
-    baseline_from_results,
     baseline_path,
+    from_json,
     load_baseline,
     write_baseline,
 )
+from quantbench.judge.calibrate import add_session
+from quantbench.judge.window import MIN_WALL_SESSIONS
 from quantbench.judge.compare import Comparison, check_compatible, compare, what_moved
 from quantbench.judge.quality import quality_rows
 from quantbench.judge.host import host_note
@@ -44,23 +47,39 @@ def _command() -> str:
 
 
 def update(session: Session, settings: Settings, exitstatus: int) -> tuple[list[str], int]:
-    """Write the session as this GPU's baseline; refuse when the session itself failed."""
+    """Add the session to this GPU's baseline (its window of sessions, ``judge.window``), or
+    start one; refuse when the session itself failed. A stored file that cannot be read, or whose
+    GPU, model or scenario differ, is kept in ``history/`` and a new window starts (said)."""
     path = baseline_path(settings.baseline_dir, session.gpu, session.model_source)
     if exitstatus != 0:
         return [f"baseline not updated: the session failed (exit {exitstatus}); {path} is unchanged"], exitstatus
     if not session.results:
         return [f"baseline not updated: no results in this session; {path} is unchanged"], EXIT_BAD_BASELINE
-    baseline = baseline_from_results(
-        session.results, gpu=session.gpu, model_source=session.model_source,
-        scenario=session.scenario, environment=session.environment,
-        provenance={"kind": "measured", "command": _command(),
-                    "note": "written by quantbench --qb-update-baseline"},
-    )
+    said: list[str] = []
+    provenance = {"kind": "measured", "command": _command(),
+                  "note": "written by quantbench --qb-update-baseline"}
+
+    def build(stored: bytes | None) -> Baseline:
+        old = None
+        if stored is not None:
+            try:
+                old = from_json(stored.decode("utf-8"))
+                check_compatible(old, gpu=session.gpu, model_source=session.model_source,
+                                 scenario=session.scenario)
+            except (BaselineError, UnicodeDecodeError) as exc:
+                said.append(f"stored baseline not extended ({exc}): a new window starts")
+                old = None
+        new = add_session(old, session, provenance)
+        said.append(f"baseline window: {len(new.sessions)} session(s)"
+                    + ("" if len(new.sessions) >= MIN_WALL_SESSIONS else
+                       f"; wall-clock rows gate from {MIN_WALL_SESSIONS}"))
+        return new
+
     try:
-        kept = write_baseline(path, baseline)
+        kept = write_baseline(path, build)
     except OSError as exc:
         return [f"baseline not updated: cannot write {path}: {describe(exc)}"], EXIT_BAD_BASELINE
-    lines = [f"baseline written: {path}"]
+    lines = [f"baseline written: {path}", *said]
     lines.append(f"previous baseline kept as {kept}" if kept else "no previous baseline (or identical)")
     return lines, EXIT_OK
 

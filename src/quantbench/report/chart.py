@@ -19,14 +19,14 @@ from typing import Any
 
 from quantbench.catalog import SPECS, spec
 from quantbench.judge.compare import (
-    FAIL, IMPROVEMENT, INFO, NOT_RUN, PASS, REGRESSION, WITHIN_NOISE, Comparison,
+    FAIL, IMPROVEMENT, INFO, NOT_RUN, PASS, REGRESSION, UNCONFIRMED, WITHIN_NOISE, Comparison,
 )
 from quantbench.results import CaseResult, Metric
 
 NO_BASELINE = "no baseline"
 VERDICT_COLOURS: dict[str, str] = {
     REGRESSION: "#d62728", WITHIN_NOISE: "#f0a202", PASS: "#2ca02c", IMPROVEMENT: "#1f77b4",
-    INFO: "#a3abb3", NO_BASELINE: "#c6b3e3", FAIL: "#8c1c13",
+    INFO: "#a3abb3", NO_BASELINE: "#c6b3e3", FAIL: "#8c1c13", UNCONFIRMED: "#e377c2",
 }
 SLOT_IN = 0.34  # figure inches per metric slot (a baseline bar and a new bar)
 PANEL_PAD_SLOTS = 3  # room for a panel's y axis, in slots
