@@ -121,10 +121,11 @@ EVENTS = [
     Event("cudaLaunchKernelExC", launch=True),
     Event("cuLaunchKernelEx", launch=True),
     Event("cudaGraphLaunch", graph_launch=True),
+    Event("cudaStreamSynchronize", sync=True),
 ]
 
 
-def test_events_keep_device_work_and_launches_only() -> None:
+def test_events_keep_device_work_launches_and_syncs_only() -> None:
     assert events_from_activity(RECORDS) == EVENTS
 
 
@@ -318,3 +319,28 @@ def test_activity_types_are_told_from_the_device_type_on_torch_2_11() -> None:
              ("cuLaunchKernel", False, False): "cuda_driver"}
     for (name, gpu, annotation), expected in cases.items():
         assert activity_type(_OldKinetoEvent(name, gpu, annotation)) == expected, name
+
+
+def test_syncs_copies_and_allocations_are_counted_per_step() -> None:
+    """A ``.item()`` per decode step is a DtoH copy and a stream synchronisation per step; a
+    device-to-device copy is device work but no host transfer; allocation calls are counted."""
+    def records(steps: int) -> list[tuple[str, str, int]]:
+        out = [("Memcpy HtoD (Pageable -> Device)", "gpu_memcpy", 1000),  # the prompt, once
+               ("cudaDeviceSynchronize", "cuda_runtime", 10), ("cudaMalloc", "cuda_runtime", 10)]
+        for _ in range(steps):
+            out += [("gemv_kernel", "kernel", 5000), ("cudaLaunchKernel", "cuda_runtime", 3),
+                    ("Memcpy DtoD (Device -> Device)", "gpu_memcpy", 500),
+                    ("Memcpy DtoH (Device -> Pinned)", "gpu_memcpy", 800),
+                    ("cudaMemcpyAsync", "cuda_runtime", 4), ("cudaStreamSynchronize", "cuda_runtime", 9)]
+        return out
+
+    many, one = (device_work(events_from_activity(records(n))) for n in (9, 1))
+    step = per_unit(many, one, 8)
+    assert (step.syncs, step.transfers, step.allocs) == (1.0, 1.0, 0.0)
+    assert step.kernels == 3.0 and step.launches == 1.0  # the kernel and both copies
+    assert (one.syncs, one.transfers, one.allocs) == (2.0, 2.0, 1.0)
+    engine = FakeGpuEngine()
+    m = device_metrics(engine, PROMPT, 5, decode_step_ms=0.05, profile=profiler_of(engine))
+    assert (m["decode_syncs"].median, m["decode_copies"].median) == (0.0, 0.0)
+    assert m["decode_syncs"].stop == "exact" and SPECS["decode_syncs"].family == "host"
+    assert SPECS["decode_copies"].kind == "count" and SPECS["decode_allocs"].kind == "info"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import pytest
 
 from quantbench.run.measure import (
@@ -187,7 +188,7 @@ def test_generation_metrics_are_exact_for_known_costs() -> None:
     for q in (50, 90, 99):
         metric = m[f"token_p{q}_ms"]
         assert (metric.median, metric.low, metric.high) == (10.0, 10.0, 10.0)
-        assert metric.n == 3 * 8  # every step gap of every measured round
+        assert metric.n == 3  # one percentile per round: a round's steps are not independent
     for name in ("ttft_ms", "decode_tps", "e2e_tps"):
         assert m[name].n == 3
         assert m[name].stop == "converged"
@@ -226,11 +227,21 @@ def test_per_token_percentiles_use_every_step_gap() -> None:
     assert m["token_p50_ms"].median == pytest.approx(50.5, rel=EXACT)
     assert m["token_p90_ms"].median == pytest.approx(90.1, rel=EXACT)
     assert m["token_p99_ms"].median == pytest.approx(99.01, rel=EXACT)
-    assert m["token_p50_ms"].n == 100
+    assert m["token_p50_ms"].n == 1
     assert m["ttft_ms"].median == 7.0
     total = 7.0 + sum(range(1, 101))
     assert m["e2e_tps"].median == pytest.approx(101 / (total / 1000), rel=EXACT)
     assert m["decode_tps"].median == pytest.approx(100 / (sum(range(1, 101)) / 1000), rel=EXACT)
+
+
+def test_token_percentiles_are_per_round_then_over_rounds() -> None:
+    """Rounds of 1 ms steps and one round of 3 ms steps: the p50's samples are the three
+    rounds' own p50s (1, 1, 3), not 24 steps of which 16 are 1 ms."""
+    timings = [GenerationTiming(5.0, 5.0 + 8 * ms, (ms,) * 8, 1, 9) for ms in (1.0, 1.0, 3.0)]
+    m = generation_metrics(Run(samples=timings, stop="budget"))["token_p50_ms"]
+    assert (m.median, m.n) == (1.0, 3)
+    assert m.high == 3.0  # the slow round is one of three samples, not one in three steps
+    assert m.cv == pytest.approx(np.std([1.0, 1.0, 3.0], ddof=1) / np.mean([1.0, 1.0, 3.0]), rel=EXACT)
 
 
 def test_single_token_generation_has_no_step_percentiles() -> None:

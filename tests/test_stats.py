@@ -9,7 +9,7 @@ import pytest
 
 from quantbench.catalog import SPECS
 from quantbench.results import Metric
-from quantbench.run.stats import Summary, median_interval, percentile_summary, summarize, to_metric
+from quantbench.run.stats import Summary, median_interval, summarize, to_metric
 
 
 def _skewed(n: int, seed: int) -> list[float]:
@@ -36,7 +36,6 @@ def test_interval_is_seeded_and_deterministic() -> None:
     assert median_interval(data) == median_interval(list(data))
     assert median_interval(data, seed=5) == median_interval(data, seed=5)
     assert summarize(data, seed=3) == summarize(data, seed=3)
-    assert percentile_summary(data, 90, seed=2) == percentile_summary(data, 90, seed=2)
 
 
 def test_interval_does_not_depend_on_global_random_state() -> None:
@@ -83,24 +82,6 @@ def test_cv_is_sample_std_over_mean() -> None:
 )
 def test_rel_halfwidth(summary: Summary, expected: float) -> None:
     assert summary.rel_halfwidth == pytest.approx(expected, rel=1e-12, abs=0.0)
-
-
-def test_percentile_summary() -> None:
-    data = [float(i) for i in range(1, 101)]
-    assert percentile_summary(data, 50).median == pytest.approx(50.5, rel=1e-12)
-    assert percentile_summary(data, 90).median == pytest.approx(90.1, rel=1e-12)
-    assert percentile_summary(data, 99).median == pytest.approx(99.01, rel=1e-12)
-    assert percentile_summary(data, 100).median == 100.0
-    s = percentile_summary(data, 90)
-    assert s.n == 100
-    assert s.low <= s.median <= s.high
-    assert 1.0 <= s.low and s.high <= 100.0
-    assert s.cv == pytest.approx(float(np.std(data, ddof=1) / np.mean(data)), rel=1e-12)
-
-
-def test_percentile_summary_small_and_constant() -> None:
-    assert percentile_summary([3.0], 99) == Summary(3.0, 3.0, 3.0, 1, 0.0)
-    assert percentile_summary([2.0] * 9, 90) == Summary(2.0, 2.0, 2.0, 9, 0.0)
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

@@ -50,6 +50,11 @@ _SPECS = [
     MetricSpec("decode_kernels", "kernels/token", False, "count", "Kernels/token", "gpu"),
     MetricSpec("decode_launches", "launches/token", False, "count", "Launches/token", "host"),
     MetricSpec("decode_py_calls", "calls/token", False, "count", "Python calls/token", "host"),
+    MetricSpec("decode_syncs", "syncs/token", False, "count", "Synchronisations/token", "host"),
+    MetricSpec("decode_copies", "copies/token", False, "count", "Host<->device copies/token", "host"),
+    # Allocation calls depend on the caching allocator's history in the process as much as on
+    # the code path, so they explain a result and are not gated.
+    MetricSpec("decode_allocs", "allocs/token", False, "info", "Allocations/token"),
     MetricSpec("decode_graph_launches", "graphs/token", False, "info", "Graph launches/token"),
     MetricSpec("decode_host_us", "us/token", False, "info", "Host time/token"),
     MetricSpec("gpu_busy_pct", "%", True, "info", "GPU busy"),

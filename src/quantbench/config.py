@@ -30,7 +30,7 @@ class Scenario:
     batch_sizes: tuple[int, ...] = (1, 8)
     prefill_lengths: tuple[int, ...] = (128, 1024)
     prompts: int = 20
-    min_rounds: int = 3
+    min_rounds: int = 2
     warmup: int = 1
     adaptive: bool = True
     greedy: bool = True
@@ -77,7 +77,7 @@ class Settings:
     device: str = "auto"
     scenario: Scenario = SCENARIOS["default"]
     modes: tuple[str, ...] = ("eager",)
-    time_budget_s: float = 8.0
+    time_budget_s: float = 3.0
     cpu_time_budget_s: float = 3.0
     target_rel_ci: float = 0.02
     max_rounds: int = 200
@@ -94,6 +94,7 @@ class Settings:
     min_top1_agreement: float = 0.6  # teacher-forced top-1 agreement (run.quality)
     max_kl_divergence: float = 0.5
     quality_tokens: int = 32
+    steady: bool = True  # pinned CPUs, no GC in timed rounds, CPU spun up (run.steady)
 
     def tolerance(self, metric: str) -> float:
         """The allowed relative change of a metric: per-metric setting, else by its kind."""
@@ -204,5 +205,6 @@ def build_settings(table: Mapping[str, Any], overrides: Mapping[str, Any],
     kwargs["compare"] = bool(merged.get("compare", False))
     kwargs["update_baseline"] = bool(merged.get("update_baseline", False))
     kwargs["allow_missing_baseline"] = bool(merged.get("allow_missing_baseline", False))
+    kwargs["steady"] = bool(merged.get("steady", True))
     kwargs["explicit_model"] = overrides.get("model") is not None
     return replace(base, **kwargs)

@@ -62,6 +62,15 @@ def sizes(where: str, value: Any) -> tuple[int, ...]:
     return tuple(out)
 
 
+def switch(where: str, value: Any) -> bool:
+    """``on``/``off`` on the command line, ``true``/``false`` in the table."""
+    if isinstance(value, bool):
+        return value
+    if value in ("on", "off"):
+        return value == "on"
+    raise expected(where, "on or off (true or false in the table)", value)
+
+
 def _table(where: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise expected(where, "a table such as {throughput = 0.1}", value)
@@ -82,7 +91,7 @@ def fields(choices: Mapping[str, tuple[str, ...]]) -> dict[str, Check]:
         "new_tokens": whole(1), "prompt_tokens": whole(1), "prompts": whole(1),
         "batch_sizes": sizes, "prefill_lengths": sizes,
         "cache_dir": NAME, "baseline_dir": NAME, "report_dir": NAME, "tolerances": _table,
-        "compare": BOOL, "update_baseline": BOOL, "allow_missing_baseline": BOOL,
+        "compare": BOOL, "update_baseline": BOOL, "allow_missing_baseline": BOOL, "steady": switch,
     }
 
 

@@ -91,7 +91,8 @@ class Bench:
         return {**environment(self.device, Path.cwd()),
                 "model_source": runner.source.spec,
                 "peak_copy_bandwidth_gbs": runner.peak_bandwidth_gbs,
-                "launch_overhead_us": runner.launch_overhead_us}
+                "launch_overhead_us": runner.launch_overhead_us,
+                "steady": self.settings.steady, "cpu_affinity": runner.pinned}
 
     def session(self, *, partial: bool) -> Session:
         """The session record so far."""

@@ -30,6 +30,8 @@ def _default(dest: str) -> str:
         return ",".join(map(str, value))
     if dest == "scenario":
         return value.name
+    if isinstance(value, bool) and dest == "steady":
+        return "on" if value else "off"
     return str(value)
 
 
@@ -56,6 +58,8 @@ OPTIONS = (
     Option("--qb-allow-missing-baseline", "allow_missing_baseline", "under --benchmark-compare, "
            "pass when this GPU and model have no baseline yet (else exit 4)",
            (("action", "store_true"),)),
+    Option("--qb-steady", "steady", "on: pinned CPUs, no garbage collection in timed rounds, "
+           "CPU spun up first; off: none of them", (("choices", ("on", "off")),)),
 )
 FLAGS = {o.dest: o.flag for o in OPTIONS}  # so a bad value's message names the option
 

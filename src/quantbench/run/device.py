@@ -17,6 +17,8 @@ What counts (kineto's activity types, see ``compat.cuda_activity``):
   summed durations are the kernel time. GPU annotations and sync records are not work.
 * launches: host-side calls that launch one kernel (``LAUNCH_CALLS``), and graph launches
   (``cudaGraphLaunch``), each counted once per call.
+* host work beyond launches: synchronisations (``SYNC_CALLS``), host<->device copies (device copy
+  records whose name says HtoD or DtoH) and allocation calls (``ALLOC_CALLS``).
 * kernel time is a sum of durations, not their union: where streams overlap, the GPU-busy share
   (kernel time / wall time per step) overstates how busy the GPU was.
 """
@@ -41,6 +43,15 @@ LAUNCH_CALLS = frozenset({"cudaLaunchKernel", "cudaLaunchKernelExC", "cudaLaunch
                           "cudaLaunchCooperativeKernelMultiDevice", "cuLaunchKernel",
                           "cuLaunchKernelEx"})
 GRAPH_LAUNCH_CALLS = frozenset({"cudaGraphLaunch", "cuGraphLaunch"})
+# Calls that block the host until the device catches up (a ``.item()`` or ``.cpu()`` ends in one).
+SYNC_CALLS = frozenset({"cudaDeviceSynchronize", "cudaStreamSynchronize", "cudaEventSynchronize",
+                        "cuCtxSynchronize", "cuStreamSynchronize", "cuEventSynchronize"})
+ALLOC_CALLS = frozenset({"cudaMalloc", "cudaFree", "cudaMallocAsync", "cudaFreeAsync",
+                         "cudaHostAlloc", "cudaMallocHost", "cudaFreeHost", "cuMemAlloc",
+                         "cuMemFree", "cuMemAllocAsync", "cuMemFreeAsync", "cuMemCreate",
+                         "cuMemRelease", "cuMemHostAlloc", "cuMemFreeHost"})
+# Device copy records name their direction: "Memcpy HtoD (Pageable -> Device)".
+_TRANSFER = re.compile(r"\b(HtoD|DtoH)\b")
 # CUPTI may name a call with its per-thread-stream or version suffix (cudaLaunchKernel_ptsz).
 _CALL_SUFFIX = re.compile(r"(_ptsz|_ptds|_v\d+)+$")
 
@@ -109,6 +120,9 @@ class Event(NamedTuple):
     device: bool = False  # executed on the GPU: a kernel, copy or fill
     launch: bool = False  # a host-side call that launched one kernel
     graph_launch: bool = False  # a host-side CUDA graph launch
+    sync: bool = False  # a host-side call that waits for the device
+    transfer: bool = False  # a copy between host and device memory (on the device)
+    alloc: bool = False  # a host-side device- or pinned-memory allocation or free
 
 
 def events_from_activity(records: Iterable[tuple[str, str, float]]) -> list[Event]:
@@ -116,13 +130,18 @@ def events_from_activity(records: Iterable[tuple[str, str, float]]) -> list[Even
     out = []
     for name, activity, duration_ns in records:
         if activity in DEVICE_ACTIVITIES:
-            out.append(Event(name, duration_ns / 1000, device=True))
+            out.append(Event(name, duration_ns / 1000, device=True,
+                             transfer=activity == "gpu_memcpy" and bool(_TRANSFER.search(name))))
         elif activity in HOST_ACTIVITIES:
             call = _CALL_SUFFIX.sub("", name)
             if call in LAUNCH_CALLS:
                 out.append(Event(name, launch=True))
             elif call in GRAPH_LAUNCH_CALLS:
                 out.append(Event(name, graph_launch=True))
+            elif call in SYNC_CALLS:
+                out.append(Event(name, sync=True))
+            elif call in ALLOC_CALLS:
+                out.append(Event(name, alloc=True))
     return out
 
 
@@ -135,11 +154,14 @@ class DeviceWork:
     launches: float
     graph_launches: float
     by_family: dict[str, float] = field(default_factory=dict)
+    syncs: float = 0.0
+    transfers: float = 0.0
+    allocs: float = 0.0
 
 
 def device_work(events: Iterable[Event]) -> DeviceWork:
     """Sum kernel time, count device ops and launches, and split kernel time by family."""
-    kernel_us = kernels = launches = graphs = 0.0
+    kernel_us = kernels = launches = graphs = syncs = transfers = allocs = 0.0
     by_family = dict.fromkeys(FAMILIES, 0.0)
     for e in events:
         if e.device:
@@ -148,7 +170,10 @@ def device_work(events: Iterable[Event]) -> DeviceWork:
             by_family[family(e.name)] += e.duration_us
         launches += e.launch
         graphs += e.graph_launch
-    return DeviceWork(kernel_us, kernels, launches, graphs, by_family)
+        syncs += e.sync
+        transfers += e.transfer
+        allocs += e.alloc
+    return DeviceWork(kernel_us, kernels, launches, graphs, by_family, syncs, transfers, allocs)
 
 
 def per_unit(longer: DeviceWork, shorter: DeviceWork, units: int) -> DeviceWork:
@@ -163,7 +188,9 @@ def per_unit(longer: DeviceWork, shorter: DeviceWork, units: int) -> DeviceWork:
                       diff(longer.graph_launches, shorter.graph_launches),
                       {f: max(0.0, diff(longer.by_family.get(f, 0.0),
                                         shorter.by_family.get(f, 0.0)))
-                       for f in FAMILIES})
+                       for f in FAMILIES},
+                      diff(longer.syncs, shorter.syncs), diff(longer.transfers, shorter.transfers),
+                      diff(longer.allocs, shorter.allocs))
 
 
 Profile = Callable[[Callable[[], Any]], list[Event]]
@@ -220,6 +247,9 @@ def _metrics(steps: list[DeviceWork], prefill_us: list[float],
         "decode_launches": metric("decode_launches", [s.launches for s in steps], "exact"),
         "decode_graph_launches": metric("decode_graph_launches",
                                         [s.graph_launches for s in steps], "exact"),
+        "decode_syncs": metric("decode_syncs", [s.syncs for s in steps], "exact"),
+        "decode_copies": metric("decode_copies", [s.transfers for s in steps], "exact"),
+        "decode_allocs": metric("decode_allocs", [s.allocs for s in steps], "exact"),
     }
     for fam in FAMILIES:
         out[f"kernel_us_{fam}"] = metric(f"kernel_us_{fam}", [s.by_family[fam] for s in steps],

@@ -28,6 +28,7 @@ from quantbench.results import CaseResult, Metric
 from quantbench.run.roofline import copy_bandwidth_gbs, kv_bytes_per_step, roofline_metrics, weight_bytes_per_step
 from quantbench.config import Settings
 from quantbench.sources import load_tokenizer, resolve_source
+from quantbench.run import steady
 from quantbench.run.stats import StopRule
 from quantbench.run.timeline import TimeEntry, time_breakdown
 from quantbench.run.timing import Clock, clock_for
@@ -39,11 +40,14 @@ class Unavailable(Exception):
 
 QUALITY_PROMPTS = 4  # prompts in the quality batch
 # Python calls per step were the same for 6, 12 and 32 tokens on the tiny Qwen2 (commit 104d182).
-HOST_CALL_TOKENS = 16
+HOST_CALL_TOKENS = 8
 # Decode steps the profiled pass covers: with all 128 of the default scenario it took 25 % of an
 # H100 session's wall time (g1, docs/results/h100-2026-11-25b); kernel time per step varies little
 # with context length at these lengths (attention was 4 % of FP16's kernel time).
-PROFILE_TOKENS = 32
+PROFILE_TOKENS = 16
+# An eager warm-up round only has to run every kernel and code path once: a few tokens do that,
+# and a full round of a slow method (bitsandbytes INT8) cost seconds of every session.
+WARMUP_TOKENS = 8
 QUALITY_PROMPT_TOKENS = 64  # prompt length when there is no tokenizer
 
 
@@ -74,6 +78,8 @@ class Runner:
         self._prompts: dict[int, list[Prompt]] = {}
         self._engines: dict[tuple[str, str], Any] = {}
         self.reference: Any = None  # the FP16 QualityReference, once captured
+        self.pinned = steady.pin_cpus(self.device) if s.steady else None
+        self._spun = not s.steady
         # Building a synthetic checkpoint is loading, not harness overhead.
         self.timeline.append(TimeEntry("(session)", "load", time.perf_counter() - self.started))
 
@@ -130,6 +136,12 @@ class Runner:
         return token_prompt(self._vocab(loaded), length, 1, self.settings.seed + length, self.device)
 
     # measuring
+
+    def _steady(self) -> Any:
+        """Around each case's timed rounds: the CPU spun up once, garbage collection paused."""
+        if not self._spun:
+            self._spun = bool(steady.spin())
+        return steady.gc_paused(self.settings.steady)
 
     def _rule(self, max_rounds: int) -> StopRule:
         sc = self.settings.scenario
@@ -199,8 +211,9 @@ class Runner:
         prompt = self.prefill_prompt(loaded, length)
         engine = self._engine(loaded, "eager")
         self.memory.reset_peak()
-        run = measure_prefill(engine, prompt, length, self.clock, self._rule(self.settings.max_rounds),
-                              max(1, self.settings.scenario.warmup))
+        with self._steady():
+            run = measure_prefill(engine, prompt, length, self.clock,
+                                  self._rule(self.settings.max_rounds), max(1, self.settings.scenario.warmup))
         self._note_time(loaded.method, run)
         metrics = {**prefill_metrics(run), **self._memory_metrics(loaded)}
         return self._case(loaded, "eager", f"prefill-{length}", metrics), run
@@ -213,8 +226,10 @@ class Runner:
         self.memory.reset_peak()
         # Compiled: the first rounds compile and capture graphs; they are timed as compile_s.
         warmup = sc.warmup if mode == "eager" else max(2, sc.warmup)
-        run = measure_generation(engine, prompts, batch, sc.new_tokens, self.clock,
-                                 self._rule(sc.prompts), warmup, self.energy.read_mj)
+        short = min(WARMUP_TOKENS, sc.new_tokens) if mode == "eager" else None
+        with self._steady():
+            run = measure_generation(engine, prompts, batch, sc.new_tokens, self.clock,
+                                     self._rule(sc.prompts), warmup, self.energy.read_mj, short)
         self._note_time(loaded.method, run, mode)
         metrics = {**generation_metrics(run), **self._memory_metrics(loaded)}
         metrics.update(self._roofline(loaded, batch, prompts[0].length, metrics["decode_tps"].median))

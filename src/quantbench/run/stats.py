@@ -58,22 +58,6 @@ def summarize(samples: Sequence[float], seed: int = 0) -> Summary:
     return Summary(float(np.median(data)), low, high, int(data.size), cv)
 
 
-def percentile_summary(samples: Sequence[float], q: float, seed: int = 0) -> Summary:
-    """The ``q``-th percentile of ``samples`` with its bootstrap interval."""
-    data = np.asarray(samples, dtype=float)
-    value = float(np.percentile(data, q))
-    if data.size < 2:
-        return Summary(value, value, value, int(data.size), 0.0)
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, data.size, size=(BOOTSTRAP_RESAMPLES, data.size))
-    boots = np.percentile(data[picks], q, axis=1)
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(boots, [tail, 100 - tail])
-    mean = float(data.mean())
-    cv = float(data.std(ddof=1) / mean) if mean else 0.0
-    return Summary(value, float(low), float(high), int(data.size), cv)
-
-
 def to_metric(name: str, summary: Summary, stop: str) -> Metric:
     """A catalogued metric from a summary (unit and direction from the catalog)."""
     s = spec(name)

@@ -1,0 +1,62 @@
+"""Less noise between processes where software can remove it: a fixed set of CPUs, no garbage
+collection during timed rounds, and a CPU spun up before the first timed case.
+
+Between processes on one lent H200, FP16 eager decode ranged 41-70 tok/s (issue 19): eager
+batch-1 decode is bound by the host, so where the process runs and what interrupts it moves the
+figure. Each measure here is on by default (``steady = true``; ``--qb-steady off`` turns them
+off so their effect can be measured: docs/gating.md, "Steadier processes").
+
+* CPUs: the process is pinned to ``PINNED_CPUS`` CPUs of its allowed set, skipping the first
+  (which takes most interrupts), so every session of a machine runs on the same cores. Only on a
+  GPU host with enough CPUs, and not under pytest-xdist (workers would share the cores).
+* Garbage collection: collected once, then paused over a case's timed rounds (pytest-benchmark's
+  ``--benchmark-disable-gc``), so a collection never lands in one method's round.
+* Spin-up: ``SPIN_S`` of busy Python before the first timed case, so a CPU that idles in a low
+  clock state is at speed when timing starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import time
+from typing import Callable, Iterator, Mapping
+
+PINNED_CPUS = 4
+SPIN_S = 0.5
+
+
+def pin_cpus(device: str, environ: Mapping[str, str] = os.environ) -> list[int] | None:
+    """Pin this process to a fixed set of CPUs; returns the set, or ``None`` when left alone."""
+    if device != "cuda" or "PYTEST_XDIST_WORKER" in environ or not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < PINNED_CPUS + 2:
+        return None
+    chosen = allowed[1:1 + PINNED_CPUS]
+    os.sched_setaffinity(0, chosen)
+    return chosen
+
+
+def spin(seconds: float = SPIN_S, clock: Callable[[], float] = time.perf_counter) -> int:
+    """Busy-loop for ``seconds``; returns the iterations (so the loop is not optimised away)."""
+    end = clock() + seconds
+    count = 0
+    while clock() < end:
+        count += 1
+    return count
+
+
+@contextlib.contextmanager
+def gc_paused(enabled: bool = True) -> Iterator[None]:
+    """Collect, then pause the garbage collector inside the block (restored after, even on error)."""
+    if not enabled or not gc.isenabled():
+        yield
+        return
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
