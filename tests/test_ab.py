@@ -12,7 +12,10 @@ caught it.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -46,6 +49,7 @@ class FakeRunner:
     partial: tuple[tuple[str, int], ...] = ()
     gpu: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, list[CaseResult]] = field(default_factory=dict)
+    ttft: Mapping[str, Sequence[float]] = field(default_factory=dict)  # per-pair TTFT, ms
     calls: list[tuple[str, int, list[str], Path, dict[str, str]]] = field(default_factory=list)
 
     def __call__(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> int:
@@ -58,6 +62,12 @@ class FakeRunner:
             tps = self.speed[side][int(pair) - 1]
             result = CaseResult("default", "eager", "generate-bs1", "fp16", "float32",
                                 {"decode_tps": metric("decode_tps", tps)})
+            if self.ttft:  # with a counter that never moves, which auto must not wait on
+                result.metrics["decode_kernels"] = Metric.exact("decode_kernels", "kernels/token", 900.0,
+                                                                higher_is_better=False)
+                ms = self.ttft[side][int(pair) - 1]
+                result.metrics["ttft_ms"] = Metric("ttft_ms", "ms", ms, ms * 0.99, ms * 1.01, 20, False,
+                                                   0.01, "budget")
             Session({"gpu": self.gpu.get(side, "cpu"), "model_source": "synthetic:qwen2-tiny"},
                     Scenario("default").to_dict(), [result, *self.extra.get(side, [])],
                     partial=key in self.partial,
@@ -65,7 +75,7 @@ class FakeRunner:
         return self.codes.get(key, 0)
 
 
-def ab(tmp_path: Path, runner: FakeRunner, *extra: str, pairs: int = 3) -> int:
+def ab(tmp_path: Path, runner: FakeRunner, *extra: str, pairs: int | str = 3) -> int:
     base_dir, head_dir = tmp_path / "base-src", tmp_path / "head-src"
     base_dir.mkdir(exist_ok=True)
     head_dir.mkdir(exist_ok=True)
@@ -176,6 +186,88 @@ def test_one_pair_is_refused_and_cli_dispatches_ab(capsys) -> None:
         cli.main(["ab", "--base", "a", "--head", "b", "--pairs", "1"])
     assert exc.value.code == 2
     assert "--pairs must be at least 2" in capsys.readouterr().err
+
+
+def report(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "ab" / "comparison.json").read_text())
+
+
+def test_auto_adds_pairs_one_at_a_time_until_the_interval_is_within_tolerance(tmp_path, capsys) -> None:
+    # decode log ratios 0.1, -0.1, 0, 0, 0, ...: the 95 % half-width t(K-1) * s / sqrt(K) is 0.248
+    # after 3 pairs, 0.130 after 4 and 2.776 * 0.0707 / sqrt(5) = 0.0878 after 5, the first within log(1.1) = 0.0953. TTFT
+    # holds exactly and the kernel counter is judged pair by pair: neither needs more pairs.
+    head = [100 * math.exp(r) for r in (0.1, -0.1, 0, 0, 0, 0, 0, 0, 0, 0)]
+    runner = FakeRunner({"base": [100.0] * 10, "head": head}, ttft={"base": [20.0] * 10, "head": [20.0] * 10})
+    assert ab(tmp_path, runner, pairs="auto") == 0
+    assert [(s, i) for s, i, *_ in runner.calls] == schedule(5)
+    out = capsys.readouterr().out
+    assert "quantbench ab: base 1/≤10: exit 0" in out
+    assert re.findall(r"after (\d) pairs, 1 metric\(s\) wider than their tolerance: fp16 decode_tps ±", out) == [
+        "3", "4"]
+    note = "pairs auto: stopped after 5 pairs: every watched metric's 95% interval is within its tolerance (2 metric(s))"
+    assert note in out.splitlines() and f"- {note}" in (tmp_path / "ab" / "summary.md").read_text()
+    env = report(tmp_path)["environment"]
+    assert (env["pairs"], env["pairs_asked"]) == (5, "auto, 3 to 10")
+    powers = {p["metric"]: p for p in env["power"]}
+    assert set(powers) == {"decode_tps", "ttft_ms"}  # not the counter
+    assert powers["decode_tps"]["halfwidth"] == pytest.approx(math.expm1(0.0877989), abs=1e-6)
+    assert powers["decode_tps"]["within_tolerance"] and powers["ttft_ms"]["halfwidth"] == 0.0
+
+
+def test_auto_stops_at_the_maximum_and_names_the_metric_still_too_noisy(tmp_path, capsys) -> None:
+    ttft = {"base": [20.0] * 4, "head": [24.0, 20 / 1.2, 24.0, 20 / 1.2]}  # ±18 % either way
+    runner = FakeRunner({"base": [100.0] * 4, "head": [100.0] * 4}, ttft=ttft)
+    assert ab(tmp_path, runner, "--max-pairs", "4", pairs="auto") == 0
+    assert len(runner.calls) == 8
+    power = next(p for p in report(tmp_path)["environment"]["power"] if p["metric"] == "ttft_ms")
+    assert not power["within_tolerance"] and power["pairs"] == 4
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("pairs auto: the maximum (--max-pairs 4) stopped it; 1 metric(s) still wider than "
+                        "their tolerance:")
+    assert lines[start + 1] == (f"  eager/generate-bs1 fp16 ttft_ms: 95% CI ±{power['halfwidth']:.1%}, "
+                                f"MDE {power['mde']:.1%}, tolerance ±10%")
+    table = [[cell.strip() for cell in line.split("|")] for line in lines if "WIDER" in line]
+    assert table == [["eager/generate-bs1", "fp16", "ttft_ms", f"±{power['halfwidth']:.1%}",
+                      f"{power['mde']:.1%}", "±10%", "WIDER than tolerance"]]
+    assert all(len(line) <= 120 for line in lines if not line.startswith("reports: "))
+
+
+def test_the_mde_printed_is_the_paired_formula(tmp_path, capsys) -> None:
+    # Three pairs, 25 % slowdown (time x 1.2, 1.25, 1.3). Student's t with 2 degrees of freedom
+    # in closed form, t_p = (2p - 1) / sqrt(2p(1 - p)): MDE = exp((t.975 + t.80) * s / sqrt(3)) - 1.
+    ratios = [math.log(1 / f) for f in (1.2, 1.25, 1.3)]
+    t975, t80 = 0.95 / math.sqrt(2 * 0.975 * 0.025), 0.6 / math.sqrt(2 * 0.8 * 0.2)
+    mde = math.expm1((t975 + t80) * statistics.stdev(ratios) / math.sqrt(3))
+    assert mde == pytest.approx(0.13194, abs=1e-5)
+    runner = FakeRunner({"base": [100, 102, 98], "head": [100 / 1.2, 102 / 1.25, 98 / 1.3]})
+    assert ab(tmp_path, runner) == 1
+    (power,) = report(tmp_path)["environment"]["power"]
+    assert power["mde"] == pytest.approx(mde)
+    out = capsys.readouterr().out
+    assert "smallest detectable change after 3 pairs (MDE at 5% two-sided, 80% power; counters " in out
+    assert re.search(r"eager/generate-bs1 \| fp16 +\| decode_tps \| ±10.5% +\| 13.2% \| ±10% ", out)
+    assert "95% CI -27.5% .. -11.6%, MDE 13.2%: worse" in (tmp_path / "ab" / "summary.md").read_text()
+
+
+def test_auto_passes_identical_sides_in_three_pairs_and_fails_a_25_percent_slowdown(tmp_path, capsys) -> None:
+    same = FakeRunner({"base": [100.0, 102.0, 98.0] * 4, "head": [100.0, 102.0, 98.0] * 4})
+    assert ab(tmp_path, same, pairs="auto") == 0
+    assert len(same.calls) == 6 and verdicts(tmp_path) == {"decode_tps": "pass"}
+    slow = FakeRunner({"base": [100.0] * 10, "head": [100 / 1.24, 100 / 1.25, 100 / 1.26] * 4})
+    assert ab(tmp_path, slow, pairs="auto") == 1
+    assert len(slow.calls) == 6 and verdicts(tmp_path) == {"decode_tps": "regression"}
+    assert capsys.readouterr().out.splitlines()[-1].startswith("ab: FAIL, 1 regression(s)")
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["--pairs", "many"], "not a number of pairs or 'auto': 'many'"),
+    (["--pairs", "4", "--max-pairs", "8"], "--max-pairs goes with --pairs auto"),
+    (["--pairs", "auto", "--max-pairs", "2"], "--max-pairs must be at least 3, not 2"),
+])
+def test_bad_pairs_options_are_refused(args, error, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--base", "a", "--head", "b", *args])
+    assert exc.value.code == 2 and error in capsys.readouterr().err
 
 
 def test_bench_command_puts_side_arguments_after_the_shared_ones() -> None:

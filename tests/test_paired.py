@@ -4,6 +4,10 @@ Timings are built as head = base × ratio per pair, so each pair's log ratio is 
 a 25 % slowdown (time × 1.2, 1.25, 1.3 in three pairs) gives decode tok/s ratios 1/1.2, 1/1.25,
 1/1.3, a geometric-mean change of 1.95^(−1/3) − 1 = −19.96 %, s = 0.040024 and a 95 % interval
 of −22.26 % ± 4.303 × s / √3 in log space: −27.53 % .. −11.59 %, wholly below 0.
+
+With two degrees of freedom Student's t has a closed form, t_p = (2p − 1) / √(2p(1 − p)), so
+t(2, 0.975) = 0.95 / √0.04875 = 4.30265 and t(2, 0.80) = 0.6 / √0.32 = 1.06066, and the minimum
+detectable effect of three pairs is exp((4.30265 + 1.06066) · s / √3) − 1: 13.19 % for that s.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import pytest
 from quantbench.config import Settings
 from quantbench.judge.compare import IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE
 from quantbench.judge.paired import (
-    judge_metric, judge_paired, log_ratios, paired_comparison, paired_test,
+    Power, judge_metric, judge_paired, log_ratios, paired_comparison, paired_test, power,
 )
 from quantbench.results import CaseResult, Metric
 
 BASE_TPS = (100.0, 102.0, 98.0)
+T975_DF2 = 0.95 / math.sqrt(2 * 0.975 * 0.025)  # Student's t with 2 degrees of freedom, closed form
+T80_DF2 = 0.6 / math.sqrt(2 * 0.8 * 0.2)
 
 
 def sampled(name: str, value: float, *, hib: bool = True, unit: str = "tok/s") -> Metric:
@@ -43,7 +49,7 @@ def test_log_ratios_are_oriented_so_positive_means_better() -> None:
 def test_identical_sides_pass_with_no_change() -> None:
     verdict, reason, change, t = judge_metric("decode_tps", tps(BASE_TPS), tps(BASE_TPS), 0.10)
     assert (verdict, change, t) == (PASS, 0.0, 0.0)
-    assert reason == "+0.0% over 3 pairs, 95% CI +0.0% .. +0.0%: within ±10%"
+    assert reason == "+0.0% over 3 pairs, 95% CI +0.0% .. +0.0%, MDE 0.0%: within ±10%"
 
 
 def test_a_consistent_25_percent_slowdown_in_three_pairs_is_a_regression() -> None:
@@ -52,13 +58,16 @@ def test_a_consistent_25_percent_slowdown_in_three_pairs_is_a_regression() -> No
     assert test.mean == pytest.approx(-math.log(1.95) / 3)
     assert test.change == pytest.approx(1.95 ** (-1 / 3) - 1)  # -19.96 %
     assert test.stdev == pytest.approx(0.0400240, abs=1e-7)
-    assert test.halfwidth == pytest.approx(4.303 * test.stdev / math.sqrt(3))
+    assert test.halfwidth == pytest.approx(T975_DF2 * test.stdev / math.sqrt(3))
+    assert test.mde == pytest.approx(math.expm1((T975_DF2 + T80_DF2) * test.stdev / math.sqrt(3)))
+    assert test.mde == pytest.approx(0.13194, abs=1e-5)
     low, high = test.interval
-    assert (low, high) == (pytest.approx(-0.275333, abs=1e-6), pytest.approx(-0.115892, abs=1e-6))
+    assert (low, high) == (pytest.approx(-0.275327, abs=1e-6), pytest.approx(-0.115900, abs=1e-6))
     assert test.significant and test.t == pytest.approx(-9.6335, abs=1e-4)
     verdict, reason, change, t = judge_metric("decode_tps", tps(BASE_TPS), tps(head), 0.10)
     assert verdict == REGRESSION and change == pytest.approx(test.change) and t == test.t
-    assert reason == "-20.0% over 3 pairs, 95% CI -27.5% .. -11.6%: worse than ±10% and excludes 0"
+    assert reason == ("-20.0% over 3 pairs, 95% CI -27.5% .. -11.6%, MDE 13.2%: "
+                      "worse than ±10% and excludes 0")
 
 
 def test_the_same_speed_up_is_an_improvement() -> None:
@@ -86,15 +95,18 @@ def test_noise_of_30_percent_either_way_is_not_a_regression() -> None:
     head = tuple(b * f for b, f in zip(BASE_TPS, (0.7, 1.3, 0.7)))
     verdict, reason, change, _ = judge_metric("decode_tps", tps(BASE_TPS), tps(head), 0.10)
     assert verdict == WITHIN_NOISE and change == pytest.approx(0.637 ** (1 / 3) - 1)
-    assert reason == "-14.0% over 3 pairs, 95% CI -64.6% .. +109.1%: worse than ±10% but holds 0"
+    assert reason == ("-14.0% over 3 pairs, 95% CI -64.6% .. +109.1%, MDE 202.4%: "
+                      "worse than ±10% but holds 0")
 
 
 def test_two_pairs_use_t_12_7() -> None:
-    # With two pairs the half-width is 12.706 * |r1 - r2| / 2: a 4x slowdown (log -1.386) is
-    # significant while the two pairs' log ratios differ by less than 0.218.
+    # With two pairs the half-width is t(1) * |r1 - r2| / 2, t(1, 0.975) = tan(0.475 pi) = 12.706:
+    # a 4x slowdown (log -1.386) is significant while the two pairs' log ratios differ by less
+    # than 0.218.
+    t975_df1 = math.tan(0.475 * math.pi)
     test = paired_test([-1.35, -1.45])
-    assert test.halfwidth == pytest.approx(12.706 * 0.1 / 2)
-    assert test.significant and test.interval[1] == pytest.approx(math.expm1(-1.4 + 0.6353))
+    assert test.halfwidth == pytest.approx(t975_df1 * 0.1 / 2) == pytest.approx(0.6353, abs=1e-4)
+    assert test.significant and test.interval[1] == pytest.approx(math.expm1(-1.4 + test.halfwidth))
     assert not paired_test([-1.0, -1.2]).significant  # -1.1 ± 1.2706
     with pytest.raises(ValueError, match="at least 2 pairs"):
         paired_test([-1.0])
@@ -164,3 +176,28 @@ def test_a_case_head_lost_fails_and_one_only_head_ran_is_noted() -> None:
     assert comparison.notes == ("not judged: eager/generate-bs1 nf4 is not in every base run",)
     with pytest.raises(ValueError, match="2 base sessions but 1 head"):
         paired_comparison(base, head[:1], Settings().tolerance)
+
+
+def test_power_watches_timed_gated_metrics_every_session_measured() -> None:
+    def session(tps: float, ttft: float | None, kernels: float) -> list[CaseResult]:
+        metrics = [sampled("decode_tps", tps), exact("decode_kernels", kernels),
+                   exact("roofline_pct", 8.0, "%"), sampled("weights_gb", 0.0, hib=False, unit="GB")]
+        if ttft is not None:
+            metrics.append(sampled("ttft_ms", ttft, hib=False, unit="ms"))
+        return [case("fp16", metrics), case("int8", [sampled("decode_tps", 50.0)])]
+
+    base = [session(v, 20.0, 1000.0) for v in BASE_TPS]
+    head = [session(v, 20.0 if i else None, 1100.0 + i) for i, v in enumerate(BASE_TPS)]
+    head[2] = head[2][:1]  # int8 missing from one head run: not watched (its rows say it was lost)
+    rows = power(base, head, Settings().tolerance)
+    # not the counter, not the info row, not a value a log cannot take, not TTFT (one head run lacks it)
+    assert [(p.method, p.metric) for p in rows] == [("fp16", "decode_tps")]
+    assert rows[0].test.halfwidth == 0.0 and rows[0].enough and rows[0].tolerance == 0.10
+
+
+def test_enough_means_a_half_width_within_log_one_plus_tolerance() -> None:
+    # ratios ±d: mean 0, s = d * sqrt(2), half-width 12.706 * s / sqrt(2) = 12.706 * d
+    edge = math.log1p(0.10) / math.tan(0.475 * math.pi)
+    inside = Power("c", "m", "decode_tps", paired_test([edge * 0.999, -edge * 0.999]), 0.10)
+    outside = Power("c", "m", "decode_tps", paired_test([edge * 1.001, -edge * 1.001]), 0.10)
+    assert inside.enough and not outside.enough

@@ -1,6 +1,6 @@
 """``python -m quantbench ab``: same-host A/B of two installs, base and head, in alternating runs.
 
-    python -m quantbench ab --base PYTHON --head PYTHON [--pairs K] [--base-args "..."]
+    python -m quantbench ab --base PYTHON --head PYTHON [--pairs K|auto [--max-pairs N]] [--base-args "..."]
         [--head-args "..."] [--base-dir DIR] [--head-dir DIR] [--out DIR] -- <pytest args>
 
 On a fleet of lent GPUs wall-clock figures spread tens of percent between machines, more than
@@ -11,6 +11,12 @@ a drift of the machine (clocks, heat, a neighbour) hits both sides alike. This i
 ``asv continuous --interleave-rounds`` and Bencher's relative benchmarking (base and head on the
 same runner in one job); pyperf likewise spreads samples over worker processes.
 ``judge.paired`` then judges head against base with a paired test over the K pairs.
+
+``--pairs auto`` runs 3 pairs, then one more at a time until every timed gated metric's 95 %
+interval is within its tolerance (so a change of the tolerance's size would show), or
+``--max-pairs`` (default 10) is reached; the notes say which stopped it and which metrics were
+still too noisy. Either way the report gives each metric's minimum detectable effect (5 %
+two-sided, 80 % power), the smallest change the run could have caught.
 
 Each side runs in its own working directory (``--base-dir``, ``--head-dir``; default the current
 one), so the base side runs the base checkout's benches. A run that exits with anything but 0 or
@@ -42,6 +48,9 @@ EXIT_USAGE = 2
 EXIT_UNUSABLE = 4
 # 1 is a finished session whose bench failed or whose own quality gate failed: still judged.
 ACCEPTED_EXITS = (0, 1)
+# --pairs auto: the pairs it starts with, and the default maximum.
+MIN_AUTO_PAIRS = 3
+DEFAULT_MAX_PAIRS = 10
 # Child runs must not append their own reports to the CI job page: the A/B writes one summary.
 CHILD_ENV_DROP = ("GITHUB_STEP_SUMMARY",)
 
@@ -100,12 +109,16 @@ class Runs:
 
 
 def run_pairs(base: Side, head: Side, pairs: int, out: Path, pytest_args: Sequence[str],
-              run: RunFn = run_subprocess, say: Callable[[str], None] = print) -> Runs:
-    """Run the sides in alternation, ``pairs`` times each; ``AbError`` on an unusable run."""
+              run: RunFn = run_subprocess, say: Callable[[str], None] = print,
+              enough: Callable[[Runs], bool] | None = None) -> Runs:
+    """Run the sides in alternation, ``pairs`` times each; ``AbError`` on an unusable run.
+    With ``enough`` (``--pairs auto``), ``pairs`` is the maximum: after each pair from
+    ``MIN_AUTO_PAIRS`` on, the A/B stops once ``enough`` says the pairs so far suffice."""
     sides = {"base": base, "head": head}
     sessions: dict[str, list[Session]] = {"base": [], "head": []}
     notes: list[str] = []
     env = child_env()
+    total = str(pairs) if enough is None else f"≤{pairs}"
     for name, i in schedule(pairs):
         side = sides[name]
         folder = out / f"{name}-{i}"
@@ -125,8 +138,11 @@ def run_pairs(base: Side, head: Side, pairs: int, out: Path, pytest_args: Sequen
         if code:
             notes.append(f"{name} run {i} exited {code} (a bench or its quality gate failed): {log}")
         sessions[name].append(session)
-        say(f"quantbench ab: {name} {i}/{pairs}: exit {code}, {len(session.results)} case(s), "
+        say(f"quantbench ab: {name} {i}/{total}: exit {code}, {len(session.results)} case(s), "
             f"{time.monotonic() - started:.1f} s")
+        if (enough is not None and name == "head" and i >= MIN_AUTO_PAIRS
+                and enough(Runs(sessions["base"], sessions["head"], notes))):
+            break
     return Runs(sessions["base"], sessions["head"], notes)
 
 
@@ -158,6 +174,33 @@ def judge_runs(runs: Runs, settings: Settings, head_results: list[CaseResult]) -
                    notes=tuple(runs.notes) + comparison.notes)
 
 
+def _pairs(text: str) -> int | str:
+    """``--pairs``: a whole number or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of pairs or 'auto': {text!r}") from None
+
+
+def auto_pairs(tolerance: Callable[[str], float], say: Callable[[str], None]
+               ) -> Callable[[Runs], bool]:
+    """``--pairs auto``'s test after each pair: every watched metric's interval within its
+    tolerance (``judge.paired.power``); otherwise one line names those still too wide."""
+    from quantbench.judge.paired import power
+    from quantbench.report.power import noisy_line
+
+    def enough(runs: Runs) -> bool:
+        line = noisy_line(power([s.results for s in runs.base], [s.results for s in runs.head],
+                                tolerance))
+        if line:
+            say(line)
+        return line is None
+
+    return enough
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m quantbench ab", usage="%(prog)s --base PYTHON --head PYTHON [options] -- "
@@ -165,7 +208,11 @@ def _parser() -> argparse.ArgumentParser:
         "processes, judged with a paired test.")
     parser.add_argument("--base", required=True, metavar="PYTHON", help="the base side's interpreter")
     parser.add_argument("--head", required=True, metavar="PYTHON", help="the head side's interpreter")
-    parser.add_argument("--pairs", type=int, default=3, metavar="K", help="base/head pairs (default 3)")
+    parser.add_argument("--pairs", type=_pairs, default=3, metavar="K|auto",
+                        help="base/head pairs (default 3); auto: from 3, one more until every "
+                             "timed metric's 95%% interval is within its tolerance")
+    parser.add_argument("--max-pairs", type=int, default=None, metavar="N",
+                        help=f"the most pairs --pairs auto runs (default {DEFAULT_MAX_PAIRS})")
     parser.add_argument("--base-args", default="", help="extra pytest arguments for base only")
     parser.add_argument("--head-args", default="", help="extra pytest arguments for head only")
     parser.add_argument("--base-dir", type=Path, default=Path("."), help="base's working directory")
@@ -180,14 +227,22 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
     """The ``ab`` command; ``run`` starts one bench process (tests pass a fake)."""
     from quantbench.config import SettingsError, build_settings, read_pyproject
     from quantbench.judge.calibrate import merge_sessions
+    from quantbench.judge.paired import power
     from quantbench.report.files import comparison_table, write_reports
+    from quantbench.report.power import auto_notes, power_records, power_table
 
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)
     parser = _parser()
     args = parser.parse_args(argv[:cut])
     pytest_args = argv[cut + 1:]
-    if args.pairs < 2:
+    auto = args.pairs == "auto"
+    if not auto and args.max_pairs is not None:
+        parser.error("--max-pairs goes with --pairs auto")
+    maximum = DEFAULT_MAX_PAIRS if args.max_pairs is None else args.max_pairs
+    if auto and maximum < MIN_AUTO_PAIRS:
+        parser.error(f"--max-pairs must be at least {MIN_AUTO_PAIRS}, not {maximum}")
+    if not auto and args.pairs < 2:
         parser.error(f"--pairs must be at least 2 for a paired test, not {args.pairs}")
     try:
         settings = build_settings(read_pyproject(Path.cwd()), {"tolerance": args.tolerance})
@@ -198,22 +253,30 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
     base = Side("base", args.base, tuple(shlex.split(args.base_args)), args.base_dir.resolve())
     head = Side("head", args.head, tuple(shlex.split(args.head_args)), args.head_dir.resolve())
     try:
-        runs = run_pairs(base, head, args.pairs, out, pytest_args, run,
-                         lambda line: print(line, flush=True))
+        say = lambda line: print(line, flush=True)  # noqa: E731
+        runs = run_pairs(base, head, maximum if auto else args.pairs, out, pytest_args, run, say,
+                         auto_pairs(settings.tolerance, say) if auto else None)
         check_comparable(runs)
     except AbError as exc:
         print(f"quantbench ab: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
+    pairs = len(runs.base)
+    powers = power([s.results for s in runs.base], [s.results for s in runs.head], settings.tolerance)
+    if auto:
+        runs = replace(runs, notes=runs.notes + auto_notes(powers, pairs, maximum))
     head_results = merge_sessions(runs.head)
     comparison = judge_runs(runs, settings, head_results)
     env = {"base": runs.base[0].environment, "head": runs.head[0].environment,
-           "pairs": args.pairs, "pytest_args": pytest_args,
+           "pairs": pairs, "pairs_asked": f"auto, {MIN_AUTO_PAIRS} to {maximum}" if auto else pairs,
+           "power": power_records(powers), "pytest_args": pytest_args,
            "base_command": bench_command(base, out / "base-<i>", pytest_args),
            "head_command": bench_command(head, out / "head-<i>", pytest_args)}
     written = write_reports(out, comparison, head_results, env,
-                            title=f"quantbench A/B: head vs base, {args.pairs} pairs on "
+                            title=f"quantbench A/B: head vs base, {pairs} pairs on "
                                   f"{runs.base[0].gpu} / {runs.base[0].model_source}")
     print(comparison_table(comparison))
+    if powers:
+        print(power_table(powers))
     for note in comparison.notes:
         print(note)
     print("reports: " + ", ".join(str(p) for p in written.values()))

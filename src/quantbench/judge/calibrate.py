@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import functools
 import math
 import statistics
 import sys
@@ -29,17 +30,20 @@ from quantbench.judge.baseline import (Baseline, BaselineError, baseline_from_re
 from quantbench.judge.window import WINDOW, entry
 from quantbench.judge.calibrate_checks import no_shrink, probe_spread, refuse_duplicates, slow_sessions
 from quantbench.catalog import spec
-from quantbench.judge.evidence import Z_CRITICAL
 from quantbench.files import describe
 
-# Student's t, 97.5 % quantile, by degrees of freedom (beyond the table: the normal 1.96).
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-         2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086)
+
+@functools.lru_cache(maxsize=None)
+def t_quantile(p: float, df: int) -> float:
+    """Student's t ``p`` quantile for ``df`` degrees of freedom (df >= 1), from scipy."""
+    from scipy.stats import t
+
+    return float(t.ppf(p, df))
 
 
 def t975(df: int) -> float:
     """Student's t 97.5 % quantile for ``df`` degrees of freedom (df >= 1)."""
-    return _T975[df - 1] if df <= len(_T975) else Z_CRITICAL
+    return t_quantile(0.975, df)
 
 
 def prediction_halfwidth(medians: Sequence[float]) -> float:

@@ -16,6 +16,15 @@ deviation of the r_i). Following pyperf's rule a difference must be both *signif
 * ``within noise``: worse than the tolerance but the interval holds 0 (the pairs disagree);
 * ``pass``: otherwise.
 
+The report also gives each metric's *minimum detectable effect*: the true change the paired test
+would find significant at 5 % two-sided with 80 % power,
+
+    MDE = (t(K−1, 0.975) + t(K−1, 0.80)) · s / √K    (log scale; reported as exp(MDE) − 1)
+
+so a pass says how large a change the run could have missed. ``ab --pairs auto`` adds pairs
+until every *watched* metric (gated, in every session, not a counter) has a 95 % half-width
+within its tolerance, log(1 + tolerance), so a change of the tolerance's size would show.
+
 Exact counters (catalog kind ``count``, ``stop == "exact"`` or zero-width intervals: kernels per
 token, weight bytes) need no t-test: identical in every pair passes; a change beyond the
 tolerance in the same direction in every pair is a regression (or improvement) naming the values
@@ -31,7 +40,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from quantbench.catalog import SPECS, spec
-from quantbench.judge.calibrate import merge_metric, t975
+from quantbench.judge.calibrate import merge_metric, t975, t_quantile
 from quantbench.judge.compare import (
     IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE, Comparison, Row, relative_change,
 )
@@ -49,6 +58,12 @@ class PairedTest:
     halfwidth: float
     k: int
     stdev: float
+
+    @property
+    def mde(self) -> float:
+        """Minimum detectable effect (5 % two-sided, 80 % power) as a relative change."""
+        df = self.k - 1
+        return math.expm1((t975(df) + t_quantile(0.80, df)) * self.stdev / math.sqrt(self.k))
 
     @property
     def change(self) -> float:
@@ -96,7 +111,8 @@ def _pct(change: float) -> str:
 def judge_paired(test: PairedTest, tolerance: float) -> tuple[str, str]:
     """Verdict and reason of one metric's paired test against its tolerance."""
     low, high = test.interval
-    what = f"{_pct(test.change)} over {test.k} pairs, 95% CI {_pct(low)} .. {_pct(high)}"
+    what = (f"{_pct(test.change)} over {test.k} pairs, 95% CI {_pct(low)} .. {_pct(high)}, "
+            f"MDE {test.mde:.1%}")
     if test.change < -(tolerance + _EPS):
         if test.significant:
             return REGRESSION, f"{what}: worse than ±{tolerance:.0%} and excludes 0"
@@ -132,18 +148,75 @@ def is_exact(name: str, samples: Sequence[Metric]) -> bool:
     return spec(name).kind == "count" or all(m.stop == "exact" or m.low == m.high for m in samples)
 
 
+def _oriented(name: str, base: Sequence[Metric], head: Sequence[Metric]
+              ) -> tuple[bool, list[float], list[float]]:
+    """Whether higher is better, and each side's per-session medians."""
+    hib = spec(name).higher_is_better if name in SPECS else base[0].higher_is_better
+    return hib, [m.median for m in base], [m.median for m in head]
+
+
 def judge_metric(name: str, base: Sequence[Metric], head: Sequence[Metric],
                  tolerance: float) -> tuple[str, str, float, float | None]:
     """Verdict, reason, change (positive = better) and t statistic (``None`` for counters) of
     one metric over the pairs; a counter's change is that of the median of each side."""
-    hib = spec(name).higher_is_better if name in SPECS else base[0].higher_is_better
-    b = [m.median for m in base]
-    h = [m.median for m in head]
+    hib, b, h = _oriented(name, base, head)
     if is_exact(name, [*base, *head]) or min(b + h) <= 0:
         change = relative_change(statistics.median(b), statistics.median(h), hib)
         return (*judge_per_pair(name, b, h, hib, tolerance), change, None)
     test = paired_test(log_ratios(b, h, hib))
     return (*judge_paired(test, tolerance), test.change, test.t)
+
+
+def _gated(base: Sequence[CaseResult], head: Sequence[CaseResult]
+           ) -> tuple[list[tuple[str, list[Metric], list[Metric]]], list[str]]:
+    """The gated metrics of one case and method that every session measured, as (name, base
+    samples, head samples), and the names of those only some sessions measured."""
+    names = dict.fromkeys(n for r in [*base, *head] for n in r.metrics)
+    measured, partial = [], []
+    for name in names:
+        if spec(name).kind in UNGATED_KINDS:
+            continue
+        b = [r.metrics.get(name) for r in base]
+        h = [r.metrics.get(name) for r in head]
+        if None in b or None in h:
+            partial.append(name)
+        else:
+            measured.append((name, b, h))
+    return measured, partial  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Power:
+    """A watched metric's paired test after K pairs, against its tolerance."""
+
+    case_key: str
+    method: str
+    metric: str
+    test: PairedTest
+    tolerance: float
+
+    @property
+    def enough(self) -> bool:
+        """Whether the 95 % half-width (log scale) is within log(1 + tolerance): a change of the
+        tolerance's size would then exclude 0."""
+        return self.test.halfwidth <= math.log1p(self.tolerance) + _EPS
+
+
+def power(base: Sequence[Sequence[CaseResult]], head: Sequence[Sequence[CaseResult]],
+          tolerance: Callable[[str], float]) -> list[Power]:
+    """The paired test of every watched metric: gated, measured in every session of both sides,
+    and not a counter (counters are judged pair by pair, so more pairs never sharpen them)."""
+    base_k = [_keyed(s) for s in base]
+    head_k = [_keyed(s) for s in head]
+    common = set(base_k[0]).intersection(*base_k, *head_k)
+    out = []
+    for key in sorted(common):
+        measured, _ = _gated([s[key] for s in base_k], [s[key] for s in head_k])
+        for name, b, h in measured:
+            hib, bm, hm = _oriented(name, b, h)
+            if not is_exact(name, [*b, *h]) and min(bm + hm) > 0:
+                out.append(Power(*key, name, paired_test(log_ratios(bm, hm, hib)), tolerance(name)))
+    return out
 
 
 def _keyed(results: Sequence[CaseResult]) -> dict[tuple[str, str], CaseResult]:
@@ -178,21 +251,11 @@ def paired_comparison(base: Sequence[Sequence[CaseResult]], head: Sequence[Seque
             notes.append(f"not judged: {case_key} {method} is not in every "
                          + ("base" if not in_base else "head") + " run")
             continue
-        samples_b = [s[key] for s in base_k]
-        samples_h = [s[key] for s in head_k]
-        names = dict.fromkeys(n for r in [*samples_b, *samples_h] for n in r.metrics)
-        partial = []
-        for name in names:
-            if spec(name).kind in UNGATED_KINDS:
-                continue
-            b = [r.metrics.get(name) for r in samples_b]
-            h = [r.metrics.get(name) for r in samples_h]
-            if None in b or None in h:
-                partial.append(name)
-                continue
+        measured, partial = _gated([s[key] for s in base_k], [s[key] for s in head_k])
+        for name, b, h in measured:
             tol = tolerance(name)
-            verdict, reason, change, t = judge_metric(name, b, h, tol)  # type: ignore[arg-type]
-            baseline, current = merge_metric(b), merge_metric(h)  # type: ignore[arg-type]
+            verdict, reason, change, t = judge_metric(name, b, h, tol)
+            baseline, current = merge_metric(b), merge_metric(h)
             rows.append(Row(case_key, method, name, baseline.unit, baseline, current, change, tol,
                             verdict, reason, t))
         if partial:
