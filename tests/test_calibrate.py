@@ -182,7 +182,19 @@ def test_mismatched_scenario_writes_nothing(tmp_path: Path, capsys: pytest.Captu
     ]
     assert _run(paths, tmp_path / "baselines") == 4
     assert not (tmp_path / "baselines").exists()
-    assert capsys.readouterr().err.strip() == f"quantbench calibrate: {paths[1]}: scenario differs from {paths[0]}'s"
+    assert capsys.readouterr().err.strip() == (f"quantbench calibrate: {paths[1]}: scenario differs from "
+                                               f"{paths[0]}'s in batch_sizes, prefill_lengths")
+
+
+def test_sessions_of_other_round_counts_or_budgets_are_one_scenario(tmp_path: Path) -> None:
+    """Only the fields the gate compares must agree: a session of fewer minimum rounds (the
+    default moved from 3 to 1) measures the same thing."""
+    fewer = {**SCENARIOS["default"].to_dict(), "min_rounds": 3, "prompts": 5}
+    paths = [
+        _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0)),
+        _session(tmp_path, "run2", _decode(101.0, 99.0, 102.0, 5, 0.01), _ttft(20.0), scenario=fewer),
+    ]
+    assert _run(paths, tmp_path / "baselines") == 0
 
 
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -39,8 +39,8 @@ def test_defaults_without_any_configuration() -> None:
     assert s.device == "auto"
     assert s.scenario is SCENARIOS["default"]
     assert s.modes == ("eager",)
-    assert (s.time_budget_s, s.cpu_time_budget_s, s.target_rel_ci, s.max_rounds) == (3.0, 3.0, 0.02, 200)
-    assert s.steady is True and s.scenario.min_rounds == 2
+    assert (s.time_budget_s, s.cpu_time_budget_s, s.target_rel_ci, s.max_rounds) == (1.0, 3.0, 0.02, 200)
+    assert s.steady is True and s.scenario.min_rounds == 1
     assert s.seed == 0
     assert s.baseline_dir == Path("baselines") and s.report_dir == Path(".quantbench")
     assert s.tolerances == {}
@@ -57,7 +57,7 @@ def test_none_overrides_mean_not_given() -> None:
 def test_default_scenario_shape() -> None:
     sc = SCENARIOS["default"]
     assert (sc.prompt_tokens, sc.new_tokens, sc.batch_sizes, sc.prefill_lengths) == (64, 128, (1, 8), (128, 1024))
-    assert (sc.prompts, sc.min_rounds, sc.warmup, sc.adaptive, sc.greedy) == (20, 2, 1, True, True)
+    assert (sc.prompts, sc.min_rounds, sc.warmup, sc.adaptive, sc.greedy) == (20, 1, 1, True, True)
     t4 = SCENARIOS["t4-study"]
     assert (t4.batch_sizes, t4.prefill_lengths, t4.prompts, t4.min_rounds, t4.adaptive) == ((1,), (), 20, 20, False)
     assert t4.new_tokens == 128
@@ -68,7 +68,7 @@ def test_the_projects_own_pyproject() -> None:
     s = build_settings(table, {})
     assert s.model == "synthetic:qwen2.5-0.5b-instruct"
     assert s.methods == DEFAULT_METHODS
-    assert s.time_budget_s == 3.0 and s.cpu_time_budget_s == 3.0
+    assert s.time_budget_s == 1.0 and s.cpu_time_budget_s == 3.0
     assert s.tolerances == {}  # the defaults by kind live once, in quantbench.catalog
     assert (s.tolerance("decode_tps"), s.tolerance("ttft_ms"), s.tolerance("peak_gb")) == (0.10, 0.10, 0.05)
 
@@ -260,5 +260,5 @@ def test_scenario_dict_forms() -> None:
     assert sc.comparable_fields() == {"prompt_tokens": 32, "new_tokens": 16, "batch_sizes": [1, 2],
                                       "prefill_lengths": [64], "greedy": True}
     assert sc.to_dict() == {"name": "x", "prompt_tokens": 32, "new_tokens": 16, "batch_sizes": [1, 2],
-                            "prefill_lengths": [64], "greedy": True, "prompts": 20, "min_rounds": 2,
+                            "prefill_lengths": [64], "greedy": True, "prompts": 20, "min_rounds": 1,
                             "warmup": 1, "adaptive": True}

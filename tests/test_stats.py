@@ -9,7 +9,7 @@ import pytest
 
 from quantbench.catalog import SPECS
 from quantbench.results import Metric
-from quantbench.run.stats import Summary, median_interval, summarize, to_metric
+from quantbench.run.stats import StopRule, Summary, median_interval, summarize, to_metric
 
 
 def _skewed(n: int, seed: int) -> list[float]:
@@ -111,3 +111,12 @@ def test_to_metric_unknown_name_has_no_unit() -> None:
     m = to_metric("made_up", Summary(1.0, 0.5, 1.5, 2, 0.1), "fixed")
     assert (m.unit, m.higher_is_better) == ("", True)
     assert m.rel_halfwidth == 0.5
+
+
+def test_one_round_is_never_converged_only_out_of_budget() -> None:
+    """One sample's interval has zero width because its noise is unknown, not because it is
+    steady: sampling goes on until the budget ends it (issue 19's one-round default)."""
+    rule = StopRule(min_rounds=1, max_rounds=50, budget_s=1.0, target_rel=0.02)
+    assert rule.decide(1, 0.2, [[5.0]]) is None
+    assert rule.decide(1, 1.5, [[5.0]]) == "budget"
+    assert rule.decide(2, 0.2, [[5.0, 5.0]]) == "converged"

@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 from quantbench.judge.baseline import (Baseline, BaselineError, baseline_from_results, baseline_path,
                                        write_baseline)
+from quantbench.judge.compare import SCENARIO_FIELDS
 from quantbench.judge.window import WINDOW, entry
 from quantbench.judge.calibrate_checks import no_shrink, probe_spread, refuse_duplicates, slow_sessions
 from quantbench.catalog import spec
@@ -162,8 +163,10 @@ def _check_same(sessions: Sequence[Session], paths: Sequence[Path]) -> None:
             if getattr(session, what) != getattr(first, what):
                 raise BaselineError(f"{path}: {what} {getattr(session, what)!r} differs from "
                                     f"{paths[0]}'s {getattr(first, what)!r}")
-        if session.scenario != first.scenario:
-            raise BaselineError(f"{path}: scenario differs from {paths[0]}'s")
+        differs = [k for k in SCENARIO_FIELDS
+                   if session.scenario.get(k) != first.scenario.get(k)]  # as the gate compares
+        if differs:
+            raise BaselineError(f"{path}: scenario differs from {paths[0]}'s in {', '.join(differs)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

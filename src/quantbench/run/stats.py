@@ -81,7 +81,8 @@ class StopRule:
             return "fixed" if rounds >= self.max_rounds else None
         if rounds < self.min_rounds:
             return None
-        if all(summarize(s).rel_halfwidth <= self.target_rel for s in watched):
+        # One sample has no interval to converge: its noise is unknown, not zero.
+        if rounds >= 2 and all(summarize(s).rel_halfwidth <= self.target_rel for s in watched):
             return "converged"
         if rounds >= self.max_rounds:
             return "max_rounds"

@@ -36,6 +36,9 @@ def pin_cpus(device: str, environ: Mapping[str, str] = os.environ) -> list[int] 
         return None
     chosen = allowed[1:1 + PINNED_CPUS]
     os.sched_setaffinity(0, chosen)
+    import torch
+
+    torch.set_num_threads(len(chosen))  # as many CPU threads as CPUs, or they thrash
     return chosen
 
 

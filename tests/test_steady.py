@@ -1,0 +1,53 @@
+"""Steadier processes: CPUs pinned only where it helps, GC paused and restored, a spin-up."""
+
+from __future__ import annotations
+
+import gc
+import os
+
+import pytest
+
+from quantbench.run import steady
+
+
+def test_cpus_are_left_alone_on_a_cpu_under_xdist_or_with_few_cpus(monkeypatch) -> None:
+    calls: list[object] = []
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cpus: calls.append(cpus), raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert steady.pin_cpus("cpu", {}) is None
+    assert steady.pin_cpus("cuda", {"PYTEST_XDIST_WORKER": "gw0"}) is None
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4}, raising=False)
+    assert steady.pin_cpus("cuda", {}) is None
+    assert calls == []
+
+
+def test_cpus_pinned_skip_the_first_and_set_torch_threads(monkeypatch) -> None:
+    import torch
+
+    calls: list[object] = []
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cpus: calls.append(list(cpus)), raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {7, 0, 3, 5, 9, 11, 2}, raising=False)
+    try:
+        assert steady.pin_cpus("cuda", {}) == [2, 3, 5, 7]
+        assert calls == [[2, 3, 5, 7]] and torch.get_num_threads() == 4
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_gc_is_paused_inside_and_restored_after_even_on_error() -> None:
+    assert gc.isenabled()
+    with steady.gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with steady.gc_paused():
+            raise RuntimeError("boom")
+    assert gc.isenabled()
+    with steady.gc_paused(enabled=False):
+        assert gc.isenabled()
+
+
+def test_spin_runs_for_the_asked_time_on_a_fake_clock() -> None:
+    ticks = iter(i * 0.1 for i in range(100))
+    assert steady.spin(0.5, clock=lambda: next(ticks)) == 4  # 0.1 .. 0.4 are before the end
