@@ -54,24 +54,23 @@ def session() -> tuple[Comparison, list[CaseResult]]:
     return comparison, results
 
 
-def test_comparison_table_has_the_columns_and_one_line_per_row(session) -> None:
+def test_comparison_table_shows_failing_rows_and_every_row_on_request(session) -> None:
     comparison, _ = session
     lines = comparison_table(comparison).splitlines()
-    header = [c.strip() for c in lines[0].split("|")]
-    assert header == ["case", "method", "metric", "baseline", "now", "change", "tolerance", "verdict"]
-    assert len(lines) == 2 + len(comparison.rows)
-    fp16 = next(line for line in lines if "fp16" in line and "decode_tps" in line)
-    cells = [c.strip() for c in fp16.split("|")]
-    assert cells[5:] == ["-30.0%", "±10%", "regression"]
-    awq = next(line for line in lines if "awq" in line)
-    assert [c.strip() for c in awq.split("|")][4:] == ["-", "-", "±10%", "not run"]
+    assert lines[0].split() == ["metric", "unit", "before", "after", "change", "tolerance", "verdict"]
+    assert lines[1:] == ["eager/generate-bs1 fp16",
+                         "  decode_tps  tok/s  100 ±1.0%  70.0 ±1.4%  1.43× worse  10%        regression"]
+    every = comparison_table(comparison, show_all=True).splitlines()
+    assert len(every) == 1 + 3 + len(comparison.ran)  # the header, a line per (case, method), the rows
+    assert "awq" not in "\n".join(every)  # not run: one note per case and method, no rows
 
 
 def test_approximate_values_show_a_tilde() -> None:
     approx = Metric("e2e_tps", "tok/s", 6.3, 6.25, 6.35, 1, True, None, "published", True)
     baseline = Baseline("Tesla T4", "Qwen/Qwen2.5-0.5B-Instruct", {},
                         {"eager/generate-bs1": {"int8": {"e2e_tps": approx}}}, {}, {"kind": "published"})
-    comparison = compare(baseline, [], Settings())
+    now = case("int8", "generate-bs1", sampled("e2e_tps", 3.0, 0.1))
+    comparison = compare(baseline, [now], Settings())
     assert "~6.30" in comparison_table(comparison)
 
 
@@ -79,18 +78,22 @@ def test_markdown_summary(session) -> None:
     comparison, results = session
     text = markdown_summary(comparison, results, "quantbench on H100")
     assert text.startswith("## quantbench on H100\n")
-    assert "❌ **1 regression(s)**" in text
-    assert "| case | method | metric | baseline | now | change | tolerance | verdict | reason |" in text
+    head, details = text.split("<details>")
+    assert "❌ **FAIL: 1 failing row(s)**" in head
+    assert ("- FAIL eager/generate-bs1 fp16 — wall clock (no device data): decode_tps 100 → 70.0 "
+            "tok/s, 1.43× worse, tolerance 10%") in head
+    header = "| case | method | metric | unit | before | after | change | tolerance | verdict | reason |"
+    assert header in head and header in details
+    assert "| eager/generate-bs1 | int8 | decode_tps | tok/s |" in details.split("</details>")[0]
     assert "- not run: eager/generate-bs1 awq (skipped: autoawq needs CUDA)" in text
     assert "| awq |" not in text  # the note says it once; no row per metric that did not run
-    assert "| eager/generate-bs1 | int8 | decode_tps tok/s |" in text
     assert "quantbench · scenario default · eager · generate-bs1" in text
 
 
 def test_markdown_summary_without_comparison(session) -> None:
     _, results = session
     text = markdown_summary(None, results, "run")
-    assert "No baseline comparison in this run." in text
+    assert "**Nothing was compared**: no baseline comparison in this run." in text
     assert "regression" not in text
 
 

@@ -56,6 +56,8 @@ OPTIONS = (
     Option("--qb-allow-missing-baseline", "allow_missing_baseline", "under --benchmark-compare, "
            "pass when this GPU and model have no baseline yet (else exit 4)",
            (("action", "store_true"),)),
+    Option("--qb-all-verdicts", "all_verdicts", "show every verdict row in the terminal, not "
+           "only the failing ones", (("action", "store_true"),)),
 )
 FLAGS = {o.dest: o.flag for o in OPTIONS}  # so a bad value's message names the option
 
