@@ -10,9 +10,10 @@ import pytest
 
 from quantbench import catalog
 from quantbench.judge.baseline import Baseline
-from quantbench.report.chart import (
+from quantbench.report.chart import write_chart, y_limit
+from quantbench.report.chart_panels import (
     NO_BASELINE, VERDICT_COLOURS, Bar, chart_bars, footer, headline, lines, panel_slots, panels,
-    uses_ratio, write_chart, y_limit,
+    uses_ratio,
 )
 from quantbench.judge.compare import INFO, NOT_RUN, PASS, REGRESSION, Comparison, compare
 from quantbench.report.files import comparison_table, markdown_summary, write_reports
@@ -161,26 +162,48 @@ def test_bar_colours_come_from_verdicts(session) -> None:
     for bar in chart_bars(comparison, results):
         assert bar.colour == VERDICT_COLOURS[bar.verdict]
     assert set(VERDICT_COLOURS) == {"regression", "within noise", "pass", "improvement", INFO,
-                                     NO_BASELINE, "quality fail"}
+                                     NO_BASELINE, "quality fail", "unconfirmed"}
     assert VERDICT_COLOURS[REGRESSION] != VERDICT_COLOURS[PASS]
 
 
-def test_one_panel_per_case_and_kind_in_reading_order(session) -> None:
+def test_one_panel_per_case_and_family_in_reading_order(session) -> None:
     comparison, results = session
     drawn = panels(chart_bars(comparison, results), [r.method for r in results])
-    assert list(drawn) == [("eager/generate-bs1", "throughput"), ("eager/generate-bs1", "memory"),
-                           ("eager/prefill-128", "throughput"), ("eager/prefill-128", "memory")]
+    assert list(drawn) == [("eager/generate-bs1", "wall"), ("eager/generate-bs1", "memory"),
+                           ("eager/prefill-128", "wall"), ("eager/prefill-128", "memory")]
     assert [(b.method, b.metric) for b in drawn[("eager/generate-bs1", "memory")]] == [
         ("fp16", "weights_gb"), ("int8", "weights_gb")]
+    # gated with a baseline: now / baseline against the tolerance band; no baseline: values
+    assert uses_ratio(drawn[("eager/generate-bs1", "wall")])
+    assert all(b.tolerance == 0.10 for b in drawn[("eager/generate-bs1", "wall")])
+    assert not uses_ratio(drawn[("eager/prefill-128", "memory")])
 
 
-def test_a_new_kind_in_the_catalog_gets_its_own_panel(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(catalog.SPECS, "kernel_us", catalog.MetricSpec(
-        "kernel_us", "us", False, "device", "Kernel time"))
-    result = case("fp16", "generate-bs1", sampled("decode_tps", 70, 1),
-                  sampled("kernel_us", 2341, 2, hib=False, unit="us"))
-    assert list(panels(chart_bars(None, [result]))) == [
-        ("eager/generate-bs1", "throughput"), ("eager/generate-bs1", "device")]
+def test_gpu_and_host_work_get_panels_of_their_own_against_their_tolerance_bands() -> None:
+    def count(name: str, value: float, unit: str) -> Metric:
+        return Metric.exact(name, unit, value, higher_is_better=False)
+
+    def work(kernel_us: float, kernels: float) -> list[Metric]:
+        return [sampled("decode_tps", 70, 1),
+                sampled("decode_kernel_us", kernel_us, 2, hib=False, unit="us/token"),
+                count("decode_kernels", kernels, "kernels/token"),
+                count("decode_launches", 1042.0, "launches/token")]
+
+    before, after = work(2341, 1055.0), work(2770, 1173.0)
+    baseline = Baseline("NVIDIA H200", "synthetic:qwen2.5-0.5b-instruct", SCENARIOS["default"].to_dict(),
+                        {"eager/generate-bs1": {"fp16": {m.name: m for m in before}}}, {}, {"kind": "measured"})
+    results = [case("fp16", "generate-bs1", *after)]
+    drawn = panels(chart_bars(compare(baseline, results, Settings()), results))
+    assert list(drawn) == [("eager/generate-bs1", "gpu"), ("eager/generate-bs1", "host"),
+                           ("eager/generate-bs1", "wall")]
+    gpu = drawn[("eager/generate-bs1", "gpu")]
+    assert [(b.metric, b.tolerance, b.verdict) for b in gpu] == [
+        ("decode_kernel_us", 0.03, REGRESSION), ("decode_kernels", 0.005, REGRESSION)]
+    assert uses_ratio(gpu) and uses_ratio(drawn[("eager/generate-bs1", "host")])  # one unit, gated
+    # without a baseline: values where a panel has one unit; GPU work mixes two, so it has
+    # nothing to divide by and is left out (the footer counts its bars)
+    assert list(panels(chart_bars(None, results))) == [("eager/generate-bs1", "host"),
+                                                       ("eager/generate-bs1", "wall")]
 
 
 def test_ratio_is_current_over_the_baseline_median() -> None:
@@ -227,8 +250,10 @@ def test_y_limit_cuts_one_wide_interval_at_twice_the_tallest_median() -> None:
 
 def test_headline_and_footer_state_the_verdict_and_what_is_not_drawn(session) -> None:
     comparison, results = session
-    assert headline(comparison) == "FAIL against the NVIDIA H100 80GB HBM3 baseline: " \
-                                   "1 regression · 4 pass"
+    assert headline(comparison).split("\n") == [
+        "FAIL against the NVIDIA H100 80GB HBM3 baseline: 1 regression · 4 pass",
+        "FAIL eager/generate-bs1 fp16 — wall clock (no device data): decode_tps 100 → 70.0 tok/s, "
+        "1.43× worse, tolerance 10%"]
     assert headline(None) == "No baseline comparison in this run: values only"
     bars = chart_bars(comparison, results)
     text = footer(comparison, bars, panels(bars))
