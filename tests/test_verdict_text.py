@@ -87,7 +87,8 @@ def test_raw_direction_reads_as_it_moved() -> None:
     assert change_text(16.9, 32.8, higher_is_better=False) == "1.94× worse"
     assert change_text(70.2, 54.5, higher_is_better=True) == "1.29× worse"
     assert change_text(70.2, 72.0, higher_is_better=True) == "2.6% better"
-    assert change_text(2341.2, 2434.8, higher_is_better=False) == "4% worse"
+    assert change_text(2341.2, 2434.8, higher_is_better=False) == "4.0% worse"
+    assert change_text(675, 682, higher_is_better=False) == "1.0% worse"
     assert change_text(0, 1, higher_is_better=False) == "worse"
     assert change_text(5, 5, higher_is_better=False) == "unchanged"
 

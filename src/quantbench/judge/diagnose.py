@@ -56,7 +56,9 @@ def change_text(before: float, after: float, higher_is_better: bool) -> str:
     if low == 0 or not math.isfinite(high):
         return word
     ratio = high / low
-    return f"{(ratio - 1) * 100:.2g}% {word}" if ratio < 1.1 else f"{ratio:.2f}× {word}"
+    if ratio >= 1.1:
+        return f"{ratio:.2f}× {word}"
+    return f"{(ratio - 1) * 100:#.2g}".rstrip(".") + f"% {word}"  # 1.0%, 0.76%, 3.5%
 
 
 def figure(row: Row, *, tolerance: bool = True) -> str:
