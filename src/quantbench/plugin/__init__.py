@@ -163,6 +163,5 @@ def gate_report(code: int) -> pytest.CollectReport:
     from quantbench.judge.gate import EXIT_REGRESSION
 
     why = ("a regression or quality failure" if code == EXIT_REGRESSION else
-           "nothing was compared or the baseline was not written")
-    return pytest.CollectReport("quantbench gate", "failed",
-                                f"exit {code}: {why}; the quantbench results above say which", [])
+           "nothing compared or baseline not written")
+    return pytest.CollectReport("quantbench gate", "failed", f"exit {code}: {why} (see above)", [])
