@@ -108,4 +108,6 @@ def test_a_missing_baseline_is_exit_4_unless_allowed(cache_dir: Path, work: Path
     (line,) = session.lines_with("no baseline for cpu")
     assert str(baseline_file(folder)) in line and "nothing compared" in line
     assert ("allowed" in line) == allow
+    # exit 4 is counted as an error in pytest's (red) summary line; an allowed pass is not
+    assert len(session.lines_with("ERROR quantbench gate - exit 4: nothing compared")) == int(not allow)
     assert not folder.exists(), "a compare never creates a baseline"

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from quantbench import catalog
 from quantbench.config import Settings, SettingsError, build_settings
+from quantbench.validate_config import GATED_KINDS
 
 FLAGS = {"methods": "--qb-methods", "time_budget_s": "--qb-time-budget", "tolerance": "--qb-tolerance",
          "model": "--qb-model"}
@@ -75,13 +77,40 @@ def test_unknown_cli_tolerance_name_says_did_you_mean() -> None:
 def test_unknown_cli_tolerance_name_without_a_close_match() -> None:
     text = _error({}, {"tolerance": ["nosuchmetric=0.1"]})
     assert text.startswith("--qb-tolerance nosuchmetric: unknown metric or kind 'nosuchmetric'; "
-                           "known: throughput, latency, memory or a metric name (")
+                           "known: throughput, latency, memory, device, count or a metric name (")
 
 
 def test_unknown_table_tolerance_name() -> None:
     assert _error({"tolerances": {"throughtput": 0.1}}, {}) == (
         "pyproject.toml [tool.quantbench.tolerances] throughtput: unknown metric or kind 'throughtput' "
         "(did you mean 'throughput'?)")
+
+
+GATED = [k for k in catalog.DEFAULT_TOLERANCE_BY_KIND if k != "quality"]
+
+
+def test_the_gated_kinds_are_the_catalogs_less_quality() -> None:
+    assert GATED_KINDS == ("throughput", "latency", "memory", "device", "count") == tuple(GATED)
+
+
+@pytest.mark.parametrize("name", [*GATED, "decode_kernel_us", "decode_kernels", "decode_launches",
+                                  "decode_py_calls", "prefill_kernel_us", "decode_tps", "peak_gb"])
+def test_every_gated_kind_and_metric_takes_a_tolerance(name: str) -> None:
+    """The README documents device=, count= and decode_kernel_us=; they used to be refused."""
+    s = build_settings({"tolerances": {name: 0.02}}, {"tolerance": [f"{name}=0.07"]}, FLAGS)
+    assert s.tolerances == {name: 0.07}
+    assert build_settings({"tolerances": {name: 0.02}}, {}).tolerances == {name: 0.02}
+
+
+def test_a_kind_tolerance_reaches_its_metrics() -> None:
+    s = build_settings({}, {"tolerance": ["device=0.01", "count=0.02", "decode_kernels=0.04"]}, FLAGS)
+    assert (s.tolerance("decode_kernel_us"), s.tolerance("prefill_kernel_us")) == (0.01, 0.01)
+    assert (s.tolerance("decode_launches"), s.tolerance("decode_kernels")) == (0.02, 0.04)
+
+
+def test_a_quality_metric_takes_no_tolerance() -> None:
+    assert _error({}, {"tolerance": ["kl_divergence=0.1"]}) == (
+        "--qb-tolerance kl_divergence: kl_divergence is a quality metric, never judged against a tolerance")
 
 
 def test_tolerance_on_a_metric_that_is_never_gated() -> None:

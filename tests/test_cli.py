@@ -16,8 +16,11 @@ C8 = ROOT / "docs/results/h100-2026-11-25/c8-session.json"
 C8_BASELINE = ROOT / "baselines/nvidia-h100-80gb-hbm3/history/synthetic-qwen2.5-0.5b-instruct.20261125T231111Z.json"
 
 
-def _rows(text: str) -> list[str]:
-    return [line.rstrip() for line in text.splitlines() if re.match(r"^\w+/\S+ +\| ", line)]
+def _recorded(text: str) -> list[tuple[str, str, str, str]]:
+    """(case, method, metric, verdict) of each row of the recorded table."""
+    rows = [[c.strip() for c in line.split("|")] for line in text.splitlines()
+            if re.match(r"^\w+/\S+ +\| ", line)]
+    return [(r[0], r[1], r[2].split(" ")[0], r[7]) for r in rows]
 
 
 def test_compare_reproduces_the_recorded_c8_verdicts(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -27,13 +30,31 @@ def test_compare_reproduces_the_recorded_c8_verdicts(tmp_path: Path, capsys, mon
     (baselines / "synthetic-qwen2.5-0.5b-instruct.json").write_bytes(C8_BASELINE.read_bytes())
     code = main(["compare", str(C8), "--report-dir", str(tmp_path), "--baseline-dir", str(tmp_path / "baselines")])
     out = capsys.readouterr().out
-    recorded = (ROOT / "docs/results/h100-2026-11-25/c8-rejudged.md").read_text()
-    assert code == 1
-    assert sorted(_rows(out)) == sorted(_rows(recorded)) and len(_rows(out)) == 32
-    assert ("moved: compiled/generate-bs1 fp16: the wall clock (no device-time figures here" in out)
-    assert out.splitlines()[-1].startswith("gate: FAIL, 4 regression(s)")
+    recorded = _recorded((ROOT / "docs/results/h100-2026-11-25/c8-rejudged.md").read_text())
+    assert code == 1 and len(recorded) == 32
     report = json.loads((tmp_path / "comparison.json").read_text())
+    judged = [(r["case_key"], r["method"], r["metric"], r["verdict"]) for r in report["comparison"]["rows"]
+              if r["verdict"] != "not run"]
+    assert sorted(judged) == sorted(recorded)
     assert report["comparison"]["regressions"] == 4 and not report["comparison"]["exit_ok"]
+    last = out.splitlines()[-2:]
+    assert last == ["FAIL compiled/generate-bs1 fp16 — wall clock (no device data): token_p90_ms 3.04 → 13.0 ms, "
+                    "4.28× worse, tolerance 10%", "gate: FAIL: fp16 (4 regressions)"]
+    assert max(len(line) for line in out.splitlines() if str(tmp_path) not in line) <= 120
+    assert "16 other verdict(s) not shown (pass, within noise): --all-verdicts shows every row" in out
+
+
+def test_compare_shows_every_row_on_request(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    baselines = tmp_path / "baselines" / "nvidia-h100-80gb-hbm3"
+    baselines.mkdir(parents=True)
+    (baselines / "synthetic-qwen2.5-0.5b-instruct.json").write_bytes(C8_BASELINE.read_bytes())
+    main(["compare", str(C8), "--report-dir", str(tmp_path), "--baseline-dir", str(tmp_path / "baselines"),
+          "--all-verdicts"])
+    out = capsys.readouterr().out
+    assert "  token_p99_ms" in out and "within noise" in out and "  compile_s" in out
+    assert "not shown" not in out
+    assert max(len(line) for line in out.splitlines() if str(tmp_path) not in line) <= 120
 
 
 def test_compare_refuses_a_file_that_is_not_a_session(tmp_path: Path, capsys) -> None:

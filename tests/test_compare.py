@@ -351,18 +351,19 @@ def test_device_time_has_a_tight_default_tolerance() -> None:
 def test_what_moved_names_gpu_work_host_work_or_only_the_machine() -> None:
     base = {"fp16": {"decode_kernel_us": _device(2341.2), "decode_tps": sampled("decode_tps", 60, 1),
                      "decode_kernels": exact("decode_kernels", 1029.34)},
-            "nf4": {"decode_py_calls": exact("decode_py_calls", 2000.0),
+            "nf4": {"decode_py_calls": exact("decode_py_calls", 2000.0, unit="calls/token"),
                     "decode_tps": sampled("decode_tps", 40, 1)},
             "int8": {"decode_kernel_us": _device(3000.0), "decode_tps": sampled("decode_tps", 20, 1)}}
     now = [result("fp16", _device(2770.0), sampled("decode_tps", 50, 1),
                   exact("decode_kernels", 1173.34)),
-           result("nf4", exact("decode_py_calls", 2300.0), sampled("decode_tps", 30, 1)),
+           result("nf4", exact("decode_py_calls", 2300.0, unit="calls/token"), sampled("decode_tps", 30, 1)),
            result("int8", _device(3000.0), sampled("decode_tps", 14, 1))]
     rows = compare(make_baseline({CASE: base}), now, Settings()).rows
     assert what_moved(rows) == [
-        "moved: eager/generate-bs1 fp16: GPU work (decode_kernel_us -18.3%; "
-        "decode_kernels 1029.34 → 1173.34; decode_tps -16.7%)",
-        "moved: eager/generate-bs1 int8: only the wall clock: device time and work counters held, "
-        "so the machine (decode_tps -30.0%)",
-        "moved: eager/generate-bs1 nf4: host work (decode_py_calls 2000 → 2300; decode_tps -25.0%)",
+        "FAIL eager/generate-bs1 fp16 — GPU work: decode_kernel_us 2,341 → 2,770 us/token, 1.18× worse, "
+        "tolerance 3% (+2 more)",
+        "FAIL eager/generate-bs1 int8 — only the wall clock: decode_tps 20.0 → 14.0 tok/s, 1.43× worse, "
+        "tolerance 10%",
+        "FAIL eager/generate-bs1 nf4 — host work: decode_py_calls 2,000 → 2,300 calls/token, "
+        "1.15× worse, tolerance 0.5%",  # "(+1 more)" would pass 120 columns
     ]

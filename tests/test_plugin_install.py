@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,7 +81,8 @@ def test_a_fresh_repo_runs_and_gates_with_the_installed_plugin(tmp_path: Path, c
     (outcome,) = [line for line in gated.stdout.splitlines() if line.startswith("gate: ")]
     if gated.returncode != 0:
         assert gated.returncode == 1 and outcome.startswith("gate: FAIL"), gated.stdout[-3000:]
-        failed = [item.strip().split(" ")[-1] for item in outcome.split(":", 2)[2].split(";")]
+        rows = json.loads((repo / ".quantbench" / "comparison.json").read_text())["comparison"]["rows"]
+        failed = [r["metric"] for r in rows if r["verdict"] == "regression"]
         assert {spec(m).family for m in failed} == {"wall"}, outcome
     else:
         assert outcome.startswith("gate: pass"), outcome
@@ -93,11 +95,18 @@ def test_a_fresh_repo_runs_and_gates_with_the_installed_plugin(tmp_path: Path, c
 def test_a_quality_failure_fails_the_session_and_shows_in_the_reports(tmp_path: Path, cache: Path) -> None:
     pytest.importorskip("bitsandbytes")
     repo = _repo(tmp_path, 1e-12)  # NF4's KL from FP16 on the tiny model is ~1e-3 nats
-    proc = _pytest(repo, cache)
+    proc = _pytest(repo, cache, "--color=yes")
     assert proc.returncode == 1, proc.stdout[-3000:]
-    assert "5 passed" in proc.stdout  # the benches pass; the session's verdict fails
-    last = [line for line in proc.stdout.splitlines() if line.startswith("gate: ")]
-    assert last == ["gate: FAIL, 1 regression(s) or quality failure(s): eager/quality nf4 kl_divergence"]
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout).splitlines()
+    assert "5 passed" in plain[-1]  # the benches pass; the session's verdict fails
+    # pytest's last line is red and counts the failed gate as an error, as its exit status says
+    assert re.search(r"5 passed.*1 error", plain[-1]) and proc.stdout.splitlines()[-1].startswith("\x1b[31m")
+    assert plain[-2].startswith("ERROR quantbench gate - exit 1: a regression or quality failure")
+    # read cold: the block's last lines say which method failed, on what, and FAIL
+    block = plain[plain.index(next(x for x in plain if "quantbench results" in x)):]
+    gate_line = block.index("gate: FAIL: nf4 (1 quality failure)")
+    assert block[gate_line - 1].startswith("FAIL eager/quality nf4 — quality: KL divergence "), block
+    assert [line for line in plain if line.startswith("gate: ")] == ["gate: FAIL: nf4 (1 quality failure)"]
     report = json.loads((repo / ".quantbench" / "comparison.json").read_text())["comparison"]
     (row,) = [r for r in report["rows"] if r["verdict"] == "quality fail"]
     assert (row["case_key"], row["method"], row["metric"]) == ("eager/quality", "nf4", "kl_divergence")
@@ -105,3 +114,5 @@ def test_a_quality_failure_fails_the_session_and_shows_in_the_reports(tmp_path: 
     assert report["exit_ok"] is False and report["regressions"] == 1
     summary = (repo / ".quantbench" / "summary.md").read_text()
     assert "quality fail" in summary and "kl_divergence" in summary
+    assert "**Nothing was compared with a baseline**: --benchmark-compare was not given" in summary
+    assert "- FAIL eager/quality nf4 — quality: KL divergence " in summary.split("|")[0]

@@ -10,9 +10,10 @@ import pytest
 
 from quantbench import catalog
 from quantbench.judge.baseline import Baseline
-from quantbench.report.chart import (
+from quantbench.report.chart import write_chart, y_limit
+from quantbench.report.chart_panels import (
     NO_BASELINE, VERDICT_COLOURS, Bar, chart_bars, footer, headline, lines, panel_slots, panels,
-    uses_ratio, write_chart, y_limit,
+    uses_ratio,
 )
 from quantbench.judge.compare import INFO, NOT_RUN, PASS, REGRESSION, Comparison, compare
 from quantbench.report.files import comparison_table, markdown_summary, write_reports
@@ -54,24 +55,23 @@ def session() -> tuple[Comparison, list[CaseResult]]:
     return comparison, results
 
 
-def test_comparison_table_has_the_columns_and_one_line_per_row(session) -> None:
+def test_comparison_table_shows_failing_rows_and_every_row_on_request(session) -> None:
     comparison, _ = session
     lines = comparison_table(comparison).splitlines()
-    header = [c.strip() for c in lines[0].split("|")]
-    assert header == ["case", "method", "metric", "baseline", "now", "change", "tolerance", "verdict"]
-    assert len(lines) == 2 + len(comparison.rows)
-    fp16 = next(line for line in lines if "fp16" in line and "decode_tps" in line)
-    cells = [c.strip() for c in fp16.split("|")]
-    assert cells[5:] == ["-30.0%", "±10%", "regression"]
-    awq = next(line for line in lines if "awq" in line)
-    assert [c.strip() for c in awq.split("|")][4:] == ["-", "-", "±10%", "not run"]
+    assert lines[0].split() == ["metric", "unit", "before", "after", "change", "tolerance", "verdict"]
+    assert lines[1:] == ["eager/generate-bs1 fp16",
+                         "  decode_tps  tok/s  100 ±1.0%  70.0 ±1.4%  1.43× worse  10%        regression"]
+    every = comparison_table(comparison, show_all=True).splitlines()
+    assert len(every) == 1 + 3 + len(comparison.ran)  # the header, a line per (case, method), the rows
+    assert "awq" not in "\n".join(every)  # not run: one note per case and method, no rows
 
 
 def test_approximate_values_show_a_tilde() -> None:
     approx = Metric("e2e_tps", "tok/s", 6.3, 6.25, 6.35, 1, True, None, "published", True)
     baseline = Baseline("Tesla T4", "Qwen/Qwen2.5-0.5B-Instruct", {},
                         {"eager/generate-bs1": {"int8": {"e2e_tps": approx}}}, {}, {"kind": "published"})
-    comparison = compare(baseline, [], Settings())
+    now = case("int8", "generate-bs1", sampled("e2e_tps", 3.0, 0.1))
+    comparison = compare(baseline, [now], Settings())
     assert "~6.30" in comparison_table(comparison)
 
 
@@ -79,18 +79,22 @@ def test_markdown_summary(session) -> None:
     comparison, results = session
     text = markdown_summary(comparison, results, "quantbench on H100")
     assert text.startswith("## quantbench on H100\n")
-    assert "❌ **1 regression(s)**" in text
-    assert "| case | method | metric | baseline | now | change | tolerance | verdict | reason |" in text
+    head, details = text.split("<details>")
+    assert "❌ **FAIL: 1 failing row(s)**" in head
+    assert ("- FAIL eager/generate-bs1 fp16 — wall clock (no device data): decode_tps 100 → 70.0 "
+            "tok/s, 1.43× worse, tolerance 10%") in head
+    header = "| case | method | metric | unit | before | after | change | tolerance | verdict | reason |"
+    assert header in head and header in details
+    assert "| eager/generate-bs1 | int8 | decode_tps | tok/s |" in details.split("</details>")[0]
     assert "- not run: eager/generate-bs1 awq (skipped: autoawq needs CUDA)" in text
     assert "| awq |" not in text  # the note says it once; no row per metric that did not run
-    assert "| eager/generate-bs1 | int8 | decode_tps tok/s |" in text
     assert "quantbench · scenario default · eager · generate-bs1" in text
 
 
 def test_markdown_summary_without_comparison(session) -> None:
     _, results = session
     text = markdown_summary(None, results, "run")
-    assert "No baseline comparison in this run." in text
+    assert "**Nothing was compared**: no baseline comparison in this run." in text
     assert "regression" not in text
 
 
@@ -162,22 +166,44 @@ def test_bar_colours_come_from_verdicts(session) -> None:
     assert VERDICT_COLOURS[REGRESSION] != VERDICT_COLOURS[PASS]
 
 
-def test_one_panel_per_case_and_kind_in_reading_order(session) -> None:
+def test_one_panel_per_case_and_family_in_reading_order(session) -> None:
     comparison, results = session
     drawn = panels(chart_bars(comparison, results), [r.method for r in results])
-    assert list(drawn) == [("eager/generate-bs1", "throughput"), ("eager/generate-bs1", "memory"),
-                           ("eager/prefill-128", "throughput"), ("eager/prefill-128", "memory")]
+    assert list(drawn) == [("eager/generate-bs1", "wall"), ("eager/generate-bs1", "memory"),
+                           ("eager/prefill-128", "wall"), ("eager/prefill-128", "memory")]
     assert [(b.method, b.metric) for b in drawn[("eager/generate-bs1", "memory")]] == [
         ("fp16", "weights_gb"), ("int8", "weights_gb")]
+    # gated with a baseline: now / baseline against the tolerance band; no baseline: values
+    assert uses_ratio(drawn[("eager/generate-bs1", "wall")])
+    assert all(b.tolerance == 0.10 for b in drawn[("eager/generate-bs1", "wall")])
+    assert not uses_ratio(drawn[("eager/prefill-128", "memory")])
 
 
-def test_a_new_kind_in_the_catalog_gets_its_own_panel(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(catalog.SPECS, "kernel_us", catalog.MetricSpec(
-        "kernel_us", "us", False, "device", "Kernel time"))
-    result = case("fp16", "generate-bs1", sampled("decode_tps", 70, 1),
-                  sampled("kernel_us", 2341, 2, hib=False, unit="us"))
-    assert list(panels(chart_bars(None, [result]))) == [
-        ("eager/generate-bs1", "throughput"), ("eager/generate-bs1", "device")]
+def test_gpu_and_host_work_get_panels_of_their_own_against_their_tolerance_bands() -> None:
+    def count(name: str, value: float, unit: str) -> Metric:
+        return Metric.exact(name, unit, value, higher_is_better=False)
+
+    def work(kernel_us: float, kernels: float) -> list[Metric]:
+        return [sampled("decode_tps", 70, 1),
+                sampled("decode_kernel_us", kernel_us, 2, hib=False, unit="us/token"),
+                count("decode_kernels", kernels, "kernels/token"),
+                count("decode_launches", 1042.0, "launches/token")]
+
+    before, after = work(2341, 1055.0), work(2770, 1173.0)
+    baseline = Baseline("NVIDIA H200", "synthetic:qwen2.5-0.5b-instruct", SCENARIOS["default"].to_dict(),
+                        {"eager/generate-bs1": {"fp16": {m.name: m for m in before}}}, {}, {"kind": "measured"})
+    results = [case("fp16", "generate-bs1", *after)]
+    drawn = panels(chart_bars(compare(baseline, results, Settings()), results))
+    assert list(drawn) == [("eager/generate-bs1", "gpu"), ("eager/generate-bs1", "host"),
+                           ("eager/generate-bs1", "wall")]
+    gpu = drawn[("eager/generate-bs1", "gpu")]
+    assert [(b.metric, b.tolerance, b.verdict) for b in gpu] == [
+        ("decode_kernel_us", 0.03, REGRESSION), ("decode_kernels", 0.005, REGRESSION)]
+    assert uses_ratio(gpu) and uses_ratio(drawn[("eager/generate-bs1", "host")])  # one unit, gated
+    # without a baseline: values where a panel has one unit; GPU work mixes two, so it has
+    # nothing to divide by and is left out (the footer counts its bars)
+    assert list(panels(chart_bars(None, results))) == [("eager/generate-bs1", "host"),
+                                                       ("eager/generate-bs1", "wall")]
 
 
 def test_ratio_is_current_over_the_baseline_median() -> None:
@@ -224,8 +250,10 @@ def test_y_limit_cuts_one_wide_interval_at_twice_the_tallest_median() -> None:
 
 def test_headline_and_footer_state_the_verdict_and_what_is_not_drawn(session) -> None:
     comparison, results = session
-    assert headline(comparison) == "FAIL against the NVIDIA H100 80GB HBM3 baseline: " \
-                                   "1 regression · 4 pass"
+    assert headline(comparison).split("\n") == [
+        "FAIL against the NVIDIA H100 80GB HBM3 baseline: 1 regression · 4 pass",
+        "FAIL eager/generate-bs1 fp16 — wall clock (no device data): decode_tps 100 → 70.0 tok/s, "
+        "1.43× worse, tolerance 10%"]
     assert headline(None) == "No baseline comparison in this run: values only"
     bars = chart_bars(comparison, results)
     text = footer(comparison, bars, panels(bars))

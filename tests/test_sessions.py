@@ -317,23 +317,28 @@ def test_gate_catches_a_slowdown_and_passes_a_clean_rerun(
     slow = compare("-p", "quantbench.testing.slowdown", "--qb-slowdown", SLOWDOWN)
     assert slow.code == 1, slow.explain()
     (verdict,) = slow.lines_with("gate: FAIL")
-    named = [item.strip().split(" ") for item in verdict.split(":", 2)[2].split(";")]
-    assert named and all(len(parts) == 3 for parts in named), verdict
+    assert verdict.startswith("gate: FAIL: fp16 ("), verdict  # short: the method, the counts
+    report = json.loads((slow.report_dir / "comparison.json").read_text())["comparison"]
+    named = [(r["case_key"], r["method"], r["metric"]) for r in report["rows"]
+             if r["verdict"] == "regression"]
+    assert named, verdict
     kinds = {spec(metric).kind for _, _, metric in named}
     # The slowdown's own forward hooks are Python calls: the host work counter sees them too.
-    assert kinds <= {"throughput", "latency", "count"}, verdict
-    assert {"throughput", "latency"} <= kinds, verdict
-    assert {m for _, _, m in named if spec(m).kind == "count"} <= {"decode_py_calls"}, verdict
+    assert kinds <= {"throughput", "latency", "count"}, named
+    assert {"throughput", "latency"} <= kinds, named
+    assert {m for _, _, m in named if spec(m).kind == "count"} <= {"decode_py_calls"}, named
     metrics = {metric for _, _, metric in named}
     # Which figures cross the line depends on how busy the CPU was when the baseline was taken
     # (TTFT, a few wide-interval rounds, is often "within noise"); that some throughput and some
     # latency figure does, and no memory figure ever, does not.
-    assert not any(spec(m).kind == "memory" or m.endswith("_gb") for m in metrics), verdict
+    assert not any(spec(m).kind == "memory" or m.endswith("_gb") for m in metrics), named
     assert {method for _, method, _ in named} == {"fp16"}
+    # One line per failing case, its figure before → after and what moved: host work or the clock.
+    moved = slow.lines_with("FAIL eager/")
+    assert sorted(line.split(" ")[1] for line in moved) == sorted({c for c, _, _ in named}), moved
+    assert all(" → " in line and (" — host work: " in line or " wall clock" in line)
+               for line in moved), moved
 
-    report = json.loads((slow.report_dir / "comparison.json").read_text())["comparison"]
-    regressed = {(r["case_key"], r["metric"]) for r in report["rows"] if r["verdict"] == "regression"}
-    assert {f"{c} fp16 {m}" for c, m in regressed} == {" ".join(p) for p in named}
     memory_rows = [r for r in report["rows"] if spec(r["metric"]).kind == "memory"]
     assert memory_rows and all(r["verdict"] == "pass" for r in memory_rows), memory_rows
     assert path.read_bytes() == stored, "a compare must never write the baseline"

@@ -36,7 +36,12 @@ def _gen(method: str, e2e: float, decode: float, weights: float, stop: str = "co
 
 
 def _rows(table: str) -> list[list[str]]:
-    return [[c.strip() for c in line.split("|")] for line in table.splitlines()[2:]]
+    """The table's rows, a table cut into blocks of columns (past 120) joined back."""
+    rows: list[list[str]] = []
+    for n, block in enumerate(table.split("\n\n")):
+        cells = [[c.strip() for c in line.split("|")] for line in block.splitlines()[2:]]
+        rows = cells if n == 0 else [a + b[1:] for a, b in zip(rows, cells)]
+    return rows
 
 
 def test_study_table_ratios_and_saving() -> None:
@@ -85,8 +90,25 @@ def test_session_tables_group_and_put_the_study_table_first() -> None:
     assert blocks[0].splitlines()[0] == "quantbench · scenario default · eager · generate-bs1"
     assert blocks[0].splitlines()[1].startswith("Method | Throughput (tok/s)")
     assert blocks[1].startswith("Method | dtype")
-    assert blocks[2].splitlines()[0] == "quantbench · scenario default · compiled · generate-bs8"
-    assert "Throughput (tok/s)" not in blocks[2]
+    assert blocks[2].startswith("Method | Decode tok/s vs fp16")  # the case table past 120: its 2nd block
+    assert blocks[3].splitlines()[0] == "quantbench · scenario default · compiled · generate-bs8"
+    assert "Throughput (tok/s)" not in "\n\n".join(blocks[3:])
+    assert max(map(len, text.splitlines())) <= 120
+
+
+def test_a_table_past_120_columns_is_cut_into_blocks_under_its_first_column() -> None:
+    from quantbench.report.tables import render
+
+    header = ["Method", *(f"column number {i:02d}" for i in range(10))]
+    rows = [["fp16", *(f"{i}.0 ±1.0%" for i in range(10))], ["nf4", *(["-"] * 10)]]
+    text = render(rows, header)
+    blocks = text.split("\n\n")
+    assert len(blocks) == 2 and max(map(len, text.splitlines())) <= 120
+    assert all(block.startswith("Method | column number") for block in blocks)
+    assert [line.split(" | ")[0].strip() for line in blocks[1].splitlines()[2:]] == ["fp16", "nf4"]
+    cells = " ".join(blocks)
+    assert all(f"column number {i:02d}" in cells for i in range(10))
+    assert render(rows[:1], header[:3]).count("\n") == 2  # narrow: one block, as before
 
 
 def test_work_table_shows_device_work_with_the_kernel_level_speed_ratio() -> None:
@@ -102,8 +124,9 @@ def test_work_table_shows_device_work_with_the_kernel_level_speed_ratio() -> Non
                       {"decode_kernel_us": m("decode_kernel_us", 3785.0),
                        "decode_kernels": m("decode_kernels", 625.8)})
     lines = work_table([fp16, int4]).splitlines()
-    assert [c.strip() for c in lines[0].split("|")] == [
-        "Method", "Kernel time/token (us/token)", "Kernels/token (kernels/token)",
-        "Kernel speed vs fp16"]
-    assert [c.strip() for c in lines[3].split("|")][-1] == "1.72x"  # 6522 / 3785
+    cells = [[c.strip() for c in line.split("|")] for line in lines]
+    assert cells[0] == ["Metric", "fp16", "int4wo"]  # a row per metric: narrow with many metrics
+    assert [c[0] for c in cells[2:]] == [
+        "Kernel time/token (us/token)", "Kernels/token (kernels/token)", "Kernel speed vs fp16"]
+    assert cells[-1][1:] == ["1.00x", "1.72x"]  # 6522 / 3785
     assert work_table([CaseResult("default", "eager", "generate-bs1", "fp16", "f", {})]) is None

@@ -37,6 +37,8 @@ def compare_main(argv: Sequence[str]) -> int:
     parser.add_argument("--report-dir", type=Path, default=None,
                         help="where the reports go (default: a folder beside the session file)")
     parser.add_argument("--tolerance", action="append", default=None, metavar="METRIC=FRACTION")
+    parser.add_argument("--all-verdicts", action="store_true",
+                        help="show every verdict row, not only the failing ones")
     args = parser.parse_args(argv)
     try:
         settings = build_settings(read_pyproject(Path.cwd()),
@@ -53,7 +55,9 @@ def compare_main(argv: Sequence[str]) -> int:
         print(f"quantbench compare: {exc}", file=sys.stderr)
         return EXIT_BAD_BASELINE
     verdict = judge(session, settings)
-    print("\n".join(publish(verdict, session, settings.report_dir)))
+    print("\n".join(publish(verdict, session, settings.report_dir,
+                             show_all=args.all_verdicts or settings.all_verdicts,
+                             flag="--all-verdicts")))
     return verdict.code
 
 

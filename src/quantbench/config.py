@@ -91,6 +91,7 @@ class Settings:
     compare: bool = False
     update_baseline: bool = False
     allow_missing_baseline: bool = False  # under --benchmark-compare, no baseline yet is a pass
+    all_verdicts: bool = False  # the terminal shows every verdict row, not only the failing ones
     explicit_model: bool = False  # --model was given: never replaced by the CPU model
     min_token_agreement: float = 0.0  # free-running greedy agreement: reported, 0 = not gated
     min_top1_agreement: float = 0.6  # teacher-forced top-1 agreement (run.quality)
@@ -208,5 +209,6 @@ def build_settings(table: Mapping[str, Any], overrides: Mapping[str, Any],
     kwargs["update_baseline"] = bool(merged.get("update_baseline", False))
     kwargs["allow_missing_baseline"] = bool(merged.get("allow_missing_baseline", False))
     kwargs["steady"] = bool(merged.get("steady", True))
+    kwargs["all_verdicts"] = bool(merged.get("all_verdicts", False))
     kwargs["explicit_model"] = overrides.get("model") is not None
     return replace(base, **kwargs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from quantbench.catalog import SPECS
+from quantbench.catalog import DEFAULT_TOLERANCE_BY_KIND, SPECS
 from quantbench.validate import (
     BOOL,
     NAME,
@@ -28,7 +28,8 @@ from quantbench.validate import (
 
 TABLE = "pyproject.toml [tool.quantbench]"
 TOLERANCES = "pyproject.toml [tool.quantbench.tolerances]"
-GATED_KINDS = ("throughput", "latency", "memory")
+# Every kind judged against a tolerance: the catalog's, less quality (judged by its thresholds).
+GATED_KINDS = tuple(k for k in DEFAULT_TOLERANCE_BY_KIND if k != "quality")
 FRACTION = number("a fraction in (0, 1) such as 0.1", lambda v: 0 < v < 1)
 
 
@@ -92,6 +93,7 @@ def fields(choices: Mapping[str, tuple[str, ...]]) -> dict[str, Check]:
         "batch_sizes": sizes, "prefill_lengths": sizes,
         "cache_dir": NAME, "baseline_dir": NAME, "report_dir": NAME, "tolerances": _table,
         "compare": BOOL, "update_baseline": BOOL, "allow_missing_baseline": BOOL, "steady": switch,
+        "all_verdicts": BOOL,
     }
 
 

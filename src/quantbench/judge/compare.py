@@ -46,6 +46,9 @@ NOT_RUN = "not run"
 # clock's spread between sessions: reported with the A/B that would confirm it; does not fail.
 UNCONFIRMED = "unconfirmed"
 INFO = "info"
+# A wall-clock row worse than its tolerance against a baseline without between-session evidence:
+# reported with the command that would confirm it; does not fail the gate.
+UNCONFIRMED = "unconfirmed"
 FAIL = "quality fail"  # a quality metric past its threshold (``judge.quality``)
 FAILING = (REGRESSION, FAIL)
 
@@ -224,39 +227,12 @@ def _counted(value: float) -> str:
     return f"{value:.6g}" if value >= 100 else f"{value:.4g}"
 
 
-def _moved(row: Row) -> str:
-    if spec(row.metric).kind == "count" and row.baseline and row.current:
-        return f"{row.metric} {_counted(row.baseline.median)} → {_counted(row.current.median)}"
-    change = "" if row.change is None else f" {row.change * 100:+.1f}%"
-    return f"{row.metric}{change}"
-
-
 def what_moved(rows: tuple[Row, ...] | list[Row]) -> list[str]:
-    """One line per (case, method) that failed, saying what moved: GPU work (device time,
-    kernels), host work (launches, Python calls), or only the wall clock (the software's host
-    path, or only the machine: its device time and counters held)."""
-    failing: dict[tuple[str, str], list[Row]] = {}
-    for row in rows:
-        if row.verdict == REGRESSION:
-            failing.setdefault((row.case_key, row.method), []).append(row)
-    lines = []
-    for (case_key, method), bad in failing.items():
-        families = {spec(r.metric).family for r in bad}
-        held = [r for r in rows if (r.case_key, r.method) == (case_key, method)
-                and spec(r.metric).family in ("gpu", "host") and r.verdict == PASS]
-        if "gpu" in families:
-            what = "GPU work"
-        elif "host" in families:
-            what = "host work"
-        elif families == {"wall"}:
-            what = ("only the wall clock: device time and work counters held, so the machine"
-                    if held else "the wall clock (no device-time figures here to tell the "
-                    "software from the machine)")
-        else:
-            what = ", ".join(sorted(families))
-        detail = "; ".join(_moved(r) for r in bad[:4])
-        lines.append(f"moved: {case_key} {method}: {what} ({detail})")
-    return lines
+    """One line per (case, method) that failed, saying what moved (``judge.diagnose``, where it
+    lives now; kept here for callers of this name)."""
+    from quantbench.judge.diagnose import what_moved as lines
+
+    return lines(rows)
 
 
 def _not_run_reason(

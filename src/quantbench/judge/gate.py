@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from quantbench.config import Settings
 from quantbench.files import describe
@@ -31,7 +31,7 @@ from quantbench.judge.baseline import (
 )
 from quantbench.judge.calibrate import add_session
 from quantbench.judge.window import MIN_WALL_SESSIONS
-from quantbench.judge.compare import Comparison, check_compatible, compare, what_moved
+from quantbench.judge.compare import FAIL, REGRESSION, UNCONFIRMED, Comparison, check_compatible, compare
 from quantbench.judge.quality import quality_rows
 from quantbench.judge.host import host_note
 from quantbench.judge.inputs import locate, nothing_judged
@@ -118,28 +118,48 @@ class Verdict:
     comparison: Comparison | None
     outcome: str
     code: int
+    not_compared: str = ""  # why no baseline judged anything ("" when one did)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def outcome(verdicts: Comparison) -> str:
+    """The gate's last line, short: FAIL with the methods that failed and how many rows, or pass;
+    both count what is worth a look (improvements, unconfirmed wall-clock moves)."""
+    rows = verdicts.rows
+    n_unconfirmed = sum(r.verdict == UNCONFIRMED for r in rows)
+    n_improved = len(verdicts.improvements)
+    extra = [f"{n_unconfirmed} unconfirmed, not failing"] if n_unconfirmed else []
+    extra += [f"{_count(n_improved, 'improvement')} beyond tolerance"] if n_improved else []
+    if verdicts.exit_ok:
+        return "gate: pass" + (f" ({'; '.join(extra)})" if extra else "")
+    methods = ", ".join(dict.fromkeys(r.method for r in verdicts.regressions))
+    counts = [_count(sum(r.verdict == REGRESSION for r in rows), "regression"),
+              _count(sum(r.verdict == FAIL for r in rows), "quality failure")]
+    counts = [c for c in counts if not c.startswith("0 ")]
+    return f"gate: FAIL: {methods} ({'; '.join([', '.join(counts), *extra])})"
 
 
 def judge(session: Session, settings: Settings) -> Verdict:
     """Every verdict on ``session``: quality thresholds, and the baseline when comparing."""
     lines: list[str] = []
     comparison = Comparison(())
+    not_compared = "--benchmark-compare was not given: quality thresholds only"
     if settings.compare:
         lines, compared, code = against_baseline(session, settings)
         if code != EXIT_OK:
-            return Verdict(lines, None, "", code)
+            return Verdict(lines, None, "", code, lines[-1].removeprefix("quantbench: "))
         comparison = compared or comparison
+        not_compared = "" if compared else lines[-1].removeprefix("quantbench: ")
     rows = tuple(quality_rows(session.results, settings, synthetic=session.synthetic))
     verdicts = Comparison(comparison.rows + rows, comparison.notes, comparison.baseline_gpu,
                           comparison.baseline_source)
     if not verdicts.rows:
-        return Verdict(lines, None, "", EXIT_OK)
-    if verdicts.exit_ok:
-        outcome = f"gate: pass ({len(verdicts.improvements)} improvement(s) beyond tolerance)"
-        return Verdict(lines, verdicts, outcome, EXIT_OK)
-    names = sorted({f"{r.case_key} {r.method} {r.metric}" for r in verdicts.regressions})
-    outcome = f"gate: FAIL, {len(names)} regression(s) or quality failure(s): " + "; ".join(names)
-    return Verdict(lines + what_moved(verdicts.rows), verdicts, outcome, EXIT_REGRESSION)
+        return Verdict(lines, None, "", EXIT_OK, not_compared)
+    code = EXIT_OK if verdicts.exit_ok else EXIT_REGRESSION
+    return Verdict(lines, verdicts, outcome(verdicts), code, not_compared)
 
 
 def run(session: Session, settings: Settings, exitstatus: int) -> tuple[Verdict, list[str]]:
@@ -151,4 +171,4 @@ def run(session: Session, settings: Settings, exitstatus: int) -> tuple[Verdict,
     if verdict.code != EXIT_OK:
         return verdict, ["baseline not updated: the session's quality verdicts failed"]
     lines, code = update(session, settings, exitstatus)
-    return Verdict(verdict.lines, verdict.comparison, verdict.outcome, code), lines
+    return replace(verdict, code=code), lines

@@ -130,17 +130,38 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from quantbench.report.tables import session_lines
 
     verdict, update_lines = gate.run(record, settings, int(exitstatus))
-    lines = (extra + session_lines(record) + [""] + publish(verdict, record, settings.report_dir)
-             + update_lines)
-    config.stash[GATE] = {"lines": lines + ([unwritten] if unwritten else [])}
+    tail = update_lines + ([unwritten] if unwritten else [])
+    lines = (extra + session_lines(record) + [""]
+             + publish(verdict, record, settings.report_dir, show_all=settings.all_verdicts,
+                       before_outcome=tail))
+    code = verdict.code or (gate.EXIT_BAD_BASELINE if unwritten else 0)
+    config.stash[GATE] = {"lines": lines, "code": code}
     if int(exitstatus) == 0:
-        session.exitstatus = verdict.code or (gate.EXIT_BAD_BASELINE if unwritten else 0)
+        session.exitstatus = code
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The gate's block, ending in its outcome; a gate that failed is also counted as one error
+    (``gate_report``) so that pytest's last line turns red with its exit status."""
     outcome = config.stash.get(GATE, None)
     if not outcome:
         return
     terminalreporter.section("quantbench results")
     for line in outcome["lines"]:
         terminalreporter.write_line(line)
+    if outcome["code"]:
+        terminalreporter.stats.setdefault("error", []).append(gate_report(outcome["code"]))
+
+
+def gate_report(code: int) -> pytest.CollectReport:
+    """The failed gate as one report under pytest's ``error`` stats, so that pytest's last line
+    reads "N passed, 1 error" in red and its short summary "ERROR quantbench gate - exit 1: ...".
+    pytest writes that line after every ``pytest_terminal_summary`` (``TerminalReporter``'s
+    ``pytest_sessionfinish`` wraps them), so a report added here is counted; the exit status is
+    the session's, set in ``pytest_sessionfinish``. The message points up rather than repeating
+    the verdict."""
+    from quantbench.judge.gate import EXIT_REGRESSION
+
+    why = ("a regression or quality failure" if code == EXIT_REGRESSION else
+           "nothing compared or baseline not written")
+    return pytest.CollectReport("quantbench gate", "failed", f"exit {code}: {why} (see above)", [])

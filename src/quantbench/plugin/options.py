@@ -60,6 +60,8 @@ OPTIONS = (
            (("action", "store_true"),)),
     Option("--qb-steady", "steady", "on: pinned CPUs, no garbage collection in timed rounds, "
            "CPU spun up first; off: none of them", (("choices", ("on", "off")),)),
+    Option("--qb-all-verdicts", "all_verdicts", "show every verdict row in the terminal, not "
+           "only the failing ones", (("action", "store_true"),)),
 )
 FLAGS = {o.dest: o.flag for o in OPTIONS}  # so a bad value's message names the option
 

@@ -8,90 +8,49 @@ when a chart is drawn, so a machine without it still gets every text report.
 from __future__ import annotations
 
 import json
-import math
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from quantbench.catalog import spec
-from quantbench.judge.compare import Comparison, Row, percent
+from quantbench.judge.compare import UNCONFIRMED, Comparison
 from quantbench.report.chart import write_chart
-from quantbench.results import CaseResult, Metric
-from quantbench.report.tables import fmt_metric, render, session_tables
-
-COLUMNS = ["case", "method", "metric", "baseline", "now", "change", "tolerance", "verdict"]
-
-
-def _value(metric: Metric | None) -> str:
-    text = fmt_metric(metric)
-    return f"~{text}" if metric is not None and metric.approximate else text
+from quantbench.report.tables import session_tables
+from quantbench.report.verdicts import markdown_verdicts, shown, terminal_lines, verdict_table
+from quantbench.results import CaseResult
 
 
-def _change(row: Row) -> str:
-    if row.change is None:
-        return "-"
-    if not math.isfinite(row.change):
-        return "+inf" if row.change > 0 else "-inf"
-    return f"{row.change * 100:+.1f}%"
+def comparison_table(comparison: Comparison, show_all: bool = False) -> str:
+    """The terminal's table: failing rows by default, every row that ran with ``show_all``."""
+    return verdict_table(shown(comparison, show_all))
 
 
-def _cells(row: Row) -> list[str]:
-    unit = f" {row.unit}" if row.unit else ""
-    tol = "-" if row.tolerance is None else f"±{percent(row.tolerance)}"
-    return [row.case_key, row.method, f"{row.metric}{unit}".strip(), _value(row.baseline),
-            _value(row.current), _change(row), tol, row.verdict]
-
-
-FAMILY_ORDER = ("gpu", "host", "wall", "memory", "quality", "info")
-
-
-def by_family(rows: tuple[Row, ...] | list[Row]) -> list[Row]:
-    """Rows grouped by what they measure (GPU work, host work, wall clock, memory, quality,
-    info), each group in case and method order, so a reader sees what moved."""
-    def key(row: Row) -> tuple[int, str, str, str]:
-        family = spec(row.metric).family
-        return (FAMILY_ORDER.index(family) if family in FAMILY_ORDER else len(FAMILY_ORDER),
-                row.case_key, row.method, row.metric)
-
-    return sorted(rows, key=key)
-
-
-def comparison_table(comparison: Comparison) -> str:
-    """Fixed-width table, one line per compared metric, grouped by family."""
-    return render([_cells(r) for r in by_family(comparison.rows)], COLUMNS)
-
-
-def _markdown_table(rows: list[list[str]], header: list[str]) -> str:
-    esc = lambda c: c.replace("|", "\\|")  # noqa: E731
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _headline(comparison: Comparison) -> str:
+def _headline(comparison: Comparison, not_compared: str) -> str:
     n_reg, n_imp = len(comparison.regressions), len(comparison.improvements)
-    n_skip = len(comparison.not_run)
-    head = f"❌ **{n_reg} regression(s)**" if n_reg else "✅ **no regressions**"
-    extra = [f"{n_imp} improvement(s): baseline may be stale"] if n_imp else []
+    n_skip, n_unconfirmed = len(comparison.not_run), sum(r.verdict == UNCONFIRMED for r in comparison.rows)
+    if not_compared:
+        head = f"**Nothing was compared with a baseline**: {not_compared}."
+        head += f" ❌ **{n_reg} quality failure(s)**" if n_reg else " Quality thresholds: ✅ pass"
+        return head
+    head = f"❌ **FAIL: {n_reg} failing row(s)**" if n_reg else "✅ **pass: no regressions**"
+    extra = [f"{n_unconfirmed} unconfirmed (not failing)"] if n_unconfirmed else []
+    extra += [f"{n_imp} improvement(s): baseline may be stale"] if n_imp else []
     extra += [f"{n_skip} metric(s) not run"] if n_skip else []
     return head + (" · " + " · ".join(extra) if extra else "") + f" (baseline: {comparison.baseline_gpu})"
 
 
-def markdown_summary(comparison: Comparison | None, results: list[CaseResult], title: str) -> str:
-    """The Markdown a CI job shows: the gate's headline, its table of the metrics that ran, the
-    notes (including one line per case and method that did not run), then the results."""
+def markdown_summary(comparison: Comparison | None, results: list[CaseResult], title: str,
+                     not_compared: str = "") -> str:
+    """The Markdown a CI job shows: the gate's headline and one line per failing (case, method),
+    the failing rows, every other row inside ``<details>``, the notes (one line per case and
+    method that did not run), then the results. ``not_compared`` says why no baseline judged."""
     parts = [f"## {title}", ""]
     if comparison is not None:
-        parts += [_headline(comparison), ""]
-        # A case that did not run is one note per case and method below, not a row per metric.
-        if comparison.ran:
-            rows = [_cells(r) + [r.reason] for r in comparison.ran]
-            parts += [_markdown_table(rows, COLUMNS + ["reason"]), ""]
+        parts += [_headline(comparison, not_compared), ""]
+        parts += markdown_verdicts(comparison)
         parts += [f"- {note}" for note in comparison.notes]
         parts += [""] if comparison.notes else []
     else:
-        parts += ["No baseline comparison in this run.", ""]
+        parts += [f"**Nothing was compared**: {not_compared or 'no baseline comparison in this run'}.", ""]
     if results:
         parts += ["### Results", "", "```text", session_tables(results), "```", ""]
     return "\n".join(parts)
@@ -104,6 +63,7 @@ def write_reports(
     environment: dict[str, Any],
     *,
     title: str = "quantbench",
+    not_compared: str = "",
 ) -> dict[str, Path]:
     """Write ``summary.md``, ``comparison.json`` and ``comparison.png`` into ``report_dir``.
 
@@ -124,7 +84,7 @@ def write_reports(
     }
     (folder / "comparison.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
     written["comparison.json"] = folder / "comparison.json"
-    markdown = markdown_summary(comparison, results, title)
+    markdown = markdown_summary(comparison, results, title, not_compared)
     if note:
         markdown += f"\n_{note}_\n"
     (folder / "summary.md").write_text(markdown, encoding="utf-8")
@@ -137,18 +97,25 @@ def write_reports(
 
 
 
-def publish(verdict: Any, session: Any, report_dir: Path) -> list[str]:
+def publish(verdict: Any, session: Any, report_dir: Path, *, show_all: bool = False,
+            before_outcome: list[str] | None = None, flag: str = "--qb-all-verdicts") -> list[str]:
     """The gate's verdict (``judge.gate.Verdict``) as terminal lines, with summary.md,
-    comparison.json and comparison.png written to ``report_dir`` when anything was judged."""
+    comparison.json and comparison.png written to ``report_dir`` when anything was judged: the
+    context, the table (failing rows, or every row with ``show_all``), the reports, one line per
+    failing (case, method), ``before_outcome``, and the outcome last (``flag``: the option that
+    shows every row, named where rows are left out)."""
     comparison = verdict.comparison
+    tail = list(before_outcome or [])
     if comparison is None:
-        return list(verdict.lines)
-    lines = [*verdict.lines, comparison_table(replace(comparison, rows=tuple(comparison.ran))),
-             *comparison.notes]
+        return list(verdict.lines) + tail
+    lines = list(verdict.lines)
     try:
         written = write_reports(report_dir, comparison, session.results, session.environment,
-                                title=f"quantbench: {session.gpu} / {session.model_source}")
-        lines.append("reports: " + ", ".join(str(p) for p in written.values()))
+                                title=f"quantbench: {session.gpu} / {session.model_source}",
+                                not_compared=verdict.not_compared)
+        lines.append(f"reports in {report_dir}: " + ", ".join(written))
     except OSError as exc:
         lines.append(f"reports not written: {exc}")
-    return lines + [verdict.outcome]
+    if verdict.not_compared:
+        lines.append(f"nothing was compared with a baseline: {verdict.not_compared}")
+    return lines + terminal_lines(comparison, show_all, flag) + tail + [verdict.outcome]

@@ -57,10 +57,26 @@ def fmt_metric(metric: Metric | None) -> str:
     return text
 
 
-def render(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: " | ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
-    return "\n".join([line(header), "-+-".join("-" * w for w in widths), *map(line, rows)])
+WIDTH = 120  # columns a table may take; a wider one is cut into blocks of columns
+
+
+def _block(rows: list[list[str]], header: list[str], columns: list[int]) -> str:
+    widths = {i: max(len(r[i]) for r in [header, *rows]) for i in columns}
+    line = lambda r: " | ".join(r[i].ljust(widths[i]) for i in columns)  # noqa: E731
+    return "\n".join([line(header), "-+-".join("-" * widths[i] for i in columns), *map(line, rows)])
+
+
+def render(rows: list[list[str]], header: list[str], width: int = WIDTH) -> str:
+    """A fixed-width table; past ``width`` columns, the columns after the first are cut into
+    blocks, each under the first column again, so that no line is wider than ``width``."""
+    size = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    blocks: list[list[int]] = [[0]]
+    for i in range(1, len(header)):
+        used = sum(size[j] + 3 for j in blocks[-1]) - 3
+        if len(blocks[-1]) > 1 and used + 3 + size[i] > width:
+            blocks.append([0])
+        blocks[-1].append(i)
+    return "\n\n".join(_block(rows, header, columns) for columns in blocks)
 
 
 def _ratio(results: list[CaseResult], method: CaseResult, metric: str, *, inverse: bool = False) -> str:
@@ -119,19 +135,19 @@ def case_table(results: list[CaseResult]) -> str:
 
 def work_table(results: list[CaseResult]) -> str | None:
     """Device time, work counters and energy per decode token, and kernel time by family, with
-    kernel time's ratio to the reference method (the speed-up where the hardware sees it)."""
+    kernel time's ratio to the reference method (the speed-up where the hardware sees it): one
+    row per metric, one column per method, so that it stays narrow."""
     columns = [c for c in (*WORK_COLUMNS, *FAMILY_COLUMNS) if any(c in r.metrics for r in results)]
     if not columns:
         return None
     from quantbench.catalog import spec
 
-    header = ["Method", *(f"{spec(c).label} ({spec(c).unit})" for c in columns)]
-    rows = [[r.method, *(fmt_metric(r.metrics.get(c)) for c in columns)] for r in results]
+    rows = [[f"{spec(c).label} ({spec(c).unit})", *(fmt_metric(r.metrics.get(c)) for r in results)]
+            for c in columns]
     if any("decode_kernel_us" in r.metrics for r in results):
-        header.append("Kernel speed vs fp16")
-        for row, r in zip(rows, results):
-            row.append(_ratio(results, r, "decode_kernel_us", inverse=True))
-    return render(rows, header)
+        rows.append(["Kernel speed vs fp16",
+                     *(_ratio(results, r, "decode_kernel_us", inverse=True) for r in results)])
+    return render(rows, ["Metric", *(r.method for r in results)])
 
 
 def group_cases(results: Iterable[CaseResult]) -> dict[tuple[str, str, str], list[CaseResult]]:

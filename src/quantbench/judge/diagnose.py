@@ -1,0 +1,133 @@
+"""What a failure says in one line: per failing (case, method), its worst gated figure in raw
+direction (``decode_tps 70.2 → 54.5 tok/s, 1.29× worse, tolerance 10%``) and what moved.
+
+What moved is read from the metric families of the catalog: GPU work (device time, kernels),
+host work (launches, Python calls, synchronisations, copies, allocations), only the wall clock (the
+device figures and counters of that case and method held, so the machine or the host path, not
+the work done), memory, or the outputs (quality). Every line fits in ``WIDTH`` columns: what does
+not fit is dropped from its end, the figure itself last.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable
+
+from quantbench.catalog import spec
+from quantbench.judge.compare import FAILING, PASS, UNCONFIRMED, Row, percent
+
+WIDTH = 120
+# The family a line leads with, when several moved: the one nearest the cause first.
+LEAD_ORDER = ("gpu", "host", "memory", "quality", "wall", "info")
+MOVED = {"gpu": "GPU work", "host": "host work", "memory": "memory", "quality": "quality",
+         "wall": "wall clock (no device data)", "info": "an ungated figure"}
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The rows of one verdict kind in one (case, method), the one its line shows first, and
+    what moved."""
+
+    case_key: str
+    method: str
+    rows: tuple[Row, ...]
+    lead: Row
+    moved: str  # GPU work, host work, only the wall clock, memory, quality
+
+
+def value_text(value: float, kind: str) -> str:
+    """A figure as a reader wants it: counts exactly enough to see a change (1,029.34), the rest
+    to three significant figures."""
+    from quantbench.report.tables import fmt_value
+
+    if kind == "count":
+        return f"{value:,.6g}" if value >= 100 else f"{value:.4g}"
+    return fmt_value(value)
+
+
+def change_text(before: float, after: float, higher_is_better: bool) -> str:
+    """The change in raw direction: ``1.94× worse``, ``3.5% better``, ``worse`` (from or to 0)."""
+    if before == after:
+        return "unchanged"
+    worse = after < before if higher_is_better else after > before
+    word = "worse" if worse else "better"
+    low, high = sorted((abs(before), abs(after)))
+    if low == 0 or not math.isfinite(high):
+        return word
+    ratio = high / low
+    if ratio >= 1.1:
+        return f"{ratio:.2f}× {word}"
+    return f"{(ratio - 1) * 100:#.2g}".rstrip(".") + f"% {word}"  # 1.0%, 0.76%, 3.5%
+
+
+def figure(row: Row, *, tolerance: bool = True) -> str:
+    """``metric before → after unit, change, tolerance``; a quality row gives its threshold."""
+    if row.baseline is None or row.current is None:
+        return f"{row.metric}: {row.reason}"
+    if spec(row.metric).kind == "quality":
+        return row.reason.removeprefix(f"{row.method} ")
+    kind = spec(row.metric).kind
+    before, after = row.baseline.median, row.current.median
+    text = (f"{row.metric} {value_text(before, kind)} → {value_text(after, kind)} {row.unit}".rstrip()
+            + f", {change_text(before, after, row.baseline.higher_is_better)}")
+    if tolerance and row.tolerance is not None:
+        text += f", tolerance {percent(row.tolerance)}"
+    return text
+
+
+def _worst(rows: list[Row]) -> Row:
+    """The row that moved most (its change furthest below zero; + = better in ``Row.change``)."""
+    return min(rows, key=lambda r: r.change if r.change is not None else 0.0)
+
+
+def diagnose(rows: Iterable[Row], verdicts: tuple[str, ...] = FAILING) -> list[Diagnosis]:
+    """One ``Diagnosis`` per (case, method) with a row of ``verdicts``, in the rows' order."""
+    rows = list(rows)
+    picked: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        if row.verdict in verdicts:
+            picked.setdefault((row.case_key, row.method), []).append(row)
+    out = []
+    for (case_key, method), bad in picked.items():
+        families = {spec(r.metric).family for r in bad}
+        lead_family = next(f for f in (*LEAD_ORDER, *sorted(families)) if f in families)
+        lead = _worst([r for r in bad if spec(r.metric).family == lead_family])
+        moved = MOVED.get(lead_family, lead_family)
+        if lead_family == "wall" and any(
+                (r.case_key, r.method) == (case_key, method) and r.verdict == PASS
+                and spec(r.metric).family in ("gpu", "host") for r in rows):
+            moved = "only the wall clock"  # device time and work counters held
+        out.append(Diagnosis(case_key, method, tuple(bad), lead, moved))
+    return out
+
+
+def _fit(variants: list[str], width: int = WIDTH) -> str:
+    """The first variant within ``width`` columns, else the last cut to it."""
+    for text in variants:
+        if len(text) <= width:
+            return text
+    return variants[-1][: width - 1] + "…"
+
+
+def line(d: Diagnosis, prefix: str = "FAIL") -> str:
+    """``FAIL case method — what moved: lead figure (+N more)`` within ``WIDTH`` columns."""
+    where = f"{prefix} {d.case_key} {d.method} — {d.moved}: "
+    more = f" (+{len(d.rows) - 1} more)" if len(d.rows) > 1 else ""
+    full, short = figure(d.lead), figure(d.lead, tolerance=False)
+    return _fit([f"{where}{full}{more}", f"{where}{full}", f"{where}{short}"])
+
+
+def what_moved(rows: Iterable[Row]) -> list[str]:
+    """One line per (case, method) that failed the gate, saying what moved, within 120 columns."""
+    return [line(d) for d in diagnose(rows)]
+
+
+def unconfirmed_lines(rows: Iterable[Row]) -> list[str]:
+    """Per (case, method) with an unconfirmed wall-clock move: its line (not a failure), then
+    the lead row's reason, which holds the command that would confirm it, on a line of its own."""
+    out = []
+    for d in diagnose(rows, (UNCONFIRMED,)):
+        out.append(line(d, "unconfirmed"))
+        out += [f"  {d.lead.reason}"] if d.lead.reason else []
+    return out

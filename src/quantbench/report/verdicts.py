@@ -1,0 +1,147 @@
+"""The verdict rows as a reader in a hurry wants them: failing rows first and alone by default,
+raw direction (``16.9 → 32.8 ms, 1.94× worse``), every line within 120 columns.
+
+The terminal shows the rows that fail the gate (and, with ``--qb-all-verdicts``, every row that
+ran), grouped under one line per (case, method); ``summary.md`` shows the same failing rows and
+keeps the rest inside ``<details>``. Info rows explain a result and never enter the default view.
+"""
+
+from __future__ import annotations
+
+import math
+
+from quantbench.catalog import spec
+from quantbench.judge.compare import FAILING, INFO, NOT_RUN, Comparison, Row, percent
+from quantbench.judge.diagnose import WIDTH, change_text, unconfirmed_lines, value_text, what_moved
+from quantbench.report.tables import fmt_metric
+from quantbench.results import Metric
+
+HEADER = ["metric", "unit", "before", "after", "change", "tolerance", "verdict"]
+MARKDOWN_HEADER = ["case", "method", *HEADER, "reason"]
+FAMILY_ORDER = ("gpu", "host", "wall", "memory", "quality", "info")
+
+
+def _value(metric: Metric | None, *, noise: bool = True) -> str:
+    if metric is None:
+        return "-"
+    if spec(metric.name).kind == "count":
+        return value_text(metric.median, "count")  # exact: 1,029.34, not 1,029
+    text = fmt_metric(metric) if noise else fmt_metric(metric).split(" ±")[0]
+    return f"~{text}" if metric.approximate else text
+
+
+def _change(row: Row) -> str:
+    if row.baseline is None or row.current is None:
+        return "-"
+    if row.change is not None and not math.isfinite(row.change):
+        return "worse" if row.change < 0 else "better"
+    return change_text(row.baseline.median, row.current.median, row.baseline.higher_is_better)
+
+
+def cells(row: Row, *, noise: bool = True) -> list[str]:
+    """A row's cells under ``HEADER``: values in their own direction, the change in words."""
+    tol = "-" if row.tolerance is None else percent(row.tolerance)
+    return [row.metric, row.unit, _value(row.baseline, noise=noise),
+            _value(row.current, noise=noise), _change(row), tol, row.verdict]
+
+
+def ordered(rows: tuple[Row, ...] | list[Row]) -> list[Row]:
+    """Rows by case and method, then by what they measure (GPU work, host work, wall clock,
+    memory, quality, info), so each (case, method) reads as one block."""
+    def key(row: Row) -> tuple[str, str, int, str]:
+        family = spec(row.metric).family
+        place = FAMILY_ORDER.index(family) if family in FAMILY_ORDER else len(FAMILY_ORDER)
+        return (row.case_key, row.method, place, row.metric)
+
+    return sorted(rows, key=key)
+
+
+def shown(comparison: Comparison, show_all: bool = False) -> list[Row]:
+    """The rows a view shows: by default those that fail the gate; all that ran with
+    ``show_all`` (``not run`` rows are one note per case and method instead)."""
+    if show_all:
+        return ordered(comparison.ran)
+    return ordered([r for r in comparison.rows if r.verdict in FAILING])
+
+
+def _grouped(rows: list[Row], noise: bool) -> list[str]:
+    table = [cells(r, noise=noise) for r in rows]
+    widths = [max(len(c[i]) for c in [HEADER, *table]) for i in range(len(HEADER))]
+    widths[0] += 2  # metric rows are indented under their (case, method) line
+    fmt = lambda c: "  ".join(x.ljust(w) for x, w in zip(c, widths)).rstrip()  # noqa: E731
+    out = [fmt(HEADER)]
+    where = None
+    for row, cell in zip(rows, table):
+        if (row.case_key, row.method) != where:
+            where = (row.case_key, row.method)
+            out.append(f"{row.case_key} {row.method}")
+        out.append(fmt(["  " + cell[0], *cell[1:]]))
+    return out
+
+
+def verdict_table(rows: list[Row]) -> str:
+    """Fixed-width table under one header, a line per (case, method) above its rows; the
+    intervals (``±x%``) are left out when they would pass 120 columns."""
+    if not rows:
+        return ""
+    lines = _grouped(rows, noise=True)
+    if max(map(len, lines)) > WIDTH:
+        lines = _grouped(rows, noise=False)
+    return "\n".join(line if len(line) <= WIDTH else line[: WIDTH - 1] + "…" for line in lines)
+
+
+def terminal_lines(comparison: Comparison, show_all: bool = False,
+                   flag: str = "--qb-all-verdicts") -> list[str]:
+    """The verdict for the terminal: the table of what the view shows, then the notes, then one
+    line per failing (case, method), then the unconfirmed ones (worth a look, not failing)."""
+    rows = shown(comparison, show_all)
+    kept = {id(r) for r in rows}
+    hidden = [r.verdict for r in comparison.rows if r.verdict not in (NOT_RUN, INFO) and id(r) not in kept]
+    lines = verdict_table(rows).splitlines()
+    if hidden:
+        lines.append(f"{len(hidden)} other verdict(s) not shown ({', '.join(sorted(set(hidden)))}): "
+                     f"{flag} shows every row")
+    lines += note_lines(comparison)
+    return lines + what_moved(comparison.rows) + unconfirmed_lines(comparison.rows)
+
+
+def note_lines(comparison: Comparison) -> list[str]:
+    """The comparison's notes for the terminal: what did not run is one line per reason (a
+    baseline of many methods against a session of one gave a line per case and method), the
+    other notes as they are; each within 120 columns."""
+    by_reason: dict[str, list[str]] = {}
+    for row in comparison.not_run:
+        pairs = by_reason.setdefault(row.reason, [])
+        if f"{row.case_key} {row.method}" not in pairs:
+            pairs.append(f"{row.case_key} {row.method}")
+    lines = []
+    for reason, pairs in by_reason.items():
+        text = f"not run ({reason}): {len(pairs)} case/method pair(s): {', '.join(pairs)}"
+        lines.append(text if len(text) <= WIDTH else text[: WIDTH - 1] + "…")
+    return lines + [n for n in comparison.notes if not n.startswith("not run: ")]
+
+
+def markdown_table(rows: list[Row]) -> str:
+    """A Markdown table of ``rows`` with their reasons."""
+    esc = lambda c: c.replace("|", "\\|")  # noqa: E731
+    out = ["| " + " | ".join(MARKDOWN_HEADER) + " |", "|" + "---|" * len(MARKDOWN_HEADER)]
+    out += ["| " + " | ".join(esc(c) for c in [r.case_key, r.method, *cells(r), r.reason]) + " |"
+            for r in rows]
+    return "\n".join(out)
+
+
+def markdown_verdicts(comparison: Comparison) -> list[str]:
+    """``summary.md``'s verdict: one line per failing or unconfirmed (case, method), the failing
+    rows, then every other row that ran inside ``<details>``."""
+    moved = what_moved(comparison.rows) + unconfirmed_lines(comparison.rows)
+    parts = [f"  - {line.strip()}" if line.startswith("  ") else f"- {line}" for line in moved]
+    parts += [""] if moved else []
+    failing = shown(comparison)
+    if failing:
+        parts += [markdown_table(failing), ""]
+    rest = [r for r in ordered(comparison.ran) if r.verdict not in FAILING]
+    if rest:
+        verdicts = sorted({r.verdict for r in rest})
+        parts += [f"<details><summary>{len(rest)} other verdict(s): {', '.join(verdicts)}"
+                  "</summary>", "", markdown_table(rest), "", "</details>", ""]
+    return parts

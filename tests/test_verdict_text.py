@@ -1,0 +1,205 @@
+"""A failure that explains itself in ten seconds (issue 19, item 6): one line per failing (case,
+method) with its figure before → after in raw direction, its tolerance and what moved; failing
+rows only by default; every line within 120 columns; a plain last line; "nothing was compared"
+said as such; unconfirmed wall-clock moves shown as worth a look, not failing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from quantbench import catalog
+from quantbench.config import SCENARIOS, Settings
+from quantbench.judge import gate
+from quantbench.judge.baseline import Baseline
+from quantbench.judge.compare import (
+    PASS, REGRESSION, UNCONFIRMED, Comparison, Row, compare, what_moved as moved_reexport,
+)
+from quantbench.judge.diagnose import change_text, diagnose, figure, line, unconfirmed_lines, what_moved
+from quantbench.report.files import markdown_summary, publish
+from quantbench.report.verdicts import terminal_lines, verdict_table
+from quantbench.results import CaseResult, Metric
+
+GPU = "NVIDIA H200"
+SOURCE = "synthetic:qwen2.5-0.5b-instruct"
+CASE = "eager/generate-bs1"
+AB = ("python -m quantbench ab --base OLD/bin/python --head NEW/bin/python -- "
+      "--qb-methods fp16 -k 'generate and bs1'")
+
+
+def sampled(name: str, median: float, rel: float, *, hib: bool = True, unit: str = "tok/s") -> Metric:
+    half = median * rel
+    return Metric(name, unit, median, median - half, median + half, 30, hib, rel, "converged")
+
+
+def exact(name: str, value: float, unit: str) -> Metric:
+    return Metric.exact(name, unit, value, higher_is_better=False)
+
+
+def device(value: float) -> Metric:
+    return Metric("decode_kernel_us", "us/token", value, value * 0.999, value * 1.001, 3, False,
+                  None, "fixed")
+
+
+def metrics(tps: float, p90: float, kernel_us: float, kernels: float, py_calls: float,
+            syncs: float = 0.0) -> list[Metric]:
+    return [sampled("decode_tps", tps, 0.02), sampled("e2e_tps", tps * 0.98, 0.02),
+            sampled("token_p90_ms", p90, 0.01, hib=False, unit="ms"), device(kernel_us),
+            exact("decode_kernels", kernels, "kernels/token"),
+            exact("decode_py_calls", py_calls, "calls/token"),
+            exact("decode_syncs", syncs, "syncs/token"), exact("weights_gb", 0.988, "GB"),
+            sampled("roofline_pct", 2.1, 0.02, unit="%")]
+
+
+BEFORE = {"fp16": metrics(70.2, 16.9, 2341.2, 1029.34, 2719, 1),
+          "nf4": metrics(42.1, 24.9, 2321.0, 1031.0, 5575, 1),
+          "int8": metrics(15.4, 71.2, 4340.0, 2039.0, 13879, 1)}
+AFTER = {"fp16": metrics(54.5, 32.8, 2341.5, 1029.34, 2719, 1),  # only the wall clock
+         "nf4": metrics(40.0, 25.0, 2770.0, 1173.34, 5575, 1),  # GPU work
+         "int8": metrics(13.0, 80.0, 4341.0, 2039.0, 13879, 2)}  # host work: one more sync
+
+
+def result(method: str, values: list[Metric], case: str = "generate-bs1") -> CaseResult:
+    return CaseResult("default", "eager", case, method, "float16", {m.name: m for m in values})
+
+
+@pytest.fixture(autouse=True)
+def sync_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Synchronisations per token: a host-work count (issue 19, item 2), here if not yet in the
+    catalog."""
+    if "decode_syncs" not in catalog.SPECS:
+        monkeypatch.setitem(catalog.SPECS, "decode_syncs", catalog.MetricSpec(
+            "decode_syncs", "syncs/token", False, "count", "Syncs/token", "host"))
+
+
+@pytest.fixture
+def failing() -> Comparison:
+    baseline = Baseline(GPU, SOURCE, SCENARIOS["default"].to_dict(),
+                        {CASE: {m: {x.name: x for x in v} for m, v in BEFORE.items()}}, {},
+                        {"kind": "measured"})
+    return compare(baseline, [result(m, v) for m, v in AFTER.items()], Settings())
+
+
+def test_raw_direction_reads_as_it_moved() -> None:
+    assert change_text(16.9, 32.8, higher_is_better=False) == "1.94× worse"
+    assert change_text(70.2, 54.5, higher_is_better=True) == "1.29× worse"
+    assert change_text(70.2, 72.0, higher_is_better=True) == "2.6% better"
+    assert change_text(2341.2, 2434.8, higher_is_better=False) == "4.0% worse"
+    assert change_text(675, 682, higher_is_better=False) == "1.0% worse"
+    assert change_text(0, 1, higher_is_better=False) == "worse"
+    assert change_text(5, 5, higher_is_better=False) == "unchanged"
+
+
+def test_one_line_per_failing_case_and_method_says_what_moved(failing: Comparison) -> None:
+    assert what_moved(failing.rows) == [
+        "FAIL eager/generate-bs1 fp16 — only the wall clock: token_p90_ms 16.9 → 32.8 ms, 1.94× worse, "
+        "tolerance 10% (+2 more)",
+        "FAIL eager/generate-bs1 int8 — host work: decode_syncs 1 → 2 syncs/token, 2.00× worse, "
+        "tolerance 0.5% (+3 more)",
+        "FAIL eager/generate-bs1 nf4 — GPU work: decode_kernel_us 2,321 → 2,770 us/token, 1.19× worse, "
+        "tolerance 3% (+1 more)",
+    ]
+    assert moved_reexport(failing.rows) == what_moved(failing.rows)
+
+
+def test_counts_read_exactly(failing: Comparison) -> None:
+    (nf4,) = [d for d in diagnose(failing.rows) if d.method == "nf4"]
+    kernels = next(r for r in nf4.rows if r.metric == "decode_kernels")
+    assert figure(kernels) == "decode_kernels 1,031 → 1,173.34 kernels/token, 1.14× worse, tolerance 0.5%"
+
+
+def test_a_line_too_long_drops_its_count_then_its_tolerance_never_past_120(failing: Comparison) -> None:
+    (nf4,) = [d for d in diagnose(failing.rows) if d.method == "nf4"]
+    long = replace(nf4, case_key="eager/prefill-1024", method="int4wo")
+    assert line(long).endswith("1.19× worse, tolerance 3% (+1 more)") and len(line(long)) == 119
+    longer = replace(long, case_key="compiled/prefill-1024")
+    assert line(longer).endswith("1.19× worse, tolerance 3%") and len(line(longer)) == 112
+    longest = replace(long, case_key="compiled/prefill-1024-and-a-good-deal-more")
+    assert line(longest).endswith("1.19× worse") and len(line(longest)) <= 120
+    assert len(line(replace(long, case_key="x" * 200))) == 120
+
+
+def test_terminal_shows_only_failing_rows_within_120_columns(failing: Comparison) -> None:
+    lines = terminal_lines(failing)
+    assert max(map(len, lines)) <= 120, max(lines, key=len)
+    table = verdict_table([r for r in failing.rows if r.verdict == REGRESSION]).splitlines()
+    assert table[0].split() == ["metric", "unit", "before", "after", "change", "tolerance", "verdict"]
+    assert lines[:len(table)] == table
+    assert "roofline_pct" not in "\n".join(lines)  # info rows never in the default view
+    assert not any(" pass" in line_ for line_ in table)
+    assert any(line_.startswith("  token_p90_ms") and "1.94× worse" in line_ for line_ in table)
+    assert "15 other verdict(s) not shown (pass): --qb-all-verdicts shows every row" in lines
+    everything = terminal_lines(failing, show_all=True)
+    assert "roofline_pct" in "\n".join(everything) and max(map(len, everything)) <= 120
+
+
+def _session(results: list[CaseResult]) -> SimpleNamespace:
+    return SimpleNamespace(results=results, environment={}, gpu=GPU, model_source=SOURCE)
+
+
+def test_the_last_block_ends_in_one_line_per_failure_then_a_short_outcome(
+        failing: Comparison, tmp_path: Path) -> None:
+    verdict = gate.Verdict(["compared with baselines/x.json"], failing, gate.outcome(failing), 1)
+    lines = publish(verdict, _session([result(m, v) for m, v in AFTER.items()]), tmp_path,
+                    before_outcome=["baseline not updated: the session's quality verdicts failed"])
+    assert lines[-1] == "gate: FAIL: fp16, int8, nf4 (9 regressions)"
+    assert lines[-5:-2] == what_moved(failing.rows)
+    assert max(map(len, lines[-15:])) <= 120
+    summary = (tmp_path / "summary.md").read_text()
+    head = summary.split("<details>")[0]
+    assert "❌ **FAIL: 9 failing row(s)**" in head
+    assert all(f"- {text}" in head for text in what_moved(failing.rows))
+    assert "| roofline_pct |" not in head and "| roofline_pct |" in summary.split("<details>")[1]
+
+
+def test_unconfirmed_wall_clock_moves_are_worth_a_look_not_a_failure(failing: Comparison) -> None:
+    reason = f"wall clock only; one session in the baseline; confirm: {AB}"
+    rows = tuple(replace(r, verdict=UNCONFIRMED, reason=reason)
+                 if r.method == "fp16" and r.verdict == REGRESSION else r for r in failing.rows)
+    comparison = replace(failing, rows=rows)
+    assert [d.method for d in diagnose(rows)] == ["int8", "nf4"]
+    assert unconfirmed_lines(rows) == [
+        "unconfirmed eager/generate-bs1 fp16 — only the wall clock: token_p90_ms 16.9 → 32.8 ms, "
+        "1.94× worse, tolerance 10%",  # 124 columns with "(+2 more)"
+        f"  {reason}"]
+    lines = terminal_lines(comparison)
+    assert lines[-2:] == unconfirmed_lines(rows)  # after the failures
+    assert gate.outcome(comparison) == "gate: FAIL: int8, nf4 (6 regressions; 3 unconfirmed, not failing)"
+    clean = replace(comparison, rows=tuple(r for r in rows if r.method == "fp16"))
+    assert clean.exit_ok and gate.outcome(clean) == "gate: pass (3 unconfirmed, not failing)"
+    assert f"  - {reason}" in markdown_summary(comparison, [], "t")
+
+
+def test_pass_and_quality_only_outcomes_are_short() -> None:
+    quality = Row("eager/quality", "nf4", "kl_divergence", "nats",
+                  Metric.exact("kl_divergence", "nats", 1e-12, higher_is_better=False),
+                  Metric.exact("kl_divergence", "nats", 1e-3, higher_is_better=False), None, None,
+                  "quality fail", "nf4 KL divergence 0.001 > 0.000 nats")
+    comparison = Comparison((quality,))
+    assert gate.outcome(comparison) == "gate: FAIL: nf4 (1 quality failure)"
+    assert what_moved([quality]) == [
+        "FAIL eager/quality nf4 — quality: KL divergence 0.001 > 0.000 nats"]
+    assert gate.outcome(Comparison((replace(quality, verdict=PASS),))) == "gate: pass"
+
+
+def test_summary_says_plainly_when_nothing_was_compared(tmp_path: Path) -> None:
+    quality = Row("eager/quality", "nf4", "kl_divergence", "nats", None,
+                  Metric.exact("kl_divergence", "nats", 1e-3, higher_is_better=False), None, None,
+                  PASS, "nf4 KL divergence 0.001 <= 0.500 nats")
+    text = markdown_summary(Comparison((quality,)), [], "t", "--benchmark-compare was not given")
+    assert "**Nothing was compared with a baseline**: --benchmark-compare was not given." in text
+    assert "no regressions" not in text
+    assert "**Nothing was compared**" in markdown_summary(None, [], "t", "no baseline for cpu")
+
+
+def test_the_gate_says_why_nothing_was_compared(tmp_path: Path) -> None:
+    session = SimpleNamespace(results=[], skipped={}, synthetic=True, gpu="cpu",
+                              model_source="synthetic:qwen2-tiny", scenario={}, environment={})
+    assert gate.judge(session, Settings()).not_compared == (
+        "--benchmark-compare was not given: quality thresholds only")
+    allowed = Settings(compare=True, allow_missing_baseline=True, baseline_dir=tmp_path)
+    verdict = gate.judge(session, allowed)
+    assert verdict.code == 0 and verdict.not_compared.startswith("no baseline for cpu")
