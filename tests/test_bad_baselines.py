@@ -42,7 +42,7 @@ def _settings(tmp_path: Path, **table: Any) -> Any:
 def _valid(settings: Any) -> dict[str, Any]:
     return baseline_from_results(
         [_result(900.0)], gpu=GPU, model_source=MODEL, scenario=settings.scenario.to_dict(),
-        environment={"launch_overhead_us": 7.4}, provenance={"kind": "measured"}).to_dict()
+        environment={"launch_overhead_us": 7.4}, provenance={"kind": "measured", "sessions": 5}).to_dict()
 
 
 def _gate(tmp_path: Path, edit: Callable[[dict], None] | None = None, *, tps: float = 450.0,

@@ -72,7 +72,7 @@ def test_approximate_values_show_a_tilde() -> None:
                         {"eager/generate-bs1": {"int8": {"e2e_tps": approx}}}, {}, {"kind": "published"})
     now = case("int8", "generate-bs1", sampled("e2e_tps", 3.0, 0.1))
     comparison = compare(baseline, [now], Settings())
-    assert "~6.30" in comparison_table(comparison)
+    assert "~6.30" in comparison_table(comparison, show_all=True)
 
 
 def test_markdown_summary(session) -> None:

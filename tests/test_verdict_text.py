@@ -79,7 +79,7 @@ def sync_counts(monkeypatch: pytest.MonkeyPatch) -> None:
 def failing() -> Comparison:
     baseline = Baseline(GPU, SOURCE, SCENARIOS["default"].to_dict(),
                         {CASE: {m: {x.name: x for x in v} for m, v in BEFORE.items()}}, {},
-                        {"kind": "measured"})
+                        {"kind": "measured", "sessions": 5})  # calibrated: wall rows gate
     return compare(baseline, [result(m, v) for m, v in AFTER.items()], Settings())
 
 
