@@ -174,7 +174,7 @@ def test_a_tolerance_option_reaches_the_verdicts(tmp_path) -> None:
 def test_one_pair_is_refused_and_cli_dispatches_ab(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["ab", "--base", "a", "--head", "b", "--pairs", "1"])
-    assert exc.value.code == 2
+    assert exc.value.code == 4  # quantbench.exits.USAGE, as pytest's usage error
     assert "--pairs must be at least 2" in capsys.readouterr().err
 
 

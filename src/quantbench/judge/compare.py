@@ -44,6 +44,7 @@ from quantbench.judge.baseline import Baseline, BaselineError, gpu_slug, model_s
 from quantbench.catalog import spec
 from quantbench.results import CaseResult, Metric
 from quantbench.config import Scenario, Settings
+from quantbench.sources import same_model
 
 Z_CRITICAL = 1.96
 _EPS = 1e-9
@@ -75,6 +76,10 @@ def check_compatible(
         raise BaselineError(
             f"baseline is for model {baseline.model_source}, this run uses {model_source}"
         )
+    if not same_model(baseline.model_source, model_source):
+        raise BaselineError(f"baseline is for model {baseline.model_source}, this run uses "
+                            f"{model_source} (two folders of one name share a baseline file: "
+                            "rename one)")
     diffs = [
         f"{key}: baseline {_norm(baseline.scenario[key])}, run {_norm(scenario[key])}"
         for key in SCENARIO_FIELDS
@@ -187,6 +192,8 @@ def percent(fraction: float) -> str:
 
 def judge(base: Metric, current: Metric, tolerance: float) -> tuple[str, str, float, float | None]:
     """Verdict, reason, change and z of one metric (see the module docstring)."""
+    if not (math.isfinite(base.median) and math.isfinite(current.median)):  # never "within ±10 %"
+        return REGRESSION, f"not a finite value: baseline {base.median}, now {current.median}", math.nan, None
     change = relative_change(base.median, current.median, base.higher_is_better)
     z = z_score(base, current)
     noisy = z is not None and abs(z) <= Z_CRITICAL
@@ -221,7 +228,7 @@ def what_moved(rows: tuple[Row, ...] | list[Row]) -> list[str]:
     path, or only the machine: its device time and counters held)."""
     failing: dict[tuple[str, str], list[Row]] = {}
     for row in rows:
-        if row.verdict == REGRESSION:
+        if row.verdict == REGRESSION and row.current is not None:  # a lost method has its own note
             failing.setdefault((row.case_key, row.method), []).append(row)
     lines = []
     for (case_key, method), bad in failing.items():

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from quantbench import exits
 from quantbench.config import Settings
 from quantbench.files import describe
 from quantbench.judge.baseline import (
@@ -31,12 +32,10 @@ from quantbench.judge.baseline import (
 from quantbench.judge.compare import Comparison, check_compatible, compare, what_moved
 from quantbench.judge.quality import quality_rows
 from quantbench.judge.host import host_note
-from quantbench.judge.inputs import locate, nothing_judged
+from quantbench.judge.inputs import locate, lost_methods, nothing_judged, unbaselined_metrics, update_guard
 from quantbench.session import Session
 
-EXIT_OK = 0
-EXIT_REGRESSION = 1
-EXIT_BAD_BASELINE = 4
+EXIT_OK, EXIT_REGRESSION, EXIT_BAD_BASELINE = exits.OK, exits.REGRESSION, exits.USAGE
 
 
 def _command() -> str:
@@ -57,7 +56,9 @@ def update(session: Session, settings: Settings, exitstatus: int) -> tuple[list[
                     "note": "written by quantbench --qb-update-baseline"},
     )
     try:
-        kept = write_baseline(path, baseline)
+        kept = write_baseline(path, baseline, update_guard(baseline, path))
+    except BaselineError as exc:
+        return [f"quantbench: baseline not updated: {exc}"], EXIT_BAD_BASELINE
     except OSError as exc:
         return [f"baseline not updated: cannot write {path}: {describe(exc)}"], EXIT_BAD_BASELINE
     lines = [f"baseline written: {path}"]
@@ -79,6 +80,9 @@ def against_baseline(session: Session, settings: Settings) -> tuple[list[str], C
     except BaselineError as exc:
         return [f"quantbench: baseline unusable: {exc}"], None, EXIT_BAD_BASELINE
     comparison = compare(baseline, session.results, settings, skipped=session.skipped)
+    comparison = lost_methods(comparison, session.skipped, session.failures)
+    comparison = replace(comparison, notes=comparison.notes
+                         + tuple(unbaselined_metrics(baseline, session.results)))
     lines = [f"compared with {path} ({baseline.provenance.get('kind', '?')}, "
              f"{baseline.environment.get('date', 'undated')})"]
     note = host_note(baseline.environment.get("launch_overhead_us"),
@@ -130,6 +134,10 @@ def run(session: Session, settings: Settings, exitstatus: int) -> tuple[Verdict,
     if not settings.update_baseline:
         return verdict, []
     if verdict.code != EXIT_OK:
-        return verdict, ["baseline not updated: the session's quality verdicts failed"]
+        path = baseline_path(settings.baseline_dir, session.gpu, session.model_source)
+        why = (f"the session failed the gate ({len(verdict.comparison.regressions)} regression(s) or "
+               "quality failure(s))" if verdict.code == EXIT_REGRESSION and verdict.comparison
+               else f"the comparison with the stored baseline was unusable (exit {verdict.code})")
+        return verdict, [f"baseline not updated: {why}; {path} is unchanged"]
     lines, code = update(session, settings, exitstatus)
     return Verdict(verdict.lines, verdict.comparison, verdict.outcome, code), lines

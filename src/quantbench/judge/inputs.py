@@ -11,15 +11,20 @@ cases). A baseline that exists but cannot be used is ``load_baseline``'s ``Basel
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
-from quantbench.judge.compare import INFO, NOT_RUN, Comparison
+from quantbench import exits
+from quantbench.catalog import SPECS, spec
 from quantbench.files import describe
+from quantbench.judge.baseline import Baseline, BaselineError, from_json
+from quantbench.judge.calibrate_checks import no_shrink
+from quantbench.judge.compare import INFO, NOT_RUN, REGRESSION, Comparison
 from quantbench.results import CaseResult
+from quantbench.sources import same_model
 
-EXIT_OK = 0
-EXIT_BAD_BASELINE = 4
+EXIT_OK, EXIT_BAD_BASELINE = exits.OK, exits.USAGE
 _ALLOW = ("create one with `pytest benches --qb-update-baseline`, or pass "
           "--qb-allow-missing-baseline if no baseline yet is fine")
 
@@ -56,3 +61,59 @@ def nothing_judged(comparison: Comparison, results: Sequence[CaseResult],
     if allow_missing:
         return [text], EXIT_OK
     return [f"quantbench: {text}"], EXIT_BAD_BASELINE
+
+
+def lost_methods(comparison: Comparison, skipped: Mapping[str, str],
+                 failures: Mapping[str, str]) -> Comparison:
+    """A method the baseline holds that this session selected and could not run (its library
+    fails to import, it fails to load) fails the gate: its ``not run`` rows become regressions
+    and one note per method says why. ``ab`` judges a lost case the same way; a method merely
+    not selected this run stays ``not run``."""
+    why = {**{m: f"skipped: {r}" for m, r in skipped.items()}, **failures}
+    rows, lost = [], {}
+    for row in comparison.rows:
+        if row.verdict == NOT_RUN and row.method in why:
+            lost[row.method] = why[row.method]
+            row = replace(row, verdict=REGRESSION, reason=f"ran in the baseline, cannot run now: {why[row.method]}")
+        rows.append(row)
+    if not lost:
+        return comparison
+    notes = [n for n in comparison.notes if not any(n.startswith("not run: ") and f" {m} (" in n for m in lost)]
+    notes += [f"lost: {m} ran in the baseline and cannot run now ({reason})" for m, reason in lost.items()]
+    return replace(comparison, rows=tuple(rows), notes=tuple(notes))
+
+
+def unbaselined_metrics(baseline: Baseline, results: Sequence[CaseResult]) -> list[str]:
+    """One note per (case, method) the baseline holds whose gated metrics it lacks in part (a
+    metric deleted from the file, or left out by ``calibrate``): those are not compared, and
+    say so, as a case or method the baseline lacks does."""
+    notes = []
+    for result in results:
+        held = baseline.results.get(result.case_key, {}).get(result.method)
+        if held is None:
+            continue  # the whole case or method: compare's own "no baseline for" note
+        missing = [n for n in result.metrics
+                   if n not in held and n in SPECS and spec(n).kind not in ("info", "quality")]
+        if missing:
+            notes.append(f"no baseline for {result.case_key} {result.method} {', '.join(missing)} (not compared)")
+    return notes
+
+
+def update_guard(new: Baseline, path: Path) -> Callable[[bytes | None], None]:
+    """``write_baseline``'s guard for ``--qb-update-baseline``: refuse to replace a baseline of
+    another model that shares the file name (``sources.same_model``), or one holding metrics this
+    session lacks (a smaller session would shrink it, and the lost metrics stop being gated)."""
+    shrink = no_shrink(new, path, False, [], advice=(
+        "move it away to start afresh, or replace it with `python -m quantbench calibrate "
+        "SESSION.json --min-sessions 1 --force`"))
+
+    def guard(old_bytes: bytes | None) -> None:
+        try:
+            old = from_json(old_bytes.decode("utf-8")) if old_bytes is not None else None
+        except (BaselineError, UnicodeDecodeError):
+            return  # an unreadable stored file is replaced; history keeps it
+        if old is not None and not same_model(old.model_source, new.model_source):
+            raise BaselineError(f"{path} is the baseline of {old.model_source}, not of "
+                                f"{new.model_source} (two folders of one name): rename one")
+        shrink(old_bytes)
+    return guard

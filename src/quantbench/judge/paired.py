@@ -153,9 +153,9 @@ def _keyed(results: Sequence[CaseResult]) -> dict[tuple[str, str], CaseResult]:
 def paired_comparison(base: Sequence[Sequence[CaseResult]], head: Sequence[Sequence[CaseResult]],
                       tolerance: Callable[[str], float], *, label: str = "base") -> Comparison:
     """One ``Row`` per gated (case, method, metric) that every session measured, judging head's
-    pairs against base's. ``base[i]`` and ``head[i]`` are the results of pair i. A case every
-    base run measured that a head run lacks is a regression (head lost it); metrics and cases
-    not in every session are named in the notes."""
+    pairs against base's. ``base[i]`` and ``head[i]`` are the results of pair i. A case, or a
+    metric of a case, that every base run measured and a head run lacks is a regression (head
+    lost it); other metrics and cases not in every session are named in the notes."""
     if len(base) != len(head):
         raise ValueError(f"{len(base)} base sessions but {len(head)} head sessions")
     base_k = [_keyed(s) for s in base]
@@ -187,6 +187,13 @@ def paired_comparison(base: Sequence[Sequence[CaseResult]], head: Sequence[Seque
                 continue
             b = [r.metrics.get(name) for r in samples_b]
             h = [r.metrics.get(name) for r in samples_h]
+            if None not in b and None in h:  # head stopped measuring it: lost, as a lost case
+                runs = ", ".join(str(i + 1) for i, m in enumerate(h) if m is None)
+                merged = merge_metric(b)  # type: ignore[arg-type]
+                rows.append(Row(case_key, method, name, merged.unit, merged, None, None,
+                                tolerance(name), REGRESSION,
+                                f"every base run measured it; head run(s) {runs} did not"))
+                continue
             if None in b or None in h:
                 partial.append(name)
                 continue
