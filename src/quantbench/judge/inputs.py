@@ -26,7 +26,7 @@ from quantbench.sources import same_model
 
 EXIT_OK, EXIT_BAD_BASELINE = exits.OK, exits.USAGE
 _ALLOW = ("create one with `pytest benches --qb-update-baseline`, or pass "
-          "--qb-allow-missing-baseline if no baseline yet is fine")
+          "--qb-allow-missing-baseline (compare: --allow-missing-baseline) if no baseline yet is fine")
 
 
 def locate(path: Path, *, gpu: str, source: str, allow_missing: bool) -> tuple[list[str], int] | None:
