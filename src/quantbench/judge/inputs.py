@@ -1,4 +1,8 @@
-"""What the baseline gate checks around a comparison, so that an empty one is never a pass.
+"""What the baseline gate checks around a comparison, so that nothing passes unseen.
+
+A method the baseline holds that cannot run now fails (``lost_methods``: the rule ``ab`` applies
+to a lost case); metrics the baseline lacks are named (``unbaselined_metrics``); an update never
+shrinks a baseline or overwrites another model's of the same file name (``update_guard``).
 
 Under ``--benchmark-compare`` a job that compared nothing must not go green: a baseline folder
 that is a file or cannot be entered is one line and exit 4; a baseline file that does not exist

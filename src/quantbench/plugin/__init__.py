@@ -87,6 +87,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = [item for _, item in sorted(enumerate(items), key=key)]
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A session that will run a bench starts by removing the last run's record and reports."""
+    if any("qb_model" in getattr(item, "fixturenames", ()) for item in session.items):
+        from quantbench.plugin.fixtures import clear_previous
+
+        clear_previous(settings_of(session.config).report_dir)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     """Once a failure is reported, clear its traceback's frames: they hold the test's locals, the

@@ -137,7 +137,6 @@ def bench_of(config: pytest.Config) -> Bench:
         session_path = workers.session_file(config, settings)
         try:  # before any model loads: the session file is written after the first case
             check_writable_dir(session_path.parent)
-            clear_previous(settings.report_dir)
         except OSError as exc:
             stop(f"cannot write reports to {session_path.parent}: {describe(exc)}")
         problem = home_problem(settings.cache_dir, "--qb-cache-dir")
@@ -157,12 +156,16 @@ def bench_of(config: pytest.Config) -> Bench:
 
 
 def clear_previous(report_dir: Path) -> None:
-    """Remove the last run's ``session.json`` and reports from ``report_dir`` as this run starts
-    measuring: a run killed before its first case, or one that judges nothing, must not leave
-    them to be read as its own (``compare`` would pass a stale session)."""
+    """Remove the last run's ``session.json`` and reports from ``report_dir`` once this run has
+    collected a bench to run: a run killed before its first case, or one that judges nothing,
+    must not leave them to be read as its own (``compare`` would pass a stale session). A run
+    without benches (``pytest tests``) leaves them alone."""
     from quantbench.report.files import clear_reports
 
-    (report_dir / "session.json").unlink(missing_ok=True)
+    try:
+        (report_dir / "session.json").unlink(missing_ok=True)
+    except OSError:
+        return  # an unwritable report folder: the first bench stops with one line
     clear_reports(report_dir)
 
 

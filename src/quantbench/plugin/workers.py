@@ -14,16 +14,13 @@ one merged session and one gate at the end.
   outputs on the quality prompts (the same seeded weights and prompts the reference's own worker
   uses) and frees it. Nothing waits on another process, so a slow, failed or crashed worker can
   never hold up another's quality verdicts: the price is one extra reference load per worker.
-* **Records.** Each worker checkpoints ``<report_dir>/workers/<run>/<id>.json`` and neither
-  gates nor publishes; the controller merges the files (``quantbench.merge``) into
-  ``session.json`` and runs the one gate in ``pytest_sessionfinish``. ``<run>`` is the
-  controller's own folder (its pid and a random suffix), locked while it lives, so two sessions
-  sharing a report folder never read each other's workers; the next controller removes the
-  folders of controllers that are gone. A worker that cannot write its record says so to the
-  controller (``workeroutput``), which then exits 4 instead of judging what it lacks.
-* **Refused.** ``--dist each`` (every worker would run every case at once, measuring each
-  other) and, on a host without a GPU, ``-n`` unless ``--qb-device cpu`` says the CPU workers
-  are meant: one line each, exit 4.
+* **Records.** Each worker checkpoints ``<report_dir>/workers/<run>/<id>.json``; the controller
+  merges them (``quantbench.merge``) into ``session.json`` and gates once. ``<run>`` is the
+  controller's own folder, locked while it lives (two sessions sharing a report folder never
+  read each other's workers; the next controller removes dead ones'). A worker that cannot
+  write its record tells the controller (``workeroutput``), which exits 4 instead of judging.
+* **Refused** (exit 4, one line): ``--dist each`` (every worker would run every case at once)
+  and, on a host without a GPU, ``-n`` unless ``--qb-device cpu`` says so.
 """
 
 from __future__ import annotations
