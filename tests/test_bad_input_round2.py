@@ -217,7 +217,8 @@ def test_a_metric_head_stops_emitting_is_a_regression(tmp_path: Path, capsys) ->
     data = json.loads((tmp_path / "ab2" / "comparison.json").read_text())
     rows = {(r["case_key"], r["metric"]): r for r in data["comparison"]["rows"]}
     assert rows[("eager/generate-bs8", "e2e_tps")]["verdict"] == "regression"
-    assert rows[("eager/generate-bs8", "e2e_tps")]["reason"] == "every base run measured it; head run(s) 1, 2, 3 did not"
+    assert rows[("eager/generate-bs8", "e2e_tps")]["reason"] == (
+        "every base run measured it; head run(s) 1, 2, 3 did not")
     assert capsys.readouterr().out.splitlines()[-1].startswith("ab: FAIL")
 
 
@@ -273,7 +274,8 @@ def test_deeply_nested_json_is_refused_in_one_line(tmp_path: Path, capsys, where
         path = _store(tmp_path, [_case("fp16")])
         path.write_text(deep)
         assert _compare(tmp_path, _saved(tmp_path, [_case("fp16")])) == 4
-        assert capsys.readouterr().out.strip() == f"quantbench: baseline unusable: baseline {path}: invalid JSON: nested too deeply"
+        assert capsys.readouterr().out.strip() == (
+            f"quantbench: baseline unusable: baseline {path}: invalid JSON: nested too deeply")
         return
     bad = tmp_path / "deep.json"
     bad.write_text(deep)
