@@ -125,3 +125,16 @@ def test_a_damaged_awq_checkpoint_is_named(tmp_path: Path) -> None:
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(DamagedCache, match=rf"^cached checkpoint {folder} is damaged \({weights.name} has 100 "):
         awq.prepare(req)
+
+
+def test_a_full_disk_during_a_build_is_an_os_error_naming_the_cache(tmp_path: Path) -> None:
+    from safetensors import SafetensorError
+
+    target = tmp_path / "synthetic" / "x-seed0"
+    with pytest.raises(OSError) as exc:
+        with building_dir(target) as out:
+            out.mkdir()
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+    assert (exc.value.errno, exc.value.strerror, exc.value.filename) == (28, "No space left on device",
+                                                                          str(target.parent))
+    assert list(target.parent.iterdir()) == [], "the half-built folder is gone"

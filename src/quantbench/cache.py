@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from quantbench import compat
 from quantbench.files import abandoned, terminable
 
 MANIFEST = "quantbench-manifest.json"
@@ -135,7 +136,13 @@ def building_dir(target: Path) -> Iterator[Path]:
             with open(tmp / LOCK, "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 out = tmp / "out"
-                yield out
+                try:
+                    yield out
+                except Exception as exc:  # safetensors' full disk is not an OSError: make it one
+                    error = compat.os_error_of(exc, str(target.parent))
+                    if error is None:
+                        raise
+                    raise error from exc
                 write_manifest(out)
                 if target.exists():
                     shutil.rmtree(target)
