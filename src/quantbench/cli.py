@@ -11,13 +11,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-EXIT_USAGE = 2
+from quantbench import exits
 
 
 def compare_main(argv: Sequence[str]) -> int:
@@ -25,12 +24,13 @@ def compare_main(argv: Sequence[str]) -> int:
     have at its end: the same settings (``[tool.quantbench]`` of the current folder), baseline
     and verdicts; the reports go to ``--report-dir``."""
     from quantbench.config import SettingsError, build_settings, read_pyproject
-    from quantbench.judge.gate import EXIT_BAD_BASELINE, judge
-    from quantbench.report.files import publish
+    from quantbench.files import check_writable_dir, describe
+    from quantbench.judge.gate import judge
+    from quantbench.report.files import clear_reports, publish, reports_unwritten
     from quantbench.session import Session, SessionError
 
-    parser = argparse.ArgumentParser(prog="python -m quantbench compare",
-                                     description=compare_main.__doc__.split("\n\n")[0])
+    parser = exits.ArgumentParser(prog="python -m quantbench compare",
+                                  description=compare_main.__doc__.split("\n\n")[0])
     parser.add_argument("session", type=Path, help="a session.json written by pytest benches")
     parser.add_argument("--baseline-dir", type=Path, default=None,
                         help="where baselines live (default: [tool.quantbench] baseline_dir)")
@@ -39,13 +39,18 @@ def compare_main(argv: Sequence[str]) -> int:
     parser.add_argument("--tolerance", action="append", default=None, metavar="METRIC=FRACTION")
     parser.add_argument("--all-verdicts", action="store_true",
                         help="show every verdict row, not only the failing ones")
+    parser.add_argument("--allow-missing-baseline", action="store_true", default=None,
+                        help="no baseline yet for this GPU and model is a pass, not exit 4")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="judge a partial (cut-off) session's finished cases instead of refusing it")
     args = parser.parse_args(argv)
     try:
         settings = build_settings(read_pyproject(Path.cwd()),
-                                  {"tolerance": args.tolerance, "compare": True})
+                                  {"tolerance": args.tolerance, "compare": True,
+                                   "allow_missing_baseline": args.allow_missing_baseline})
     except SettingsError as exc:
         print(f"quantbench compare: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.USAGE
     report_dir = args.report_dir or args.session.with_name(args.session.stem + "-compare")
     settings = replace(settings, report_dir=report_dir,
                        baseline_dir=args.baseline_dir or settings.baseline_dir)
@@ -53,11 +58,27 @@ def compare_main(argv: Sequence[str]) -> int:
         session = Session.read(args.session)
     except SessionError as exc:
         print(f"quantbench compare: {exc}", file=sys.stderr)
-        return EXIT_BAD_BASELINE
+        return exits.USAGE
+    if session.partial and not args.allow_partial:
+        print(f"quantbench compare: session file {args.session} is partial (cut off, or a worker "
+              "crashed): the cases it never reached would pass as 'not run'; rerun it, or pass "
+              "--allow-partial to judge what it finished", file=sys.stderr)
+        return exits.USAGE
+    try:
+        check_writable_dir(report_dir)
+        clear_reports(report_dir)  # a previous compare's verdicts are not this one's
+    except OSError as exc:
+        print(f"quantbench compare: cannot write reports to {report_dir}: {describe(exc)}; "
+              "nothing judged", file=sys.stderr)
+        return exits.USAGE
     verdict = judge(session, settings)
-    print("\n".join(publish(verdict, session, settings.report_dir,
-                             show_all=args.all_verdicts or settings.all_verdicts,
-                             flag="--all-verdicts")))
+    lines = publish(verdict, session, settings.report_dir,
+                    show_all=args.all_verdicts or settings.all_verdicts, flag="--all-verdicts")
+    if session.partial:
+        lines.insert(0, "partial session (--allow-partial): only the cases it finished are judged")
+    print("\n".join(lines))
+    if reports_unwritten(lines) and verdict.code == exits.OK:
+        return exits.USAGE
     return verdict.code
 
 
@@ -82,5 +103,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fetch_main(argv[1:])
     if not argv or argv[0] not in commands:
         print(__doc__.strip(), file=sys.stderr)
-        return EXIT_USAGE
+        return exits.USAGE
     return commands[argv[0]](argv[1:])

@@ -220,3 +220,20 @@ def activity_type(event: Any) -> str:
     if name.startswith("Memset"):
         return "gpu_memset"
     return "cuda_sync" if any(s in name for s in _SYNC_NAMES) else "kernel"
+
+
+def os_error_of(exc: BaseException, path: str) -> OSError | None:
+    """The ``OSError`` inside a safetensors ``SafetensorError`` ("I/O error: No space left on
+    device (os error 28)": safetensors' Rust writer reports errno only in its message), so a
+    full or read-only cache reads as one; ``None`` for any other exception."""
+    import errno
+    import os
+    import re
+
+    if type(exc).__name__ != "SafetensorError":
+        return None
+    found = re.search(r"\(os error (\d+)\)", str(exc))
+    if not found:
+        return None
+    code = int(found.group(1))
+    return OSError(code, os.strerror(code) if code in errno.errorcode else str(exc), path)

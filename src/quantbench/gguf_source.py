@@ -20,7 +20,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from quantbench.files import building_dir
+from quantbench.cache import building_dir
 from quantbench.fetch import KNOWN, cached_file, fetch_command
 from quantbench.sources import SourceError
 

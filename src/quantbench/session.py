@@ -108,6 +108,9 @@ class Session:
         except json.JSONDecodeError as exc:
             raise SessionError(f"session file {path} is unusable: invalid JSON: {exc.msg} at "
                                f"line {exc.lineno}") from None
+        except RecursionError:  # e.g. 100k "[": json and the checks recurse
+            raise SessionError(f"session file {path} is unusable: invalid JSON: nested too "
+                               "deeply") from None
         except (OSError, UnicodeDecodeError, validate.Invalid) as exc:
             reason = describe(exc) if isinstance(exc, OSError) else str(exc)
             raise SessionError(f"session file {path} is unusable: {reason}") from None

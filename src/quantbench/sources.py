@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from quantbench.files import building_dir
+from quantbench import cache
 
 SYNTHETIC_PREFIX = "synthetic:"
 GGUF_PREFIX = "gguf:"
@@ -94,10 +94,10 @@ def materialize_synthetic(name: str, cache_dir: Path, seed: int, device: str | N
 
     device = device or init_device()
     target = synthetic_folder(cache_dir, name, seed, device)
-    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+    if cache.check(target):  # DamagedCache: a truncated or rewritten file
         return target
     config_dict = synthetic_config_dict(name)
-    with building_dir(target) as out:
+    with cache.building_dir(target) as out:
         cfg_path = out.parent / "src-config.json"
         cfg_path.write_text(json.dumps(config_dict))
         config = AutoConfig.from_pretrained(cfg_path)
@@ -129,6 +129,31 @@ def source_kind(spec: str) -> str:
     if spec.startswith((".", "/", "~")) or spec.count("/") != 1:
         raise SourceError(f"model {spec!r} is neither a local folder nor a hub id (owner/name)")
     return "hub"
+
+
+def _path_parts(spec: str) -> list[str] | None:
+    """A local folder's path parts as written (``None`` for a synthetic, GGUF or hub source)."""
+    if spec.startswith((SYNTHETIC_PREFIX, GGUF_PREFIX)):
+        return None
+    if not spec.startswith((".", "/", "~")) and spec.count("/") == 1:
+        return None  # owner/name: a hub id
+    import os
+
+    return [p for p in os.path.normpath(os.path.expanduser(spec)).split(os.sep) if p]
+
+
+def same_model(a: str, b: str) -> bool:
+    """Whether two model sources with one baseline file name (``model_slug``) are one model. Two
+    local folders are one only when one path ends with the other (``hf`` and ``/ckpt/x/hf``):
+    ``/ckpt/llama/hf`` and ``/ckpt/qwen/hf`` share the file name ``hf.json`` but not a model.
+    A hub id and its local download stay one model, as ``model_slug`` intends."""
+    pa, pb = _path_parts(a), _path_parts(b)
+    if pa is None or pb is None or a == b:
+        return True
+    pa = [p for p in pa if p != ".."]
+    pb = [p for p in pb if p != ".."]
+    n = min(len(pa), len(pb))
+    return pa[len(pa) - n:] == pb[len(pb) - n:]
 
 
 def resolve_source(spec: str, cache_dir: Path, seed: int = 0) -> ModelSource:

@@ -17,19 +17,19 @@ the sweep sets itself, an out folder that cannot be written) is one line and exi
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from quantbench import exits
 from quantbench.ab import RunFn, child_env, run_subprocess
 from quantbench.session import Session, SessionError
 from quantbench.sweep_map import ModelRun, model_parameters, write_map
 
-EXIT_OK = 0
-EXIT_UNUSABLE = 4
+EXIT_OK = exits.OK
+EXIT_UNUSABLE = exits.USAGE
 SWEEP_SET = ("--qb-model", "--qb-report-dir")
 
 
@@ -116,12 +116,12 @@ def sweep_exit(runs: Sequence[ModelRun]) -> int:
     return max((r.exit_code for r in runs), default=EXIT_OK)
 
 
-class _Parser(argparse.ArgumentParser):
+class _Parser(exits.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise SweepError(message)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> exits.ArgumentParser:
     parser = _Parser(prog="python -m quantbench sweep",
                      usage="%(prog)s --models M1,M2,... [--out DIR] -- <pytest args>",
                      description="One bench session per model size, then the speed-up map.")

@@ -13,12 +13,15 @@ Loaded into a ``pytest benches`` subprocess with ``-p qb_session_helpers`` (this
 ``--qbt-interrupt-at TEXT``  raise ``KeyboardInterrupt`` there instead, as ``timeout -s INT`` or
                              Ctrl-C would: pytest then still runs its session end;
 ``--qbt-never-converge``     set the convergence target to 0 so sampling stops only on the time
-                             budget or the round cap (exposes which budget a session really uses).
+                             budget or the round cap (exposes which budget a session really uses);
+``--qbt-full-disk``          in an ``-n`` worker, every session record it writes fails with
+                             ENOSPC, as on a full disk (the controller's session.json is written).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import sys
 
@@ -40,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="raise KeyboardInterrupt when a test whose id contains TEXT starts")
     group.addoption("--qbt-never-converge", dest="qbt_never_converge", action="store_true",
                     default=False, help="sampling never converges (target_rel_ci = 0)")
+    group.addoption("--qbt-full-disk", dest="qbt_full_disk", action="store_true", default=False,
+                    help="session records written by this process (a worker's) fail with ENOSPC")
 
 
 def _failing_load(request):  # noqa: ANN001, ANN202 - same signature as a Method.load
@@ -64,6 +69,16 @@ def pytest_configure(config: pytest.Config) -> None:
             methods.METHODS.update(saved)
 
         config.add_cleanup(restore)
+
+    if config.getoption("qbt_full_disk") and hasattr(config, "workerinput"):
+        from quantbench.session import Session
+
+        def full(self, path):  # noqa: ANN001, ANN202 - Session.write's signature
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+        saved_write = Session.write
+        Session.write = full
+        config.add_cleanup(lambda: setattr(Session, "write", saved_write))
 
     if config.getoption("qbt_never_converge"):
         from quantbench.plugin import SETTINGS

@@ -162,6 +162,8 @@ def from_json(text: str) -> Baseline:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BaselineError(f"invalid JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:  # e.g. 100k "["
+        raise BaselineError("invalid JSON: nested too deeply") from None
     return from_dict(data)
 
 

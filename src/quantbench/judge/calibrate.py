@@ -15,7 +15,6 @@ whether a new session lies outside that prediction interval, not outside one ses
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import functools
 import math
@@ -25,13 +24,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
+from quantbench import exits
 from quantbench.judge.baseline import (Baseline, BaselineError, baseline_from_results, baseline_path,
                                        write_baseline)
 from quantbench.judge.compare import SCENARIO_FIELDS
 from quantbench.judge.window import WINDOW, entry
 from quantbench.judge.calibrate_checks import no_shrink, probe_spread, refuse_duplicates, slow_sessions
-from quantbench.catalog import spec
+from quantbench.catalog import SPECS, spec
 from quantbench.files import describe
+from quantbench.validate import did_you_mean
 
 
 @functools.lru_cache(maxsize=None)
@@ -170,7 +171,7 @@ def _check_same(sessions: Sequence[Session], paths: Sequence[Path]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m quantbench calibrate", description=__doc__.split("\n\n")[0])
+    parser = exits.ArgumentParser(prog="python -m quantbench calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("sessions", nargs="+", type=Path, help="session.json files of repeated runs")
     parser.add_argument("--baseline-dir", type=Path, default=Path("baselines"))
     parser.add_argument("--memory-from", type=Path, action="append", default=[],
@@ -187,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.min_sessions < 1:
         parser.error(f"--min-sessions must be at least 1, not {args.min_sessions}")
+    for name in args.exclude_metric:
+        if name not in SPECS:
+            parser.error(f"--exclude-metric {name}: unknown metric{did_you_mean(name, SPECS)}")
     dropped: list[str] = []
     try:
         refuse_duplicates(args.sessions)
@@ -228,10 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         kept = write_baseline(path, baseline, no_shrink(baseline, path, args.force, dropped))
     except BaselineError as exc:
         print(f"quantbench calibrate: {exc}", file=sys.stderr)
-        return 4
+        return exits.USAGE
     except OSError as exc:
         print(f"quantbench calibrate: cannot write the baseline: {describe(exc)}", file=sys.stderr)
-        return 4
+        return exits.USAGE
     for line in [*slow_sessions(sessions, args.sessions), probe_spread(sessions, args.sessions)]:
         if line:
             print(line)

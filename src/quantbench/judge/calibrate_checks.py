@@ -74,7 +74,8 @@ def probe_spread(sessions: Sequence[dict[str, Any]], paths: Sequence[Path]) -> s
             "figures may mix hosts")
 
 
-def no_shrink(new: Baseline, path: Path, force: bool, dropped: list[str]) -> Callable[[bytes | None], None]:
+def no_shrink(new: Baseline, path: Path, force: bool, dropped: list[str],
+              advice: str = "pass --force to replace it") -> Callable[[bytes | None], None]:
     """A ``write_baseline`` guard: refuse (unless ``force``) a ``new`` baseline lacking metrics the
     stored one holds; with ``force``, what is dropped is added to ``dropped``. A stored file that
     cannot be read as a baseline is replaced (its history copy keeps it)."""
@@ -91,6 +92,6 @@ def no_shrink(new: Baseline, path: Path, force: bool, dropped: list[str]) -> Cal
         if lost and not force:
             shown = ", ".join(lost[:3]) + (f", and {len(lost) - 3} more" if len(lost) > 3 else "")
             raise BaselineError(f"{path} holds {len(held)} metrics; the new baseline would drop {len(lost)} "
-                                f"of them ({shown}): pass --force to replace it")
+                                f"of them ({shown}): {advice}")
         dropped.extend(lost)
     return guard

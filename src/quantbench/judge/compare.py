@@ -28,11 +28,14 @@ from typing import Any, Mapping
 
 from quantbench.judge.baseline import Baseline, BaselineError, gpu_slug, model_slug
 from quantbench.judge.evidence import (ALPHA, WALL_PRIOR_FACTOR, Z_CRITICAL, factor, holm, p_value,
-                                       std_error, z_score)
+                                       z_score)
+
+__all__ = ["Z_CRITICAL", "z_score"]  # part of this module's interface since before judge.evidence
 from quantbench.judge.window import MIN_WALL_SESSIONS, evidence
 from quantbench.catalog import spec
 from quantbench.results import CaseResult, Metric
 from quantbench.config import Scenario, Settings
+from quantbench.sources import same_model
 
 _EPS = 1e-9
 SCENARIO_FIELDS = tuple(Scenario("fields").comparable_fields())
@@ -69,6 +72,10 @@ def check_compatible(
         raise BaselineError(
             f"baseline is for model {baseline.model_source}, this run uses {model_source}"
         )
+    if not same_model(baseline.model_source, model_source):
+        raise BaselineError(f"baseline is for model {baseline.model_source}, this run uses "
+                            f"{model_source} (two folders of one name share a baseline file: "
+                            "rename one)")
     diffs = [
         f"{key}: baseline {_norm(baseline.scenario[key])}, run {_norm(scenario[key])}"
         for key in SCENARIO_FIELDS
@@ -187,9 +194,9 @@ class Evidence:
 def judge(base: Metric, current: Metric, tolerance: float,
           evidence: Evidence = Evidence()) -> tuple[str, str, float]:
     """Verdict, reason and change of one metric (see the module docstring)."""
+    if not (math.isfinite(base.median) and math.isfinite(current.median)):  # never "within ±10 %"
+        return REGRESSION, f"not a finite value: baseline {base.median}, now {current.median}", math.nan
     change = relative_change(base.median, current.median, base.higher_is_better)
-    if not math.isfinite(current.median):
-        return REGRESSION, f"now {current.median}: not a measurement", change
     pct = f"{change * 100:+.1f}%" if math.isfinite(change) else "from 0"
     tol = percent(tolerance)
     worse, better = change < -(tolerance + _EPS), change > tolerance + _EPS

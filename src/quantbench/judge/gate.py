@@ -19,6 +19,7 @@ import shlex
 import sys
 from dataclasses import dataclass, replace
 
+from quantbench import exits
 from quantbench.config import Settings
 from quantbench.files import describe
 from quantbench.judge.baseline import (
@@ -34,12 +35,10 @@ from quantbench.judge.window import MIN_WALL_SESSIONS
 from quantbench.judge.compare import FAIL, REGRESSION, UNCONFIRMED, Comparison, check_compatible, compare
 from quantbench.judge.quality import quality_rows
 from quantbench.judge.host import host_note
-from quantbench.judge.inputs import locate, nothing_judged
+from quantbench.judge.inputs import locate, lost_methods, nothing_judged, unbaselined_metrics
 from quantbench.session import Session
 
-EXIT_OK = 0
-EXIT_REGRESSION = 1
-EXIT_BAD_BASELINE = 4
+EXIT_OK, EXIT_REGRESSION, EXIT_BAD_BASELINE = exits.OK, exits.REGRESSION, exits.USAGE
 
 
 def _command() -> str:
@@ -64,11 +63,17 @@ def update(session: Session, settings: Settings, exitstatus: int) -> tuple[list[
         if stored is not None:
             try:
                 old = from_json(stored.decode("utf-8"))
+            except (BaselineError, UnicodeDecodeError) as exc:
+                raise BaselineError(f"{path} is unreadable ({exc}): move it away to start afresh") from None
+            try:
                 check_compatible(old, gpu=session.gpu, model_source=session.model_source,
                                  scenario=session.scenario)
-            except (BaselineError, UnicodeDecodeError) as exc:
-                said.append(f"stored baseline not extended ({exc}): a new window starts")
-                old = None
+            except BaselineError as exc:
+                raise BaselineError(f"{path} cannot take this session: {exc}; move it away to start "
+                                    "afresh, or make one with python -m quantbench calibrate") from None
+            if not old.sessions:
+                said.append(f"{path} kept no window of sessions (schema /1, {old.session_count} "
+                            "session(s)): a window starts with this one")
         new = add_session(old, session, provenance)
         said.append(f"baseline window: {len(new.sessions)} session(s)"
                     + ("" if len(new.sessions) >= MIN_WALL_SESSIONS else
@@ -77,6 +82,8 @@ def update(session: Session, settings: Settings, exitstatus: int) -> tuple[list[
 
     try:
         kept = write_baseline(path, build)
+    except BaselineError as exc:
+        return [f"quantbench: baseline not updated: {exc}"], EXIT_BAD_BASELINE
     except OSError as exc:
         return [f"baseline not updated: cannot write {path}: {describe(exc)}"], EXIT_BAD_BASELINE
     lines = [f"baseline written: {path}", *said]
@@ -98,6 +105,9 @@ def against_baseline(session: Session, settings: Settings) -> tuple[list[str], C
     except BaselineError as exc:
         return [f"quantbench: baseline unusable: {exc}"], None, EXIT_BAD_BASELINE
     comparison = compare(baseline, session.results, settings, skipped=session.skipped)
+    comparison = lost_methods(comparison, session.skipped, session.failures)
+    comparison = replace(comparison, notes=comparison.notes
+                         + tuple(unbaselined_metrics(baseline, session.results)))
     lines = [f"compared with {path} ({baseline.provenance.get('kind', '?')}, "
              f"{baseline.environment.get('date', 'undated')})"]
     note = host_note(baseline.environment.get("launch_overhead_us"),
@@ -169,6 +179,10 @@ def run(session: Session, settings: Settings, exitstatus: int) -> tuple[Verdict,
     if not settings.update_baseline:
         return verdict, []
     if verdict.code != EXIT_OK:
-        return verdict, ["baseline not updated: the session's quality verdicts failed"]
+        path = baseline_path(settings.baseline_dir, session.gpu, session.model_source)
+        why = (f"the session failed the gate ({len(verdict.comparison.regressions)} regression(s) or "
+               "quality failure(s))" if verdict.code == EXIT_REGRESSION and verdict.comparison
+               else f"the comparison with the stored baseline was unusable (exit {verdict.code})")
+        return verdict, [f"baseline not updated: {why}; {path} is unchanged"]
     lines, code = update(session, settings, exitstatus)
     return replace(verdict, code=code), lines

@@ -1,4 +1,8 @@
-"""What the baseline gate checks around a comparison, so that an empty one is never a pass.
+"""What the baseline gate checks around a comparison, so that nothing passes unseen.
+
+A method the baseline holds that cannot run now fails (``lost_methods``: the rule ``ab`` applies
+to a lost case); metrics the baseline lacks are named (``unbaselined_metrics``). An update adds
+to a baseline's window of sessions and refuses another model's file (``gate.update``).
 
 Under ``--benchmark-compare`` a job that compared nothing must not go green: a baseline folder
 that is a file or cannot be entered is one line and exit 4; a baseline file that does not exist
@@ -11,17 +15,20 @@ cases). A baseline that exists but cannot be used is ``load_baseline``'s ``Basel
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
-from quantbench.judge.compare import INFO, NOT_RUN, Comparison
+from quantbench import exits
+from quantbench.catalog import SPECS, spec
 from quantbench.files import describe
+from quantbench.judge.baseline import Baseline
+from quantbench.judge.compare import INFO, NOT_RUN, REGRESSION, Comparison
 from quantbench.results import CaseResult
 
-EXIT_OK = 0
-EXIT_BAD_BASELINE = 4
+EXIT_OK, EXIT_BAD_BASELINE = exits.OK, exits.USAGE
 _ALLOW = ("create one with `pytest benches --qb-update-baseline`, or pass "
-          "--qb-allow-missing-baseline if no baseline yet is fine")
+          "--qb-allow-missing-baseline (compare: --allow-missing-baseline) if no baseline yet is fine")
 
 
 def locate(path: Path, *, gpu: str, source: str, allow_missing: bool) -> tuple[list[str], int] | None:
@@ -56,3 +63,39 @@ def nothing_judged(comparison: Comparison, results: Sequence[CaseResult],
     if allow_missing:
         return [text], EXIT_OK
     return [f"quantbench: {text}"], EXIT_BAD_BASELINE
+
+
+def lost_methods(comparison: Comparison, skipped: Mapping[str, str],
+                 failures: Mapping[str, str]) -> Comparison:
+    """A method the baseline holds that this session selected and could not run (its library
+    fails to import, it fails to load) fails the gate: its ``not run`` rows become regressions
+    and one note per method says why. ``ab`` judges a lost case the same way; a method merely
+    not selected this run stays ``not run``."""
+    why = {**{m: f"skipped: {r}" for m, r in skipped.items()}, **failures}
+    rows, lost = [], {}
+    for row in comparison.rows:
+        if row.verdict == NOT_RUN and row.method in why:
+            lost[row.method] = why[row.method]
+            row = replace(row, verdict=REGRESSION, reason=f"ran in the baseline, cannot run now: {why[row.method]}")
+        rows.append(row)
+    if not lost:
+        return comparison
+    notes = [n for n in comparison.notes if not any(n.startswith("not run: ") and f" {m} (" in n for m in lost)]
+    notes += [f"lost: {m} ran in the baseline and cannot run now ({reason})" for m, reason in lost.items()]
+    return replace(comparison, rows=tuple(rows), notes=tuple(notes))
+
+
+def unbaselined_metrics(baseline: Baseline, results: Sequence[CaseResult]) -> list[str]:
+    """One note per (case, method) the baseline holds whose gated metrics it lacks in part (a
+    metric deleted from the file, or left out by ``calibrate``): those are not compared, and
+    say so, as a case or method the baseline lacks does."""
+    notes = []
+    for result in results:
+        held = baseline.results.get(result.case_key, {}).get(result.method)
+        if held is None:
+            continue  # the whole case or method: compare's own "no baseline for" note
+        missing = [n for n in result.metrics
+                   if n not in held and n in SPECS and spec(n).kind not in ("info", "quality")]
+        if missing:
+            notes.append(f"no baseline for {result.case_key} {result.method} {', '.join(missing)} (not compared)")
+    return notes

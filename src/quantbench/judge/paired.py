@@ -185,6 +185,19 @@ def _gated(base: Sequence[CaseResult], head: Sequence[CaseResult]
     return measured, partial  # type: ignore[return-value]
 
 
+def _lost(base: Sequence[CaseResult], head: Sequence[CaseResult]) -> list[tuple[str, str]]:
+    """Gated metrics every base run measured and some head run did not (head stopped emitting
+    them: lost, as a lost case is), with the head runs that lack them ("1, 3")."""
+    out = []
+    for name in dict.fromkeys(n for r in base for n in r.metrics):
+        if spec(name).kind in UNGATED_KINDS or not all(name in r.metrics for r in base):
+            continue
+        missing = [str(i + 1) for i, r in enumerate(head) if name not in r.metrics]
+        if missing:
+            out.append((name, ", ".join(missing)))
+    return out
+
+
 @dataclass(frozen=True)
 class Power:
     """A watched metric's paired test after K pairs, against its tolerance."""
@@ -226,9 +239,9 @@ def _keyed(results: Sequence[CaseResult]) -> dict[tuple[str, str], CaseResult]:
 def paired_comparison(base: Sequence[Sequence[CaseResult]], head: Sequence[Sequence[CaseResult]],
                       tolerance: Callable[[str], float], *, label: str = "base") -> Comparison:
     """One ``Row`` per gated (case, method, metric) that every session measured, judging head's
-    pairs against base's. ``base[i]`` and ``head[i]`` are the results of pair i. A case every
-    base run measured that a head run lacks is a regression (head lost it); metrics and cases
-    not in every session are named in the notes."""
+    pairs against base's. ``base[i]`` and ``head[i]`` are the results of pair i. A case, or a
+    metric of a case, that every base run measured and a head run lacks is a regression (head
+    lost it); other metrics and cases not in every session are named in the notes."""
     if len(base) != len(head):
         raise ValueError(f"{len(base)} base sessions but {len(head)} head sessions")
     base_k = [_keyed(s) for s in base]
@@ -251,7 +264,14 @@ def paired_comparison(base: Sequence[Sequence[CaseResult]], head: Sequence[Seque
             notes.append(f"not judged: {case_key} {method} is not in every "
                          + ("base" if not in_base else "head") + " run")
             continue
-        measured, partial = _gated([s[key] for s in base_k], [s[key] for s in head_k])
+        samples_b = [s[key] for s in base_k]
+        measured, partial = _gated(samples_b, [s[key] for s in head_k])
+        for name, missing in _lost([s[key] for s in base_k], [s[key] for s in head_k]):
+            merged = merge_metric([r.metrics[name] for r in samples_b])
+            rows.append(Row(case_key, method, name, merged.unit, merged, None, None,
+                            tolerance(name), REGRESSION,
+                            f"every base run measured it; head run(s) {missing} did not"))
+        partial = [n for n in partial if n not in dict(_lost(samples_b, [s[key] for s in head_k]))]
         for name, b, h in measured:
             tol = tolerance(name)
             verdict, reason, change, t = judge_metric(name, b, h, tol)

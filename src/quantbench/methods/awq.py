@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from quantbench.files import building_dir
+from quantbench import cache
 from quantbench.methods.base import LoadedModel, LoadError, LoadRequest, release_device_memory
 from quantbench.sources import ModelSource
 
@@ -130,7 +130,7 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
     quant = quant_config(config)
     calib = calibration_for(device)
     target = cache_dir / "awq" / f"{name}-{cache_key(source, seed, _awq_version(), quant, calib)}"
-    if (target / MARKER).is_file():
+    if cache.check(target):  # DamagedCache: a truncated or rewritten file
         return target, True
     import torch
     from awq import AutoAWQForCausalLM
@@ -145,7 +145,7 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
         source.location, device_map="cpu" if device == "cpu" else "auto",
         torch_dtype=getattr(torch, calib.dtype),
     )
-    with building_dir(target) as out:
+    with cache.building_dir(target) as out:
         awq_model.quantize(
             None,
             quant_config=dict(quant),

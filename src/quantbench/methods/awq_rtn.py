@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from quantbench.files import building_dir
+from quantbench import cache
 from quantbench.methods.base import release_device_memory
 from quantbench.sources import ModelSource
 
@@ -138,10 +138,10 @@ def rtn_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed: int)
     quant = quant_config(AutoConfig.from_pretrained(source.location))
     key = cache_key(source, seed, _awq_version(), quant, calibration="rtn")
     target = cache_dir / "awq" / f"{Path(source.location).name.lower()}-rtn-{key}"
-    if (target / MARKER).is_file():
+    if cache.check(target):  # DamagedCache: a truncated or rewritten file
         return target, True
     start = time.perf_counter()
-    with building_dir(target) as out:
+    with cache.building_dir(target) as out:
         write_checkpoint(source, out, quant, device)
         release_device_memory()
         (out / MARKER).write_text(json.dumps(

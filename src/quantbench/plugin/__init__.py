@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from quantbench import exits
 from quantbench.catalog import REFERENCE_METHOD
 from quantbench.config import SettingsError, Settings, build_settings, read_pyproject
 from quantbench.plugin.fixtures import BENCH, SETTINGS, Bench, qb_model, quantbench
@@ -26,7 +27,7 @@ __all__ = ["SETTINGS", "qb_model", "quantbench",  # the fixtures pytest finds in
            "pytest_xdist_make_scheduler"]  # pytest-xdist's hooks, in plugin.workers
 
 GATE = pytest.StashKey[dict]()
-EXIT_INTERRUPTED = int(pytest.ExitCode.INTERRUPTED)  # SIGINT or Ctrl-C: later cases never ran
+EXIT_INTERRUPTED = exits.INTERRUPTED  # SIGINT or Ctrl-C: later cases never ran
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -86,6 +87,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = [item for _, item in sorted(enumerate(items), key=key)]
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A session that will run a bench starts by removing the last run's record and reports."""
+    if any("qb_model" in getattr(item, "fixturenames", ()) for item in session.items):
+        from quantbench.plugin.fixtures import clear_previous
+
+        clear_previous(settings_of(session.config).report_dir)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     """Once a failure is reported, clear its traceback's frames: they hold the test's locals, the
@@ -107,16 +116,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     interrupted = int(exitstatus) == EXIT_INTERRUPTED
     bench: Bench | None = config.stash.get(BENCH, None)
     extra: list[str] = []
+    status = int(exitstatus)
     if workers.is_controller(config):
         from quantbench.merge import worker_lines
         from quantbench.plugin.fixtures import write_record
 
         record = workers.merged_session(config, settings)
+        lost = workers.unwritten_records(config)
         if record is None:
+            if lost:  # no worker could write its record: nothing to judge, and it must not pass
+                config.stash[GATE] = {"lines": [*lost, "quantbench: no worker's session record "
+                                                "was written: nothing judged"]}
+                session.exitstatus = exits.USAGE if status == 0 else status
             return
-        record.partial = record.partial or interrupted
+        record.partial = record.partial or interrupted or bool(lost)
+        status = status or (exits.USAGE if lost else 0)  # an update of a record missing cases: refused
         unwritten = write_record(record, settings.report_dir / "session.json")
-        extra = worker_lines(record)
+        extra = worker_lines(record) + lost
     elif bench is None:
         return
     else:
@@ -124,17 +140,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         record = bench.session(partial=interrupted)
         unwritten = bench.write_session(record)
         if workers.is_worker(config):
+            workers.tell_controller(config, unwritten, len(record.results))
             return
     from quantbench.judge import gate
-    from quantbench.report.files import publish
+    from quantbench.report.files import publish, reports_unwritten
     from quantbench.report.tables import session_lines
 
-    verdict, update_lines = gate.run(record, settings, int(exitstatus))
+    verdict, update_lines = gate.run(record, settings, status)
     tail = update_lines + ([unwritten] if unwritten else [])
-    lines = (extra + session_lines(record) + [""]
-             + publish(verdict, record, settings.report_dir, show_all=settings.all_verdicts,
-                       before_outcome=tail))
-    code = verdict.code or (gate.EXIT_BAD_BASELINE if unwritten else 0)
+    published = publish(verdict, record, settings.report_dir, show_all=settings.all_verdicts,
+                        before_outcome=tail)
+    lines = extra + session_lines(record) + [""] + published
+    unusable = unwritten or status or reports_unwritten(published)
+    code = verdict.code or (exits.USAGE if unusable else exits.OK)
     config.stash[GATE] = {"lines": lines, "code": code}
     if int(exitstatus) == 0:
         session.exitstatus = code

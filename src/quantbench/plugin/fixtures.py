@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from quantbench import compat
+from quantbench import compat, exits
 from quantbench.config import Settings
 from quantbench.methods import LoadedModel
 from quantbench.results import CaseResult
@@ -120,25 +120,54 @@ def bench_of(config: pytest.Config) -> Bench:
         from quantbench.env import detect_device
         from quantbench.run.runner import Runner
 
+        from quantbench.cache import DamagedCache
+        from quantbench.config import home_problem
         from quantbench.files import check_writable_dir, describe
+        from quantbench.plugin import workers
+        from quantbench.sources import SourceError
 
         settings = config.stash[SETTINGS]
+
+        def stop(reason: str) -> None:
+            pytest.exit(f"quantbench: {reason}; nothing was run", returncode=exits.USAGE)
+
         try:
             device = detect_device(settings.device)
         except RuntimeError as exc:
-            pytest.exit(f"quantbench: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+            pytest.exit(f"quantbench: {exc}", returncode=exits.USAGE)
+        session_path = workers.session_file(config, settings)
         try:  # before any model loads: the session file is written after the first case
-            check_writable_dir(settings.report_dir)
+            check_writable_dir(session_path.parent)
         except OSError as exc:
-            pytest.exit(f"quantbench: cannot write reports to {settings.report_dir}: "
-                        f"{describe(exc)}; nothing was run", returncode=pytest.ExitCode.USAGE_ERROR)
-        from quantbench.plugin import workers
-
-        with workers.cache_lock(config, settings.cache_dir):
-            runner = Runner(settings, device)
+            stop(f"cannot write reports to {session_path.parent}: {describe(exc)}")
+        problem = home_problem(settings.cache_dir, "--qb-cache-dir")
+        if problem:
+            stop(problem)
+        try:
+            with workers.cache_lock(config, settings.cache_dir):
+                runner = Runner(settings, device)
+        except OSError as exc:
+            where = exc.filename or settings.cache_dir
+            stop(f"cannot write the model cache ({where}): {describe(exc)}")
+        except (SourceError, DamagedCache) as exc:
+            stop(str(exc))
         bench = config.stash[BENCH] = Bench(settings, runner)
-        bench.session_path = workers.session_file(config, settings)
+        bench.session_path = session_path
     return config.stash[BENCH]
+
+
+def clear_previous(report_dir: Path) -> None:
+    """Remove the last run's ``session.json`` and reports from ``report_dir`` once this run has
+    collected a bench to run: a run killed before its first case, or one that judges nothing,
+    must not leave them to be read as its own (``compare`` would pass a stale session). A run
+    without benches (``pytest tests``) leaves them alone."""
+    from quantbench.report.files import clear_reports
+
+    try:
+        (report_dir / "session.json").unlink(missing_ok=True)
+    except OSError:
+        return  # an unwritable report folder: the first bench stops with one line
+    clear_reports(report_dir)
 
 
 @pytest.fixture(scope="session")

@@ -14,14 +14,19 @@ one merged session and one gate at the end.
   outputs on the quality prompts (the same seeded weights and prompts the reference's own worker
   uses) and frees it. Nothing waits on another process, so a slow, failed or crashed worker can
   never hold up another's quality verdicts: the price is one extra reference load per worker.
-* **Records.** Each worker checkpoints ``<report_dir>/workers/<id>.json`` and neither gates
-  nor publishes; the controller merges the files (``quantbench.merge``) into ``session.json``
-  and runs the one gate in ``pytest_sessionfinish``.
+* **Records.** Each worker checkpoints ``<report_dir>/workers/<run>/<id>.json``; the controller
+  merges them (``quantbench.merge``) into ``session.json`` and gates once. ``<run>`` is the
+  controller's own folder, locked while it lives (two sessions sharing a report folder never
+  read each other's workers; the next controller removes dead ones'). A worker that cannot
+  write its record tells the controller (``workeroutput``), which exits 4 instead of judging.
+* **Refused** (exit 4, one line): ``--dist each`` (every worker would run every case at once)
+  and, on a host without a GPU, ``-n`` unless ``--qb-device cpu`` says so.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 import time
@@ -33,10 +38,14 @@ import pytest
 
 from quantbench.catalog import REFERENCE_METHOD
 from quantbench.config import Settings
+from quantbench.files import abandoned, check_writable_dir, describe
 from quantbench.session import Session, SessionError
 
 WORKER_DIR = "workers"
 GPU_KEY = "quantbench_cuda_device"  # workerinput key: the worker's GPU, or None
+RUN_KEY = "quantbench_run"  # workerinput key: the controller's folder under WORKER_DIR
+OUTPUT_KEY = "quantbench"  # workeroutput key: {"unwritten": line or None, "cases": n}
+LOCK = ".lock"
 
 
 class GpuPool:
@@ -61,6 +70,8 @@ class GpuPool:
 POOL = pytest.StashKey[GpuPool]()
 CRASHES = pytest.StashKey[dict]()
 STARTED = pytest.StashKey[float]()
+RUN = pytest.StashKey[tuple]()  # (run folder, its held lock file)
+REPORTS = pytest.StashKey[dict]()  # worker id -> its workeroutput
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -100,19 +111,59 @@ def gpu_problem(device: str, gpus: list[str], workers: int) -> str | None:
             f"-n {len(gpus)} or -n auto")
 
 
+def dist_problem(dist: str, device: str, gpus: list[str], workers: int) -> str | None:
+    """Why this ``-n`` session is refused before it starts (``None`` when it is not)."""
+    if dist == "each":
+        return ("quantbench: --dist each runs every case on every worker at once, so they measure "
+                "each other and the baseline keeps one of them; drop --dist (quantbench gives each "
+                "worker its own methods)")
+    if device == "auto" and not gpus:
+        return (f"quantbench: -n {workers} on a host without a GPU: the workers would share the CPU "
+                "and slow each other down; pass --qb-device cpu to run them anyway")
+    return None
+
+
+def start_run_folder(report_dir: Path) -> tuple[Path, Any]:
+    """This controller's folder for its workers' records, locked while it lives, after removing
+    the folders of controllers that are gone (and an older version's flat files)."""
+    import fcntl
+
+    root = report_dir / WORKER_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        if old.is_dir() and abandoned(old, LOCK):
+            shutil.rmtree(old, ignore_errors=True)
+        elif old.is_file() and old.suffix == ".json":
+            old.unlink(missing_ok=True)
+    folder = root / f"{os.getpid()}-{secrets.token_hex(3)}"
+    folder.mkdir()
+    handle = open(folder / LOCK, "w")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    check_writable_dir(folder)
+    return folder, handle
+
+
 def configure_controller(config: pytest.Config, settings: Settings) -> None:
-    """Check the GPUs, start the pool and clear the last run's worker files."""
+    """Check the options and GPUs, start the pool and this run's folder for worker records."""
     if not is_controller(config):
         return
     workers = len(config.getoption("tx", default=None) or [])
     gpus = [] if settings.device == "cpu" else visible_gpus(os.environ, cuda_count)
-    problem = gpu_problem(settings.device, gpus, workers)
+    problem = (dist_problem(config.getoption("dist"), settings.device, gpus, workers)
+               or gpu_problem(settings.device, gpus, workers))
     if problem:
         raise pytest.UsageError(problem)
+    try:
+        run = start_run_folder(settings.report_dir)
+    except OSError as exc:
+        raise pytest.UsageError(f"quantbench: cannot write worker records to "
+                                f"{settings.report_dir / WORKER_DIR}: {describe(exc)}") from None
+    config.stash[RUN] = run
+    config.add_cleanup(run[1].close)
     config.stash[POOL] = GpuPool(gpus)
     config.stash[CRASHES] = {}
+    config.stash[REPORTS] = {}
     config.stash[STARTED] = time.perf_counter()
-    shutil.rmtree(settings.report_dir / WORKER_DIR, ignore_errors=True)
 
 
 def configure_worker(config: pytest.Config) -> None:
@@ -130,8 +181,22 @@ def configure_worker(config: pytest.Config) -> None:
 def session_file(config: pytest.Config, settings: Settings) -> Path:
     """Where this process checkpoints its session record."""
     if is_worker(config):
-        return settings.report_dir / WORKER_DIR / f"{config.workerinput['workerid']}.json"
+        run = config.workerinput.get(RUN_KEY) or "run"
+        return settings.report_dir / WORKER_DIR / run / f"{config.workerinput['workerid']}.json"
     return settings.report_dir / "session.json"
+
+
+def tell_controller(config: pytest.Config, unwritten: str | None, cases: int) -> None:
+    """On a worker, hand the controller whether its record could be written."""
+    output = getattr(config, "workeroutput", None)
+    if output is not None:
+        output[OUTPUT_KEY] = {"unwritten": unwritten, "cases": cases}
+
+
+def unwritten_records(config: pytest.Config) -> list[str]:
+    """The controller's lines for workers that could not write their records (full disk)."""
+    return [f"worker {wid}: {out['unwritten']}" for wid, out in sorted(config.stash[REPORTS].items())
+            if out.get("unwritten")]
 
 
 @contextmanager
@@ -184,7 +249,7 @@ def merged_session(config: pytest.Config, settings: Settings) -> Session | None:
     for worker, error in config.stash[CRASHES].items():
         info.setdefault(worker, {})["crashed"] = error
     parts: dict[str, Session] = {}
-    for path in sorted((settings.report_dir / WORKER_DIR).glob("*.json")):
+    for path in sorted(config.stash[RUN][0].glob("*.json")):
         try:
             parts[path.stem] = Session.read(path)
         except SessionError as exc:
@@ -221,6 +286,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 def pytest_configure_node(node: Any) -> None:
     pool = node.config.stash.get(POOL, None)
     node.workerinput[GPU_KEY] = pool.take(node.gateway.id) if pool is not None else None
+    run = node.config.stash.get(RUN, None)
+    node.workerinput[RUN_KEY] = run[0].name if run is not None else None
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -231,3 +298,6 @@ def pytest_testnodedown(node: Any, error: object | None) -> None:
         config.stash[POOL].give_back(node.gateway.id)
     if error is not None and CRASHES in config.stash:
         config.stash[CRASHES][node.gateway.id] = (str(error).strip().splitlines() or ["crashed"])[0]
+    output = (getattr(node, "workeroutput", None) or {}).get(OUTPUT_KEY)
+    if output is not None and REPORTS in config.stash:
+        config.stash[REPORTS][node.gateway.id] = output

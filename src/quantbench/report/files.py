@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from quantbench.files import describe
 from quantbench.judge.compare import UNCONFIRMED, Comparison
 from quantbench.report.chart import write_chart
 from quantbench.report.tables import session_tables
@@ -115,7 +116,27 @@ def publish(verdict: Any, session: Any, report_dir: Path, *, show_all: bool = Fa
                                 not_compared=verdict.not_compared)
         lines.append(f"reports in {report_dir}: " + ", ".join(written))
     except OSError as exc:
-        lines.append(f"reports not written: {exc}")
+        clear_reports(report_dir)  # no half-written chart or summary left to be read as this one
+        lines.append(f"{REPORTS_UNWRITTEN} to {report_dir}: {describe(exc)}")
     if verdict.not_compared:
         lines.append(f"nothing was compared with a baseline: {verdict.not_compared}")
     return lines + terminal_lines(comparison, show_all, flag) + tail + [verdict.outcome]
+
+
+REPORTS = ("summary.md", "comparison.json", "comparison.png")
+REPORTS_UNWRITTEN = "quantbench: reports not written"
+
+
+def clear_reports(report_dir: Path) -> None:
+    """Remove the reports of an earlier verdict from ``report_dir``, so a run that judges nothing
+    (or cannot write) never leaves a previous "no regressions" beside its own session file."""
+    for name in REPORTS:
+        try:
+            (Path(report_dir) / name).unlink(missing_ok=True)
+        except OSError:
+            pass  # a folder that cannot be written: the caller's own check says so
+
+
+def reports_unwritten(lines: list[str]) -> bool:
+    """Whether ``publish``'s lines say the reports could not be written."""
+    return any(line.startswith(REPORTS_UNWRITTEN) for line in lines)

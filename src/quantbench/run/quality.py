@@ -74,7 +74,10 @@ def top1_agreement(reference_logits: Tensor, logits: Tensor) -> float:
 
 def mean_kl(reference_logits: Tensor, logits: Tensor, mask: Tensor | None = None) -> float:
     """Mean over positions of KL(P_ref || P) in nats, each distribution the softmax of its
-    ``[B, T, V]`` logits. ``mask`` (``[B, T]``, nonzero = counted) picks the positions."""
+    ``[B, T, V]`` logits. ``mask`` (``[B, T]``, nonzero = counted) picks the positions. A
+    reference with NaN or +inf logits (a broken FP16 model) gives NaN, which fails the quality
+    gate: the ``p > 0`` filter that drops masked (-inf) tokens would otherwise drop every term
+    and report a perfect 0."""
     if reference_logits.dim() != 3 or reference_logits.shape != logits.shape:
         raise ValueError(f"logits must both be [B, T, V] of one shape, got "
                          f"{tuple(reference_logits.shape)} and {tuple(logits.shape)}")
@@ -85,6 +88,8 @@ def mean_kl(reference_logits: Tensor, logits: Tensor, mask: Tensor | None = None
     total = 0.0
     for chunk in _chunks(index):
         log_p = torch.log_softmax(ref_rows.index_select(0, chunk).double(), dim=-1)
+        if bool(torch.isnan(log_p).any()):
+            return math.nan
         log_q = torch.log_softmax(rows.index_select(0, chunk).double(), dim=-1)
         p = log_p.exp()
         terms = torch.where(p > 0, p * (log_p - log_q), torch.zeros_like(p))
