@@ -44,6 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = replace(settings, baseline_dir=root / settings.baseline_dir)
     if not settings.report_dir.is_absolute():
         settings = replace(settings, report_dir=root / settings.report_dir)
+    settings = replace(settings, exports=tuple((fmt, root / path) for fmt, path in settings.exports))
     config.stash[SETTINGS] = settings
     workers.configure_controller(config, settings)
 
@@ -126,12 +127,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if workers.is_worker(config):
             return
     from quantbench.judge import gate
+    from quantbench.report.exports import export_session
     from quantbench.report.files import publish
     from quantbench.report.tables import session_lines
 
     verdict, update_lines = gate.run(record, settings, int(exitstatus))
+    exported, unexported = export_session(settings.exports, record)
+    unwritten = unwritten or unexported
     lines = (extra + session_lines(record) + [""] + publish(verdict, record, settings.report_dir)
-             + update_lines)
+             + update_lines + exported)
     config.stash[GATE] = {"lines": lines + ([unwritten] if unwritten else [])}
     if int(exitstatus) == 0:
         session.exitstatus = verdict.code or (gate.EXIT_BAD_BASELINE if unwritten else 0)

@@ -17,6 +17,7 @@ from typing import Any
 from quantbench.catalog import spec
 from quantbench.judge.compare import Comparison, Row, percent
 from quantbench.report.chart import write_chart
+from quantbench.report.digest import digest
 from quantbench.results import CaseResult, Metric
 from quantbench.report.tables import fmt_metric, render, session_tables
 
@@ -105,9 +106,10 @@ def write_reports(
     *,
     title: str = "quantbench",
 ) -> dict[str, Path]:
-    """Write ``summary.md``, ``comparison.json`` and ``comparison.png`` into ``report_dir``.
+    """Write ``summary.md``, ``comment.md`` (``report.digest``: the PR comment), ``comparison.json``
+    and ``comparison.png`` into ``report_dir``.
 
-    The Markdown is also appended to ``$GITHUB_STEP_SUMMARY`` when that is set, so a GitHub
+    The digest is also appended to ``$GITHUB_STEP_SUMMARY`` when that is set, so a GitHub
     Actions run shows it on the job page. Returns name -> path of what was written.
     """
     folder = Path(report_dir)
@@ -129,10 +131,13 @@ def write_reports(
         markdown += f"\n_{note}_\n"
     (folder / "summary.md").write_text(markdown, encoding="utf-8")
     written["summary.md"] = folder / "summary.md"
+    comment = digest(comparison, title)  # the PR comment; the job page gets the same
+    (folder / "comment.md").write_text(comment, encoding="utf-8")
+    written["comment.md"] = folder / "comment.md"
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as fh:
-            fh.write(markdown + "\n")
+            fh.write(comment + "\n")
     return written
 
 
