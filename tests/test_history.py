@@ -137,6 +137,16 @@ def test_a_session_of_another_scenario_is_left_out_with_a_note(history, tmp_path
                      "baseline 128, run 64", f"left out {sessions[0]}: given twice"]
 
 
+def test_without_a_baseline_sessions_must_match_the_first_sessions_scenario(history, tmp_path) -> None:
+    _, sessions = history
+    other = Session(environment(20), {**SCENARIO, "greedy": False}, results(100, 50), partial=False)
+    other.write(tmp_path / "other.json")
+    groups, notes = collect(None, [*sessions[:3], tmp_path / "other.json"])
+    assert len(groups[0].sessions) == 3 and groups[0].baseline is None
+    assert notes == [f"left out {tmp_path / 'other.json'}: baseline scenario differs in greedy: "
+                     "baseline True, run False (no baseline: 'baseline' is the first session)"]
+
+
 def bad(tmp_path: Path, history) -> dict[str, tuple[list[str], str]]:
     baselines, sessions = history
     (tmp_path / "broken.json").write_text("{not json")

@@ -164,7 +164,7 @@ def run(args: argparse.Namespace, settings: Settings, command: str) -> tuple[lis
         out.append(f"  {group.title}: {len(group.samples)} {kind}, {len(judged[id(group)])} series")
     written = write_page(args.out, groups, judged, notes, command)
     out += [f"page: {written[0]} ({len(written) - 1} chart(s) beside it)"]
-    newest = [(g, g.samples[-1]) for g in groups if g.samples]
+    newest = [(g, g.sessions[-1]) for g in groups if g.sessions]  # a baseline is not a run
     out += write_exports(exports, [(g.gpu, g.model_source, s.results, s.date, s.commit)
                                    for g, s in newest], metrics)
     steps, drifts = findings(everything)

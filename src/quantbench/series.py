@@ -185,6 +185,7 @@ def collect(baseline_dir: Path | None, session_paths: Iterable[Path]) -> tuple[l
             if current:
                 group.baseline, group.baseline_path = baseline, path
     notes: list[str] = []
+    first: dict[int, dict[str, Any]] = {}
     for path in session_paths:
         try:
             session = Session.read(path)
@@ -194,13 +195,16 @@ def collect(baseline_dir: Path | None, session_paths: Iterable[Path]) -> tuple[l
         if not isinstance(date, str):
             raise HistoryError(f"session file {path} has no environment date to place it in time")
         group = _group(groups, session.gpu, session.model_source)
-        if group.baseline is not None:
-            try:
-                check_compatible(group.baseline, gpu=session.gpu, model_source=session.model_source,
-                                 scenario=session.scenario)
-            except BaselineError as exc:
-                notes.append(f"left out {path}: {exc}")
-                continue
+        # Judged against the baseline's scenario, else the first session's of this GPU and model.
+        reference = group.baseline or Baseline(group.gpu, group.model_source, first.setdefault(
+            id(group), session.scenario), {})
+        try:
+            check_compatible(reference, gpu=session.gpu, model_source=session.model_source,
+                             scenario=session.scenario)
+        except BaselineError as exc:
+            whose = "" if group.baseline else " (no baseline: 'baseline' is the first session)"
+            notes.append(f"left out {path}: {exc}{whose}")
+            continue
         twin = next((s.source for s in group.sessions if s.date == date), None)
         if twin is not None:
             same = "given twice" if twin == str(path) else f"the same session ({date}) as {twin}"

@@ -52,12 +52,12 @@ def _findings(lines: Sequence[Line]) -> str:
         for cp in line.trend.change_points:
             if line.tolerance is not None and abs(cp.step) > line.tolerance:
                 cls = "worse" if cp.step < 0 else "better"
-                rows.append((1, [f'<span class="{cls}">step</span>', _e(line.group.gpu), _e(line.name),
+                rows.append((1 if cls == "worse" else 2, [f'<span class="{cls}">step</span>', _e(line.group.gpu), _e(line.name),
                                  _pct(cp.step), _e(f"at {line.at(line.points[cp.index][0])}"),
                                  f"±{line.tolerance * 100:.2g}%"]))
         if line.trend.drift:
             cls = line.trend.drift
-            rows.append((0 if cls == "worse" else 2, [
+            rows.append((0 if cls == "worse" else 3, [
                 f'<span class="{cls}">drift ({cls})</span>', _e(line.group.gpu), _e(line.name),
                 _pct(line.trend.window_change), _e(f"over {line.trend.points} sessions"),
                 f"±{(line.tolerance or 0) * 100:.2g}%"]))
@@ -115,7 +115,7 @@ def _group_section(out: Path, group: Group, lines: Sequence[Line]) -> tuple[str,
         png = draw(out / name, group, case_key, panel, chart_lines)
         written.append(png)
         data = base64.b64encode(png.read_bytes()).decode("ascii")
-        parts += [f"<h3>{_e(case_key)} · {_e(panel)}</h3>",
+        parts += [f'<h3 id="{_e(png.stem)}">{_e(case_key)} · {_e(panel)}</h3>',
                   f'<img alt="{_e(group.title)} {_e(case_key)} {_e(panel)}" '
                   f'src="data:image/png;base64,{data}">', _series_rows(chart_lines)]
     return "\n".join(parts), written
@@ -129,11 +129,12 @@ def write_page(out: Path, groups: Sequence[Group], judged: Mapping[int, Sequence
     made = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>quantbench history</title>"
              f"<style>{STYLE}</style></head><body><h1>quantbench: performance over time</h1>",
-             f"<p>Made {_e(made)} by <code>{_e(command)}</code>. Each point is one session (its "
+             f"<p>Made {_e(made)}. Each point is one session (its "
              "median and 95 % interval), divided by the current baseline's median; the grey band is "
              "the baseline's tolerance. Device time and counters, wall clock and memory are separate "
              "panels. Change points: ruptures PELT (l1 cost); drift: a Theil-Sen line whose change "
              "over the window is beyond tolerance while no single step is (docs/history.md).</p>",
+             f"<details><summary>command</summary><code>{_e(command)}</code></details>",
              "<h2>Findings</h2>", _findings(every)]
     written: list[Path] = []
     for group in groups:
