@@ -102,7 +102,7 @@ def test_write_reports_writes_all_three(session, tmp_path: Path, monkeypatch: py
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     comparison, results = session
     written = write_reports(tmp_path / "out", comparison, results, {"gpu": "H100"})
-    assert set(written) == {"summary.md", "comparison.json", "comparison.png"}
+    assert set(written) == {"summary.md", "comment.md", "comparison.json", "comparison.png"}
     assert all(p.parent == tmp_path / "out" for p in written.values())
     png = written["comparison.png"].read_bytes()
     assert png.startswith(PNG_SIGNATURE) and len(png) > 1000
@@ -121,7 +121,8 @@ def test_step_summary_is_appended(session, tmp_path: Path, monkeypatch: pytest.M
     step.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
     written = write_reports(tmp_path / "out", comparison, results, {}, title="gate")
-    assert step.read_text() == "earlier step\n" + written["summary.md"].read_text() + "\n"
+    # The job page gets the short digest, the same text a workflow posts as the PR comment.
+    assert step.read_text() == "earlier step\n" + written["comment.md"].read_text() + "\n"
 
 
 def test_missing_matplotlib_skips_the_png(session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,7 +130,7 @@ def test_missing_matplotlib_skips_the_png(session, tmp_path: Path, monkeypatch: 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     comparison, results = session
     written = write_reports(tmp_path, comparison, results, {})
-    assert set(written) == {"summary.md", "comparison.json"}
+    assert set(written) == {"summary.md", "comment.md", "comparison.json"}
     assert not (tmp_path / "comparison.png").exists()
     assert "comparison.png not written: matplotlib is not installed" in written["summary.md"].read_text()
 

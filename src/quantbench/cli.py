@@ -7,6 +7,8 @@
                                                  same-host A/B of two installs, paired test
     python -m quantbench sweep --models M1,M2 [--out DIR] -- <pytest args>
                                                  one session per model size, then the speed-up map
+    python -m quantbench history [S.json ...] [--out DIR] [--fail-on-drift]
+                                                 every metric over time: steps, drift, one page
 """
 
 from __future__ import annotations
@@ -97,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from quantbench.sweep import main as sweep_main
 
         return sweep_main(argv[1:])
+    if argv and argv[0] == "history":
+        from quantbench.history import main as history_main
+
+        return history_main(argv[1:])
     if argv and argv[0] == "fetch":
         from quantbench.fetch import main as fetch_main
 

@@ -112,6 +112,7 @@ class Settings:
     baseline_dir: Path = Path("baselines")
     report_dir: Path = Path(".quantbench")
     tolerances: Mapping[str, float] = field(default_factory=dict)
+    exports: tuple[tuple[str, Path], ...] = ()  # (format, file): report.exports
     compare: bool = False
     update_baseline: bool = False
     allow_missing_baseline: bool = False  # under --benchmark-compare, no baseline yet is a pass
@@ -227,6 +228,8 @@ def build_settings(table: Mapping[str, Any], overrides: Mapping[str, Any],
         if key in merged:
             kwargs[key] = expand_home(merged[key])
     kwargs["tolerances"] = tolerances
+    if "exports" in merged:
+        kwargs["exports"] = merged["exports"]
     if overrides.get("time_budget_s") is not None:  # --time-budget: the budget on any device
         kwargs["cpu_time_budget_s"] = float(overrides["time_budget_s"])
     kwargs["compare"] = bool(merged.get("compare", False))

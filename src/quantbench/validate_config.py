@@ -72,6 +72,19 @@ def switch(where: str, value: Any) -> bool:
     raise expected(where, "on or off (true or false in the table)", value)
 
 
+def exports(where: str, value: Any) -> tuple[tuple[str, Any], ...]:
+    """``FORMAT=FILE`` strings (a list, or one string), each a known dashboard format."""
+    from quantbench.report.exports import ExportError, parse_export
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
+        raise expected(where, "a list of FORMAT=FILE strings", value)
+    try:
+        return tuple(parse_export(where, item) for item in items)
+    except ExportError as exc:
+        raise Invalid(str(exc)) from None
+
+
 def _table(where: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise expected(where, "a table such as {throughput = 0.1}", value)
@@ -93,7 +106,7 @@ def fields(choices: Mapping[str, tuple[str, ...]]) -> dict[str, Check]:
         "batch_sizes": sizes, "prefill_lengths": sizes,
         "cache_dir": NAME, "baseline_dir": NAME, "report_dir": NAME, "tolerances": _table,
         "compare": BOOL, "update_baseline": BOOL, "allow_missing_baseline": BOOL, "steady": switch,
-        "all_verdicts": BOOL,
+        "all_verdicts": BOOL, "exports": exports,
     }
 
 

@@ -45,6 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = replace(settings, baseline_dir=root / settings.baseline_dir)
     if not settings.report_dir.is_absolute():
         settings = replace(settings, report_dir=root / settings.report_dir)
+    settings = replace(settings, exports=tuple((fmt, root / path) for fmt, path in settings.exports))
     config.stash[SETTINGS] = settings
     workers.configure_controller(config, settings)
 
@@ -143,11 +144,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             workers.tell_controller(config, unwritten, len(record.results))
             return
     from quantbench.judge import gate
+    from quantbench.report.exports import export_session
     from quantbench.report.files import publish, reports_unwritten
     from quantbench.report.tables import session_lines
 
     verdict, update_lines = gate.run(record, settings, status)
-    tail = update_lines + ([unwritten] if unwritten else [])
+    exported, unexported = export_session(settings.exports, record)
+    unwritten = unwritten or unexported
+    tail = update_lines + exported + ([unwritten] if unwritten else [])
     published = publish(verdict, record, settings.report_dir, show_all=settings.all_verdicts,
                         before_outcome=tail)
     lines = extra + session_lines(record) + [""] + published

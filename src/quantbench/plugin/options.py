@@ -55,6 +55,9 @@ OPTIONS = (
            "are cached"),
     Option("--qb-report-dir", "report_dir", "where session.json and the reports are written"),
     Option("--qb-baseline-dir", "baseline_dir", "where baselines live (<dir>/<gpu>/<model>.json)"),
+    Option("--qb-export", "exports", "also write the session for a dashboard: "
+           "github-action-benchmark=FILE or bencher=FILE (repeatable)",
+           (("action", "append"), ("metavar", "FORMAT=FILE"))),
     Option("--qb-allow-missing-baseline", "allow_missing_baseline", "under --benchmark-compare, "
            "pass when this GPU and model have no baseline yet (else exit 4)",
            (("action", "store_true"),)),
@@ -70,7 +73,7 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("quantbench", "quantbench: LLM inference under quantization")
     for option in OPTIONS:
         kwargs = dict(option.kwargs)
-        default = "" if option.dest == "tolerance" else f" (default: {_default(option.dest)})"
+        default = "" if option.dest in ("tolerance", "exports") else f" (default: {_default(option.dest)})"
         group.addoption(option.flag, dest=f"qb_{option.dest}", default=None,
                         help=option.help + default, **kwargs)
 

@@ -15,6 +15,7 @@ from typing import Any
 from quantbench.files import describe
 from quantbench.judge.compare import UNCONFIRMED, Comparison
 from quantbench.report.chart import write_chart
+from quantbench.report.digest import digest
 from quantbench.report.tables import session_tables
 from quantbench.report.verdicts import markdown_verdicts, shown, terminal_lines, verdict_table
 from quantbench.results import CaseResult
@@ -66,9 +67,10 @@ def write_reports(
     title: str = "quantbench",
     not_compared: str = "",
 ) -> dict[str, Path]:
-    """Write ``summary.md``, ``comparison.json`` and ``comparison.png`` into ``report_dir``.
+    """Write ``summary.md``, ``comment.md`` (``report.digest``: the PR comment), ``comparison.json``
+    and ``comparison.png`` into ``report_dir``.
 
-    The Markdown is also appended to ``$GITHUB_STEP_SUMMARY`` when that is set, so a GitHub
+    The digest is also appended to ``$GITHUB_STEP_SUMMARY`` when that is set, so a GitHub
     Actions run shows it on the job page. Returns name -> path of what was written.
     """
     folder = Path(report_dir)
@@ -90,10 +92,13 @@ def write_reports(
         markdown += f"\n_{note}_\n"
     (folder / "summary.md").write_text(markdown, encoding="utf-8")
     written["summary.md"] = folder / "summary.md"
+    comment = digest(comparison, title)  # the PR comment; the job page gets the same
+    (folder / "comment.md").write_text(comment, encoding="utf-8")
+    written["comment.md"] = folder / "comment.md"
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as fh:
-            fh.write(markdown + "\n")
+            fh.write(comment + "\n")
     return written
 
 
@@ -123,7 +128,7 @@ def publish(verdict: Any, session: Any, report_dir: Path, *, show_all: bool = Fa
     return lines + terminal_lines(comparison, show_all, flag) + tail + [verdict.outcome]
 
 
-REPORTS = ("summary.md", "comparison.json", "comparison.png")
+REPORTS = ("summary.md", "comment.md", "comparison.json", "comparison.png")
 REPORTS_UNWRITTEN = "quantbench: reports not written"
 
 

@@ -1,0 +1,202 @@
+"""``python -m quantbench history``: every gated metric over time, its steps and its drift.
+
+    python -m quantbench history [SESSION.json ...] [--baseline-dir DIR] [--metric NAME ...]
+        [--tolerance METRIC=FRACTION] [--out DIR] [--export FORMAT=FILE] [--fail-on-drift]
+
+Reads the stored baselines (``<dir>/<gpu>/<model>.json``, the versions under ``history/`` and
+the sessions a baseline lists) and any session files given (``series``), judges every (case,
+method, metric) series of each GPU and model (``judge.trend``: change points with ruptures, drift
+with a Theil-Sen line; every point against the current baseline as the gate would judge it), and
+writes one self-contained HTML page with a PNG per chart (``report.history_page``). A drift is a
+metric that moved beyond its tolerance across the window while no single step did: the slope
+that per-change gates miss. ``--export`` writes the newest session of each GPU and model for
+github-action-benchmark or Bencher (``report.exports``).
+
+Exit statuses: 0 done; 1 a drift for the worse under ``--fail-on-drift``; 4 a usage error or an
+input that cannot be used (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from quantbench.catalog import SPECS, spec
+from quantbench.config import Settings
+from quantbench.judge.compare import judge
+from quantbench.judge.trend import Trend, analyse
+from quantbench.results import Metric
+from quantbench.series import Group, HistoryError, collect, default_metrics
+
+EXIT_OK = 0  # quantbench.exits.OK once that module lands
+EXIT_DRIFT = 1  # quantbench.exits.REGRESSION
+EXIT_USAGE = 4  # quantbench.exits.USAGE
+PROG = "quantbench history"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One (case, method, metric) of a group over its samples: the sample index and metric of
+    each point, the reference (the current baseline's median, else the series' median), the
+    tolerance (``None``: never gated), the trend and each point's verdict against the baseline."""
+
+    group: Group
+    case_key: str
+    method: str
+    metric: str
+    points: tuple[tuple[int, Metric], ...]
+    reference: float
+    baseline: Metric | None
+    tolerance: float | None
+    trend: Trend
+    verdicts: tuple[str | None, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.case_key} {self.method} {self.metric}"
+
+    def at(self, index: int) -> str:
+        """The date and commit of sample ``index``, short: ``11-25 13:52 521ffd3``."""
+        sample = self.group.samples[index]
+        return f"{sample.date[5:16].replace('T', ' ')} {sample.commit or ''}".strip()
+
+
+def judge_group(group: Group, metrics: Sequence[str], settings: Settings) -> list[Line]:
+    """Every series of ``metrics`` the group's samples hold, judged."""
+    lines = []
+    for case_key, method, name in group.series_keys(metrics):
+        points = tuple((i, s.results[(case_key, method)][name]) for i, s in enumerate(group.samples)
+                       if name in s.results.get((case_key, method), {}))
+        kind = spec(name).kind
+        tolerance = None if kind in ("info", "quality") else settings.tolerance(name)
+        base = (group.baseline.results.get(case_key, {}).get(method, {}).get(name)
+                if group.baseline else None)
+        reference = base.median if base else statistics.median(m.median for _, m in points)
+        trend = analyse([m.median for _, m in points], reference, tolerance,
+                        points[0][1].higher_is_better)
+        verdicts = tuple(judge(base, m, tolerance)[0] if base and tolerance is not None else None
+                         for _, m in points)
+        lines.append(Line(group, case_key, method, name, points, reference, base, tolerance,
+                          trend, verdicts))
+    return lines
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.1f}%"
+
+
+def findings(lines: Sequence[Line]) -> tuple[list[str], list[str]]:
+    """Terminal lines: change points beyond tolerance, then drifts (those for the worse last)."""
+    steps, drifts = [], []
+    for line in lines:
+        tol = f"±{line.tolerance * 100:.2g}%" if line.tolerance is not None else "ungated"
+        for cp in line.trend.change_points:
+            if line.tolerance is not None and abs(cp.step) > line.tolerance:
+                index = line.points[cp.index][0]
+                steps.append(f"step: {line.group.gpu}: {line.name} {_pct(cp.step)} at "
+                             f"{line.at(index)} (tolerance {tol})")
+        if line.trend.drift:
+            drifts.append(f"drift ({line.trend.drift}): {line.group.gpu}: {line.name} "
+                          f"{_pct(line.trend.window_change or 0)} over {line.trend.points} sessions "
+                          f"(tolerance {tol}), no single step beyond it")
+    drifts.sort(key=lambda text: text.startswith("drift (worse)"))
+    return steps, drifts
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one ``HistoryError`` line (exit 4), not its exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise HistoryError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m quantbench history",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("sessions", nargs="*", type=Path, help="session.json files to add")
+    parser.add_argument("--baseline-dir", type=Path, default=None,
+                        help="where baselines live (default: [tool.quantbench] baseline_dir)")
+    parser.add_argument("--metric", action="append", default=None, metavar="NAME",
+                        help="a metric to show (repeatable, or comma-separated; default: every "
+                             "gated metric)")
+    parser.add_argument("--tolerance", action="append", default=None, metavar="METRIC=FRACTION")
+    parser.add_argument("--out", type=Path, default=Path(".quantbench/history"),
+                        help="where the page and charts go (default .quantbench/history)")
+    parser.add_argument("--export", action="append", default=None, metavar="FORMAT=FILE",
+                        help="write the newest session of each GPU and model for a dashboard: "
+                             "github-action-benchmark=FILE or bencher=FILE (repeatable)")
+    parser.add_argument("--fail-on-drift", action="store_true",
+                        help="exit 1 when a metric drifted for the worse")
+    return parser
+
+
+def _metrics(given: Sequence[str] | None) -> list[str]:
+    if not given:
+        return default_metrics()
+    from quantbench.validate import unknown
+
+    names = [n.strip() for item in given for n in item.split(",") if n.strip()]
+    for name in names:
+        if name not in SPECS:
+            raise HistoryError(str(unknown("--metric", "metric", name, SPECS)))
+    return names
+
+
+def run(args: argparse.Namespace, settings: Settings, command: str) -> tuple[list[str], int]:
+    """Collect, judge, draw and export; the terminal lines and the exit status."""
+    from quantbench.report.exports import parse_exports, write_exports
+    from quantbench.report.history_page import write_page
+
+    metrics = _metrics(args.metric)
+    exports = parse_exports(args.export or [])
+    groups, notes = collect(args.baseline_dir or settings.baseline_dir, args.sessions)
+    judged = {id(g): judge_group(g, metrics, settings) for g in groups}
+    everything = [line for lines in judged.values() for line in lines]
+    if not everything:
+        raise HistoryError("nothing to show: no baseline or session holds any of the metrics asked")
+    out = [f"history: {len(groups)} GPU and model(s), {len(everything)} series"]
+    for group in groups:
+        kind = "session(s)" if group.sessions else "baseline version(s)"
+        out.append(f"  {group.title}: {len(group.samples)} {kind}, {len(judged[id(group)])} series")
+    written = write_page(args.out, groups, judged, notes, command)
+    out += [f"page: {written[0]} ({len(written) - 1} chart(s) beside it)"]
+    newest = [(g, g.sessions[-1]) for g in groups if g.sessions]  # a baseline is not a run
+    out += write_exports(exports, [(g.gpu, g.model_source, s.results, s.date, s.commit)
+                                   for g, s in newest], metrics)
+    steps, drifts = findings(everything)
+    out += notes + steps + (drifts or ["drift: none found"])
+    worse = any(line.trend.drift == "worse" for line in everything)
+    return out, EXIT_DRIFT if worse and args.fail_on_drift else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``history`` command."""
+    import shlex
+
+    from quantbench.config import SettingsError, build_settings, read_pyproject
+
+    from quantbench.files import describe
+    from quantbench.report.exports import ExportError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = _parser().parse_args(argv)
+        settings = build_settings(read_pyproject(Path.cwd()), {"tolerance": args.tolerance})
+        lines, code = run(args, settings, " ".join(["python -m quantbench history",
+                                                      *map(shlex.quote, argv)]))
+    except (SettingsError, HistoryError, ExportError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"{PROG}: cannot write {exc.filename or args.out}: {describe(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except ImportError as exc:
+        print(f"{PROG}: needs the report extra ({exc.name} is missing): "
+              "pip install 'quantbench[report]'", file=sys.stderr)
+        return EXIT_USAGE
+    print("\n".join(lines))
+    return code

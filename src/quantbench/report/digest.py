@@ -1,0 +1,82 @@
+"""The PR comment: a short Markdown digest of one verdict, failing rows first, the rest folded.
+
+``summary.md`` is the full report; a pull request needs less: a headline, the rows that fail (a
+regression or a quality failure) in a table a reviewer reads in seconds, what moved, and every
+other row and note inside a ``<details>`` block. The gate writes it as ``comment.md`` beside
+``summary.md`` (``report.files.write_reports``, which the A/B uses too) and appends it to
+``$GITHUB_STEP_SUMMARY``; a workflow posts it as a comment (``.github/workflows/gpu-ab.yml``).
+GitHub refuses a comment over 65,536 characters, so the folded table is cut to fit, saying so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Sequence
+
+from quantbench.judge.compare import (
+    FAILING, IMPROVEMENT, INFO, PASS, WITHIN_NOISE, Comparison, Row, percent, what_moved,
+)
+from quantbench.report.tables import fmt_metric
+
+MAX_CHARS = 60_000  # under GitHub's 65,536-character limit on a comment body
+HEADER = ["case", "method", "metric", "before → after", "change", "tolerance", "verdict"]
+FOLD_ORDER = (IMPROVEMENT, WITHIN_NOISE, PASS, INFO)  # the folded rows, most telling first
+
+
+def _cells(row: Row) -> list[str]:
+    unit = f" {row.unit}" if row.unit else ""
+    change = "-" if row.change is None else (
+        f"{row.change * 100:+.1f}%" if math.isfinite(row.change) else "from 0")
+    tol = "-" if row.tolerance is None else f"±{percent(row.tolerance)}"
+    moved = f"{fmt_metric(row.baseline)} → {fmt_metric(row.current)}{unit}"
+    return [row.case_key, row.method, row.metric, moved, change, tol, row.verdict]
+
+
+def _table(rows: Sequence[Row]) -> list[str]:
+    esc = lambda text: text.replace("|", "\\|")  # noqa: E731
+    return (["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+            + ["| " + " | ".join(esc(c) for c in _cells(r)) + " |" for r in rows])
+
+
+def _fold_key(row: Row) -> tuple[int, str, str, str]:
+    rank = FOLD_ORDER.index(row.verdict) if row.verdict in FOLD_ORDER else len(FOLD_ORDER)
+    return rank, row.case_key, row.method, row.metric
+
+
+def _fit(lines: list[str], budget: int) -> tuple[list[str], int]:
+    """As many of ``lines`` as fit in ``budget`` characters (a line saying how many were cut
+    replaces the rest), and the budget left."""
+    for i, line in enumerate(lines):
+        if len(line) + 1 > budget - 80:
+            return lines[:i] + ["", f"_{len(lines) - i} more line(s) cut to fit a comment: see "
+                                    "summary.md_"], 0
+        budget -= len(line) + 1
+    return lines, budget
+
+
+def digest(comparison: Comparison | None, title: str) -> str:
+    """The comment body for ``comparison`` (``None``: nothing was compared)."""
+    parts = [f"### {title}", ""]
+    if comparison is None:
+        return "\n".join(parts + ["No baseline comparison in this run.", ""])
+    failing = [r for r in comparison.ran if r.verdict in FAILING]
+    rest = sorted((r for r in comparison.ran if r.verdict not in FAILING), key=_fold_key)
+    counts = Counter(r.verdict for r in rest)
+    head = f"❌ **{len(failing)} failing**" if failing else "✅ **nothing failing**"
+    tally = ", ".join(f"{counts[v]} {v}" for v in [*FOLD_ORDER, *sorted(set(counts) - set(FOLD_ORDER))]
+                      if counts[v])
+    baseline = f" against {comparison.baseline_gpu}" if comparison.baseline_gpu else ""
+    parts += [f"{head}{baseline}" + (f" · {tally}" if tally else ""), ""]
+    budget = MAX_CHARS - sum(len(p) + 1 for p in parts) - 100  # room for the <details> lines
+    if failing:
+        moved = what_moved(comparison.rows)
+        shown, budget = _fit(_table(failing) + [""] + [f"- {line}" for line in moved], budget)
+        parts += shown + [""]
+    folded = ([*_table(rest), ""] if rest else []) + [f"- {note}" for note in comparison.notes]
+    if folded and budget:
+        notes = f", {len(comparison.notes)} note(s)" if comparison.notes else ""
+        shown, _ = _fit(folded, budget)
+        parts += [f"<details><summary>{len(rest)} other row(s){notes}</summary>", "", *shown,
+                  "", "</details>", ""]
+    return "\n".join(parts)
