@@ -11,6 +11,9 @@ from typing import Any
 
 from quantbench.methods.base import LoadedModel, LoadError, LoadRequest, Method
 
+# FP8 tensor cores: Ada (8.9) and Hopper (9.0) on; a T4 (7.5) or an A100 (8.0) has none.
+FP8_CAPABILITY = (8, 9)
+
 __all__ = ["METHODS", "LoadedModel", "LoadError", "LoadRequest", "Method", "unavailable_reason"]
 
 
@@ -127,6 +130,25 @@ def load_int4wo(req: LoadRequest) -> LoadedModel:
     return _torchao(req, "int4wo", config, "int4 weights g128 (torchao tinygemm)", half="bf16")
 
 
+def load_fp8wo(req: LoadRequest) -> LoadedModel:
+    """torchao FP8 weight-only: e4m3 weights with one scale per output row; the matmul runs in
+    bfloat16 on the dequantized weight (the bytes read per token are what it saves)."""
+    from torchao.quantization import Float8WeightOnlyConfig, PerRow
+
+    config = Float8WeightOnlyConfig(granularity=PerRow())
+    return _torchao(req, "fp8wo", config, "fp8 e4m3 weights, row-wise scales (torchao)", half="bf16")
+
+
+def load_fp8dq(req: LoadRequest) -> LoadedModel:
+    """torchao FP8 dynamic activations and FP8 weights, row-wise scales (per token for the
+    activations, per output row for the weights): Hopper's FP8 tensor-core matmul."""
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow
+
+    config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
+    return _torchao(req, "fp8dq", config,
+                    "fp8 e4m3 weights and dynamic activations, row-wise scales (torchao)", half="bf16")
+
+
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
@@ -139,6 +161,10 @@ METHODS: dict[str, Method] = {
         Method("int8vw", "INT8 vector-wise (bitsandbytes, no outliers)", ("bitsandbytes",), load_int8vw),
         Method("int8wo", "INT8 weight-only (torchao)", ("torchao",), load_int8wo),
         Method("int4wo", "INT4 weight-only (torchao)", ("torchao",), load_int4wo, cpu_ok=False),
+        Method("fp8wo", "FP8 weight-only (torchao)", ("torchao",), load_fp8wo, cpu_ok=False,
+               min_capability=FP8_CAPABILITY),
+        Method("fp8dq", "FP8 dynamic activations and weights (torchao)", ("torchao",), load_fp8dq,
+               cpu_ok=False, min_capability=FP8_CAPABILITY),
     )
 }
 
@@ -174,9 +200,32 @@ def torchao_mismatch() -> str | None:
     return None
 
 
+def gpu_capability() -> tuple[tuple[int, int], str]:
+    """The current CUDA device's compute capability and name."""
+    import torch
+
+    return tuple(torch.cuda.get_device_capability()), torch.cuda.get_device_name()
+
+
+def _capability_problem(name: str, method: Method, device: str) -> str | None:
+    if method.min_capability is None:
+        return None
+    need = ".".join(map(str, method.min_capability))
+    if device == "cpu":
+        return f"{name} needs a CUDA GPU with compute capability {need} or newer (FP8)"
+    capability, gpu = gpu_capability()
+    if capability < method.min_capability:
+        return (f"{name} needs FP8 support (compute capability {need} or newer); this {gpu} is "
+                f"{'.'.join(map(str, capability))}")
+    return None
+
+
 def unavailable_reason(name: str, device: str) -> str | None:
     """Why ``name`` cannot run on ``device`` here, or ``None`` when it can."""
     method = METHODS[name]
+    capability = _capability_problem(name, method, device)
+    if capability:
+        return capability
     if device == "cpu" and not method.cpu_ok:
         return f"{name} needs a CUDA GPU"
     packages = method.packages + (method.cuda_packages if device == "cuda" else ())
