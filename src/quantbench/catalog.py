@@ -65,6 +65,10 @@ _SPECS = [
     MetricSpec("decode_gb_per_step", "GB", False, "info", "Bytes/step"),
     MetricSpec("decode_bandwidth_gbs", "GB/s", True, "info", "Decode BW"),
     MetricSpec("roofline_pct", "%", True, "info", "Roofline"),
+    # Throughput over the reference method's from interleaved rounds (``run.interleave``): the
+    # geometric mean of per-round ratios, its interval from the paired rounds (--qb-interleave).
+    MetricSpec("decode_ratio", "x", True, "info", "Decode x FP16 (paired)"),
+    MetricSpec("e2e_ratio", "x", True, "info", "End-to-end x FP16 (paired)"),
     MetricSpec("compile_s", "s", False, "info", "Compile"),
     MetricSpec("graph_breaks", "count", False, "info", "Graph breaks"),
     MetricSpec("cudagraph_skips", "count", False, "info", "CUDA graph skips"),

@@ -94,6 +94,9 @@ class Settings:
     min_top1_agreement: float = 0.6  # teacher-forced top-1 agreement (run.quality)
     max_kl_divergence: float = 0.5
     quality_tokens: int = 32
+    # Generate cases also measure every method in interleaved rounds with FP16 (run.interleave),
+    # each method's ratio to FP16 then carrying its own paired interval.
+    interleave: bool = False
 
     def tolerance(self, metric: str) -> float:
         """The allowed relative change of a metric: per-metric setting, else by its kind."""
@@ -204,5 +207,6 @@ def build_settings(table: Mapping[str, Any], overrides: Mapping[str, Any],
     kwargs["compare"] = bool(merged.get("compare", False))
     kwargs["update_baseline"] = bool(merged.get("update_baseline", False))
     kwargs["allow_missing_baseline"] = bool(merged.get("allow_missing_baseline", False))
+    kwargs["interleave"] = bool(merged.get("interleave", False))
     kwargs["explicit_model"] = overrides.get("model") is not None
     return replace(base, **kwargs)

@@ -44,6 +44,9 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = replace(settings, baseline_dir=root / settings.baseline_dir)
     if not settings.report_dir.is_absolute():
         settings = replace(settings, report_dir=root / settings.report_dir)
+    if settings.interleave and config.getoption("numprocesses", default=None):
+        raise pytest.UsageError("quantbench: --qb-interleave needs every method in one process; "
+                                "drop -n")
     config.stash[SETTINGS] = settings
     workers.configure_controller(config, settings)
 

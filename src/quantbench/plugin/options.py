@@ -56,6 +56,9 @@ OPTIONS = (
     Option("--qb-allow-missing-baseline", "allow_missing_baseline", "under --benchmark-compare, "
            "pass when this GPU and model have no baseline yet (else exit 4)",
            (("action", "store_true"),)),
+    Option("--qb-interleave", "interleave", "also measure generate cases in interleaved rounds "
+           "of every method that fits in memory beside fp16: each ratio to FP16 with its paired "
+           "interval", (("action", "store_true"),)),
 )
 FLAGS = {o.dest: o.flag for o in OPTIONS}  # so a bad value's message names the option
 
