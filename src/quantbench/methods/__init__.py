@@ -113,39 +113,45 @@ def _torchao(req: LoadRequest, name: str, config: Any, label: str, half: str = "
     return LoadedModel(name, model, f"{label}, {_dtype_name(dtype)} activations")
 
 
-def load_int8wo(req: LoadRequest) -> LoadedModel:
-    """torchao INT8 weight-only: per-channel int8 weights, half-precision activations."""
-    from torchao.quantization import Int8WeightOnlyConfig
+def torchao_config(name: str) -> Any:
+    """The torchao config each torchao method quantizes with (also used by ``tools/int4_split.py``).
 
-    return _torchao(req, "int8wo", Int8WeightOnlyConfig(), "int8 weights (torchao)")
+    * ``int8wo``: per-channel int8 weights, half-precision activations;
+    * ``int4wo``: int4 weights, group size 128, on PyTorch's own tinygemm kernel
+      (``tile_packed_to_4d``, bfloat16 activations); torchao's default ``plain`` packing needs
+      the separate fbgemm-gpu-genai kernels, which a plain torch install lacks;
+    * ``fp8wo``: e4m3 weights with one scale per output row; the matmul runs in bfloat16 on the
+      dequantized weight (the bytes read per token are what it saves);
+    * ``fp8dq``: e4m3 weights per output row and each token's activations quantized on the fly:
+      Hopper's FP8 tensor-core matmul.
+    """
+    from torchao import quantization as q
+
+    configs = {
+        "int8wo": lambda: q.Int8WeightOnlyConfig(),
+        "int4wo": lambda: q.Int4WeightOnlyConfig(group_size=128, int4_packing_format="tile_packed_to_4d"),
+        "fp8wo": lambda: q.Float8WeightOnlyConfig(granularity=q.PerRow()),
+        "fp8dq": lambda: q.Float8DynamicActivationFloat8WeightConfig(granularity=q.PerRow()),
+    }
+    return configs[name]()
+
+
+def load_int8wo(req: LoadRequest) -> LoadedModel:
+    return _torchao(req, "int8wo", torchao_config("int8wo"), "int8 weights (torchao)")
 
 
 def load_int4wo(req: LoadRequest) -> LoadedModel:
-    """torchao INT4 weight-only, group size 128, on PyTorch's own tinygemm kernel
-    (``tile_packed_to_4d``, bfloat16 activations). torchao's default ``plain`` packing needs the
-    separate fbgemm-gpu-genai kernels, which a plain torch install lacks."""
-    from torchao.quantization import Int4WeightOnlyConfig
-
-    config = Int4WeightOnlyConfig(group_size=128, int4_packing_format="tile_packed_to_4d")
-    return _torchao(req, "int4wo", config, "int4 weights g128 (torchao tinygemm)", half="bf16")
+    return _torchao(req, "int4wo", torchao_config("int4wo"), "int4 weights g128 (torchao tinygemm)",
+                    half="bf16")
 
 
 def load_fp8wo(req: LoadRequest) -> LoadedModel:
-    """torchao FP8 weight-only: e4m3 weights with one scale per output row; the matmul runs in
-    bfloat16 on the dequantized weight (the bytes read per token are what it saves)."""
-    from torchao.quantization import Float8WeightOnlyConfig, PerRow
-
-    config = Float8WeightOnlyConfig(granularity=PerRow())
-    return _torchao(req, "fp8wo", config, "fp8 e4m3 weights, row-wise scales (torchao)", half="bf16")
+    return _torchao(req, "fp8wo", torchao_config("fp8wo"), "fp8 e4m3 weights, row-wise scales (torchao)",
+                    half="bf16")
 
 
 def load_fp8dq(req: LoadRequest) -> LoadedModel:
-    """torchao FP8 dynamic activations and FP8 weights, row-wise scales (per token for the
-    activations, per output row for the weights): Hopper's FP8 tensor-core matmul."""
-    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow
-
-    config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
-    return _torchao(req, "fp8dq", config,
+    return _torchao(req, "fp8dq", torchao_config("fp8dq"),
                     "fp8 e4m3 weights and dynamic activations, row-wise scales (torchao)", half="bf16")
 
 
