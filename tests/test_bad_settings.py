@@ -31,7 +31,8 @@ def _error(table: dict[str, Any], overrides: dict[str, Any]) -> str:
 @pytest.mark.parametrize("value", ["", ",", " , "])
 def test_empty_methods_on_the_command_line(value: str) -> None:
     assert _error({}, {"methods": value}) == (
-        f"--qb-methods: expected at least one method (fp16, bf16, int8, nf4, awq, int8vw, int8wo, int4wo), "
+        "--qb-methods: expected at least one method "
+        f"(fp16, bf16, int8, nf4, awq, int8vw, int8wo, int4wo, fp8wo, fp8dq), "
         f"got {value!r}")
 
 

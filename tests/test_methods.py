@@ -200,3 +200,88 @@ def test_awq_group_size_is_the_largest_that_divides_the_widths(tmp_path) -> None
     (tmp_path / "config.json").write_text(json.dumps({"quantization_config": {"group_size": 64}}))
     assert checkpoint_group(tmp_path) == "64"
     assert checkpoint_group(tmp_path / "missing") == "?"
+
+
+def _fake_gpu(monkeypatch: pytest.MonkeyPatch, capability: tuple[int, int], name: str) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+
+
+@pytest.mark.parametrize("name", ["fp8wo", "fp8dq"])
+def test_fp8_on_the_cpu_is_skipped_with_the_reason(name: str) -> None:
+    assert unavailable_reason(name, "cpu") == (
+        f"{name} needs a CUDA GPU with compute capability 8.9 or newer (FP8)")
+
+
+@pytest.mark.parametrize("name", ["fp8wo", "fp8dq"])
+@pytest.mark.parametrize(("capability", "gpu"), [((7, 5), "Tesla T4"),
+                                                  ((8, 0), "NVIDIA A100-SXM4-80GB")])
+def test_fp8_on_a_gpu_without_fp8_is_skipped_with_the_reason(
+        monkeypatch: pytest.MonkeyPatch, name: str, capability: tuple[int, int], gpu: str) -> None:
+    _fake_gpu(monkeypatch, capability, gpu)
+    _present(monkeypatch, "torchao")  # the device is refused before any package is imported
+    reason = unavailable_reason(name, "cuda")
+    assert reason == (f"{name} needs FP8 support (compute capability 8.9 or newer); this {gpu} is "
+                      f"{capability[0]}.{capability[1]}")
+    assert "\n" not in reason
+
+
+@pytest.mark.parametrize("name", ["fp8wo", "fp8dq"])
+@pytest.mark.parametrize("capability", [(8, 9), (9, 0), (10, 0)])
+def test_fp8_on_ada_hopper_and_blackwell_runs(monkeypatch: pytest.MonkeyPatch, name: str,
+                                              capability: tuple[int, int]) -> None:
+    _fake_gpu(monkeypatch, capability, "GPU")
+    _present(monkeypatch, "torchao")
+    monkeypatch.setattr(methods, "torchao_mismatch", lambda: None)
+    assert unavailable_reason(name, "cuda") is None
+
+
+def test_fp8_without_torchao_on_hopper_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_gpu(monkeypatch, (9, 0), "NVIDIA H200")
+    monkeypatch.setitem(sys.modules, "torchao", None)
+    assert unavailable_reason("fp8dq", "cuda") == (
+        "fp8dq: torchao is not installed (pip install 'quantbench[torchao]')")
+
+
+def test_fp8_entries() -> None:
+    assert METHOD_NAMES[-2:] == ("fp8wo", "fp8dq")
+    for name in ("fp8wo", "fp8dq"):
+        method = METHODS[name]
+        assert method.packages == ("torchao",) and not method.cpu_ok
+        assert method.min_capability == methods.FP8_CAPABILITY == (8, 9)
+    assert all(METHODS[n].min_capability is None for n in METHOD_NAMES[:-2])
+
+
+@pytest.mark.parametrize(("name", "config", "granularity"), [
+    ("fp8wo", "Float8WeightOnlyConfig", "PerRow"),
+    ("fp8dq", "Float8DynamicActivationFloat8WeightConfig", "PerRow"),
+])
+def test_fp8_loads_torchao_configs_with_row_wise_scales_in_bfloat16(
+        monkeypatch: pytest.MonkeyPatch, name: str, config: str, granularity: str) -> None:
+    pytest.importorskip("torchao")
+    seen = {}
+
+    def fake_torchao(req, method, cfg, label, half="fp16"):
+        seen.update(name=method, config=type(cfg).__name__, half=half, label=label,
+                    granularity=cfg.granularity)
+
+    monkeypatch.setattr(methods, "_torchao", fake_torchao)
+    METHODS[name].load(None)
+    assert (seen["name"], seen["config"], seen["half"]) == (name, config, "bf16")
+    assert "row-wise scales" in seen["label"] and "fp8 e4m3" in seen["label"]
+    grans = seen["granularity"] if isinstance(seen["granularity"], list) else [seen["granularity"]]
+    assert [type(g).__name__ for g in grans] == [granularity] * len(grans)
+    if name == "fp8dq":  # activations per token and weights per output row
+        assert len(grans) == 2
+
+
+def test_readme_and_methods_doc_name_every_method() -> None:
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `--qb-methods`"))
+    listed = {m for cell in row.split("`") for m in cell.split(",")}
+    assert [m for m in METHOD_NAMES if m not in listed] == []
+    doc = (root / "docs" / "methods.md").read_text(encoding="utf-8")
+    assert [m for m in METHOD_NAMES if f"`{m}`" not in doc] == []

@@ -288,7 +288,8 @@ def test_greedy_continuation_returns_only_new_tokens_and_forbids_early_stop():
     tokens = greedy_continuation(model, torch.tensor([[2, 0], [1, 3]]), None, 5)
     assert tokens.tolist() == [[1, 2, 3, 0, 1], [0, 1, 2, 3, 0]]
     call = model.calls[0]
-    assert call["min_new_tokens"] == call["max_new_tokens"] == 5
+    assert call["max_new_tokens"] == 5 and call["eos_token_id"] is None
+    assert "min_new_tokens" not in call
     assert call["do_sample"] is False
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_METHODS = ("fp16", "bf16", "int8", "nf4", "awq")
-# Opt-in: bitsandbytes INT8 without outlier columns (compiles as one graph) and torchao's
-# weight-only methods, built to compile (``--qb-methods fp16,int8vw,int8wo,int4wo``).
-METHOD_NAMES = (*DEFAULT_METHODS, "int8vw", "int8wo", "int4wo")
+# Opt-in: bitsandbytes INT8 without outlier columns (compiles as one graph), torchao's
+# weight-only methods, built to compile (``--qb-methods fp16,int8vw,int8wo,int4wo``), and
+# torchao's FP8 methods, which need FP8 tensor cores (compute capability 8.9: Ada, Hopper).
+METHOD_NAMES = (*DEFAULT_METHODS, "int8vw", "int8wo", "int4wo", "fp8wo", "fp8dq")
 # The method every other one is compared with (quality reference, speed and memory ratios).
 REFERENCE_METHOD = "fp16"
 MODES = ("eager", "compiled")
@@ -69,6 +70,10 @@ _SPECS = [
     MetricSpec("decode_gb_per_step", "GB", False, "info", "Bytes/step"),
     MetricSpec("decode_bandwidth_gbs", "GB/s", True, "info", "Decode BW"),
     MetricSpec("roofline_pct", "%", True, "info", "Roofline"),
+    # Throughput over the reference method's from interleaved rounds (``run.interleave``): the
+    # geometric mean of per-round ratios, its interval from the paired rounds (--qb-interleave).
+    MetricSpec("decode_ratio", "x", True, "info", "Decode x FP16 (paired)"),
+    MetricSpec("e2e_ratio", "x", True, "info", "End-to-end x FP16 (paired)"),
     MetricSpec("compile_s", "s", False, "info", "Compile"),
     MetricSpec("graph_breaks", "count", False, "info", "Graph breaks"),
     MetricSpec("cudagraph_skips", "count", False, "info", "CUDA graph skips"),

@@ -123,6 +123,9 @@ class Settings:
     max_kl_divergence: float = 0.5
     quality_tokens: int = 32
     steady: bool = True  # pinned CPUs, no GC in timed rounds, CPU spun up (run.steady)
+    # Generate cases also measure every method in interleaved rounds with FP16 (run.interleave),
+    # each method's ratio to FP16 then carrying its own paired interval.
+    interleave: bool = False
 
     def tolerance(self, metric: str) -> float:
         """The allowed relative change of a metric: per-metric setting, else by its kind."""
@@ -237,5 +240,6 @@ def build_settings(table: Mapping[str, Any], overrides: Mapping[str, Any],
     kwargs["allow_missing_baseline"] = bool(merged.get("allow_missing_baseline", False))
     kwargs["steady"] = bool(merged.get("steady", True))
     kwargs["all_verdicts"] = bool(merged.get("all_verdicts", False))
+    kwargs["interleave"] = bool(merged.get("interleave", False))
     kwargs["explicit_model"] = overrides.get("model") is not None
     return replace(base, **kwargs)

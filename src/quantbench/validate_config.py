@@ -106,7 +106,7 @@ def fields(choices: Mapping[str, tuple[str, ...]]) -> dict[str, Check]:
         "batch_sizes": sizes, "prefill_lengths": sizes,
         "cache_dir": NAME, "baseline_dir": NAME, "report_dir": NAME, "tolerances": _table,
         "compare": BOOL, "update_baseline": BOOL, "allow_missing_baseline": BOOL, "steady": switch,
-        "all_verdicts": BOOL, "exports": exports,
+        "all_verdicts": BOOL, "exports": exports, "interleave": BOOL,
     }
 
 

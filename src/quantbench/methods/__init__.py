@@ -11,6 +11,9 @@ from typing import Any
 
 from quantbench.methods.base import LoadedModel, LoadError, LoadRequest, Method
 
+# FP8 tensor cores: Ada (8.9) and Hopper (9.0) on; a T4 (7.5) or an A100 (8.0) has none.
+FP8_CAPABILITY = (8, 9)
+
 __all__ = ["METHODS", "LoadedModel", "LoadError", "LoadRequest", "Method", "unavailable_reason"]
 
 
@@ -110,21 +113,46 @@ def _torchao(req: LoadRequest, name: str, config: Any, label: str, half: str = "
     return LoadedModel(name, model, f"{label}, {_dtype_name(dtype)} activations")
 
 
-def load_int8wo(req: LoadRequest) -> LoadedModel:
-    """torchao INT8 weight-only: per-channel int8 weights, half-precision activations."""
-    from torchao.quantization import Int8WeightOnlyConfig
+def torchao_config(name: str) -> Any:
+    """The torchao config each torchao method quantizes with (also used by ``tools/int4_split.py``).
 
-    return _torchao(req, "int8wo", Int8WeightOnlyConfig(), "int8 weights (torchao)")
+    * ``int8wo``: per-channel int8 weights, half-precision activations;
+    * ``int4wo``: int4 weights, group size 128, on PyTorch's own tinygemm kernel
+      (``tile_packed_to_4d``, bfloat16 activations); torchao's default ``plain`` packing needs
+      the separate fbgemm-gpu-genai kernels, which a plain torch install lacks;
+    * ``fp8wo``: e4m3 weights with one scale per output row; the matmul runs in bfloat16 on the
+      dequantized weight (the bytes read per token are what it saves);
+    * ``fp8dq``: e4m3 weights per output row and each token's activations quantized on the fly:
+      Hopper's FP8 tensor-core matmul.
+    """
+    from torchao import quantization as q
+
+    configs = {
+        "int8wo": lambda: q.Int8WeightOnlyConfig(),
+        "int4wo": lambda: q.Int4WeightOnlyConfig(group_size=128, int4_packing_format="tile_packed_to_4d"),
+        "fp8wo": lambda: q.Float8WeightOnlyConfig(granularity=q.PerRow()),
+        "fp8dq": lambda: q.Float8DynamicActivationFloat8WeightConfig(granularity=q.PerRow()),
+    }
+    return configs[name]()
+
+
+def load_int8wo(req: LoadRequest) -> LoadedModel:
+    return _torchao(req, "int8wo", torchao_config("int8wo"), "int8 weights (torchao)")
 
 
 def load_int4wo(req: LoadRequest) -> LoadedModel:
-    """torchao INT4 weight-only, group size 128, on PyTorch's own tinygemm kernel
-    (``tile_packed_to_4d``, bfloat16 activations). torchao's default ``plain`` packing needs the
-    separate fbgemm-gpu-genai kernels, which a plain torch install lacks."""
-    from torchao.quantization import Int4WeightOnlyConfig
+    return _torchao(req, "int4wo", torchao_config("int4wo"), "int4 weights g128 (torchao tinygemm)",
+                    half="bf16")
 
-    config = Int4WeightOnlyConfig(group_size=128, int4_packing_format="tile_packed_to_4d")
-    return _torchao(req, "int4wo", config, "int4 weights g128 (torchao tinygemm)", half="bf16")
+
+def load_fp8wo(req: LoadRequest) -> LoadedModel:
+    return _torchao(req, "fp8wo", torchao_config("fp8wo"), "fp8 e4m3 weights, row-wise scales (torchao)",
+                    half="bf16")
+
+
+def load_fp8dq(req: LoadRequest) -> LoadedModel:
+    return _torchao(req, "fp8dq", torchao_config("fp8dq"),
+                    "fp8 e4m3 weights and dynamic activations, row-wise scales (torchao)", half="bf16")
 
 
 METHODS: dict[str, Method] = {
@@ -139,6 +167,10 @@ METHODS: dict[str, Method] = {
         Method("int8vw", "INT8 vector-wise (bitsandbytes, no outliers)", ("bitsandbytes",), load_int8vw),
         Method("int8wo", "INT8 weight-only (torchao)", ("torchao",), load_int8wo),
         Method("int4wo", "INT4 weight-only (torchao)", ("torchao",), load_int4wo, cpu_ok=False),
+        Method("fp8wo", "FP8 weight-only (torchao)", ("torchao",), load_fp8wo, cpu_ok=False,
+               min_capability=FP8_CAPABILITY),
+        Method("fp8dq", "FP8 dynamic activations and weights (torchao)", ("torchao",), load_fp8dq,
+               cpu_ok=False, min_capability=FP8_CAPABILITY),
     )
 }
 
@@ -174,9 +206,32 @@ def torchao_mismatch() -> str | None:
     return None
 
 
+def gpu_capability() -> tuple[tuple[int, int], str]:
+    """The current CUDA device's compute capability and name."""
+    import torch
+
+    return tuple(torch.cuda.get_device_capability()), torch.cuda.get_device_name()
+
+
+def _capability_problem(name: str, method: Method, device: str) -> str | None:
+    if method.min_capability is None:
+        return None
+    need = ".".join(map(str, method.min_capability))
+    if device == "cpu":
+        return f"{name} needs a CUDA GPU with compute capability {need} or newer (FP8)"
+    capability, gpu = gpu_capability()
+    if capability < method.min_capability:
+        return (f"{name} needs FP8 support (compute capability {need} or newer); this {gpu} is "
+                f"{'.'.join(map(str, capability))}")
+    return None
+
+
 def unavailable_reason(name: str, device: str) -> str | None:
     """Why ``name`` cannot run on ``device`` here, or ``None`` when it can."""
     method = METHODS[name]
+    capability = _capability_problem(name, method, device)
+    if capability:
+        return capability
     if device == "cpu" and not method.cpu_ok:
         return f"{name} needs a CUDA GPU"
     packages = method.packages + (method.cuda_packages if device == "cuda" else ())

@@ -45,6 +45,8 @@ class Method:
     cuda_packages: tuple[str, ...] = ()
     # One-off work before loading (AWQ quantization), kept out of the weights measurement.
     prepare: Callable[[LoadRequest], list[str]] | None = None
+    # The least CUDA compute capability the method's kernels need (FP8: 8.9), if any.
+    min_capability: tuple[int, int] | None = None
 
 
 def release_device_memory() -> None:

@@ -46,6 +46,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not settings.report_dir.is_absolute():
         settings = replace(settings, report_dir=root / settings.report_dir)
     settings = replace(settings, exports=tuple((fmt, root / path) for fmt, path in settings.exports))
+    if settings.interleave and config.getoption("numprocesses", default=None):
+        raise pytest.UsageError("quantbench: --qb-interleave needs every method in one process; "
+                                "drop -n")
     config.stash[SETTINGS] = settings
     workers.configure_controller(config, settings)
 

@@ -8,6 +8,7 @@ arguments named ``mode`` or ``batch_size`` are left alone.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,6 +33,7 @@ class Bench:
         self.settings = settings
         self.runner = runner
         self.results: list[CaseResult] = []
+        self.ratios: dict[tuple[str, int], Any] = {}  # (mode, batch) -> run.resident.Ratios
         self.session_path = settings.report_dir / "session.json"
 
     @property
@@ -45,8 +47,18 @@ class Bench:
         return case, run
 
     def generate(self, model: LoadedModel, batch: int, mode: str, benchmark: Any) -> tuple[CaseResult, Run]:
-        """TTFT, decode, per-token latency and end-to-end throughput at one batch size."""
+        """TTFT, decode, per-token latency and end-to-end throughput at one batch size; under
+        ``--qb-interleave`` also the ratios to FP16 from the case's interleaved rounds, taken at
+        its first item (FP16's, which runs first) for every method at once."""
+        if self.settings.interleave and (mode, batch) not in self.ratios:
+            from quantbench.run.resident import interleave_case
+
+            self.ratios[(mode, batch)] = interleave_case(self.runner, batch, mode)
         case, run = self.runner.generate_case(model, batch, mode)
+        ratios = self.ratios.get((mode, batch))
+        if ratios is not None:
+            case = replace(case, metrics={**case.metrics, **ratios.metrics.get(model.method, {})},
+                           notes=case.notes + tuple(ratios.notes.get(model.method, ())))
         self.record(case, benchmark, run)
         return case, run
 

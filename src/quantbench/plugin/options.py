@@ -65,6 +65,9 @@ OPTIONS = (
            "CPU spun up first; off: none of them", (("choices", ("on", "off")),)),
     Option("--qb-all-verdicts", "all_verdicts", "show every verdict row in the terminal, not "
            "only the failing ones", (("action", "store_true"),)),
+    Option("--qb-interleave", "interleave", "also measure generate cases in interleaved rounds "
+           "of every method that fits in memory beside fp16: each ratio to FP16 with its paired "
+           "interval", (("action", "store_true"),)),
 )
 FLAGS = {o.dest: o.flag for o in OPTIONS}  # so a bad value's message names the option
 

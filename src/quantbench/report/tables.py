@@ -17,6 +17,8 @@ GEN_COLUMNS = ("e2e_tps", "decode_tps", "ttft_ms", "token_p50_ms", "token_p90_ms
 PREFILL_COLUMNS = ("prefill_tps", "weights_gb", "peak_gb")
 QUALITY_COLUMNS = ("top1_agreement", "token_agreement", "kl_divergence", "perplexity")
 COMPILE_COLUMNS = ("compile_s", "graph_breaks", "cudagraph_skips")
+# Ratios to FP16 from interleaved rounds (--qb-interleave), each with its paired 95 % interval.
+PAIRED_COLUMNS = ("decode_ratio", "e2e_ratio")
 # Device time and work counters per decode token (run.device, run.hostcalls, run.energy).
 WORK_COLUMNS = ("decode_kernel_us", "decode_kernels", "decode_launches", "decode_graph_launches",
                 "decode_host_us", "gpu_busy_pct", "decode_py_calls", "energy_mj_per_token",
@@ -31,6 +33,7 @@ HEADERS = {
     "top1_agreement": "Top-1 agreement with FP16",
     "kl_divergence": "KL from FP16 (nats)", "perplexity": "Perplexity",
     "compile_s": "Compile s", "graph_breaks": "Graph breaks", "cudagraph_skips": "CUDA graph skips",
+    "decode_ratio": "Decode vs fp16 (paired)", "e2e_ratio": "E2E vs fp16 (paired)",
 }
 
 
@@ -55,6 +58,13 @@ def fmt_metric(metric: Metric | None) -> str:
     if metric.stop != "exact" and metric.n > 1:
         text += f" ±{metric.rel_halfwidth * 100:.1f}%"
     return text
+
+
+def fmt_paired(metric: Metric | None) -> str:
+    """A paired ratio and its 95 % interval: ``0.99x [0.97, 1.01]``."""
+    if metric is None:
+        return "-"
+    return f"{metric.median:.2f}x [{metric.low:.2f}, {metric.high:.2f}]"
 
 
 WIDTH = 120  # columns a table may take; a wider one is cut into blocks of columns
@@ -123,13 +133,16 @@ def case_table(results: list[CaseResult]) -> str:
     if any("compile_s" in r.metrics for r in results):
         columns = (*columns, *COMPILE_COLUMNS)
     speed = "prefill_tps" if prefill else "decode_tps"
-    header = ["Method", "dtype", *(HEADERS[c] for c in columns), f"{HEADERS[speed]} vs fp16", "stop"]
+    paired = [c for c in PAIRED_COLUMNS if any(c in r.metrics for r in results)]
+    header = ["Method", "dtype", *(HEADERS[c] for c in columns), f"{HEADERS[speed]} vs fp16",
+              *(HEADERS[c] for c in paired), "stop"]
     rows = []
     for r in results:
         stops = {m.stop for m in r.metrics.values() if m.stop != "exact"}
         n = max((m.n for m in r.metrics.values() if m.stop != "exact"), default=0)
         rows.append([r.method, r.dtype, *(fmt_metric(r.metrics.get(c)) for c in columns),
-                     _ratio(results, r, speed), f"{'/'.join(sorted(stops))} n={n}"])
+                     _ratio(results, r, speed), *(fmt_paired(r.metrics.get(c)) for c in paired),
+                     f"{'/'.join(sorted(stops))} n={n}"])
     return render(rows, header)
 
 

@@ -1,8 +1,10 @@
 """The Hugging Face ``generate`` engine that measurement drives, in eager or compiled mode.
 
 Each forward's logits pass through a logits processor that only marks the clock, so the timed
-path is plain ``generate``: the regime users run and the T4 study measured. ``min_new_tokens``
-equal to ``max_new_tokens`` keeps EOS from ending a round early; the caller checks the count.
+path is plain ``generate``: the regime users run and the T4 study measured. The timed path runs
+without an end-of-sequence token (``eos_token_id=None``), so no round ends early and no EOS check
+runs per step; the caller checks the count. (It used to set ``min_new_tokens``, whose logits
+processor clones the logits and builds an EOS mask on every step, outside the compiled graph.)
 
 ``compiled`` is transformers' own static-cache path: a static KV cache, and the decode forward
 compiled by ``torch.compile`` (mode ``reduce-overhead`` on a GPU, so captured as CUDA graphs;
@@ -10,7 +12,9 @@ inductor's ``default`` mode on the CPU, where transformers compiles only when as
 devices). transformers declines to compile any model whose quantizer is not marked compileable,
 bitsandbytes included, although bitsandbytes registers its kernels as torch custom ops for
 exactly this; on a GPU the engine lifts that refusal (``compat.allow_compile``) so NF4 and INT8 really
-run compiled, and says so. Dynamo's counters are read after the compile warm-ups, so a method
+run compiled, and says so. torchao's tensor-subclass weights are unwrapped before compiling
+(``compat.unwrap_torchao``), so dynamo's guards see plain tensors, and the notes say so.
+Dynamo's counters are read after the compile warm-ups, so a method
 whose layers break the graph, or that still was not compiled (the CPU, where bitsandbytes' fake
 kernels fail under inductor), says so instead of silently running eager inside a "compiled" label.
 """
@@ -76,7 +80,7 @@ def short_reason(reason: str) -> str:
 class HFEngine:
     """``generate`` and a single prefill forward for a loaded transformers model."""
 
-    def __init__(self, model: Any, mode: str = "eager") -> None:
+    def __init__(self, model: Any, mode: str = "eager", unwrap: bool = True) -> None:
         self.model = model
         self.mode = mode
         self.last_tokens: torch.Tensor | None = None
@@ -86,6 +90,10 @@ class HFEngine:
             compat.reset_dynamo()  # a fresh model: no guards or counts left by the previous one
             if self.on_gpu:
                 self.notes += filter(None, [compat.allow_compile(model)])
+            unwrapped = compat.unwrap_torchao(model) if unwrap else 0
+            if unwrapped:
+                self.notes.append(f"torchao weights unwrapped for torch.compile in {unwrapped} layers "
+                                  "(torchao.utils.unwrap_tensor_subclass)")
         self.pad_token_id = pad_token_id(model)
 
     def _mode_kwargs(self) -> dict[str, Any]:
@@ -95,24 +103,24 @@ class HFEngine:
         return {}
 
     def _greedy(self, prompt: Prompt, new_tokens: int, processor: LogitsProcessor,
-                min_new_tokens: int) -> torch.Tensor:
+                **stop: Any) -> torch.Tensor:
         return self.model.generate(
             input_ids=prompt.input_ids,
             attention_mask=prompt.attention_mask,
             max_new_tokens=new_tokens,
-            min_new_tokens=min_new_tokens,
             do_sample=False,
             temperature=None,
             top_p=None,
             top_k=None,
             pad_token_id=self.pad_token_id,
             logits_processor=LogitsProcessorList([processor]),
+            **stop,
             **self._mode_kwargs(),
         )
 
     @torch.inference_mode()
     def generate(self, prompt: Prompt, new_tokens: int, on_step: Callable[[], None]) -> int:
-        out = self._greedy(prompt, new_tokens, StepMarker(on_step), min_new_tokens=new_tokens)
+        out = self._greedy(prompt, new_tokens, StepMarker(on_step), eos_token_id=None)
         self.last_tokens = out[:, prompt.input_ids.shape[1]:]
         return int(out.shape[1] - prompt.input_ids.shape[1])
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
+from quantbench.catalog import spec
+from quantbench.results import Metric
+
 GB = 1e9
 
 
@@ -98,6 +101,26 @@ class CpuMemory:
 
     def rss(self) -> int:
         return _rss()
+
+
+def memory_metrics(mem: MemoryProbe, record: Any, device: str) -> dict[str, Metric]:
+    """A case's memory figures: the weights its load left (``record``, the pool's load record)
+    and the probe's readings now; on the CPU the weights are the tensors' own bytes."""
+    def exact(name: str, nbytes: float) -> Metric:
+        s = spec(name)
+        return Metric.exact(name, s.unit, nbytes / GB, higher_is_better=s.higher_is_better)
+
+    out = {"rss_gb": exact("rss_gb", mem.rss())}
+    if device == "cuda":
+        out["weights_gb"] = exact("weights_gb", record.weights_bytes)
+        out["peak_gb"] = exact("peak_gb", mem.peak())
+        out["reserved_gb"] = exact("reserved_gb", mem.reserved())
+        used = mem.device_used()
+        if used is not None:
+            out["device_used_gb"] = exact("device_used_gb", used)
+    else:
+        out["weights_gb"] = exact("weights_gb", record.tensor_bytes)
+    return out
 
 
 def probe_for(device: str) -> MemoryProbe:

@@ -84,6 +84,18 @@ class ModelPool:
         self.current = loaded
         return loaded
 
+    def load_beside(self, method: str) -> LoadedModel:
+        """``method`` loaded next to the resident model, for interleaved rounds; kept out of the
+        records, counts and events, which belong to the load its own benches make alone."""
+        prepare = self.preparers.get(method)
+        try:
+            if prepare:
+                prepare(self.request)
+            return self.loaders[method](self.request)
+        except Exception as exc:
+            release_device_memory()
+            raise LoadError(f"{method} failed to load beside the others: {_one_line(exc)}") from exc
+
     def release(self) -> None:
         """Drop the resident model and give its memory back."""
         if self.current is None:

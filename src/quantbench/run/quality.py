@@ -165,8 +165,8 @@ def _forward_logits(model: Any, input_ids: Tensor, attention_mask: Tensor | None
 def greedy_continuation(model: Any, input_ids: Tensor, attention_mask: Tensor | None,
                         n_tokens: int) -> Tensor:
     """The ``[B, n_tokens]`` greedy new tokens (on the CPU), through the same eager ``generate``
-    call the benches time (``min_new_tokens`` equal to ``max_new_tokens``, so EOS cannot end a
-    sequence early and every method yields ``n``)."""
+    call the benches time (without an EOS token, so none can end a sequence early and every
+    method yields ``n``)."""
     from quantbench.run.engine import HFEngine
     from quantbench.run.prompts import Prompt
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from quantbench.catalog import REFERENCE_METHOD, spec
+from quantbench.catalog import REFERENCE_METHOD
 from quantbench.run.device import CPU_NOTE as DEVICE_CPU_NOTE
 from quantbench.run.device import device_metrics
 from quantbench.run.energy import EnergyMeter
@@ -20,7 +20,7 @@ from quantbench.run.engine import compile_metrics
 from quantbench.run.hostcalls import python_calls_per_step
 from quantbench.run.host import launch_overhead_us
 from quantbench.run.measure import Run, generation_metrics, measure_generation, measure_prefill, prefill_metrics
-from quantbench.run.memory import GB, MemoryProbe, probe_for
+from quantbench.run.memory import MemoryProbe, memory_metrics, probe_for
 from quantbench.methods import LoadedModel, LoadRequest, unavailable_reason
 from quantbench.run.pool import ModelPool
 from quantbench.run.prompts import Prompt, text_prefill_prompt, text_prompts, token_prompt, token_prompts
@@ -143,7 +143,7 @@ class Runner:
             self._spun = bool(steady.spin())
         return steady.gc_paused(self.settings.steady)
 
-    def _rule(self, max_rounds: int) -> StopRule:
+    def stop_rule(self, max_rounds: int) -> StopRule:
         sc = self.settings.scenario
         if not sc.adaptive:
             return StopRule(sc.prompts, sc.prompts, float("inf"), 0.0, adaptive=False)
@@ -154,13 +154,16 @@ class Runner:
         """One engine per method and mode, so a compiled model compiles once per shape."""
         key = (loaded.method, mode)
         if key not in self._engines:
-            if self.engine_factory is not None:
-                self._engines[key] = self.engine_factory(loaded.model, mode)
-            else:
-                from quantbench.run.engine import HFEngine
-
-                self._engines[key] = HFEngine(loaded.model, mode)
+            self._engines[key] = self.new_engine(loaded.model, mode)
         return self._engines[key]
+
+    def new_engine(self, model: Any, mode: str) -> Any:
+        """A fresh engine: the factory given, else ``HFEngine``."""
+        if self.engine_factory is not None:
+            return self.engine_factory(model, mode)
+        from quantbench.run.engine import HFEngine
+
+        return HFEngine(model, mode)
 
     def bandwidth(self) -> float | None:
         """The device's copy bandwidth, measured once per session with the host's per-launch
@@ -174,24 +177,7 @@ class Runner:
         return self.peak_bandwidth_gbs
 
     def _memory_metrics(self, loaded: LoadedModel) -> dict[str, Metric]:
-        record = self.pool.records[loaded.method]
-        mem = self.memory
-
-        def exact(name: str, nbytes: float) -> Metric:
-            s = spec(name)
-            return Metric.exact(name, s.unit, nbytes / GB, higher_is_better=s.higher_is_better)
-
-        out = {"rss_gb": exact("rss_gb", mem.rss())}
-        if self.device == "cuda":
-            out["weights_gb"] = exact("weights_gb", record.weights_bytes)
-            out["peak_gb"] = exact("peak_gb", mem.peak())
-            out["reserved_gb"] = exact("reserved_gb", mem.reserved())
-            used = mem.device_used()
-            if used is not None:
-                out["device_used_gb"] = exact("device_used_gb", used)
-        else:
-            out["weights_gb"] = exact("weights_gb", record.tensor_bytes)
-        return out
+        return memory_metrics(self.memory, self.pool.records[loaded.method], self.device)
 
     def _note_time(self, method: str, run: Run, mode: str = "eager") -> None:
         self.timeline.append(TimeEntry(method, "compile" if mode == "compiled" else "warmup",
@@ -213,7 +199,7 @@ class Runner:
         self.memory.reset_peak()
         with self._steady():
             run = measure_prefill(engine, prompt, length, self.clock,
-                                  self._rule(self.settings.max_rounds), max(1, self.settings.scenario.warmup))
+                                  self.stop_rule(self.settings.max_rounds), max(1, self.settings.scenario.warmup))
         self._note_time(loaded.method, run)
         metrics = {**prefill_metrics(run), **self._memory_metrics(loaded)}
         return self._case(loaded, "eager", f"prefill-{length}", metrics), run
@@ -229,7 +215,7 @@ class Runner:
         short = min(WARMUP_TOKENS, sc.new_tokens) if mode == "eager" else None
         with self._steady():
             run = measure_generation(engine, prompts, batch, sc.new_tokens, self.clock,
-                                     self._rule(sc.prompts), warmup, self.energy.read_mj, short)
+                                     self.stop_rule(sc.prompts), warmup, self.energy.read_mj, short)
         self._note_time(loaded.method, run, mode)
         metrics = {**generation_metrics(run), **self._memory_metrics(loaded)}
         metrics.update(self._roofline(loaded, batch, prompts[0].length, metrics["decode_tps"].median))
