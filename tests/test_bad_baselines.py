@@ -177,7 +177,7 @@ def test_missing_baseline_is_exit_4_with_the_first_run_message(tmp_path: Path) -
     path = baseline_path(tmp_path / "b", GPU, MODEL)
     assert lines == [f"no baseline for {GPU} / {MODEL} at {path}: nothing compared; create one with "
                      "`pytest benches --qb-update-baseline`, or pass --qb-allow-missing-baseline "
-                     "if no baseline yet is fine"]
+                     "(compare: --allow-missing-baseline) if no baseline yet is fine"]
 
 
 def test_missing_baseline_passes_when_allowed(tmp_path: Path) -> None:

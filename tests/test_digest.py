@@ -18,7 +18,8 @@ def comparison() -> Comparison:
     base = {"eager/generate-bs1": {
         "fp16": {"decode_tps": sampled("decode_tps", 100), "ttft_ms": sampled("ttft_ms", 10, "ms", False)},
         "nf4": {"decode_tps": sampled("decode_tps", 60)}, "awq": {"decode_tps": sampled("decode_tps", 50)}}}
-    baseline = Baseline("NVIDIA H100 80GB HBM3", "synthetic:x", {}, base, {}, {"kind": "measured"})
+    baseline = Baseline("NVIDIA H100 80GB HBM3", "synthetic:x", {}, base, {},
+                        {"kind": "measured", "sessions": 5})  # calibrated: wall rows gate
     now = [CaseResult("default", "eager", "generate-bs1", "fp16", "",
                       {"decode_tps": sampled("decode_tps", 70), "ttft_ms": sampled("ttft_ms", 10, "ms", False)}),
            CaseResult("default", "eager", "generate-bs1", "nf4", "", {"decode_tps": sampled("decode_tps", 75)})]
@@ -31,7 +32,7 @@ def test_failing_rows_come_first_and_the_rest_is_folded() -> None:
     assert head.startswith("### quantbench: H100\n\n❌ **1 failing** against NVIDIA H100 80GB HBM3 · "
                            "1 improvement, 1 pass\n")
     assert "| eager/generate-bs1 | fp16 | decode_tps | 100 ±1.0% → 70.0 ±1.0% tok/s | -30.0% | ±10% | regression |" in head
-    assert "- moved: eager/generate-bs1 fp16: the wall clock" in head
+    assert "FAIL eager/generate-bs1 fp16 — wall clock (no device data)" in head
     assert "nf4" not in head and "ttft_ms" not in head
     assert folded.startswith("<summary>2 other row(s), 1 note(s)</summary>")
     assert folded.index("| nf4 | decode_tps") < folded.index("| fp16 | ttft_ms")  # improvement first
