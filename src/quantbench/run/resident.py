@@ -126,7 +126,9 @@ def _rounds(runner: Any, models: dict[str, LoadedModel], batch: int, mode: str) 
     engines = {m: runner.new_engine(loaded.model, mode) for m, loaded in models.items()}
     sc = runner.settings.scenario
     rule = runner.stop_rule(sc.prompts)
-    rule = replace(rule, budget_s=rule.budget_s * len(models))
+    # A paired ratio needs pairs to have an interval: three at least, whatever the session's
+    # own minimum (one round, issue 19).
+    rule = replace(rule, budget_s=rule.budget_s * len(models), min_rounds=max(3, rule.min_rounds))
     prompts = runner.generation_prompts(models[REFERENCE_METHOD], batch)
     warmup = sc.warmup if mode == "eager" else max(2, sc.warmup)
     return interleaved_rounds(engines, prompts, batch, sc.new_tokens, runner.clock, rule, warmup,
