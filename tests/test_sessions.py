@@ -35,9 +35,10 @@ MODEL = "synthetic:qwen2-tiny"  # the CPU default ([tool.quantbench] cpu_model)
 FAST = ["--qb-time-budget", "0.3"]
 # Cases kept small: prefill over 128 tokens and generation at batch 1.
 FEW = ["-k", "len128 or bs1"]
-# Generous tolerances for a shared CPU; the injected slowdown (4x) is far beyond them.
+# Generous tolerances for a shared CPU; the injected slowdown (6x per forward) is far beyond
+# them, and beyond the 3x a wall-only move needs against a one-session baseline (issue 19).
 LOOSE = ["--qb-tolerance", "throughput=0.5", "--qb-tolerance", "latency=0.5"]
-SLOWDOWN = "3.0"
+SLOWDOWN = "5.0"
 SESSION_TIMEOUT_S = 240
 
 _counter = itertools.count()
