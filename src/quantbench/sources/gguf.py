@@ -22,7 +22,7 @@ from pathlib import Path
 
 from quantbench.cache import building_dir
 from quantbench.fetch import KNOWN, cached_file, fetch_command
-from quantbench.sources import SourceError
+from quantbench.sources.model import SourceError
 
 MARKER = "quantbench-gguf.json"
 
