@@ -130,9 +130,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         lost = workers.unwritten_records(config)
         if record is None:
             if lost:  # no worker could write its record: nothing to judge, and it must not pass
+                code = exits.USAGE if status == 0 else status
                 config.stash[GATE] = {"lines": [*lost, "quantbench: no worker's session record "
-                                                "was written: nothing judged"]}
-                session.exitstatus = exits.USAGE if status == 0 else status
+                                                "was written: nothing judged"], "code": code}
+                session.exitstatus = code
             return
         record.partial = record.partial or interrupted or bool(lost)
         status = status or (exits.USAGE if lost else 0)  # an update of a record missing cases: refused
