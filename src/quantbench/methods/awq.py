@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from quantbench import cache
+from quantbench.sources import cache
 from quantbench.methods.base import LoadedModel, LoadError, LoadRequest
 from quantbench.run.memory import release_device_memory
 from quantbench.methods.awq_key import MARKER, awq_version, cache_key, calibration_for, quant_config

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from quantbench import cache
+from quantbench.sources import cache
 from quantbench.methods.awq_key import MARKER, awq_version, cache_key, quant_config
 from quantbench.run.memory import release_device_memory
 from quantbench.sources import ModelSource

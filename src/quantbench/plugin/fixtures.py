@@ -131,7 +131,7 @@ def bench_of(config: pytest.Config) -> Bench:
         from quantbench.env import detect_device
         from quantbench.run.runner import Runner
 
-        from quantbench.cache import DamagedCache
+        from quantbench.sources.cache import DamagedCache
         from quantbench.config import home_problem
         from quantbench.files import check_writable_dir, describe
         from quantbench.sources import SourceError
