@@ -23,14 +23,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from quantbench import exits
 from quantbench.catalog import SPECS
 from quantbench.config import Settings
 from quantbench.judge.trend import findings, judge_group
 from quantbench.series import HistoryError, collect, default_metrics
 
-EXIT_OK = 0  # quantbench.exits.OK once that module lands
-EXIT_DRIFT = 1  # quantbench.exits.REGRESSION
-EXIT_USAGE = 4  # quantbench.exits.USAGE
 PROG = "quantbench history"
 
 
@@ -97,7 +95,7 @@ def run(args: argparse.Namespace, settings: Settings, command: str) -> tuple[lis
     steps, drifts = findings(everything)
     out += notes + steps + (drifts or ["drift: none found"])
     worse = any(line.trend.drift == "worse" for line in everything)
-    return out, EXIT_DRIFT if worse and args.fail_on_drift else EXIT_OK
+    return out, exits.REGRESSION if worse and args.fail_on_drift else exits.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,13 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                       *map(shlex.quote, argv)]))
     except (SettingsError, HistoryError, ExportError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.USAGE
     except OSError as exc:
         print(f"{PROG}: cannot write {exc.filename or args.out}: {describe(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.USAGE
     except ImportError as exc:
         print(f"{PROG}: needs the report extra ({exc.name} is missing): "
               "pip install 'quantbench[report]'", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.USAGE
     print("\n".join(lines))
     return code
