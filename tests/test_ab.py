@@ -24,8 +24,8 @@ from typing import Mapping, Sequence
 
 import pytest
 
-from quantbench import cli
-from quantbench.ab import bench_command, main, schedule, Side
+from quantbench.commands import cli
+from quantbench.commands.ab import bench_command, main, schedule, Side
 from quantbench.config import Scenario
 from quantbench.results import CaseResult, Metric
 from quantbench.session import Session

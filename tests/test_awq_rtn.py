@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("awq")
 torch = pytest.importorskip("torch")
 
-from quantbench.methods import awq, awq_rtn  # noqa: E402
+from quantbench.methods import awq, awq_key, awq_rtn  # noqa: E402
 from quantbench.methods.base import LoadRequest  # noqa: E402
 from quantbench.sources import ModelSource, materialize_synthetic  # noqa: E402
 
@@ -82,13 +82,13 @@ def test_checkpoint_is_cached_under_an_rtn_key(built: dict) -> None:
     assert ckpt.parent == built["cache"] / "awq" and "-rtn-" in ckpt.name
     assert built["notes"] == ["AWQ: quantized synthetic:qwen2-tiny (by round to nearest, no "
                               f"calibration search) and cached it at {ckpt}"]
-    marker = json.loads((ckpt / awq.MARKER).read_text())
+    marker = json.loads((ckpt / awq_key.MARKER).read_text())
     assert marker["calibration"] == "rtn" and marker["note"] == awq_rtn.NOTE
-    searched = awq.cache_key(built["source"], 0, "0.2.9", None, awq.GPU_CALIB)
-    assert searched != awq.cache_key(built["source"], 0, "0.2.9", None, "rtn")
-    assert searched == awq.cache_key(built["source"], 0, "0.2.9")
-    on_cpu = awq.cache_key(built["source"], 0, "0.2.9", None, awq.CPU_CALIB)
-    assert on_cpu not in (searched, awq.cache_key(built["source"], 0, "0.2.9", None, "rtn"))
+    searched = awq_key.cache_key(built["source"], 0, "0.2.9", None, awq_key.GPU_CALIB)
+    assert searched != awq_key.cache_key(built["source"], 0, "0.2.9", None, "rtn")
+    assert searched == awq_key.cache_key(built["source"], 0, "0.2.9")
+    on_cpu = awq_key.cache_key(built["source"], 0, "0.2.9", None, awq_key.CPU_CALIB)
+    assert on_cpu not in (searched, awq_key.cache_key(built["source"], 0, "0.2.9", None, "rtn"))
 
 
 def test_a_second_call_reuses_the_files(built: dict) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import torch
 
-from quantbench import cli
-from quantbench.ab import main as ab_main
+from quantbench.commands import cli
+from quantbench.commands.ab import main as ab_main
 from quantbench.config import build_settings
 from quantbench.judge import calibrate
 from quantbench.judge import gate

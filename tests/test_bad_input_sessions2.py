@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from quantbench import cli
+from quantbench.commands import cli
 from quantbench.plugin.workers import LOCK, start_run_folder
 from test_sessions import FAST, PLUGINS, ROOT, SESSION_TIMEOUT_S, Session, baseline_file, run_session
 from test_sessions import cache_dir, work  # noqa: F401  (module-scoped fixtures: one model cache here)

@@ -11,7 +11,7 @@ import pytest
 
 from quantbench import catalog
 from quantbench.config import Settings, SettingsError, build_settings
-from quantbench.validate_config import GATED_KINDS
+from quantbench.config.checks import GATED_KINDS
 
 FLAGS = {"methods": "--qb-methods", "time_budget_s": "--qb-time-budget", "tolerance": "--qb-tolerance",
          "model": "--qb-model"}

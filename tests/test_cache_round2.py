@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from quantbench.cache import DamagedCache, building_dir
+from quantbench.sources.cache import DamagedCache, building_dir
 from quantbench.sources import materialize_synthetic, synthetic_folder
 
 TINY = "qwen2-tiny"
@@ -68,7 +68,7 @@ def test_a_folder_from_before_manifests_is_rebuilt(tmp_path: Path) -> None:
 KILLED_BUILD = """
 import os, sys, time
 from pathlib import Path
-from quantbench.cache import building_dir
+from quantbench.sources.cache import building_dir
 with building_dir(Path(sys.argv[1])) as out:
     out.mkdir()
     (out / "model.safetensors").write_bytes(b"x" * 1000)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from quantbench.cli import main
+from quantbench.commands.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 C8 = ROOT / "docs/results/h100-2026-11-25/c8-session.json"

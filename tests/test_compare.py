@@ -19,9 +19,9 @@ from quantbench.judge.compare import (
     check_compatible,
     compare,
     relative_change,
-    what_moved,
     z_score,
 )
+from quantbench.judge.diagnose import what_moved
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS, Settings, build_settings
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from quantbench import cli, exits
+from quantbench import exits
+from quantbench.commands import cli
 from quantbench.session import Session
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -256,7 +256,7 @@ def test_a_mutated_table_is_a_usage_error_in_one_line_or_builds(table: dict, bud
     "nf4_gone": st.booleans(),
 }))
 def test_a_partial_stale_or_merged_session_is_judged_by_the_rules(case: dict) -> None:
-    from quantbench import cli
+    from quantbench.commands import cli
 
     kind = case["kind"]
     with tempfile.TemporaryDirectory() as tmp:

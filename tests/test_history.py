@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quantbench.history import main
+from quantbench.commands.history import main
 from quantbench.judge.baseline import baseline_from_results, baseline_path, to_json
 from quantbench.results import CaseResult, Metric
 from quantbench.series import collect, read_baseline

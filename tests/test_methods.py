@@ -10,7 +10,7 @@ import pytest
 
 from quantbench import methods
 from quantbench.methods import METHODS, LoadError, Method, unavailable_reason
-from quantbench.config import METHOD_NAMES
+from quantbench.catalog import METHOD_NAMES
 
 
 def _missing(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
@@ -188,7 +188,8 @@ def test_awq_group_size_is_the_largest_that_divides_the_widths(tmp_path) -> None
     import json
     from types import SimpleNamespace
 
-    from quantbench.methods.awq import QUANT_CONFIG, checkpoint_group, group_size, quant_config
+    from quantbench.methods.awq import checkpoint_group
+    from quantbench.methods.awq_key import QUANT_CONFIG, group_size, quant_config
 
     assert group_size(896, 4864) == 128  # Qwen2.5-0.5B: AWQ's usual group
     assert group_size(576, 1536) == 64  # SmolLM2-135M: 576 is not a multiple of 128

@@ -31,7 +31,7 @@ def test_the_readmes_options_table_names_every_option_and_key() -> None:
     """The README's options table is the newcomer's reference: every ``--qb-*`` option and every
     ``[tool.quantbench]`` key the code accepts has a row there."""
     from quantbench.plugin.options import OPTIONS
-    from quantbench.validate_config import fields
+    from quantbench.config.checks import fields
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     table = text[text.index("## Options"):text.index("## Model sources")]

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import test_sessions
-from quantbench.fetch import DownloadError, fetch
+from quantbench.sources.fetch import DownloadError, fetch
 from quantbench.config import build_settings, default_cache_dir, read_pyproject
 from quantbench.judge.quality import thresholds_of
 from test_sessions import ROOT, Session, run_session

@@ -11,12 +11,12 @@ from typing import Mapping, Sequence
 
 import pytest
 
-from quantbench import cli
+from quantbench.commands import cli
 from quantbench.config import Scenario
 from quantbench.results import CaseResult, Metric
 from quantbench.session import Session
-from quantbench.sweep import folder_name, main, outcome, session_command
-from quantbench.sweep_map import (
+from quantbench.commands.sweep import folder_name, main, outcome, session_command
+from quantbench.report.sweep_map import (
     NOT_MEASURED, ModelRun, map_markdown, map_rows, model_parameters, series, write_map,
 )
 

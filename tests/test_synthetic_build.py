@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from quantbench import sources
+from quantbench.sources import resolve as sources
 from quantbench.sources import materialize_synthetic, synthetic_folder
 
 torch = pytest.importorskip("torch")

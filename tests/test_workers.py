@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from quantbench.merge import merge_sessions, merge_time, worker_lines
-from quantbench.plugin.scheduling import MethodScheduling, method_of, plan, worker_order
+from quantbench.merge import worker_order
+from quantbench.plugin.scheduling import MethodScheduling, method_of, plan
 from quantbench.plugin.workers import GpuPool, gpu_problem, visible_gpus
 from quantbench.results import CaseResult
 from quantbench.session import Session

@@ -1,7 +1,7 @@
-"""``python -m quantbench``: see ``quantbench.cli``."""
+"""``python -m quantbench``: see ``quantbench.commands.cli``."""
 
 import sys
 
-from quantbench.cli import main
+from quantbench.commands.cli import main
 
 sys.exit(main())

@@ -9,14 +9,20 @@ partial and names the crash under ``environment["workers"]``.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from typing import Any, Mapping
 
-from quantbench.plugin.scheduling import worker_order
 from quantbench.session import Session
 
 # Environment entries that differ per worker (its own GPU) and are kept per worker.
 PER_WORKER_ENV = ("gpu", "peak_copy_bandwidth_gbs", "launch_overhead_us")
+
+
+def worker_order(worker_id: str) -> tuple[int, str]:
+    """Sort key for xdist worker ids, numerically: gw2 before gw10."""
+    digits = re.sub(r"\D", "", worker_id)
+    return (int(digits) if digits else -1, worker_id)
 
 
 def merge_time(parts: list[dict[str, Any]], elapsed_s: float | None) -> dict[str, Any]:

@@ -234,14 +234,6 @@ def _counted(value: float) -> str:
     return f"{value:.6g}" if value >= 100 else f"{value:.4g}"
 
 
-def what_moved(rows: tuple[Row, ...] | list[Row]) -> list[str]:
-    """One line per (case, method) that failed, saying what moved (``judge.diagnose``, where it
-    lives now; kept here for callers of this name)."""
-    from quantbench.judge.diagnose import what_moved as lines
-
-    return lines(rows)
-
-
 def _not_run_reason(
     case_key: str, method: str, current: dict[tuple[str, str], CaseResult],
     skipped: Mapping[str, str],

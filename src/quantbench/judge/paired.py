@@ -1,6 +1,6 @@
 """Judge head against base from K alternating same-host pairs: a paired test per metric.
 
-Same-host A/B (``quantbench.ab``) runs base and head in turn on one machine, so whatever the
+Same-host A/B (``quantbench.commands.ab``) runs base and head in turn on one machine, so whatever the
 machine does to one run of a pair it does to the other, and what is left to judge is the noise
 *within* that host. Pair i gives one oriented log ratio per metric,
 

@@ -27,8 +27,15 @@ and dropped. All changes are relative to the reference, positive meaning better.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Sequence
+
+from quantbench.catalog import spec
+from quantbench.config import Settings
+from quantbench.judge.compare import judge
+from quantbench.results import Metric
+from quantbench.series import Group
 
 MIN_POINTS = 5  # fewer points than this: no change points and no drift are looked for
 MIN_SEGMENT = 2
@@ -113,3 +120,72 @@ def analyse(values: Sequence[float], reference: float, tolerance: float | None,
         drift = "better" if change > 0 else "worse"
     fit = (float(line.intercept), float(line.intercept + line.slope * span))
     return Trend(n, points, change, low, high, drift, sigma, fit)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One (case, method, metric) of a group over its samples: the sample index and metric of
+    each point, the reference (the current baseline's median, else the series' median), the
+    tolerance (``None``: never gated), the trend and each point's verdict against the baseline."""
+
+    group: Group
+    case_key: str
+    method: str
+    metric: str
+    points: tuple[tuple[int, Metric], ...]
+    reference: float
+    baseline: Metric | None
+    tolerance: float | None
+    trend: Trend
+    verdicts: tuple[str | None, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.case_key} {self.method} {self.metric}"
+
+    def at(self, index: int) -> str:
+        """The date and commit of sample ``index``, short: ``11-25 13:52 521ffd3``."""
+        sample = self.group.samples[index]
+        return f"{sample.date[5:16].replace('T', ' ')} {sample.commit or ''}".strip()
+
+
+def judge_group(group: Group, metrics: Sequence[str], settings: Settings) -> list[Line]:
+    """Every series of ``metrics`` the group's samples hold, judged."""
+    lines = []
+    for case_key, method, name in group.series_keys(metrics):
+        points = tuple((i, s.results[(case_key, method)][name]) for i, s in enumerate(group.samples)
+                       if name in s.results.get((case_key, method), {}))
+        kind = spec(name).kind
+        tolerance = None if kind in ("info", "quality") else settings.tolerance(name)
+        base = (group.baseline.results.get(case_key, {}).get(method, {}).get(name)
+                if group.baseline else None)
+        reference = base.median if base else statistics.median(m.median for _, m in points)
+        trend = analyse([m.median for _, m in points], reference, tolerance,
+                        points[0][1].higher_is_better)
+        verdicts = tuple(judge(base, m, tolerance)[0] if base and tolerance is not None else None
+                         for _, m in points)
+        lines.append(Line(group, case_key, method, name, points, reference, base, tolerance,
+                          trend, verdicts))
+    return lines
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.1f}%"
+
+
+def findings(lines: Sequence[Line]) -> tuple[list[str], list[str]]:
+    """Terminal lines: change points beyond tolerance, then drifts (those for the worse last)."""
+    steps, drifts = [], []
+    for line in lines:
+        tol = f"±{line.tolerance * 100:.2g}%" if line.tolerance is not None else "ungated"
+        for cp in line.trend.change_points:
+            if line.tolerance is not None and abs(cp.step) > line.tolerance:
+                index = line.points[cp.index][0]
+                steps.append(f"step: {line.group.gpu}: {line.name} {_pct(cp.step)} at "
+                             f"{line.at(index)} (tolerance {tol})")
+        if line.trend.drift:
+            drifts.append(f"drift ({line.trend.drift}): {line.group.gpu}: {line.name} "
+                          f"{_pct(line.trend.window_change or 0)} over {line.trend.points} sessions "
+                          f"(tolerance {tol}), no single step beyond it")
+    drifts.sort(key=lambda text: text.startswith("drift (worse)"))
+    return steps, drifts

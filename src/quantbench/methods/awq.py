@@ -16,86 +16,18 @@ rounded to nearest into the same GEMM layout (``awq_rtn``), and every case's not
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from quantbench import cache
-from quantbench.methods.base import LoadedModel, LoadError, LoadRequest, release_device_memory
+from quantbench.sources import cache
+from quantbench.methods.base import LoadedModel, LoadError, LoadRequest
+from quantbench.run.memory import release_device_memory
+from quantbench.methods.awq_key import MARKER, awq_version, cache_key, calibration_for, quant_config
+from quantbench.methods.awq_rtn import NOTE, rtn_checkpoint
 from quantbench.sources import ModelSource
-
-QUANT_CONFIG = {"zero_point": True, "q_group_size": 128, "w_bit": 4, "version": "GEMM"}
-# Group sizes tried in order: the largest that divides every linear layer's input width. 128 is
-# AWQ's usual; SmolLM2-135M's hidden size 576 needs 64 (autoawq refuses a group that does not
-# divide the width: "org_w_shape (576) must be a multiple of group_size (128)").
-GROUP_SIZES = (128, 64, 32)
-
-@dataclass(frozen=True)
-class Calibration:
-    """How AWQ's search is calibrated: token-id sequences, the clipping search's token sample
-    (None: autoawq's 512) and the dtype the full-precision model is searched in."""
-
-    samples: int
-    seq_len: int
-    clip_tokens: int | None
-    dtype: str
-
-    def describe(self) -> str:
-        clip = f", clipping searched on {self.clip_tokens} tokens" if self.clip_tokens else ""
-        return f"calibrated on {self.samples} x {self.seq_len} token-id sequences{clip} ({self.dtype})"
-
-
-GPU_CALIB = Calibration(32, 512, None, "float16")
-# On 2 CPU cores autoawq's search for SmolLM2-135M took 784 s at 8 x 256 tokens, most of it the
-# clipping search over 512 sampled tokens; with 64 it took 137 s and scored perplexity 46.5
-# against 47.9 (docs/results/cpu-2026-11-26/awq-search.md). The result is cached either way.
-CPU_CALIB = Calibration(8, 256, 64, "float32")
-# What runs the search, in the cache key: checkpoints searched before quantbench mended autoawq's
-# CPU search (compat.awq_quantizer) are broken and must not be reused.
-SEARCH = "compat.awq_quantizer/1"
-
-
-def calibration_for(device: str) -> Calibration:
-    """AWQ's calibration on ``device``: the usual one on a GPU, a cheaper one on a CPU."""
-    return CPU_CALIB if device == "cpu" else GPU_CALIB
-
-
-MARKER = "quantbench-awq.json"
-
-
-def group_size(hidden_size: int, intermediate_size: int) -> int:
-    """The largest of ``GROUP_SIZES`` that divides both widths the linear layers read."""
-    for group in GROUP_SIZES:
-        if hidden_size % group == 0 and intermediate_size % group == 0:
-            return group
-    raise LoadError(f"AWQ needs widths divisible by {GROUP_SIZES[-1]}; this model has hidden "
-                    f"size {hidden_size} and intermediate size {intermediate_size}")
-
-
-def quant_config(config: Any) -> dict[str, Any]:
-    """autoawq's quantization config for a model config: GEMM, 4 bits, zero point, its group."""
-    return {**QUANT_CONFIG, "q_group_size": group_size(config.hidden_size, config.intermediate_size)}
-
-
-def cache_key(source: ModelSource, seed: int, awq_version: str,
-              quant: dict[str, Any] | None = None,
-              calibration: str | Calibration = GPU_CALIB) -> str:
-    """A short hash of everything that decides the quantized weights; ``calibration`` is autoawq's
-    calibration search, or "rtn" (round to nearest, ``awq_rtn``)."""
-    calib = ({"kind": calibration} if isinstance(calibration, str) else
-             {**asdict(calibration), "kind": "token-ids", "search": SEARCH})
-    identity = {
-        "source": source.spec,
-        "location": source.location if source.kind != "hub" else source.spec,
-        "seed": seed,
-        "quant": quant or QUANT_CONFIG,
-        "calib": calib,
-        "autoawq": awq_version,
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def calibration_ids(vocab_size: int, seed: int, shape: tuple[int, int]) -> list[list[int]]:
@@ -106,15 +38,6 @@ def calibration_ids(vocab_size: int, seed: int, shape: tuple[int, int]) -> list[
     high = min(vocab_size, 150_000)
     ids = torch.randint(100, high, shape, generator=gen)
     return ids.tolist()
-
-
-def _awq_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("autoawq")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed: int) -> tuple[Path, bool]:
@@ -129,7 +52,7 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
     config = AutoConfig.from_pretrained(source.location)
     quant = quant_config(config)
     calib = calibration_for(device)
-    target = cache_dir / "awq" / f"{name}-{cache_key(source, seed, _awq_version(), quant, calib)}"
+    target = cache_dir / "awq" / f"{name}-{cache_key(source, seed, awq_version(), quant, calib)}"
     if cache.check(target):  # DamagedCache: a truncated or rewritten file
         return target, True
     import torch
@@ -159,7 +82,7 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
         release_device_memory()
         (out / MARKER).write_text(
             json.dumps({"source": source.spec, "seconds": round(time.perf_counter() - start, 1),
-                        "quant": quant, "calibration": asdict(calib), "autoawq": _awq_version()})
+                        "quant": quant, "calibration": asdict(calib), "autoawq": awq_version()})
         )
     return target, False
 
@@ -168,8 +91,6 @@ def cached_checkpoint(req: LoadRequest) -> tuple[Path, bool]:
     """The source's cached AWQ checkpoint (built if needed) and whether it was reused: packed by
     round to nearest for synthetic weights (``awq_rtn``), calibrated for real ones."""
     if req.source.synthetic:
-        from quantbench.methods.awq_rtn import rtn_checkpoint
-
         return rtn_checkpoint(req.source, req.cache_dir, req.device, req.seed)
     return quantized_checkpoint(req.source, req.cache_dir, req.device, req.seed)
 
@@ -242,8 +163,6 @@ def load(req: LoadRequest) -> LoadedModel:
     else:
         folder, _ = cached_checkpoint(req)
         if req.source.synthetic:
-            from quantbench.methods.awq_rtn import NOTE
-
             notes.append(NOTE)
     if req.device == "cpu":
         model = load_gemm_on_cpu(folder)

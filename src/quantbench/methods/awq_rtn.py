@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from quantbench import cache
-from quantbench.methods.base import release_device_memory
+from quantbench.sources import cache
+from quantbench.methods.awq_key import MARKER, awq_version, cache_key, quant_config
+from quantbench.run.memory import release_device_memory
 from quantbench.sources import ModelSource
 
 W_BIT = 4
@@ -133,10 +134,8 @@ def rtn_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed: int)
     folder and whether it was reused. Built beside and renamed into place, marker file last."""
     from transformers import AutoConfig
 
-    from quantbench.methods.awq import MARKER, _awq_version, cache_key, quant_config
-
     quant = quant_config(AutoConfig.from_pretrained(source.location))
-    key = cache_key(source, seed, _awq_version(), quant, calibration="rtn")
+    key = cache_key(source, seed, awq_version(), quant, calibration="rtn")
     target = cache_dir / "awq" / f"{Path(source.location).name.lower()}-rtn-{key}"
     if cache.check(target):  # DamagedCache: a truncated or rewritten file
         return target, True
@@ -146,5 +145,5 @@ def rtn_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed: int)
         release_device_memory()
         (out / MARKER).write_text(json.dumps(
             {"source": source.spec, "seconds": round(time.perf_counter() - start, 1),
-             "quant": quant, "autoawq": _awq_version(), "calibration": "rtn", "note": NOTE}))
+             "quant": quant, "autoawq": awq_version(), "calibration": "rtn", "note": NOTE}))
     return target, False

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from quantbench.sources import ModelSource
+from quantbench.sources.model import ModelSource
 
 
 class LoadError(RuntimeError):
@@ -47,18 +47,3 @@ class Method:
     prepare: Callable[[LoadRequest], list[str]] | None = None
     # The least CUDA compute capability the method's kernels need (FP8: 8.9), if any.
     min_capability: tuple[int, int] | None = None
-
-
-def release_device_memory() -> None:
-    """Collect garbage and give the CUDA caching allocator's free blocks back, so the next
-    reading (or the next method's weights) starts from what is really still referenced."""
-    import gc
-
-    gc.collect()
-    try:
-        import torch
-    except ImportError:
-        return
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-        torch.cuda.empty_cache()

@@ -16,7 +16,8 @@ import pytest
 from quantbench import exits
 from quantbench.catalog import REFERENCE_METHOD
 from quantbench.config import SettingsError, Settings, build_settings, read_pyproject
-from quantbench.plugin.fixtures import BENCH, SETTINGS, Bench, qb_model, quantbench
+from quantbench.plugin.fixtures import Bench, qb_model, quantbench
+from quantbench.plugin.keys import BENCH, SETTINGS
 from quantbench.plugin.options import FLAGS, add_options, overrides
 from quantbench.plugin import workers
 from quantbench.plugin.workers import (pytest_configure_node, pytest_testnodedown,

@@ -17,12 +17,11 @@ import pytest
 from quantbench import compat, exits
 from quantbench.config import Settings
 from quantbench.methods import LoadedModel
+from quantbench.plugin import workers
+from quantbench.plugin.keys import BENCH, SETTINGS
 from quantbench.results import CaseResult
 from quantbench.run.measure import Run
 from quantbench.session import Session
-
-SETTINGS = pytest.StashKey[Settings]()
-BENCH = pytest.StashKey["Bench"]()
 
 
 class Bench:
@@ -132,10 +131,9 @@ def bench_of(config: pytest.Config) -> Bench:
         from quantbench.env import detect_device
         from quantbench.run.runner import Runner
 
-        from quantbench.cache import DamagedCache
+        from quantbench.sources.cache import DamagedCache
         from quantbench.config import home_problem
         from quantbench.files import check_writable_dir, describe
-        from quantbench.plugin import workers
         from quantbench.sources import SourceError
 
         settings = config.stash[SETTINGS]
@@ -196,10 +194,9 @@ def qb_model(request: pytest.FixtureRequest, quantbench: Bench) -> Iterator[Load
     out-of-memory included) errors its own benches with the reason, and the others still run.
     """
     from quantbench.methods import LoadError
-    from quantbench.plugin.workers import before_load
     from quantbench.run.runner import Unavailable
 
-    before_load(request.config, quantbench.runner, request.param)
+    workers.before_load(request.config, quantbench.runner, request.param)
     try:
         loaded = quantbench.runner.load(request.param)
     except Unavailable as exc:

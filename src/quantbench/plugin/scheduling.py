@@ -16,8 +16,9 @@ one that crashed, which xdist reports as failed) go to the replacement worker xd
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Sequence
+
+from quantbench.merge import worker_order
 
 NO_METHOD = ""  # the share of cases that name no method
 
@@ -31,12 +32,6 @@ def method_of(nodeid: str, methods: Sequence[str]) -> str:
         if part in methods:
             return part
     return NO_METHOD
-
-
-def worker_order(worker_id: str) -> tuple[int, str]:
-    """Sort key for xdist worker ids, numerically: gw2 before gw10."""
-    digits = re.sub(r"\D", "", worker_id)
-    return (int(digits) if digits else -1, worker_id)
 
 
 def plan(collection: Sequence[str], methods: Sequence[str], workers: int) -> list[list[str]]:

@@ -39,6 +39,7 @@ import pytest
 from quantbench.catalog import REFERENCE_METHOD
 from quantbench.config import Settings
 from quantbench.files import abandoned, check_writable_dir, describe
+from quantbench.plugin.keys import SETTINGS
 from quantbench.session import Session, SessionError
 
 WORKER_DIR = "workers"
@@ -276,7 +277,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.workermanage import parse_tx_spec_config
 
-    from quantbench.plugin.fixtures import SETTINGS
     from quantbench.plugin.scheduling import MethodScheduling
 
     return MethodScheduling(len(parse_tx_spec_config(config)), config.stash[SETTINGS].methods, log)

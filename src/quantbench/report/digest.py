@@ -15,8 +15,9 @@ from collections import Counter
 from typing import Sequence
 
 from quantbench.judge.compare import (
-    FAILING, IMPROVEMENT, INFO, PASS, WITHIN_NOISE, Comparison, Row, percent, what_moved,
+    FAILING, IMPROVEMENT, INFO, PASS, WITHIN_NOISE, Comparison, Row, percent,
 )
+from quantbench.judge.diagnose import what_moved
 from quantbench.report.tables import fmt_metric
 
 MAX_CHARS = 60_000  # under GitHub's 65,536-character limit on a comment body

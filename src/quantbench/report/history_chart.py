@@ -23,7 +23,7 @@ from quantbench.report.chart import VERDICT_COLOURS
 from quantbench.series import Group, changed
 
 if TYPE_CHECKING:
-    from quantbench.history import Line
+    from quantbench.judge.trend import Line
 
 PANELS = (("wall clock", ("throughput", "latency")), ("device", ("device", "count")),
           ("memory", ("memory",)), ("other", ("info", "quality")))

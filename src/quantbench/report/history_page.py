@@ -20,7 +20,7 @@ from quantbench.report.history_chart import draw, figures
 from quantbench.series import Group, changed
 
 if TYPE_CHECKING:
-    from quantbench.history import Line
+    from quantbench.judge.trend import Line
 
 STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1500px;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:12px;margin:.4em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}

@@ -161,3 +161,18 @@ def tensor_bytes(model: Any) -> int:
             if nested is not None:
                 add(nested.absmax)
     return total
+
+
+def release_device_memory() -> None:
+    """Collect garbage and give the CUDA caching allocator's free blocks back, so the next
+    reading (or the next method's weights) starts from what is really still referenced."""
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+    except ImportError:
+        return
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()

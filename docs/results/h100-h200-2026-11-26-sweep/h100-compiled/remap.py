@@ -2,8 +2,8 @@
 the same sweep_map code over the partial session file the call returned."""
 from pathlib import Path
 
-from quantbench.sweep import outcome
-from quantbench.sweep_map import ModelRun, model_parameters, write_map
+from quantbench.commands.sweep import outcome
+from quantbench.report.sweep_map import ModelRun, model_parameters, write_map
 
 here = Path(__file__).parent
 model = "synthetic:qwen2.5-7b-instruct"

@@ -3,8 +3,8 @@ fp16 and nf4), before the sweep wrote one: the same sweep_map code over the four
 the call returned (three complete, 7B partial), run from the repository root."""
 from pathlib import Path
 
-from quantbench.sweep import outcome
-from quantbench.sweep_map import ModelRun, model_parameters, write_map
+from quantbench.commands.sweep import outcome
+from quantbench.report.sweep_map import ModelRun, model_parameters, write_map
 
 here = Path(__file__).parent
 sizes = ("0.5b", "1.5b", "3b", "7b")

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from quantbench import exits
-from quantbench.ab import RunFn, child_env, run_subprocess
+from quantbench.commands.ab import RunFn, child_env, run_subprocess
 from quantbench.session import Session, SessionError
-from quantbench.sweep_map import ModelRun, model_parameters, write_map
+from quantbench.report.sweep_map import ModelRun, model_parameters, write_map
 
 EXIT_OK = exits.OK
 EXIT_UNUSABLE = exits.USAGE

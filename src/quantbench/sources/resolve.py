@@ -5,41 +5,20 @@ seeded random weights, written once to a cache folder as an ordinary checkpoint.
 then loads it through the same ``from_pretrained`` path a real checkpoint takes, so the
 synthetic default exercises exactly the code a real model does. Random weights cost the same
 bytes and FLOPs as trained ones, so speed and memory figures carry over; outputs do not.
-A GGUF file is dequantized once into a cached folder the same way (``gguf_source``).
+A GGUF file is dequantized once into a cached folder the same way (``sources.gguf``).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from quantbench import cache
-
-SYNTHETIC_PREFIX = "synthetic:"
-GGUF_PREFIX = "gguf:"
-
-
-class SourceError(ValueError):
-    """A model source that cannot be used; the message is the one-line reason."""
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """A resolved model source: what the user named, the path or id to load from, and what
-    every case's notes must say about it (a GGUF reference is itself quantized)."""
-
-    spec: str
-    kind: str  # synthetic | local | hub | gguf
-    location: str
-    notes: tuple[str, ...] = ()
-
-    @property
-    def synthetic(self) -> bool:
-        return self.kind == "synthetic"
-
+from quantbench.sources import cache
+from quantbench.run.memory import release_device_memory
+from quantbench.sources.gguf import gguf_file, materialize_gguf, origin_note
+from quantbench.sources.model import GGUF_PREFIX, SYNTHETIC_PREFIX, ModelSource, SourceError
 
 def synthetic_names() -> list[str]:
     """The architectures shipped as ``config.json`` files in ``quantbench/configs``."""
@@ -90,8 +69,6 @@ def materialize_synthetic(name: str, cache_dir: Path, seed: int, device: str | N
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from quantbench.methods.base import release_device_memory
-
     device = device or init_device()
     target = synthetic_folder(cache_dir, name, seed, device)
     if cache.check(target):  # DamagedCache: a truncated or rewritten file
@@ -120,7 +97,7 @@ def source_kind(spec: str) -> str:
         synthetic_config_dict(spec[len(SYNTHETIC_PREFIX):])
         return "synthetic"
     if spec.startswith(GGUF_PREFIX):
-        return "gguf"  # resolved (and maybe downloaded) by gguf_source
+        return "gguf"  # resolved (and maybe downloaded) by sources.gguf
     path = Path(spec).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
@@ -163,8 +140,6 @@ def resolve_source(spec: str, cache_dir: Path, seed: int = 0) -> ModelSource:
         name = spec[len(SYNTHETIC_PREFIX):]
         return ModelSource(spec, kind, str(materialize_synthetic(name, cache_dir, seed)))
     if kind == "gguf":
-        from quantbench.gguf_source import gguf_file, materialize_gguf, origin_note
-
         folder = materialize_gguf(gguf_file(spec[len(GGUF_PREFIX):], cache_dir), cache_dir)
         return ModelSource(spec, kind, str(folder), (origin_note(folder),))
     if kind == "local":

@@ -92,19 +92,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return calibrate_main(argv[1:])
     if argv and argv[0] == "ab":
-        from quantbench.ab import main as ab_main
+        from quantbench.commands.ab import main as ab_main
 
         return ab_main(argv[1:])
     if argv and argv[0] == "sweep":
-        from quantbench.sweep import main as sweep_main
+        from quantbench.commands.sweep import main as sweep_main
 
         return sweep_main(argv[1:])
     if argv and argv[0] == "history":
-        from quantbench.history import main as history_main
+        from quantbench.commands.history import main as history_main
 
         return history_main(argv[1:])
     if argv and argv[0] == "fetch":
-        from quantbench.fetch import main as fetch_main
+        from quantbench.commands.fetch import main as fetch_main
 
         return fetch_main(argv[1:])
     if not argv or argv[0] not in commands:

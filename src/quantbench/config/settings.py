@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from quantbench.catalog import DEFAULT_METHODS, DEFAULT_TOLERANCE_BY_KIND, METHOD_NAMES, MODES, spec
 from quantbench.validate import Invalid
-from quantbench.validate_config import check_settings
+from quantbench.config.checks import check_settings
 
 
 class SettingsError(ValueError):
@@ -176,7 +176,7 @@ def parse_tolerances(items: list[str] | tuple[str, ...]) -> dict[str, float]:
 def build_settings(table: Mapping[str, Any], overrides: Mapping[str, Any],
                    flags: Mapping[str, str] | None = None) -> Settings:
     """Merge pyproject values with CLI overrides (``None`` means "not given") into Settings, every
-    value checked first (``quantbench.validate_config``); ``flags`` names each override's option
+    value checked first (``quantbench.config.checks``); ``flags`` names each override's option
     in the error."""
     cli_tolerances = parse_tolerances(overrides.get("tolerance") or ())
     try:

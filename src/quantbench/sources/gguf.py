@@ -20,9 +20,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from quantbench.cache import building_dir
-from quantbench.fetch import KNOWN, cached_file, fetch_command
-from quantbench.sources import SourceError
+from quantbench.sources.cache import building_dir
+from quantbench.sources.fetch import KNOWN, cached_file, fetch_command
+from quantbench.sources.model import SourceError
 
 MARKER = "quantbench-gguf.json"
 

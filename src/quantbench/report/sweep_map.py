@@ -174,7 +174,7 @@ def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequ
 def map_json(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequence[str]) -> dict:
     """``map.json``: the same facts as ``map.md``, ratios as numbers (``null`` when missing)."""
     sessions = [{k: v for k, v in asdict(r).items() if k != "session"} for r in runs]
-    return {"schema": "quantbench.sweep-map/1", "command": list(command),
+    return {"schema": "quantbench.commands.sweep-map/1", "command": list(command),
             "reference_method": REFERENCE_METHOD, "sessions": sessions,
             "rows": [asdict(r) for r in rows], "notes": notes_of(runs)}
 

@@ -1,0 +1,11 @@
+"""quantbench's configuration: one frozen ``Settings`` from ``[tool.quantbench]`` and the command line
+(``settings``), every value checked once where it comes in (``checks``).
+
+``quantbench.config`` stays the import path of the settings' names, which this face hands on.
+"""
+
+from quantbench.config.settings import (SCENARIOS, Scenario, Settings, SettingsError, build_settings,
+                                        default_cache_dir, expand_home, home_problem, read_pyproject)
+
+__all__ = ["SCENARIOS", "Scenario", "Settings", "SettingsError", "build_settings", "default_cache_dir",
+           "expand_home", "home_problem", "read_pyproject"]
