@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from quantbench.catalog import DEFAULT_TOLERANCE_BY_KIND
-from quantbench.config import (
-    DEFAULT_METHODS,
-    METHOD_NAMES,
+from quantbench.catalog import DEFAULT_METHODS, DEFAULT_TOLERANCE_BY_KIND, METHOD_NAMES
+from quantbench.config.settings import (
     SCENARIOS,
     Scenario,
     Settings,
