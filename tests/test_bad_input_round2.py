@@ -19,7 +19,7 @@ import torch
 from quantbench.commands import cli
 from quantbench.commands.ab import main as ab_main
 from quantbench.config import build_settings
-from quantbench.judge import calibrate
+from quantbench.commands import calibrate
 from quantbench.judge import gate
 from quantbench.judge.baseline import baseline_from_results, baseline_path, to_json
 from quantbench.judge.compare import REGRESSION, judge

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from quantbench.judge import calibrate
+from quantbench.commands import calibrate
+from quantbench.judge import calibrate as merging
 from quantbench.judge.baseline import baseline_path, load_baseline
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS
@@ -148,7 +149,7 @@ def test_a_case_only_some_sessions_ran_is_kept_from_those(tmp_path: Path) -> Non
 def test_merge_metric_directly() -> None:
     a = Metric("peak_gb", "GB", 2.0, 2.0, 2.0, 1, False, None, "exact")
     b = Metric("peak_gb", "GB", 2.0, 2.0, 2.0, 1, False, None, "exact", approximate=True)
-    merged = calibrate.merge_metric([a, b])
+    merged = merging.merge_metric([a, b])
     assert merged == Metric("peak_gb", "GB", 2.0, 2.0, 2.0, 2, False, None, "exact", False)
 
 
@@ -280,13 +281,13 @@ def test_memory_from_must_name_a_given_session(tmp_path: Path, capsys: pytest.Ca
 
 @pytest.mark.parametrize(("df", "t"), [(1, 12.706), (2, 4.303), (4, 2.776), (20, 2.086), (21, 2.080), (500, 1.965)])
 def test_t_quantiles(df: int, t: float) -> None:
-    assert calibrate.t975(df) == pytest.approx(t, abs=5e-4)  # the printed tables' values
+    assert merging.t975(df) == pytest.approx(t, abs=5e-4)  # the printed tables' values
 
 
 def test_prediction_halfwidth_is_exact() -> None:
     # k = 3, s = 10: 4.30265273 * 10 * sqrt(4/3)
-    assert calibrate.prediction_halfwidth([90.0, 100.0, 110.0]) == pytest.approx(49.68276, abs=1e-4)
-    assert calibrate.prediction_halfwidth([100.0]) == 0.0
+    assert merging.prediction_halfwidth([90.0, 100.0, 110.0]) == pytest.approx(49.68276, abs=1e-4)
+    assert merging.prediction_halfwidth([100.0]) == 0.0
 
 
 def test_exclude_metric_leaves_it_out_everywhere(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from quantbench.judge import calibrate
+from quantbench.commands import calibrate
 from quantbench.judge.baseline import baseline_path, load_baseline
 from test_calibrate import GPU, MODEL, _decode, _session, _ttft
 

@@ -15,7 +15,6 @@ from quantbench.run.quality import (
     QualityReference,
     default_text,
     evaluate,
-    first_divergence,
     greedy_continuation,
     mean_kl,
     perplexity,
@@ -53,13 +52,7 @@ def test_agreement_rejects_n_out_of_range(n):
         token_agreement(ref, ref, n=n)
 
 
-def test_first_divergence():
-    ref = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8], [1, 1, 1, 1]])
-    got = torch.tensor([[1, 2, 0, 4], [5, 6, 7, 8], [0, 1, 1, 1]])
-    assert first_divergence(ref, got) == [2, 4, 0]
-
-
-@pytest.mark.parametrize("fn", [token_agreement, first_divergence])
+@pytest.mark.parametrize("fn", [token_agreement])
 def test_token_shape_mismatch_raises(fn):
     with pytest.raises(ValueError, match="one shape"):
         fn(torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 3, dtype=torch.long))

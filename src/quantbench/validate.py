@@ -1,6 +1,6 @@
 """Declared schemas for what quantbench reads, each checked once where it comes in.
 
-A baseline (``baseline.from_dict``), a session file (``calibrate.read_session``) and the
+A baseline (``baseline.from_dict``), a session file (``commands.calibrate.read_session``) and the
 ``[tool.quantbench]`` table with the command line (``settings.build_settings``) are checked here
 before anything uses them. A schema is a mapping of field name to a check; a check takes the
 field's label and value and returns the value, or raises ``Invalid`` naming the field, what was

@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"compare": compare_main}
     if argv and argv[0] == "calibrate":
-        from quantbench.judge.calibrate import main as calibrate_main
+        from quantbench.commands.calibrate import main as calibrate_main
 
         return calibrate_main(argv[1:])
     if argv and argv[0] == "ab":

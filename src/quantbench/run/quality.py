@@ -49,18 +49,6 @@ def token_agreement(reference: Tensor, tokens: Tensor, n: int | None = None) -> 
     return int(same.sum()) / same.numel()
 
 
-def first_divergence(reference: Tensor, tokens: Tensor) -> list[int]:
-    """Per sequence, the index of the first token that differs from the reference (``N`` when
-    the whole continuation matches)."""
-    _check_tokens(reference, tokens)
-    width = reference.shape[1]
-    out = []
-    for differs in (reference.cpu() != tokens.cpu()):
-        hits = differs.nonzero()
-        out.append(int(hits[0, 0]) if len(hits) else width)
-    return out
-
-
 def top1_agreement(reference_logits: Tensor, logits: Tensor) -> float:
     """Fraction of positions of two ``[B, T, V]`` logit tensors whose argmax is the same token."""
     if reference_logits.dim() != 3 or reference_logits.shape != logits.shape:
