@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from quantbench.merge import merge_sessions, merge_time, worker_lines
+from quantbench.merge import merge_worker_sessions, merge_time, worker_lines
 from quantbench.merge import worker_order
 from quantbench.plugin.scheduling import MethodScheduling, method_of, plan
 from quantbench.plugin.workers import GpuPool, gpu_problem, visible_gpus
@@ -130,7 +130,7 @@ def part(method: str, *, partial: bool = False, wall: float = 10.0) -> Session:
 
 
 def test_merge_keeps_every_workers_cases_and_sums_their_time() -> None:
-    merged = merge_sessions({"gw1": part("bf16"), "gw0": part("fp16")},
+    merged = merge_worker_sessions({"gw1": part("bf16"), "gw0": part("fp16")},
                             {"gw0": {"cuda_device": "0"}, "gw1": {"cuda_device": "1"}}, 11.0)
     assert [r.method for r in merged.results] == ["fp16", "bf16"]
     assert merged.partial is False and merged.loads == {"fp16": 1, "bf16": 1}
@@ -145,11 +145,11 @@ def test_merge_keeps_every_workers_cases_and_sums_their_time() -> None:
 
 
 def test_a_crashed_worker_leaves_its_cases_and_marks_the_merge_partial() -> None:
-    merged = merge_sessions({"gw0": part("fp16"), "gw1": part("bf16", partial=True)},
+    merged = merge_worker_sessions({"gw0": part("fp16"), "gw1": part("bf16", partial=True)},
                             {"gw1": {"cuda_device": "1", "crashed": "Not properly terminated"}})
     assert len(merged.results) == 2 and merged.partial is True
     assert worker_lines(merged)[1].endswith("crashed: Not properly terminated")
-    assert merge_sessions({}, {"gw0": {"crashed": "boom"}}) is None
+    assert merge_worker_sessions({}, {"gw0": {"crashed": "boom"}}) is None
 
 
 FEW = ["--qb-methods", "fp16,bf16", "-k", "len128 or bs1 or quality", "--qb-device", "cpu"]  # -n on a CPU: asked for

@@ -44,8 +44,8 @@ def merge_time(parts: list[dict[str, Any]], elapsed_s: float | None) -> dict[str
     return out
 
 
-def merge_sessions(parts: Mapping[str, Session], workers: Mapping[str, Mapping[str, Any]],
-                   elapsed_s: float | None = None) -> Session | None:
+def merge_worker_sessions(parts: Mapping[str, Session], workers: Mapping[str, Mapping[str, Any]],
+                          elapsed_s: float | None = None) -> Session | None:
     """The session of all workers' ``parts`` (worker id -> its record), or ``None`` when no
     worker ran a case. ``workers`` holds what the controller knows of each worker (its GPU,
     ``crashed``: why it went down); any crash, or any part still partial, makes it partial."""

@@ -243,7 +243,7 @@ def before_load(config: pytest.Config, runner: Any, method: str) -> None:
 
 def merged_session(config: pytest.Config, settings: Settings) -> Session | None:
     """The controller's session: every worker file merged (``None`` when none ran a case)."""
-    from quantbench.merge import merge_sessions
+    from quantbench.merge import merge_worker_sessions
 
     pool = config.stash[POOL]
     info: dict[str, dict[str, Any]] = {w: {"cuda_device": g} for w, g in pool.assigned.items()}
@@ -255,7 +255,7 @@ def merged_session(config: pytest.Config, settings: Settings) -> Session | None:
             parts[path.stem] = Session.read(path)
         except SessionError as exc:
             info.setdefault(path.stem, {})["crashed"] = str(exc)
-    return merge_sessions(parts, info, time.perf_counter() - config.stash[STARTED])
+    return merge_worker_sessions(parts, info, time.perf_counter() - config.stash[STARTED])
 
 
 # xdist's hooks (optional: quantbench runs without xdist installed)
