@@ -212,6 +212,8 @@ def test_a_method_whose_library_is_gone_fails_the_live_gate(cache_dir: Path, wor
                          baseline_dir=folder)
     assert update.code == 0, update.explain()
     assert baseline_file(folder).is_file()
+    # A prefill-only session probes the host as well (it used to only with a generate case).
+    assert update.data["environment"]["launch_overhead_us"] > 0
     gone = run_session(cache_dir, work, "--qb-methods", "fp16,nf4", "-k", "len128", "--benchmark-compare",
                        "--qb-tolerance", "throughput=0.9", "--qb-tolerance", "latency=0.9",
                        "--qbt-hide-package", "bitsandbytes", baseline_dir=folder)

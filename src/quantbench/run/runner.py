@@ -165,9 +165,10 @@ class Runner:
 
         return HFEngine(model, mode)
 
-    def bandwidth(self) -> float | None:
-        """The device's copy bandwidth, measured once per session with the host's per-launch
-        overhead (eager decode is bound by that, so a slow host explains a slow session)."""
+    def probe_host(self) -> float | None:
+        """The host probes, once per session before the first timed case of any kind: the
+        device's copy bandwidth (returned) and the host's per-launch overhead (eager decode is
+        bound by it, so a slow host explains a slow session, prefill-only sessions included)."""
         if self.peak_bandwidth_gbs is None and self.loaders is None:
             start = time.perf_counter()
             nbytes = (1 << 30) if self.device == "cuda" else (1 << 27)
@@ -196,6 +197,7 @@ class Runner:
         """Prefill throughput over ``length`` prompt tokens at batch 1."""
         prompt = self.prefill_prompt(loaded, length)
         engine = self._engine(loaded, "eager")
+        self.probe_host()
         self.memory.reset_peak()
         with self._steady():
             run = measure_prefill(engine, prompt, length, self.clock,
@@ -299,7 +301,7 @@ class Runner:
         context = prompt_len + self.settings.scenario.new_tokens / 2
         per_step = weight_bytes_per_step(model) + kv_bytes_per_step(
             model.config, batch, context, embed.element_size())
-        return roofline_metrics(per_step, decode_tps / batch, self.bandwidth())
+        return roofline_metrics(per_step, decode_tps / batch, self.probe_host())
 
     def time_data(self) -> dict[str, Any]:
         """Where the session's time went so far (``run.timeline.time_breakdown``)."""
