@@ -334,7 +334,7 @@ def test_compare_report_dir_that_is_a_file_is_exit_4(tmp_path: Path, capsys) -> 
 
 def test_compare_on_a_full_disk_is_exit_4_and_leaves_no_empty_chart(tmp_path: Path, capsys,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from quantbench.report import files as report_files
+    from quantbench.report import publish as report_files
 
     def full(path: Path, comparison: Any, results: Any) -> None:
         path.write_bytes(b"")  # what savefig leaves when the disk fills

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from quantbench.env import cpu_model
-from quantbench.judge.host import host_note
-from quantbench.run.host import launch_overhead_us
+from quantbench.judge.host_note import host_note
+from quantbench.run.host_probe import launch_overhead_us
 
 
 def test_cpu_model_is_the_first_model_name(tmp_path: Path) -> None:

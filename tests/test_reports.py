@@ -16,7 +16,7 @@ from quantbench.report.chart_panels import (
     uses_ratio,
 )
 from quantbench.judge.compare import INFO, NOT_RUN, PASS, REGRESSION, Comparison, compare
-from quantbench.report.files import comparison_table, markdown_summary, write_reports
+from quantbench.report.publish import comparison_table, markdown_summary, write_reports
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS, Settings
 

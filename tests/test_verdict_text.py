@@ -19,7 +19,7 @@ from quantbench.judge.compare import (
     PASS, REGRESSION, UNCONFIRMED, Comparison, Row, compare,
 )
 from quantbench.judge.diagnose import change_text, diagnose, figure, line, unconfirmed_lines, what_moved
-from quantbench.report.files import markdown_summary, publish
+from quantbench.report.publish import markdown_summary, publish
 from quantbench.report.verdicts import terminal_lines, verdict_table
 from quantbench.results import CaseResult, Metric
 

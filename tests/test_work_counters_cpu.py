@@ -4,7 +4,7 @@ and Python calls per decode step come out positive and identical run after run."
 from __future__ import annotations
 
 from quantbench.run.device import device_metrics
-from quantbench.run.hostcalls import python_calls_per_step
+from quantbench.run.python_calls import python_calls_per_step
 
 
 def test_work_counters_on_the_cpu_with_the_tiny_model(tmp_path) -> None:

@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
     from quantbench.files import check_writable_dir, describe
     from quantbench.judge.calibrate import merge_sessions
     from quantbench.judge.paired import power
-    from quantbench.report.files import clear_reports, comparison_table, write_reports
+    from quantbench.report.publish import clear_reports, comparison_table, write_reports
     from quantbench.report.power import auto_notes, power_records, power_table
 
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -28,7 +28,7 @@ def compare_main(argv: Sequence[str]) -> int:
     from quantbench.config import SettingsError, build_settings, read_pyproject
     from quantbench.files import check_writable_dir, describe
     from quantbench.judge.gate import judge
-    from quantbench.report.files import clear_reports, publish, reports_unwritten
+    from quantbench.report.publish import clear_reports, publish, reports_unwritten
     from quantbench.session import Session, SessionError
 
     parser = exits.ArgumentParser(prog="python -m quantbench compare",

@@ -34,7 +34,7 @@ from quantbench.judge.calibrate import add_session
 from quantbench.judge.window import MIN_WALL_SESSIONS
 from quantbench.judge.compare import FAIL, REGRESSION, UNCONFIRMED, Comparison, check_compatible, compare
 from quantbench.judge.quality import quality_rows
-from quantbench.judge.host import host_note
+from quantbench.judge.host_note import host_note
 from quantbench.judge.inputs import locate, lost_methods, nothing_judged, unbaselined_metrics
 from quantbench.session import Session
 

@@ -150,7 +150,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             return
     from quantbench.judge import gate
     from quantbench.report.exports import export_session
-    from quantbench.report.files import publish, reports_unwritten
+    from quantbench.report.publish import publish, reports_unwritten
     from quantbench.report.tables import session_lines
 
     verdict, update_lines = gate.run(record, settings, status)

@@ -171,7 +171,7 @@ def clear_previous(report_dir: Path) -> None:
     collected a bench to run: a run killed before its first case, or one that judges nothing,
     must not leave them to be read as its own (``compare`` would pass a stale session). A run
     without benches (``pytest tests``) leaves them alone."""
-    from quantbench.report.files import clear_reports
+    from quantbench.report.publish import clear_reports
 
     try:
         (report_dir / "session.json").unlink(missing_ok=True)

@@ -3,7 +3,7 @@
 ``summary.md`` is the full report; a pull request needs less: a headline, the rows that fail (a
 regression or a quality failure) in a table a reviewer reads in seconds, what moved, and every
 other row and note inside a ``<details>`` block. The gate writes it as ``comment.md`` beside
-``summary.md`` (``report.files.write_reports``, which the A/B uses too) and appends it to
+``summary.md`` (``report.publish.write_reports``, which the A/B uses too) and appends it to
 ``$GITHUB_STEP_SUMMARY``; a workflow posts it as a comment (``.github/workflows/gpu-ab.yml``).
 GitHub refuses a comment over 65,536 characters, so the folded table is cut to fit, saying so.
 """

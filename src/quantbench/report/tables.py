@@ -19,7 +19,7 @@ QUALITY_COLUMNS = ("top1_agreement", "token_agreement", "kl_divergence", "perple
 COMPILE_COLUMNS = ("compile_s", "graph_breaks", "cudagraph_skips")
 # Ratios to FP16 from interleaved rounds (--qb-interleave), each with its paired 95 % interval.
 PAIRED_COLUMNS = ("decode_ratio", "e2e_ratio")
-# Device time and work counters per decode token (run.device, run.hostcalls, run.energy).
+# Device time and work counters per decode token (run.device, run.python_calls, run.energy).
 WORK_COLUMNS = ("decode_kernel_us", "decode_kernels", "decode_launches", "decode_graph_launches",
                 "decode_host_us", "gpu_busy_pct", "decode_py_calls", "energy_mj_per_token",
                 "prefill_kernel_us")

@@ -17,8 +17,8 @@ from quantbench.run.device import CPU_NOTE as DEVICE_CPU_NOTE
 from quantbench.run.device import device_metrics
 from quantbench.run.energy import EnergyMeter
 from quantbench.run.engine import compile_metrics
-from quantbench.run.hostcalls import python_calls_per_step
-from quantbench.run.host import launch_overhead_us
+from quantbench.run.python_calls import python_calls_per_step
+from quantbench.run.host_probe import launch_overhead_us
 from quantbench.run.measure import Run, generation_metrics, measure_generation, measure_prefill, prefill_metrics
 from quantbench.run.memory import MemoryProbe, memory_metrics, probe_for
 from quantbench.methods import LoadedModel, LoadRequest, unavailable_reason

@@ -1,5 +1,5 @@
 """Whether the host, not the software, may explain a verdict: launch overhead against the
-baseline's (probed by ``run.host``)."""
+baseline's (probed by ``run.host_probe``)."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from quantbench.run import hostcalls
-from quantbench.run.hostcalls import count_calls, python_calls_per_step
+from quantbench.run import python_calls
+from quantbench.run.python_calls import count_calls, python_calls_per_step
 
 
 def leaf() -> None:
@@ -204,6 +204,6 @@ def test_calls_per_step_needs_two_tokens() -> None:
 
 
 def test_tool_ids_are_the_profiler_id_and_the_unassigned_ones() -> None:
-    assert hostcalls._TOOL_IDS == (2, 3, 4)
+    assert python_calls._TOOL_IDS == (2, 3, 4)
     if hasattr(sys, "monitoring"):
         assert sys.monitoring.PROFILER_ID == 2
