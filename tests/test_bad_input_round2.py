@@ -22,7 +22,7 @@ from quantbench.config import build_settings
 from quantbench.commands import calibrate
 from quantbench.judge import gate
 from quantbench.judge.baseline import baseline_from_results, baseline_path, to_json
-from quantbench.judge.compare import REGRESSION, judge
+from quantbench.judge.compare import REGRESSION, judge_metric
 from quantbench.judge.quality import quality_rows
 from quantbench.results import CaseResult, Metric
 from quantbench.run.quality import mean_kl
@@ -118,7 +118,7 @@ def test_a_metric_deleted_from_the_baseline_is_named(tmp_path: Path) -> None:
         del data["results"]["eager/generate-bs1"]["fp16"]["weights_gb"]
 
     _store(tmp_path, [_case("fp16")], edit=drop)
-    verdict = gate.judge(_session(tmp_path, [_case("fp16", 50.0)]), _settings(tmp_path, compare=True))
+    verdict = gate.judge_session(_session(tmp_path, [_case("fp16", 50.0)]), _settings(tmp_path, compare=True))
     assert verdict.code == 1  # e2e_tps, still in the baseline, halved
     assert "no baseline for eager/generate-bs1 fp16 decode_tps, weights_gb (not compared)" in verdict.comparison.notes
 
@@ -138,7 +138,7 @@ def test_an_update_of_fewer_methods_keeps_the_others_in_the_window(tmp_path: Pat
     path = baseline_path(tmp_path / "b", GPU, MODEL)
     stored = json.loads(path.read_text())
     assert set(stored["results"]["eager/generate-bs1"]) == {"fp16", "nf4"} and len(stored["sessions"]) == 2
-    slow = gate.judge(_session(tmp_path, [_case("fp16"), _case("nf4", tps=30.0)]),
+    slow = gate.judge_session(_session(tmp_path, [_case("fp16"), _case("nf4", tps=30.0)]),
                       _settings(tmp_path, compare=True))
     assert slow.code == 1 and "nf4" in slow.outcome
 
@@ -178,7 +178,7 @@ def test_two_folders_of_one_name_do_not_judge_or_overwrite_each_other(tmp_path: 
     path = _store(tmp_path, [_case("fp16")], model=llama)
     assert path.name == "hf.json" and baseline_path(tmp_path / "b", GPU, qwen) == path
     before = path.read_bytes()
-    verdict = gate.judge(_session(tmp_path, [_case("fp16")], model=qwen), _settings(tmp_path, compare=True))
+    verdict = gate.judge_session(_session(tmp_path, [_case("fp16")], model=qwen), _settings(tmp_path, compare=True))
     assert verdict.code == 4
     assert verdict.lines == [f"quantbench: baseline unusable: baseline is for model {llama}, this run uses {qwen} "
                              "(two folders of one name share a baseline file: rename one)"]
@@ -187,7 +187,7 @@ def test_two_folders_of_one_name_do_not_judge_or_overwrite_each_other(tmp_path: 
                      f"model {llama}, this run uses {qwen} (two folders of one name share a baseline file: "
                      "rename one); move it away to start afresh, or make one with python -m quantbench calibrate"]
     assert path.read_bytes() == before
-    ok = gate.judge(_session(tmp_path, [_case("fp16")], model="./hf"), _settings(tmp_path, compare=True))
+    ok = gate.judge_session(_session(tmp_path, [_case("fp16")], model="./hf"), _settings(tmp_path, compare=True))
     assert ok.code == 0  # a relative spelling of the same folder is the same model
 
 
@@ -247,14 +247,14 @@ def test_a_metric_head_stops_emitting_is_a_regression(tmp_path: Path, capsys) ->
 def test_a_method_that_cannot_run_now_fails_the_gate(tmp_path: Path, field: str, reason: str, note: str) -> None:
     _store(tmp_path, [_case("fp16"), _case("nf4")])
     session = _session(tmp_path, [_case("fp16")], **{field: {"nf4": reason}})
-    verdict = gate.judge(session, _settings(tmp_path, compare=True))
+    verdict = gate.judge_session(session, _settings(tmp_path, compare=True))
     assert verdict.code == 1
     assert f"lost: nf4 ran in the baseline and cannot run now ({note})" in verdict.comparison.notes
     lost = [r for r in verdict.comparison.rows if r.method == "nf4"]
     assert lost and all(r.verdict == REGRESSION and r.reason.startswith("ran in the baseline, cannot run now")
                         for r in lost)
     assert not any(line.startswith("moved: ") for line in verdict.lines)  # nothing moved: it is gone
-    not_selected = gate.judge(_session(tmp_path, [_case("fp16")]), _settings(tmp_path, compare=True))
+    not_selected = gate.judge_session(_session(tmp_path, [_case("fp16")]), _settings(tmp_path, compare=True))
     assert not_selected.code == 0  # a method merely not selected this run stays "not run"
 
 
@@ -366,5 +366,5 @@ def test_compare_takes_allow_missing_baseline(tmp_path: Path, capsys) -> None:
 def test_a_non_finite_median_is_a_regression(now: float) -> None:
     base = _metric("decode_tps", 100.0)
     current = Metric("decode_tps", "tok/s", now, now, now, 9, True, 0.01, "converged")
-    verdict, reason, _ = judge(base, current, 0.1)
+    verdict, reason, _ = judge_metric(base, current, 0.1)
     assert verdict == REGRESSION and reason == f"not a finite value: baseline 100.0, now {now}"

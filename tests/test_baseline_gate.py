@@ -28,7 +28,7 @@ def _judge(tmp_path: Path, baseline_us: float | None, session_us: float | None) 
         environment={"launch_overhead_us": baseline_us}, provenance={"kind": "measured"}))
     session = Session({"gpu": GPU, "model_source": MODEL, "launch_overhead_us": session_us},
                       settings.scenario.to_dict(), [_result(40.0)])
-    verdict = baseline_gate.judge(session, settings)
+    verdict = baseline_gate.judge_session(session, settings)
     return verdict.lines + [verdict.outcome], verdict.code
 
 

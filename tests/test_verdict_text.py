@@ -197,8 +197,8 @@ def test_summary_says_plainly_when_nothing_was_compared(tmp_path: Path) -> None:
 def test_the_gate_says_why_nothing_was_compared(tmp_path: Path) -> None:
     session = SimpleNamespace(results=[], skipped={}, synthetic=True, gpu="cpu",
                               model_source="synthetic:qwen2-tiny", scenario={}, environment={})
-    assert gate.judge(session, Settings()).not_compared == (
+    assert gate.judge_session(session, Settings()).not_compared == (
         "--benchmark-compare was not given: quality thresholds only")
     allowed = Settings(compare=True, allow_missing_baseline=True, baseline_dir=tmp_path)
-    verdict = gate.judge(session, allowed)
+    verdict = gate.judge_session(session, allowed)
     assert verdict.code == 0 and verdict.not_compared.startswith("no baseline for cpu")

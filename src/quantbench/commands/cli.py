@@ -27,7 +27,7 @@ def compare_main(argv: Sequence[str]) -> int:
     and verdicts; the reports go to ``--report-dir``."""
     from quantbench.config import SettingsError, build_settings, read_pyproject
     from quantbench.files import check_writable_dir, describe
-    from quantbench.judge.gate import judge
+    from quantbench.judge.gate import judge_session
     from quantbench.report.publish import clear_reports, publish, reports_unwritten
     from quantbench.session import Session, SessionError
 
@@ -73,7 +73,7 @@ def compare_main(argv: Sequence[str]) -> int:
         print(f"quantbench compare: cannot write reports to {report_dir}: {describe(exc)}; "
               "nothing judged", file=sys.stderr)
         return exits.USAGE
-    verdict = judge(session, settings)
+    verdict = judge_session(session, settings)
     lines = publish(verdict, session, settings.report_dir,
                     show_all=args.all_verdicts or settings.all_verdicts, flag="--all-verdicts")
     if session.partial:

@@ -191,8 +191,8 @@ class Evidence:
     wall: bool = False
 
 
-def judge(base: Metric, current: Metric, tolerance: float,
-          evidence: Evidence = Evidence()) -> tuple[str, str, float]:
+def judge_metric(base: Metric, current: Metric, tolerance: float,
+                 evidence: Evidence = Evidence()) -> tuple[str, str, float]:
     """Verdict, reason and change of one metric (see the module docstring)."""
     if not (math.isfinite(base.median) and math.isfinite(current.median)):  # never "within ±10 %"
         return REGRESSION, f"not a finite value: baseline {base.median}, now {current.median}", math.nan
@@ -292,7 +292,7 @@ def compare(
     adjusted = iter(holm([e.p for *_, e in pending if e.p is not None]))
     for index, case_key, method, base, now, tolerance, ev in pending:
         ev = replace(ev, p=next(adjusted)) if ev.p is not None else ev
-        verdict, reason, change = judge(base, now, tolerance, ev)
+        verdict, reason, change = judge_metric(base, now, tolerance, ev)
         if verdict == UNCONFIRMED:
             reason = f"{reason}: {ab_command(case_key, method)}"
         elif spec(base.name).kind == "count" and verdict != PASS:

@@ -152,7 +152,7 @@ def outcome(verdicts: Comparison) -> str:
     return f"gate: FAIL: {methods} ({'; '.join([', '.join(counts), *extra])})"
 
 
-def judge(session: Session, settings: Settings) -> Verdict:
+def judge_session(session: Session, settings: Settings) -> Verdict:
     """Every verdict on ``session``: quality thresholds, and the baseline when comparing."""
     lines: list[str] = []
     comparison = Comparison(())
@@ -175,7 +175,7 @@ def judge(session: Session, settings: Settings) -> Verdict:
 def run(session: Session, settings: Settings, exitstatus: int) -> tuple[Verdict, list[str]]:
     """Judge, and update the baseline when the settings ask and the session passed; returns the
     verdict and the update's lines."""
-    verdict = judge(session, settings)
+    verdict = judge_session(session, settings)
     if not settings.update_baseline:
         return verdict, []
     if verdict.code != EXIT_OK:

@@ -33,7 +33,7 @@ from typing import Sequence
 
 from quantbench.catalog import spec
 from quantbench.config import Settings
-from quantbench.judge.compare import judge
+from quantbench.judge.compare import judge_metric
 from quantbench.results import Metric
 from quantbench.series import Group
 
@@ -162,7 +162,7 @@ def judge_group(group: Group, metrics: Sequence[str], settings: Settings) -> lis
         reference = base.median if base else statistics.median(m.median for _, m in points)
         trend = analyse([m.median for _, m in points], reference, tolerance,
                         points[0][1].higher_is_better)
-        verdicts = tuple(judge(base, m, tolerance)[0] if base and tolerance is not None else None
+        verdicts = tuple(judge_metric(base, m, tolerance)[0] if base and tolerance is not None else None
                          for _, m in points)
         lines.append(Line(group, case_key, method, name, points, reference, base, tolerance,
                           trend, verdicts))
