@@ -270,3 +270,32 @@ def os_error_of(exc: BaseException, path: str) -> OSError | None:
         return None
     code = int(found.group(1))
     return OSError(code, os.strerror(code) if code in errno.errorcode else str(exc), path)
+
+
+def inner_tensors(t: Any) -> list[Any] | None:
+    """The inner tensors of a tensor subclass (torchao's quantized weights own no storage of
+    their own), via the private ``__tensor_flatten__`` protocol (torch 2.4-2.13); ``None`` for a
+    plain tensor or parameter."""
+    if hasattr(t, "__tensor_flatten__") and type(t).__name__ not in ("Parameter", "Tensor"):
+        return [getattr(t, name) for name in t.__tensor_flatten__()[0]]
+    return None
+
+
+def quant_state_tensors(param: Any) -> list[Any]:
+    """The tensors bitsandbytes keeps outside a 4-bit parameter, in its ``quant_state``
+    (``absmax``, ``code``, and the nested ``state2.absmax`` of double quantization; checked on
+    bitsandbytes 0.45-0.50)."""
+    state = getattr(param, "quant_state", None)
+    if state is None:
+        return []
+    found = [v for v in (getattr(state, "absmax", None), getattr(state, "code", None)) if v is not None]
+    nested = getattr(state, "state2", None)
+    return found + ([nested.absmax] if nested is not None else [])
+
+
+def xdist_worker_count(config: Any) -> int:
+    """How many workers pytest-xdist will start, from its private ``parse_tx_spec_config``
+    (pytest-xdist 3.5-3.8)."""
+    from xdist.workermanage import parse_tx_spec_config
+
+    return len(parse_tx_spec_config(config))

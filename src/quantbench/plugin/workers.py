@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import pytest
 
+from quantbench import compat
 from quantbench.catalog import REFERENCE_METHOD
 from quantbench.config import Settings
 from quantbench.files import abandoned, check_writable_dir, describe
@@ -275,11 +276,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     ``--dist`` mode is xdist's own (methods may then split over workers)."""
     if config.getoption("dist") != "load":
         return None
-    from xdist.workermanage import parse_tx_spec_config
 
     from quantbench.plugin.scheduling import MethodScheduling
 
-    return MethodScheduling(len(parse_tx_spec_config(config)), config.stash[SETTINGS].methods, log)
+    return MethodScheduling(compat.xdist_worker_count(config), config.stash[SETTINGS].methods, log)
 
 
 @pytest.hookimpl(optionalhook=True)

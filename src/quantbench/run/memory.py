@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
+from quantbench import compat
 from quantbench.catalog import spec
 from quantbench.results import Metric
 
@@ -139,9 +140,10 @@ def tensor_bytes(model: Any) -> int:
 
     def add(t: Any) -> None:
         nonlocal total
-        if hasattr(t, "__tensor_flatten__") and type(t).__name__ not in ("Parameter", "Tensor"):
-            for name in t.__tensor_flatten__()[0]:
-                add(getattr(t, name))
+        inner = compat.inner_tensors(t)
+        if inner is not None:
+            for part in inner:
+                add(part)
             return
         key = (t.untyped_storage().data_ptr(), t.device.index or 0) if t.numel() else (id(t), -1)
         if key in seen:
@@ -151,15 +153,8 @@ def tensor_bytes(model: Any) -> int:
 
     for p in list(model.parameters()) + list(model.buffers()):
         add(p)
-        state = getattr(p, "quant_state", None)
-        if state is not None:
-            for name in ("absmax", "code"):
-                value = getattr(state, name, None)
-                if value is not None:
-                    add(value)
-            nested = getattr(state, "state2", None)
-            if nested is not None:
-                add(nested.absmax)
+        for extra in compat.quant_state_tensors(p):
+            add(extra)
     return total
 
 
