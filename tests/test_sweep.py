@@ -15,6 +15,7 @@ from quantbench.commands import cli
 from quantbench.config import Scenario
 from quantbench.results import CaseResult, Metric
 from quantbench.session import Session
+from quantbench.commands.child import ChildRun, run_child
 from quantbench.commands.sweep import folder_name, main, outcome, session_command
 from quantbench.report.sweep_map import (
     NOT_MEASURED, ModelRun, map_markdown, map_rows, model_parameters, series, write_map,
@@ -175,12 +176,31 @@ def test_a_failed_or_cut_off_model_does_not_stop_the_others(tmp_path: Path) -> N
 
 
 def test_outcome_of_a_missing_or_partial_session(tmp_path: Path) -> None:
-    assert outcome(0, tmp_path / "none.json") == (4, "no session file", None)
-    session(SMALL, [], partial=True).write(tmp_path / "p.json")
-    code, status, got = outcome(0, tmp_path / "p.json")
+    log = tmp_path / "pytest.log"
+    assert outcome(ChildRun(0, None, "no session file at x", log, 1.0)) == (4, "no session file", None)
+    partial = session(SMALL, [], partial=True)
+    code, status, got = outcome(ChildRun(0, partial, None, log, 1.0))
     assert (code, status, got.partial) == (4, "cut off (partial session)", True)
-    session(SMALL, []).write(tmp_path / "s.json")
-    assert outcome(2, tmp_path / "s.json")[:2] == (2, "failed (exit 2)")
+    assert outcome(ChildRun(2, session(SMALL, []), None, log, 1.0))[:2] == (2, "failed (exit 2)")
+    assert outcome(ChildRun(-9, session(SMALL, []), None, log, 1.0))[:2] == (137, "failed (exit 137)")
+
+
+def test_a_child_run_reads_back_only_its_own_session(tmp_path: Path) -> None:
+    """run_child removes a stale session file first, so a run that writes none reads as none."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    session(SMALL, []).write(folder / "session.json")  # left by an earlier run
+    child = run_child(["python"], folder, tmp_path, lambda argv, cwd, env, log: 0, {})
+    assert child.session is None and child.problem.startswith("no session file at")
+
+    def writes(argv, cwd, env, log):  # noqa: ANN001, ANN202
+        session(SMALL, []).write(folder / "session.json")
+        log.write_text("ok")
+        return 1
+
+    child = run_child(["python"], folder, tmp_path, writes, {})
+    assert (child.code, child.problem, child.log.read_text()) == (1, None, "ok")
+    assert child.session is not None and not child.partial
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -28,19 +28,17 @@ session file, stops the A/B with one line and exit 4. Verdicts go to ``<out>/sum
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 from quantbench.config import Settings
 from quantbench.judge.compare import SCENARIO_FIELDS, Comparison
 from quantbench.results import CaseResult
-from quantbench.session import Session, SessionError
+from quantbench.commands.child import RunFn, child_env, run_child, run_subprocess
+from quantbench.session import Session
 
 from quantbench import exits
 
@@ -49,11 +47,7 @@ ACCEPTED_EXITS = (0, 1)
 # --pairs auto: the pairs it starts with, and the default maximum.
 MIN_AUTO_PAIRS = 3
 DEFAULT_MAX_PAIRS = 10
-# Child runs must not append their own reports to the CI job page: the A/B writes one summary.
-CHILD_ENV_DROP = ("GITHUB_STEP_SUMMARY",)
 
-# (argv, working directory, environment, log file) -> exit status
-RunFn = Callable[[Sequence[str], Path, Mapping[str, str], Path], int]
 
 
 class AbError(RuntimeError):
@@ -74,22 +68,6 @@ def bench_command(side: Side, report_dir: Path, pytest_args: Sequence[str]) -> l
     """The pytest command line of one run of ``side``."""
     return [side.python, "-m", "pytest", "benches", *pytest_args, *side.args,
             "--qb-report-dir", str(report_dir), "--benchmark-disable"]
-
-
-def child_env() -> dict[str, str]:
-    """This process's environment without the variables a child run must not see."""
-    return {k: v for k, v in os.environ.items() if k not in CHILD_ENV_DROP}
-
-
-def run_subprocess(argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> int:
-    """Run ``argv`` in ``cwd`` with its output in ``log``; 127 when it cannot start."""
-    with log.open("w", encoding="utf-8") as fh:
-        try:
-            return subprocess.run(list(argv), cwd=cwd, env=dict(env), stdout=fh,
-                                  stderr=subprocess.STDOUT, check=False).returncode
-        except OSError as exc:
-            fh.write(f"cannot start {argv[0]}: {exc}\n")
-            return 127
 
 
 def schedule(pairs: int) -> list[tuple[str, int]]:
@@ -120,24 +98,19 @@ def run_pairs(base: Side, head: Side, pairs: int, out: Path, pytest_args: Sequen
     for name, i in schedule(pairs):
         side = sides[name]
         folder = out / f"{name}-{i}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "session.json").unlink(missing_ok=True)
-        log = folder / "pytest.log"
-        started = time.monotonic()
-        code = run(bench_command(side, folder, pytest_args), side.cwd, env, log)
+        child = run_child(bench_command(side, folder, pytest_args), folder, side.cwd, run, env)
+        code, session, log = child.code, child.session, child.log
         if code not in ACCEPTED_EXITS:
             raise AbError(f"{name} run {i} failed with exit {code}; its output: {log}")
-        try:
-            session = Session.read(folder / "session.json")
-        except SessionError as exc:
-            raise AbError(f"{name} run {i} (exit {code}): {exc}; its output: {log}") from None
+        if session is None:
+            raise AbError(f"{name} run {i} (exit {code}): {child.problem}; its output: {log}")
         if session.partial:
             raise AbError(f"{name} run {i} did not finish (partial session); its output: {log}")
         if code:
             notes.append(f"{name} run {i} exited {code} (a bench or its quality gate failed): {log}")
         sessions[name].append(session)
         say(f"quantbench ab: {name} {i}/{total}: exit {code}, {len(session.results)} case(s), "
-            f"{time.monotonic() - started:.1f} s")
+            f"{child.seconds:.1f} s")
         if (enough is not None and name == "head" and i >= MIN_AUTO_PAIRS
                 and enough(Runs(sessions["base"], sessions["head"], notes))):
             break

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
 from quantbench import exits
-from quantbench.commands.ab import RunFn, child_env, run_subprocess
-from quantbench.session import Session, SessionError
+from quantbench.commands.child import ChildRun, RunFn, child_env, run_child, run_subprocess
+from quantbench.session import Session
 from quantbench.report.sweep_map import ModelRun, model_parameters, write_map
 
 EXIT_OK = exits.OK
@@ -77,17 +76,14 @@ def session_command(python: str, model: str, report_dir: Path, pytest_args: Sequ
             "--qb-report-dir", str(report_dir)]
 
 
-def outcome(code: int, session_path: Path) -> tuple[int, str, Session | None]:
-    """A finished process's exit status for the sweep, its status line and its session."""
-    if code < 0:
-        code = 128 - code  # killed by signal N: the shell's 128 + N
-    try:
-        session = Session.read(session_path)
-    except SessionError:
+def outcome(child: ChildRun) -> tuple[int, str, Session | None]:
+    """A finished child's exit status for the sweep, its status line and its session."""
+    code = 128 - child.code if child.code < 0 else child.code  # killed by signal N: 128 + N
+    if child.session is None:
         return max(code, EXIT_UNUSABLE), "no session file", None
-    if session.partial:
-        return max(code, EXIT_UNUSABLE), "cut off (partial session)", session
-    return code, "passed" if code == 0 else f"failed (exit {code})", session
+    if child.partial:
+        return max(code, EXIT_UNUSABLE), "cut off (partial session)", child.session
+    return code, "passed" if code == 0 else f"failed (exit {code})", child.session
 
 
 def run_models(models: Sequence[str], out: Path, pytest_args: Sequence[str], run: RunFn,
@@ -98,15 +94,12 @@ def run_models(models: Sequence[str], out: Path, pytest_args: Sequence[str], run
     env = child_env()
     for i, model in enumerate(models, 1):
         folder = out / folder_name(model)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "session.json").unlink(missing_ok=True)
-        log = folder / "pytest.log"
-        started = time.monotonic()
-        code = run(session_command(python, model, folder, pytest_args), Path.cwd(), env, log)
-        code, status, session = outcome(code, folder / "session.json")
+        child = run_child(session_command(python, model, folder, pytest_args), folder, Path.cwd(),
+                          run, env)
+        code, status, session = outcome(child)
         cases = len(session.results) if session else 0
         say(f"quantbench sweep: {model} ({i}/{len(models)}): {status}, {cases} case(s), "
-            f"{time.monotonic() - started:.1f} s; output: {log}")
+            f"{child.seconds:.1f} s; output: {child.log}")
         runs.append(ModelRun(model, parameters(model), code, status, str(folder), session))
     return runs
 
