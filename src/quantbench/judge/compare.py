@@ -27,8 +27,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from quantbench.judge.baseline import Baseline, BaselineError, gpu_slug, model_slug
-from quantbench.judge.evidence import (ALPHA, WALL_PRIOR_FACTOR, Z_CRITICAL, factor, holm, p_value,
-                                       z_score)
+from quantbench.judge.evidence import (ALPHA, WALL_PRIOR_FACTOR, Z_CRITICAL, Evidence, ab_command,
+                                       factor, holm, p_value, z_score)
 
 __all__ = ["Z_CRITICAL", "z_score"]  # part of this module's interface since before judge.evidence
 from quantbench.judge.window import MIN_WALL_SESSIONS, evidence
@@ -169,26 +169,6 @@ def relative_change(baseline: float, current: float, higher_is_better: bool) -> 
 def percent(fraction: float) -> str:
     """A tolerance as a percentage with the digits it needs (10%, 3%, 0.5%)."""
     return f"{fraction * 100:.2g}%"
-
-
-def ab_command(case_key: str, method: str) -> str:
-    """The same-host A/B that would confirm a wall-clock move of one case and method."""
-    mode, _, case = case_key.partition("/")
-    kind, _, size = case.partition("-")
-    select = f"generate and {size}" if kind == "generate" else f"{kind} and len{size}"
-    return (f"python -m quantbench ab --base OLD/bin/python --head NEW/bin/python -- "
-            f"--qb-methods {method} --qb-modes {mode} -k '{select}'")
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What a verdict rests on: the p-value after Holm's correction (``None``: noise unknown,
-    tolerance alone), the z of an interval test, and how many sessions the baseline holds."""
-
-    p: float | None = None
-    z: float | None = None
-    sessions: int = 1
-    wall: bool = False
 
 
 def judge_metric(base: Metric, current: Metric, tolerance: float,

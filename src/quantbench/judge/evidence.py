@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import dataclass
 from typing import Sequence
 
 from scipy import stats
@@ -99,3 +100,23 @@ def holm(pvalues: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * pvalues[i]))
         adjusted[i] = running
     return adjusted
+
+
+def ab_command(case_key: str, method: str) -> str:
+    """The same-host A/B that would confirm a wall-clock move of one case and method."""
+    mode, _, case = case_key.partition("/")
+    kind, _, size = case.partition("-")
+    select = f"generate and {size}" if kind == "generate" else f"{kind} and len{size}"
+    return (f"python -m quantbench ab --base OLD/bin/python --head NEW/bin/python -- "
+            f"--qb-methods {method} --qb-modes {mode} -k '{select}'")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a verdict rests on: the p-value after Holm's correction (``None``: noise unknown,
+    tolerance alone), the z of an interval test, and how many sessions the baseline holds."""
+
+    p: float | None = None
+    z: float | None = None
+    sessions: int = 1
+    wall: bool = False
