@@ -97,6 +97,15 @@ DEFAULT_TOLERANCE_BY_KIND: dict[str, float] = {
 }
 
 
+# Kinds never judged against a tolerance: info explains a result, quality has its thresholds.
+UNGATED_KINDS = ("info", "quality")
+
+
+def gated(name: str) -> bool:
+    """Whether a metric is judged against a tolerance (speed, memory, device time, counts)."""
+    return spec(name).kind not in UNGATED_KINDS
+
+
 def spec(name: str) -> MetricSpec:
     """The spec of a metric; unknown names are reported as ungated ``info``."""
     return SPECS.get(name, MetricSpec(name, "", True, "info", name))

@@ -2,8 +2,8 @@
 
 One verdict list: quality thresholds always (a method whose outputs broke fails the session
 like a slowdown does), plus, with ``--benchmark-compare``, every metric against the stored
-baseline of this GPU and model; or, with ``--qb-update-baseline``, write the session as that
-baseline. The same function judges a live session and a saved ``session.json``
+baseline of this GPU and model; or, with ``--qb-update-baseline``, add the session to that
+baseline's window of sessions (``judge.window``). The same function judges a live session and a saved ``session.json``
 (``python -m quantbench compare``).
 
 Exit statuses: 0 pass, 1 a regression or a quality failure, 4 a baseline that cannot be used
@@ -47,8 +47,8 @@ def _command() -> str:
 
 def update(session: Session, settings: Settings, exitstatus: int) -> tuple[list[str], int]:
     """Add the session to this GPU's baseline (its window of sessions, ``judge.window``), or
-    start one; refuse when the session itself failed. A stored file that cannot be read, or whose
-    GPU, model or scenario differ, is kept in ``history/`` and a new window starts (said)."""
+    start one; refuse when the session itself failed, or, in one line and leaving it untouched,
+    when the stored file cannot be read or is of another GPU, model or scenario."""
     path = baseline_path(settings.baseline_dir, session.gpu, session.model_source)
     if exitstatus != 0:
         return [f"baseline not updated: the session failed (exit {exitstatus}); {path} is unchanged"], exitstatus

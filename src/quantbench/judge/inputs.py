@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from quantbench import exits
-from quantbench.catalog import SPECS, spec
+from quantbench.catalog import SPECS, gated
 from quantbench.files import describe
 from quantbench.judge.baseline import Baseline
 from quantbench.judge.compare import INFO, NOT_RUN, REGRESSION, Comparison
@@ -95,7 +95,7 @@ def unbaselined_metrics(baseline: Baseline, results: Sequence[CaseResult]) -> li
         if held is None:
             continue  # the whole case or method: compare's own "no baseline for" note
         missing = [n for n in result.metrics
-                   if n not in held and n in SPECS and spec(n).kind not in ("info", "quality")]
+                   if n not in held and n in SPECS and gated(n)]
         if missing:
             notes.append(f"no baseline for {result.case_key} {result.method} {', '.join(missing)} (not compared)")
     return notes

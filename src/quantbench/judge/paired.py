@@ -39,7 +39,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from quantbench.catalog import SPECS, spec
+from quantbench.catalog import SPECS, gated, spec
 from quantbench.judge.calibrate import merge_metric, t975, t_quantile
 from quantbench.judge.compare import (
     IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE, Comparison, Row, relative_change,
@@ -47,7 +47,6 @@ from quantbench.judge.compare import (
 from quantbench.results import CaseResult, Metric
 
 _EPS = 1e-12
-UNGATED_KINDS = ("info", "quality")
 
 
 @dataclass(frozen=True)
@@ -174,7 +173,7 @@ def _gated(base: Sequence[CaseResult], head: Sequence[CaseResult]
     names = dict.fromkeys(n for r in [*base, *head] for n in r.metrics)
     measured, partial = [], []
     for name in names:
-        if spec(name).kind in UNGATED_KINDS:
+        if not gated(name):
             continue
         b = [r.metrics.get(name) for r in base]
         h = [r.metrics.get(name) for r in head]
@@ -190,7 +189,7 @@ def _lost(base: Sequence[CaseResult], head: Sequence[CaseResult]) -> list[tuple[
     them: lost, as a lost case is), with the head runs that lack them ("1, 3")."""
     out = []
     for name in dict.fromkeys(n for r in base for n in r.metrics):
-        if spec(name).kind in UNGATED_KINDS or not all(name in r.metrics for r in base):
+        if not gated(name) or not all(name in r.metrics for r in base):
             continue
         missing = [str(i + 1) for i, r in enumerate(head) if name not in r.metrics]
         if missing:
@@ -255,7 +254,7 @@ def paired_comparison(base: Sequence[Sequence[CaseResult]], head: Sequence[Seque
         if in_base and missing:
             lost = f"every base run measured it; head run(s) {', '.join(map(str, missing))} did not"
             for name in base_k[0][key].metrics:
-                if spec(name).kind not in UNGATED_KINDS and all(name in s[key].metrics for s in base_k):
+                if gated(name) and all(name in s[key].metrics for s in base_k):
                     merged = merge_metric([s[key].metrics[name] for s in base_k])
                     rows.append(Row(case_key, method, name, merged.unit, merged, None, None,
                                     tolerance(name), REGRESSION, lost))

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from quantbench.catalog import spec
+from quantbench.catalog import gated, spec
 from quantbench.results import CaseResult, Metric
 
 WINDOW = 10  # sessions an update keeps (asv and Bencher keep a history per machine likewise)
@@ -26,9 +26,6 @@ _ENV_KEYS = ("gpu", "driver", "cuda", "host_cpu", "launch_overhead_us", "version
 Medians = dict[str, dict[str, dict[str, float]]]  # case_key -> method -> metric -> median
 
 
-def windowed(name: str) -> bool:
-    """Whether a metric's session medians are kept: every gated metric (not info or quality)."""
-    return spec(name).kind not in ("info", "quality")
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ def entry(environment: dict[str, Any], results: Sequence[CaseResult]) -> Entry:
     """The window entry of one session: its gated medians, date, commit and versions."""
     medians: Medians = {}
     for r in results:
-        kept = {n: m.median for n, m in r.metrics.items() if windowed(n)}
+        kept = {n: m.median for n, m in r.metrics.items() if gated(n)}
         if kept:
             medians.setdefault(r.case_key, {})[r.method] = kept
     env = {k: environment[k] for k in _ENV_KEYS if environment.get(k) is not None}
