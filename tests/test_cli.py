@@ -20,7 +20,10 @@ def _recorded(text: str) -> list[tuple[str, str, str, str]]:
     """(case, method, metric, verdict) of each row of the recorded table."""
     rows = [[c.strip() for c in line.split("|")] for line in text.splitlines()
             if re.match(r"^\w+/\S+ +\| ", line)]
-    return [(r[0], r[1], r[2].split(" ")[0], r[7]) for r in rows]
+    # reserved_gb and device_used_gb were gated when c8 was judged; they are reported, not
+    # gated, since an unchanged build moved them 3x on an H200 (catalog), so they drop out
+    return [(r[0], r[1], r[2].split(" ")[0], r[7]) for r in rows
+            if r[2].split(" ")[0] not in ("reserved_gb", "device_used_gb")]
 
 
 def test_compare_reproduces_the_recorded_c8_verdicts(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -32,18 +35,18 @@ def test_compare_reproduces_the_recorded_c8_verdicts(tmp_path: Path, capsys, mon
                  "--allow-partial"])  # c8 was cut off after its compiled cases
     out = capsys.readouterr().out
     recorded = _recorded((ROOT / "docs/results/h100-2026-11-25/c8-rejudged.md").read_text())
-    assert code == 1 and len(recorded) == 32
+    assert code == 1 and len(recorded) == 28
     assert out.splitlines()[0] == "partial session (--allow-partial): only the cases it finished are judged"
     report = json.loads((tmp_path / "comparison.json").read_text())
     judged = [(r["case_key"], r["method"], r["metric"], r["verdict"]) for r in report["comparison"]["rows"]
-              if r["verdict"] != "not run"]
+              if r["verdict"] != "not run" and r["metric"] not in ("reserved_gb", "device_used_gb")]
     assert sorted(judged) == sorted(recorded)
     assert report["comparison"]["regressions"] == 4 and not report["comparison"]["exit_ok"]
     last = out.splitlines()[-2:]
     assert last == ["FAIL compiled/generate-bs1 fp16 — wall clock (no device data): token_p90_ms 3.04 → 13.0 ms, "
                     "4.28× worse, tolerance 10%", "gate: FAIL: fp16 (4 regressions)"]
     assert max(len(line) for line in out.splitlines() if str(tmp_path) not in line) <= 120
-    assert "16 other verdict(s) not shown (pass, within noise): --all-verdicts shows every row" in out
+    assert "12 other verdict(s) not shown (pass, within noise): --all-verdicts shows every row" in out
 
 
 def test_compare_shows_every_row_on_request(tmp_path: Path, capsys, monkeypatch) -> None:

@@ -42,8 +42,11 @@ _SPECS = [
     MetricSpec("token_p99_ms", "ms", False, "latency", "Token p99", "wall"),
     MetricSpec("weights_gb", "GB", False, "memory", "Weights", "memory"),
     MetricSpec("peak_gb", "GB", False, "memory", "Peak", "memory"),
-    MetricSpec("reserved_gb", "GB", False, "memory", "Reserved", "memory"),
-    MetricSpec("device_used_gb", "GB", False, "memory", "Device used (NVML)", "memory"),
+    # What the caching allocator and the driver hold depends on the process's allocation history
+    # as much as on the method: on one H200 (2026-12-02) an unchanged build's FP16 reserved
+    # 1.04 GB in one session and 3.15 GB in the next with the same peak. Reported, never gated.
+    MetricSpec("reserved_gb", "GB", False, "info", "Reserved"),
+    MetricSpec("device_used_gb", "GB", False, "info", "Device used (NVML)"),
     # Device time and work counters, from a separate profiled pass (``run.device``): the host
     # cannot move them, so they stay sharp on a fleet whose wall clock spreads tens of percent.
     MetricSpec("decode_kernel_us", "us/token", False, "device", "Kernel time/token", "gpu"),

@@ -20,7 +20,7 @@ from quantbench.run.engine import compile_metrics
 from quantbench.run.python_calls import python_calls_per_step
 from quantbench.run.host_probe import launch_overhead_us
 from quantbench.run.measure import Run, generation_metrics, measure_generation, measure_prefill, prefill_metrics
-from quantbench.run.memory import MemoryProbe, memory_metrics, probe_for
+from quantbench.run.memory import MemoryProbe, memory_metrics, probe_for, release_device_memory
 from quantbench.methods import LoadedModel, LoadRequest, unavailable_reason
 from quantbench.run.pool import ModelPool
 from quantbench.run.prompts import Prompt, text_prefill_prompt, text_prompts, token_prompt, token_prompts
@@ -174,6 +174,7 @@ class Runner:
             nbytes = (1 << 30) if self.device == "cuda" else (1 << 27)
             self.peak_bandwidth_gbs = copy_bandwidth_gbs(self.device, self.clock, nbytes)
             self.launch_overhead_us = launch_overhead_us(self.device, self.clock.sync)
+            release_device_memory()  # the probe's 2 GiB of buffers must not stay reserved
             self.timeline.append(TimeEntry("(session)", "bandwidth", time.perf_counter() - start))
         return self.peak_bandwidth_gbs
 
