@@ -36,7 +36,7 @@ def test_a_slow_host_is_named_and_the_verdict_is_unchanged(tmp_path: Path) -> No
     lines, code = _judge(tmp_path, 7.4, 12.0)
     assert code == baseline_gate.EXIT_OK
     host = [line for line in lines if line.startswith("host: ")]
-    assert host == [next(line for line in lines if "12.0 us per kernel launch here vs 7.4 us" in line)]
+    assert host == [next(line for line in lines if "12.0 us per kernel launch vs 7.4 us" in line)]
     assert "(+62 %)" in host[0]
     assert lines[-1].startswith("gate: pass")
 

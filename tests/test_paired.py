@@ -201,3 +201,23 @@ def test_enough_means_a_half_width_within_log_one_plus_tolerance() -> None:
     inside = Power("c", "m", "decode_tps", paired_test([edge * 0.999, -edge * 0.999]), 0.10)
     outside = Power("c", "m", "decode_tps", paired_test([edge * 1.001, -edge * 1.001]), 0.10)
     assert inside.enough and not outside.enough
+
+
+def test_one_round_per_session_is_timed_not_exact() -> None:
+    # The default session times one round per generate case: an interval of zero width that
+    # knows nothing of the noise. On an H200 such sessions made every wall-clock metric look
+    # exact, so ab judged them pair by pair and --pairs auto watched nothing (2026-12-02).
+    def one_round(value: float) -> Metric:
+        return Metric("decode_tps", "tok/s", value, value, value, 1, True, 0.0, "budget")
+
+    base = [[case("fp16", [one_round(v)])] for v in BASE_TPS]
+    head = [[case("fp16", [one_round(v / 1.25)])] for v in BASE_TPS]
+    rows = power(base, head, Settings().tolerance)
+    assert [(p.method, p.metric, p.test.k) for p in rows] == [("fp16", "decode_tps", 3)]
+    verdict, reason, change, t = judge_metric("decode_tps", [one_round(v) for v in BASE_TPS],
+                                              [one_round(v / 1.25) for v in BASE_TPS], 0.10)
+    assert t is not None and verdict == REGRESSION and change == pytest.approx(1 / 1.25 - 1)
+    assert "MDE" in reason
+    # several identical values are still a counter's exact reading
+    same = Metric("decode_tps", "tok/s", 5.0, 5.0, 5.0, 3, True, 0.0, "budget")
+    assert judge_metric("decode_tps", [same] * 3, [same] * 3, 0.10)[3] is None

@@ -18,7 +18,8 @@ from quantbench.judge.baseline import Baseline
 from quantbench.judge.compare import (
     PASS, REGRESSION, UNCONFIRMED, Comparison, Row, compare,
 )
-from quantbench.judge.diagnose import change_text, diagnose, figure, line, unconfirmed_lines, what_moved
+from quantbench.judge.diagnose import (change_text, confirm_hint, diagnose, figure, line, terminal_hint,
+                                      unconfirmed_lines, what_moved)
 from quantbench.report.publish import markdown_summary, publish
 from quantbench.report.verdicts import terminal_lines, verdict_table
 from quantbench.results import CaseResult, Metric
@@ -162,14 +163,22 @@ def test_unconfirmed_wall_clock_moves_are_worth_a_look_not_a_failure(failing: Co
     assert [d.method for d in diagnose(rows)] == ["int8", "nf4"]
     assert unconfirmed_lines(rows) == [
         "unconfirmed eager/generate-bs1 fp16 — only the wall clock: token_p90_ms 16.9 → 32.8 ms, "
-        "1.94× worse, tolerance 10%",  # 124 columns with "(+2 more)"
-        f"  {reason}"]
+        "1.94× worse, tolerance 10%"]  # 124 columns with "(+2 more)"
+    why = "not failing: too few baseline sessions to know this GPU's wall-clock spread (gated from 3); to confirm on one host:"
+    command = ("python -m quantbench ab --base OLD/bin/python --head NEW/bin/python -- "
+               "--qb-methods fp16 --qb-modes eager -k 'generate and bs1'")
+    assert confirm_hint(rows) == (why, command) and confirm_hint(failing.rows) is None
+    assert terminal_hint(rows) == [
+        f"  {why}", "  python -m quantbench ab --base OLD/bin/python --head NEW/bin/python -- \\",
+        "    --qb-methods fp16 --qb-modes eager -k 'generate and bs1'"]
     lines = terminal_lines(comparison)
-    assert lines[-2:] == unconfirmed_lines(rows)  # after the failures
+    # the failures last, where a reader in a hurry looks; every line within 120 columns
+    assert lines[-2:] == what_moved(rows) and lines[-6:-2] == unconfirmed_lines(rows) + terminal_hint(rows)
+    assert [text for text in lines if len(text) > 120] == []
     assert gate.outcome(comparison) == "gate: FAIL: int8, nf4 (6 regressions; 3 unconfirmed, not failing)"
     clean = replace(comparison, rows=tuple(r for r in rows if r.method == "fp16"))
     assert clean.exit_ok and gate.outcome(clean) == "gate: pass (3 unconfirmed, not failing)"
-    assert f"  - {reason}" in markdown_summary(comparison, [], "t")
+    assert f"{why}\n\n```\n{command}\n```" in markdown_summary(comparison, [], "t")
 
 
 def test_pass_and_quality_only_outcomes_are_short() -> None:
@@ -202,3 +211,15 @@ def test_the_gate_says_why_nothing_was_compared(tmp_path: Path) -> None:
     allowed = Settings(compare=True, allow_missing_baseline=True, baseline_dir=tmp_path)
     verdict = gate.judge_session(session, allowed)
     assert verdict.code == 0 and verdict.not_compared.startswith("no baseline for cpu")
+
+
+def test_a_tie_leads_with_the_catalogs_order() -> None:
+    # The syncs plugin moves synchronisations and copies alike (2 -> 3 per token on an H200):
+    # the line names the synchronisation, the cause, first.
+    def row(metric: str) -> Row:
+        before = Metric.exact(metric, "n/token", 2.0, higher_is_better=False)
+        after = Metric.exact(metric, "n/token", 3.0, higher_is_better=False)
+        return Row(CASE, "fp16", metric, "n/token", before, after, -0.5, 0.005, REGRESSION, "")
+
+    (found,) = diagnose([row("decode_copies"), row("decode_syncs")])
+    assert found.lead.metric == "decode_syncs" and found.moved == "host work"

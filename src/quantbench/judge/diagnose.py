@@ -14,8 +14,10 @@ import math
 from dataclasses import dataclass
 from typing import Iterable
 
-from quantbench.catalog import spec
+from quantbench.catalog import SPECS, spec
 from quantbench.judge.compare import FAILING, PASS, UNCONFIRMED, Row, percent
+from quantbench.judge.evidence import ab_command_for
+from quantbench.judge.window import MIN_WALL_SESSIONS
 
 WIDTH = 120
 # The family a line leads with, when several moved: the one nearest the cause first.
@@ -77,8 +79,10 @@ def figure(row: Row, *, tolerance: bool = True) -> str:
 
 
 def _worst(rows: list[Row]) -> Row:
-    """The row that moved most (its change furthest below zero; + = better in ``Row.change``)."""
-    return min(rows, key=lambda r: r.change if r.change is not None else 0.0)
+    """The row that moved most (its change furthest below zero; + = better in ``Row.change``);
+    on a tie the catalog's order decides (synchronisations before the copies they bring)."""
+    order = {name: i for i, name in enumerate(SPECS)}
+    return min(rows, key=lambda r: (r.change if r.change is not None else 0.0, order.get(r.metric, len(order))))
 
 
 def diagnose(rows: Iterable[Row], verdicts: tuple[str, ...] = FAILING) -> list[Diagnosis]:
@@ -124,10 +128,26 @@ def what_moved(rows: Iterable[Row]) -> list[str]:
 
 
 def unconfirmed_lines(rows: Iterable[Row]) -> list[str]:
-    """Per (case, method) with an unconfirmed wall-clock move: its line (not a failure), then
-    the lead row's reason, which holds the command that would confirm it, on a line of its own."""
-    out = []
-    for d in diagnose(rows, (UNCONFIRMED,)):
-        out.append(line(d, "unconfirmed"))
-        out += [f"  {d.lead.reason}"] if d.lead.reason else []
-    return out
+    """One line per (case, method) with an unconfirmed wall-clock move: worth a look, not a failure."""
+    return [line(d, "unconfirmed") for d in diagnose(rows, (UNCONFIRMED,))]
+
+
+def confirm_hint(rows: Iterable[Row]) -> tuple[str, str] | None:
+    """What the unconfirmed moves share, said once: why they do not fail, and the same-host A/B
+    that would confirm them all (every such case and method in one command); ``None`` if none."""
+    found = diagnose(rows, (UNCONFIRMED,))
+    if not found:
+        return None
+    why = (f"not failing: too few baseline sessions to know this GPU's wall-clock spread "
+           f"(gated from {MIN_WALL_SESSIONS}); to confirm on one host:")
+    return why, ab_command_for([(d.case_key, d.method) for d in found])
+
+
+def terminal_hint(rows: Iterable[Row]) -> list[str]:
+    """``confirm_hint`` for the terminal: the command as a shell continuation, each line within
+    120 columns and still pasteable."""
+    hint = confirm_hint(rows)
+    if hint is None:
+        return []
+    command, _, pytest_args = hint[1].partition(" -- ")
+    return [f"  {hint[0]}", f"  {command} -- \\", f"    {pytest_args}"]

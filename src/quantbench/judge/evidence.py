@@ -104,11 +104,22 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 
 def ab_command(case_key: str, method: str) -> str:
     """The same-host A/B that would confirm a wall-clock move of one case and method."""
-    mode, _, case = case_key.partition("/")
-    kind, _, size = case.partition("-")
-    select = f"generate and {size}" if kind == "generate" else f"{kind} and len{size}"
+    return ab_command_for([(case_key, method)])
+
+
+def ab_command_for(cases: list[tuple[str, str]]) -> str:
+    """One same-host A/B over several (case key, method) pairs: their methods, modes and cases."""
+    methods = ",".join(sorted({m for _, m in cases}))
+    modes = ",".join(sorted({k.partition("/")[0] for k, _ in cases}))
+    selects = []
+    for key, _ in cases:
+        kind, _, size = key.partition("/")[2].partition("-")
+        select = f"generate and {size}" if kind == "generate" else f"{kind} and len{size}"
+        if select not in selects:
+            selects.append(select)
+    where = selects[0] if len(selects) == 1 else " or ".join(f"({s})" for s in selects)
     return (f"python -m quantbench ab --base OLD/bin/python --head NEW/bin/python -- "
-            f"--qb-methods {method} --qb-modes {mode} -k '{select}'")
+            f"--qb-methods {methods} --qb-modes {modes} -k '{where}'")
 
 
 @dataclass(frozen=True)

@@ -143,8 +143,14 @@ def judge_per_pair(name: str, base: Sequence[float], head: Sequence[float],
 
 
 def is_exact(name: str, samples: Sequence[Metric]) -> bool:
-    """A counter: catalog kind ``count``, or every sample exact or of zero width."""
-    return spec(name).kind == "count" or all(m.stop == "exact" or m.low == m.high for m in samples)
+    """A counter: catalog kind ``count``, or every sample exact or several identical values.
+
+    One timed round gives an interval of zero width that says nothing of the noise (the default
+    session takes one round per generate case), so a single sample is never taken for exact:
+    on an H200 (2026-12-02) that sent every wall-clock metric of ``ab`` to the pair-by-pair rule
+    and ``--pairs auto`` found "no timed metric to watch"."""
+    return spec(name).kind == "count" or all(
+        m.stop == "exact" or (m.n > 1 and m.low == m.high) for m in samples)
 
 
 def _oriented(name: str, base: Sequence[Metric], head: Sequence[Metric]

@@ -12,7 +12,8 @@ import math
 
 from quantbench.catalog import spec
 from quantbench.judge.compare import FAILING, INFO, NOT_RUN, Comparison, Row, percent
-from quantbench.judge.diagnose import WIDTH, change_text, unconfirmed_lines, value_text, what_moved
+from quantbench.judge.diagnose import (WIDTH, change_text, confirm_hint, terminal_hint, unconfirmed_lines,
+                                      value_text, what_moved)
 from quantbench.report.tables import fmt_metric
 from quantbench.results import Metric
 
@@ -92,8 +93,9 @@ def verdict_table(rows: list[Row]) -> str:
 
 def terminal_lines(comparison: Comparison, show_all: bool = False,
                    flag: str = "--qb-all-verdicts") -> list[str]:
-    """The verdict for the terminal: the table of what the view shows, then the notes, then one
-    line per failing (case, method), then the unconfirmed ones (worth a look, not failing)."""
+    """The verdict for the terminal: the table of what the view shows, the notes, the unconfirmed
+    moves (worth a look, not failing), then one line per failing (case, method), last, where a
+    reader in a hurry looks."""
     rows = shown(comparison, show_all)
     kept = {id(r) for r in rows}
     hidden = [r.verdict for r in comparison.rows if r.verdict not in (NOT_RUN, INFO) and id(r) not in kept]
@@ -102,7 +104,8 @@ def terminal_lines(comparison: Comparison, show_all: bool = False,
         lines.append(f"{len(hidden)} other verdict(s) not shown ({', '.join(sorted(set(hidden)))}): "
                      f"{flag} shows every row")
     lines += note_lines(comparison)
-    return lines + what_moved(comparison.rows) + unconfirmed_lines(comparison.rows)
+    return (lines + unconfirmed_lines(comparison.rows) + terminal_hint(comparison.rows)
+            + what_moved(comparison.rows))  # the failures last
 
 
 def note_lines(comparison: Comparison) -> list[str]:
@@ -134,7 +137,10 @@ def markdown_verdicts(comparison: Comparison) -> list[str]:
     """``summary.md``'s verdict: one line per failing or unconfirmed (case, method), the failing
     rows, then every other row that ran inside ``<details>``."""
     moved = what_moved(comparison.rows) + unconfirmed_lines(comparison.rows)
-    parts = [f"  - {line.strip()}" if line.startswith("  ") else f"- {line}" for line in moved]
+    parts = [f"- {line}" for line in moved]
+    hint = confirm_hint(comparison.rows)
+    if hint:
+        parts += ["", hint[0], "", "```", hint[1], "```"]
     parts += [""] if moved else []
     failing = shown(comparison)
     if failing:
