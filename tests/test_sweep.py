@@ -204,7 +204,7 @@ def test_a_child_run_reads_back_only_its_own_session(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    ([], "no models: give --models M1,M2,... (see --help)"),
+    ([], "no models: give --models M1,M2,... or --from SESSION.json ... (see --help)"),
     (["--models", " , "], "--models names no model"),
     (["--models", "synthetic:llama-9000"], "unknown synthetic model 'llama-9000'; shipped: "),
     (["--models", f"{SMALL},{SMALL}"], f"model {SMALL!r} is named twice"),
@@ -239,3 +239,46 @@ def test_cli_dispatches_sweep(capsys: pytest.CaptureFixture) -> None:
 def test_small_models_are_counted_in_millions() -> None:
     runs = [ModelRun("synthetic:qwen2-tiny", 1_234_567, 0, "passed", "out/t", None)]
     assert "| synthetic:qwen2-tiny | 1.2M | 0 | passed | out/t |" in map_markdown(runs, [], [])
+
+
+def test_the_map_from_stored_sessions_of_several_leases(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # a map too long for one lease: 7B eager and 7B compiled measured apart, 0.5B in a third
+    files = {"big-eager": session(BIG, [case("fp16", "eager", 120.0, 15.2, 6500.0),
+                                        case("int4wo", "eager", 90.0, 5.0, 3250.0)]),
+             "big-compiled": session(BIG, [case("fp16", "compiled", 150.0, 15.2, 6400.0),
+                                           case("int4wo", "compiled", 240.0, 5.0, 3500.0)]),
+             "small": session(SMALL, [case("fp16", "eager", 320.0, 0.988, 1437.0)], partial=True)}
+    paths = []
+    for name, stored in files.items():
+        stored.write(tmp_path / name / "session.json")
+        paths.append(str(tmp_path / name / "session.json"))
+    out = tmp_path / "map"
+    runner = FakeRunner()
+    code = main(["--from", *paths, "--out", str(out)], run=runner, parameters=lambda m: PARAMS.get(m))
+    assert code == 4 and runner.calls == []  # the partial one counts as cut off; nothing ran
+    data = json.loads((out / "map.json").read_text())
+    assert [(r["model"], r["mode"], r["method"], r["e2e_ratio"]) for r in data["rows"]] == [
+        (SMALL, "eager", "fp16", 1.0), (BIG, "eager", "fp16", 1.0), (BIG, "eager", "int4wo", 0.75),
+        (BIG, "compiled", "fp16", 1.0), (BIG, "compiled", "int4wo", 1.6)]
+    assert [s["status"] for s in data["sessions"]] == [
+        f"stored ({paths[0]})", f"stored ({paths[1]})", "cut off (partial session)"]
+    assert (out / "map.md").is_file()
+
+
+@pytest.mark.parametrize("problem", ["models", "pytest", "twice", "missing"])
+def test_stored_sessions_bad_input_is_one_line_and_exit_4(problem: str, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "s.json"
+    session(BIG, [case("fp16", "eager", 120.0, 15.2)]).write(path)
+    out = ["--out", str(tmp_path / "o")]
+    argv = {"models": ["--from", str(path), "--models", BIG, *out],
+            "pytest": ["--from", str(path), *out, "--", "-k", "generate"],
+            "twice": ["--from", str(path), str(path), *out],
+            "missing": ["--from", str(tmp_path / "none.json"), *out]}[problem]
+    assert main(argv, run=FakeRunner()) == 4
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("quantbench sweep: ")
+    assert {"models": "--from draws the map from stored sessions", "pytest": "--from draws the map",
+            "twice": "both hold synthetic:qwen2.5-7b-instruct eager generate-bs1 fp16",
+            "missing": "no session file at"}[problem] in err
+    assert not (tmp_path / "o" / "map.md").exists()

@@ -2,6 +2,10 @@
 
     python -m quantbench sweep --models synthetic:qwen2.5-0.5b-instruct,synthetic:qwen2.5-7b-instruct
         [--out DIR] -- <pytest benches args>
+    python -m quantbench sweep --from S1.json S2.json ... [--out DIR]
+
+``--from`` draws the map from stored sessions (one per size and mode, each holding FP16 for its
+ratios), so a map too long for one GPU lease is measured over several and drawn once.
 
 Each model gets one pytest session in its own process, ``PYTHON -m pytest benches <pytest args>
 --qb-model <model> --qb-report-dir <out>/<model>``, one after another: each (size, method) loads
@@ -116,13 +120,41 @@ class _Parser(exits.ArgumentParser):
 
 def _parser() -> exits.ArgumentParser:
     parser = _Parser(prog="python -m quantbench sweep",
-                     usage="%(prog)s --models M1,M2,... [--out DIR] -- <pytest args>",
+                     usage="%(prog)s --models M1,M2,... [--out DIR] -- <pytest args>\n"
+                     "       %(prog)s --from SESSION.json ... [--out DIR]",
                      description="One bench session per model size, then the speed-up map.")
     parser.add_argument("--models", default=None, metavar="M1,M2,...",
                         help="model sources, comma-separated (synthetic:<name>, hub id, folder)")
     parser.add_argument("--out", type=Path, default=Path(".quantbench/sweep"),
                         help="where sessions and the map go (default .quantbench/sweep)")
+    parser.add_argument("--from", dest="stored", type=Path, nargs="+", default=None,
+                        metavar="SESSION.json", help="draw the map from stored sessions (one per "
+                        "size and mode, e.g. from several GPU leases) instead of running any")
     return parser
+
+
+def stored_runs(paths: Sequence[Path], parameters: Callable[[str], int | None]) -> list[ModelRun]:
+    """A ``ModelRun`` per stored session, as if the sweep had run it; ``SweepError`` names a
+    file that cannot be read, and a (model, mode, case, method) two files both hold (which of
+    them the map should show is not for the sweep to guess)."""
+    from quantbench.session import SessionError
+
+    runs, seen = [], {}
+    for path in paths:
+        try:
+            session = Session.read(path)
+        except SessionError as exc:
+            raise SweepError(str(exc)) from None
+        for r in session.results:
+            key = (session.model_source, r.mode, r.case, r.method)
+            if key in seen:
+                raise SweepError(f"{path} and {seen[key]} both hold {' '.join(key)}")
+            seen[key] = path
+        status = "cut off (partial session)" if session.partial else f"stored ({path})"
+        runs.append(ModelRun(session.model_source, parameters(session.model_source),
+                             EXIT_UNUSABLE if session.partial else EXIT_OK, status,
+                             str(path.parent), session))
+    return runs
 
 
 def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess,
@@ -135,9 +167,12 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess,
     pytest_args = argv[cut + 1:]
     try:
         args = _parser().parse_args(argv[:cut])
-        if args.models is None:
-            raise SweepError("no models: give --models M1,M2,... (see --help)")
-        models = parse_models(args.models)
+        if args.stored is not None and (args.models is not None or pytest_args):
+            raise SweepError("--from draws the map from stored sessions: it takes no --models "
+                             "and no pytest arguments")
+        if args.models is None and args.stored is None:
+            raise SweepError("no models: give --models M1,M2,... or --from SESSION.json ... (see --help)")
+        models = parse_models(args.models) if args.stored is None else []
         check_pytest_args(pytest_args)
         out = args.out.expanduser().resolve()
         try:
@@ -147,8 +182,13 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess,
     except SweepError as exc:
         print(f"quantbench sweep: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
-    runs = run_models(models, out, pytest_args, run, parameters,
-                      say=lambda line: print(line, flush=True))
+    try:
+        runs = (stored_runs(args.stored, parameters) if args.stored is not None else
+                run_models(models, out, pytest_args, run, parameters,
+                           say=lambda line: print(line, flush=True)))
+    except SweepError as exc:
+        print(f"quantbench sweep: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
     command = ["python", "-m", "quantbench", "sweep", *argv]
     written, notes = write_map(out, runs, command)
     for note in notes:
