@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from quantbench import compat
 from quantbench.methods.base import LoadedModel, LoadError, LoadRequest, Method
 
 # FP8 tensor cores: Ada (8.9) and Hopper (9.0) on; a T4 (7.5) or an A100 (8.0) has none.
@@ -189,6 +190,8 @@ def _import_problem(package: str) -> str | None:
         return f"{name} failed to import: {first}"
     if package == "torchao":
         return torchao_mismatch()
+    if package == "awq":
+        return awq_mismatch()
     return None
 
 
@@ -198,11 +201,19 @@ def torchao_mismatch() -> str | None:
     import torch
     import torchao
 
-    from quantbench import compat
-
     reason = compat.torchao_skip_reason()
     if reason and "incompatible torch" in reason:
         return f"torchao {torchao.__version__} does not support torch {torch.__version__}: {reason}"
+    return None
+
+
+def awq_mismatch() -> str | None:
+    """Why the installed autoawq is not one quantbench's AWQ path was checked with (its packing
+    order and the search it mends are autoawq internals), or ``None``."""
+    try:
+        compat.check_autoawq()
+    except compat.UnsupportedVersion as exc:
+        return str(exc)
     return None
 
 

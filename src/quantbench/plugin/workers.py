@@ -149,6 +149,10 @@ def configure_controller(config: pytest.Config, settings: Settings) -> None:
     """Check the options and GPUs, start the pool and this run's folder for worker records."""
     if not is_controller(config):
         return
+    try:
+        compat.check_xdist()  # the scheduler and these hooks lean on xdist's node internals
+    except compat.UnsupportedVersion as exc:
+        raise pytest.UsageError(f"quantbench: {exc}") from None
     workers = len(config.getoption("tx", default=None) or [])
     gpus = [] if settings.device == "cpu" else visible_gpus(os.environ, cuda_count)
     problem = (dist_problem(config.getoption("dist"), settings.device, gpus, workers)
@@ -285,7 +289,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     pool = node.config.stash.get(POOL, None)
-    node.workerinput[GPU_KEY] = pool.take(node.gateway.id) if pool is not None else None
+    node.workerinput[GPU_KEY] = pool.take(compat.worker_id(node)) if pool is not None else None
     run = node.config.stash.get(RUN, None)
     node.workerinput[RUN_KEY] = run[0].name if run is not None else None
 
@@ -295,9 +299,9 @@ def pytest_testnodedown(node: Any, error: object | None) -> None:
     """Free the worker's GPU for a replacement; remember a crash for the merged record."""
     config = node.config
     if POOL in config.stash:
-        config.stash[POOL].give_back(node.gateway.id)
+        config.stash[POOL].give_back(compat.worker_id(node))
     if error is not None and CRASHES in config.stash:
-        config.stash[CRASHES][node.gateway.id] = (str(error).strip().splitlines() or ["crashed"])[0]
+        config.stash[CRASHES][compat.worker_id(node)] = (str(error).strip().splitlines() or ["crashed"])[0]
     output = (getattr(node, "workeroutput", None) or {}).get(OUTPUT_KEY)
     if output is not None and REPORTS in config.stash:
-        config.stash[REPORTS][node.gateway.id] = output
+        config.stash[REPORTS][compat.worker_id(node)] = output
