@@ -63,11 +63,11 @@ def change_text(before: float, after: float, higher_is_better: bool) -> str:
 
 def figure(row: Row, *, tolerance: bool = True) -> str:
     """``metric before → after unit, change, tolerance``; a quality row gives its threshold."""
+    kind = spec(row.metric).kind
+    if kind == "quality" and row.current is not None:
+        return row.reason.removeprefix(f"{row.method} ")
     if row.baseline is None or row.current is None:
         return f"{row.metric}: {row.reason}"
-    if spec(row.metric).kind == "quality":
-        return row.reason.removeprefix(f"{row.method} ")
-    kind = spec(row.metric).kind
     before, after = row.baseline.median, row.current.median
     text = (f"{row.metric} {value_text(before, kind)} → {value_text(after, kind)} {row.unit}".rstrip()
             + f", {change_text(before, after, row.baseline.higher_is_better)}")
