@@ -10,12 +10,12 @@ import importlib
 from typing import Any
 
 from quantbench import compat
-from quantbench.methods.base import LoadedModel, LoadError, LoadRequest, Method
+from quantbench.methods.base import LoadedModel, LoadError, LoadRequest, Method, Unavailable
 
 # FP8 tensor cores: Ada (8.9) and Hopper (9.0) on; a T4 (7.5) or an A100 (8.0) has none.
 FP8_CAPABILITY = (8, 9)
 
-__all__ = ["METHODS", "LoadedModel", "LoadError", "LoadRequest", "Method", "unavailable_reason"]
+__all__ = ["METHODS", "LoadedModel", "LoadError", "LoadRequest", "Method", "Unavailable", "unavailable_reason"]
 
 
 def _dtype_for(device: str, half: str):

@@ -16,7 +16,7 @@ import pytest
 
 from quantbench import compat, exits
 from quantbench.config import Settings
-from quantbench.methods import LoadedModel
+from quantbench.methods import LoadedModel, LoadError, Unavailable
 from quantbench.plugin import workers
 from quantbench.plugin.keys import BENCH, SETTINGS
 from quantbench.results import CaseResult
@@ -63,8 +63,6 @@ class Bench:
 
     def quality(self, model: LoadedModel, mode: str, benchmark: Any) -> CaseResult:
         """Agreement and KL against the reference method; judged by thresholds at session end."""
-        from quantbench.run.runner import Unavailable
-
         try:
             case = self.runner.quality_case(model, mode)
         except Unavailable as exc:
@@ -93,25 +91,17 @@ class Bench:
         returned line says so, and the session's end exits 4 with it."""
         return write_record(record, self.session_path)
 
-    def environment(self) -> dict[str, Any]:
-        """The machine (``env`` looks it up once per process), the date, the model and the host
-        probes."""
+    def session(self, *, partial: bool) -> Session:
+        """The session record so far: the machine (``env`` looks it up once per process), the
+        date, and what the runner holds (``Runner.record_parts``: the model, the host probes,
+        skips, loads, time)."""
         from quantbench.env import environment
 
-        runner = self.runner
-        return {**environment(self.device, Path.cwd()),
-                "model_source": runner.source.spec,
-                "peak_copy_bandwidth_gbs": runner.peak_bandwidth_gbs,
-                "launch_overhead_us": runner.launch_overhead_us,
-                "steady": self.settings.steady, "cpu_affinity": runner.pinned}
-
-    def session(self, *, partial: bool) -> Session:
-        """The session record so far."""
-        runner = self.runner
-        return Session(environment=self.environment(), scenario=self.settings.scenario.to_dict(),
-                       results=list(self.results), partial=partial, skipped=dict(runner.skipped),
-                       failures=dict(runner.pool.failures), loads=dict(runner.pool.loads),
-                       load_events=list(runner.pool.events), time=runner.time_data())
+        parts = self.runner.record_parts()
+        return Session(environment={**environment(self.device, Path.cwd()), **parts.environment},
+                       scenario=self.settings.scenario.to_dict(), results=list(self.results),
+                       partial=partial, skipped=parts.skipped, failures=parts.failures,
+                       loads=parts.loads, load_events=parts.load_events, time=parts.time)
 
 
 def write_record(record: Session, path: Path) -> str | None:
@@ -193,9 +183,6 @@ def qb_model(request: pytest.FixtureRequest, quantbench: Bench) -> Iterator[Load
     A method that cannot run here is skipped with the reason; one that fails to load (CUDA
     out-of-memory included) errors its own benches with the reason, and the others still run.
     """
-    from quantbench.methods import LoadError
-    from quantbench.run.runner import Unavailable
-
     workers.before_load(request.config, quantbench.runner, request.param)
     try:
         loaded = quantbench.runner.load(request.param)

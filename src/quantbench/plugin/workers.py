@@ -227,23 +227,8 @@ def before_load(config: pytest.Config, runner: Any, method: str) -> None:
     """On a worker, capture the quality reference before the first other method loads (see
     the module's docstring); a reference that cannot load leaves quality skipped, as without
     workers."""
-    if (not is_worker(config) or method == REFERENCE_METHOD or runner.reference is not None
-            or REFERENCE_METHOD not in runner.settings.methods
-            or REFERENCE_METHOD in runner.skipped or REFERENCE_METHOD in runner.pool.failures):
-        return
-    from quantbench.methods import LoadError
-    from quantbench.run.runner import Unavailable
-    from quantbench.run.timeline import TimeEntry
-
-    try:
-        loaded = runner.load(REFERENCE_METHOD)
-    except (Unavailable, LoadError):
-        return
-    start = time.perf_counter()
-    runner.capture_reference(loaded)
-    runner.timeline.append(TimeEntry(REFERENCE_METHOD, "quality", time.perf_counter() - start))
-    del loaded
-    runner.release()
+    if is_worker(config) and method != REFERENCE_METHOD:
+        runner.capture_reference_alone()
 
 
 def merged_session(config: pytest.Config, settings: Settings) -> Session | None:
