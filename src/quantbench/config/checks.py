@@ -19,6 +19,7 @@ from quantbench.validate import (
     TEXT,
     Check,
     Invalid,
+    did_you_mean,
     expected,
     number,
     record,
@@ -34,7 +35,8 @@ FRACTION = number("a fraction in (0, 1) such as 0.1", lambda v: 0 < v < 1)
 
 
 def names(what: str, known: tuple[str, ...]) -> Check:
-    """A comma-separated string or a list of strings, holding at least one name."""
+    """A comma-separated string or a list of strings, holding at least one name, each of ``known``
+    (an unknown one is refused naming the known ones)."""
     def check(where: str, value: Any) -> tuple[str, ...]:
         if isinstance(value, str):
             items = value.split(",")
@@ -45,6 +47,10 @@ def names(what: str, known: tuple[str, ...]) -> Check:
         out = tuple(v.strip() for v in items if v.strip())
         if not out:
             raise expected(where, f"at least one {what} ({', '.join(known)})", value)
+        for name in out:
+            if name not in known:
+                raise Invalid(f"{where}: unknown {what} {name!r}{did_you_mean(name, known)}; "
+                              f"known {what}s: {', '.join(known)}", where, what, name)
         return out
     return check
 
