@@ -159,19 +159,16 @@ def load_fp8dq(req: LoadRequest) -> LoadedModel:
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("fp16", "FP16 (baseline)", (), load_fp16),
-        Method("bf16", "BF16", (), load_bf16),
-        Method("int8", "INT8 (bitsandbytes)", ("bitsandbytes",), load_int8),
-        Method("nf4", "NF4 (bitsandbytes)", ("bitsandbytes",), load_nf4),
-        Method("awq", "AWQ INT4 (autoawq GEMM)", ("awq",), load_awq,
-               cuda_packages=("triton",), prepare=prepare_awq),
-        Method("int8vw", "INT8 vector-wise (bitsandbytes, no outliers)", ("bitsandbytes",), load_int8vw),
-        Method("int8wo", "INT8 weight-only (torchao)", ("torchao",), load_int8wo),
-        Method("int4wo", "INT4 weight-only (torchao)", ("torchao",), load_int4wo, cpu_ok=False),
-        Method("fp8wo", "FP8 weight-only (torchao)", ("torchao",), load_fp8wo, cpu_ok=False,
-               min_capability=FP8_CAPABILITY),
-        Method("fp8dq", "FP8 dynamic activations and weights (torchao)", ("torchao",), load_fp8dq,
-               cpu_ok=False, min_capability=FP8_CAPABILITY),
+        Method("fp16", (), load_fp16),
+        Method("bf16", (), load_bf16),
+        Method("int8", ("bitsandbytes",), load_int8),
+        Method("nf4", ("bitsandbytes",), load_nf4),
+        Method("awq", ("awq",), load_awq, cuda_packages=("triton",), prepare=prepare_awq),
+        Method("int8vw", ("bitsandbytes",), load_int8vw),
+        Method("int8wo", ("torchao",), load_int8wo),
+        Method("int4wo", ("torchao",), load_int4wo, cpu_ok=False),
+        Method("fp8wo", ("torchao",), load_fp8wo, cpu_ok=False, min_capability=FP8_CAPABILITY),
+        Method("fp8dq", ("torchao",), load_fp8dq, cpu_ok=False, min_capability=FP8_CAPABILITY),
     )
 }
 

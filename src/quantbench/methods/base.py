@@ -41,8 +41,9 @@ class LoadedModel:
 
 @dataclass(frozen=True)
 class Method:
+    """A registered method: the packages it imports, its loader, where it can run."""
+
     name: str
-    label: str
     packages: tuple[str, ...]
     load: Callable[[LoadRequest], LoadedModel]
     cpu_ok: bool = True
