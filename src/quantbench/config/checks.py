@@ -26,6 +26,7 @@ from quantbench.validate import (
     unknown,
     whole,
 )
+from quantbench.report.exports import ExportError, parse_export
 
 TABLE = "pyproject.toml [tool.quantbench]"
 TOLERANCES = "pyproject.toml [tool.quantbench.tolerances]"
@@ -80,8 +81,6 @@ def switch(where: str, value: Any) -> bool:
 
 def exports(where: str, value: Any) -> tuple[tuple[str, Any], ...]:
     """``FORMAT=FILE`` strings (a list, or one string), each a known dashboard format."""
-    from quantbench.report.exports import ExportError, parse_export
-
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
         raise expected(where, "a list of FORMAT=FILE strings", value)

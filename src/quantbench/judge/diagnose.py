@@ -16,6 +16,7 @@ from typing import Iterable
 
 from quantbench.catalog import spec
 from quantbench.judge.compare import FAILING, PASS, UNCONFIRMED, Row, percent
+from quantbench.report.tables import fmt_value
 
 WIDTH = 120
 # The family a line leads with, when several moved: the one nearest the cause first.
@@ -39,8 +40,6 @@ class Diagnosis:
 def value_text(value: float, kind: str) -> str:
     """A figure as a reader wants it: counts exactly enough to see a change (1,029.34), the rest
     to three significant figures."""
-    from quantbench.report.tables import fmt_value
-
     if kind == "count":
         return f"{value:,.6g}" if value >= 100 else f"{value:.4g}"
     return fmt_value(value)

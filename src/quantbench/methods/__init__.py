@@ -11,6 +11,7 @@ from typing import Any
 
 from quantbench import compat
 from quantbench.methods.base import LoadedModel, LoadError, LoadRequest, Method, Unavailable
+from quantbench.methods import awq
 
 # FP8 tensor cores: Ada (8.9) and Hopper (9.0) on; a T4 (7.5) or an A100 (8.0) has none.
 FP8_CAPABILITY = (8, 9)
@@ -90,14 +91,10 @@ def load_nf4(req: LoadRequest) -> LoadedModel:
 
 
 def load_awq(req: LoadRequest) -> LoadedModel:
-    from quantbench.methods import awq
-
     return awq.load(req)
 
 
 def prepare_awq(req: LoadRequest) -> list[str]:
-    from quantbench.methods import awq
-
     return awq.prepare(req)
 
 

@@ -22,7 +22,7 @@ from quantbench import compat
 from quantbench.sources import cache
 from quantbench.methods.awq_key import MARKER, awq_version, cache_key, quant_config
 from quantbench.run.memory import release_device_memory
-from quantbench.sources import ModelSource
+from quantbench.sources import ModelSource, meta_model
 
 W_BIT = 4
 MAX_INT = 2**W_BIT - 1
@@ -75,8 +75,6 @@ def decoder_linears(config: Any) -> set[str]:
     """Names of the decoder layers' linear modules (``model.layers.N.<name>``), as autoawq
     quantizes them: every ``nn.Linear`` in every decoder layer, found on the meta device."""
     import torch
-
-    from quantbench.sources import meta_model
 
     model = meta_model(config)
     return {f"model.layers.{i}.{name}" for i, layer in enumerate(model.model.layers)

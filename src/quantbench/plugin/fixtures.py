@@ -15,13 +15,17 @@ from typing import Any, Iterator
 import pytest
 
 from quantbench import compat, exits
-from quantbench.config import Settings
+from quantbench.config import Settings, home_problem
+from quantbench.env import detect_device, environment
+from quantbench.files import check_writable_dir, describe
 from quantbench.methods import LoadedModel, LoadError, Unavailable
 from quantbench.plugin import workers
 from quantbench.plugin.keys import BENCH, SETTINGS
 from quantbench.results import CaseResult
 from quantbench.run.measure import Run
 from quantbench.session import Session
+from quantbench.sources import SourceError
+from quantbench.sources.cache import DamagedCache
 
 
 class Bench:
@@ -50,7 +54,7 @@ class Bench:
         ``--qb-interleave`` also the ratios to FP16 from the case's interleaved rounds, taken at
         its first item (FP16's, which runs first) for every method at once."""
         if self.settings.interleave and (mode, batch) not in self.ratios:
-            from quantbench.run.resident import interleave_case
+            from quantbench.run.resident import interleave_case  # scipy: only under --qb-interleave
 
             self.ratios[(mode, batch)] = interleave_case(self.runner, batch, mode)
         case, run = self.runner.generate_case(model, batch, mode)
@@ -95,8 +99,6 @@ class Bench:
         """The session record so far: the machine (``env`` looks it up once per process), the
         date, and what the runner holds (``Runner.record_parts``: the model, the host probes,
         skips, loads, time)."""
-        from quantbench.env import environment
-
         parts = self.runner.record_parts()
         return Session(environment={**environment(self.device, Path.cwd()), **parts.environment},
                        scenario=self.settings.scenario.to_dict(), results=list(self.results),
@@ -106,8 +108,6 @@ class Bench:
 
 def write_record(record: Session, path: Path) -> str | None:
     """Write ``record`` to ``path``; ``None``, or the line saying why it was not written."""
-    from quantbench.files import describe
-
     try:
         record.write(path)
     except OSError as exc:
@@ -118,13 +118,7 @@ def write_record(record: Session, path: Path) -> str | None:
 def bench_of(config: pytest.Config) -> Bench:
     """The session's bench helper, built on first use so unit-test runs never load a model."""
     if BENCH not in config.stash:
-        from quantbench.env import detect_device
-        from quantbench.run.runner import Runner
-
-        from quantbench.sources.cache import DamagedCache
-        from quantbench.config import home_problem
-        from quantbench.files import check_writable_dir, describe
-        from quantbench.sources import SourceError
+        from quantbench.run.runner import Runner  # torch and transformers: once a bench runs
 
         settings = config.stash[SETTINGS]
 
@@ -161,7 +155,7 @@ def clear_previous(report_dir: Path) -> None:
     collected a bench to run: a run killed before its first case, or one that judges nothing,
     must not leave them to be read as its own (``compare`` would pass a stale session). A run
     without benches (``pytest tests``) leaves them alone."""
-    from quantbench.report.publish import clear_reports
+    from quantbench.report.publish import clear_reports  # scipy, through the chart's verdicts
 
     try:
         (report_dir / "session.json").unlink(missing_ok=True)

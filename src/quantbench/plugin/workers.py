@@ -42,6 +42,8 @@ from quantbench.config import Settings
 from quantbench.files import abandoned, check_writable_dir, describe
 from quantbench.plugin.keys import SETTINGS
 from quantbench.session import Session, SessionError
+from quantbench.merge import merge_worker_sessions
+from quantbench.plugin.scheduling import MethodScheduling
 
 WORKER_DIR = "workers"
 GPU_KEY = "quantbench_cuda_device"  # workerinput key: the worker's GPU, or None
@@ -233,8 +235,6 @@ def before_load(config: pytest.Config, runner: Any, method: str) -> None:
 
 def merged_session(config: pytest.Config, settings: Settings) -> Session | None:
     """The controller's session: every worker file merged (``None`` when none ran a case)."""
-    from quantbench.merge import merge_worker_sessions
-
     pool = config.stash[POOL]
     info: dict[str, dict[str, Any]] = {w: {"cuda_device": g} for w, g in pool.assigned.items()}
     for worker, error in config.stash[CRASHES].items():
@@ -265,8 +265,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     ``--dist`` mode is xdist's own (methods may then split over workers)."""
     if config.getoption("dist") != "load":
         return None
-
-    from quantbench.plugin.scheduling import MethodScheduling
 
     return MethodScheduling(compat.xdist_worker_count(config), config.stash[SETTINGS].methods, log)
 

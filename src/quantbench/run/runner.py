@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from quantbench.catalog import REFERENCE_METHOD
 from quantbench.run.energy import EnergyMeter
-from quantbench.run.engine import compile_metrics
+from quantbench.run.engine import compile_metrics, HFEngine
 from quantbench.run.host_probe import launch_overhead_us
 from quantbench.run.measure import Run, generation_metrics, measure_generation, measure_prefill, prefill_metrics
 from quantbench.run.memory import MemoryProbe, memory_metrics, probe_for, release_device_memory
@@ -26,7 +26,7 @@ from quantbench.results import CaseResult, Metric
 from quantbench.run.roofline import copy_bandwidth_gbs, kv_bytes_per_step, roofline_metrics, weight_bytes_per_step
 from quantbench.config import Settings
 from quantbench.sources import load_tokenizer, resolve_source
-from quantbench.run import steady
+from quantbench.run import steady, quality
 from quantbench.run.stats import StopRule
 from quantbench.run.timeline import TimeEntry, time_breakdown
 from quantbench.run.timing import Clock, clock_for
@@ -159,7 +159,6 @@ class Runner:
         """A fresh engine: the factory given, else ``HFEngine``."""
         if self.engine_factory is not None:
             return self.engine_factory(model, mode)
-        from quantbench.run.engine import HFEngine
 
         return HFEngine(model, mode)
 
@@ -230,8 +229,6 @@ class Runner:
 
     def capture_reference(self, loaded: LoadedModel) -> None:
         """Keep the reference method's greedy tokens and logits on the quality prompts."""
-        from quantbench.run import quality
-
         prompt = self.prompts.quality(loaded.model)
         self.reference = quality.QualityReference.capture(
             loaded.model, prompt.input_ids, prompt.attention_mask, self.settings.quality_tokens)
@@ -256,8 +253,6 @@ class Runner:
     def quality_case(self, loaded: LoadedModel, mode: str) -> CaseResult:
         """Agreement with FP16's greedy tokens and KL from FP16's next-token distributions
         (eager), or the compiled engine's greedy tokens against FP16's (compiled)."""
-        from quantbench.run import quality
-
         start = time.perf_counter()
         if loaded.method == REFERENCE_METHOD and (mode == "eager" or self.reference is None):
             self.capture_reference(loaded)
@@ -277,8 +272,6 @@ class Runner:
         and its logits teacher-forced on FP16's tokens (so a compiled graph is what is judged).
         FP16's eager model captured the reference, so compiled FP16 shows what compiling alone
         changes."""
-        from quantbench.run import quality
-
         reference = self.reference
         engine.generate(prompt, reference.n_tokens, lambda: None)
         tokens = engine.last_tokens.cpu()
