@@ -47,7 +47,8 @@ KNOWN_METHODS = "fp16, bf16, int8, nf4, awq, int8vw, int8wo, int4wo, fp8wo, fp8d
 def test_an_unknown_method_is_refused_where_it_was_given_naming_the_known_ones() -> None:
     """``checks.names`` receives the known methods and modes and refuses any other name, on the command
     line and in the table, as the other option errors do (one line, where it came from)."""
-    assert _error({}, {"methods": "fp16,gptq,exl2"}) == f"--qb-methods: unknown method 'gptq'; known methods: {KNOWN_METHODS}"
+    assert _error({}, {"methods": "fp16,gptq,exl2"}) == (
+        f"--qb-methods: unknown method 'gptq'; known methods: {KNOWN_METHODS}")
     assert _error({"methods": ["fp16", "FP16"]}, {}) == (
         f"pyproject.toml [tool.quantbench] methods: unknown method 'FP16'; known methods: {KNOWN_METHODS}")
     assert _error({}, {"methods": "nf44"}) == (

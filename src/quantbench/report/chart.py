@@ -5,8 +5,8 @@ are counted in the footer, not drawn. The title gives the verdict and one line p
 method) (``judge.diagnose``). There is one panel per (case, what the metrics measure): GPU work,
 host work, wall clock, memory, quality, info (``catalog``'s families, in that order). In a panel
 the methods head groups of bars, one pair per metric: the baseline (hollow, its 95 % interval as
-an error bar; for a judged quality metric its threshold, dotted) beside the new value (coloured by its verdict, its own interval). A gated panel with
-a baseline shows each metric as now / baseline, the baseline at 1.0, over a band of its tolerance
+an error bar; for a judged quality metric its threshold, dotted) beside the new value (coloured by
+its verdict, its own interval). A gated panel with a baseline shows each metric as now / baseline, the baseline at 1.0, over a band of its tolerance
 (1 ± tolerance), so a bar past its band is a change that matters; other panels show values when
 their metrics share a unit, else ratios. matplotlib is imported only to draw.
 """
