@@ -41,6 +41,33 @@ def test_empty_methods_and_modes_in_the_table() -> None:
     assert _error({"modes": ""}, {}).startswith("pyproject.toml [tool.quantbench] modes: expected at least one")
 
 
+KNOWN_METHODS = "fp16, bf16, int8, nf4, awq, int8vw, int8wo, int4wo, fp8wo, fp8dq"
+
+
+def test_an_unknown_method_is_refused_where_it_was_given_naming_the_known_ones() -> None:
+    """``checks.names`` receives the known methods and modes and refuses any other name, on the command
+    line and in the table, as the other option errors do (one line, where it came from)."""
+    assert _error({}, {"methods": "fp16,gptq,exl2"}) == (
+        f"--qb-methods: unknown method 'gptq'; known methods: {KNOWN_METHODS}")
+    assert _error({"methods": ["fp16", "FP16"]}, {}) == (
+        f"pyproject.toml [tool.quantbench] methods: unknown method 'FP16'; known methods: {KNOWN_METHODS}")
+    assert _error({}, {"methods": "nf44"}) == (
+        f"--qb-methods: unknown method 'nf44' (did you mean 'nf4'?); known methods: {KNOWN_METHODS}")
+    assert _error({"modes": "eager, graph"}, {}) == (
+        "pyproject.toml [tool.quantbench] modes: unknown mode 'graph'; known modes: eager, compiled")
+
+
+def test_names_checks_against_the_names_it_is_given() -> None:
+    from quantbench.config.checks import names
+    from quantbench.validate import Invalid
+
+    check = names("colour", ("red", "green"))
+    assert check("option colours", " green, red ,") == ("green", "red")
+    with pytest.raises(Invalid) as info:
+        check("option colours", ["red", "blue"])
+    assert str(info.value) == "option colours: unknown colour 'blue'; known colours: red, green"
+
+
 # item 5: wrong-typed table values, unknown keys, unknown tolerance names, a negative budget
 
 

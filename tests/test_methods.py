@@ -122,7 +122,7 @@ def test_missing_dependency_of_an_installed_package_is_not_called_missing(
 
 
 def test_gpu_only_method_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    gpu_only = Method("gpuonly", "GPU only", ("bitsandbytes",), methods.load_fp16, cpu_ok=False)
+    gpu_only = Method("gpuonly", ("bitsandbytes",), methods.load_fp16, cpu_ok=False)
     monkeypatch.setitem(METHODS, "gpuonly", gpu_only)
     _missing(monkeypatch, "bitsandbytes")
     assert unavailable_reason("gpuonly", "cpu") == "gpuonly needs a CUDA GPU"

@@ -146,12 +146,12 @@ def test_scenario_lists_from_strings_and_lists() -> None:
 def test_unknown_method() -> None:
     with pytest.raises(SettingsError) as exc:
         build_settings({}, {"methods": "fp16,gptq,exl2"})
-    assert str(exc.value) == ("unknown method 'gptq'; known methods: fp16, bf16, int8, nf4, awq, int8vw, "
-                              "int8wo, int4wo, fp8wo, fp8dq")
+    assert str(exc.value) == ("option methods: unknown method 'gptq'; known methods: fp16, bf16, int8, nf4, "
+                              "awq, int8vw, int8wo, int4wo, fp8wo, fp8dq")
 
 
 def test_unknown_method_in_the_table() -> None:
-    with pytest.raises(SettingsError, match=r"^unknown method 'FP16'"):
+    with pytest.raises(SettingsError, match=r"^pyproject.toml \[tool.quantbench\] methods: unknown method 'FP16'"):
         build_settings({"methods": ["FP16"]}, {})
 
 
@@ -164,7 +164,7 @@ def test_unknown_scenario() -> None:
 def test_unknown_mode() -> None:
     with pytest.raises(SettingsError) as exc:
         build_settings({}, {"modes": "eager,graph"})
-    assert str(exc.value) == "unknown mode 'graph'; known modes: eager, compiled"
+    assert str(exc.value) == "option modes: unknown mode 'graph'; known modes: eager, compiled"
 
 
 def test_unknown_device() -> None:

@@ -182,10 +182,9 @@ def test_unconfirmed_wall_clock_moves_are_worth_a_look_not_a_failure(failing: Co
 
 
 def test_pass_and_quality_only_outcomes_are_short() -> None:
-    quality = Row("eager/quality", "nf4", "kl_divergence", "nats",
-                  Metric.exact("kl_divergence", "nats", 1e-12, higher_is_better=False),
+    quality = Row("eager/quality", "nf4", "kl_divergence", "nats", None,
                   Metric.exact("kl_divergence", "nats", 1e-3, higher_is_better=False), None, None,
-                  "quality fail", "nf4 KL divergence 0.001 > 0.000 nats")
+                  "quality fail", "nf4 KL divergence 0.001 > 0.000 nats", threshold=1e-12)
     comparison = Comparison((quality,))
     assert gate.outcome(comparison) == "gate: FAIL: nf4 (1 quality failure)"
     assert what_moved([quality]) == [
@@ -223,3 +222,25 @@ def test_a_tie_leads_with_the_catalogs_order() -> None:
 
     (found,) = diagnose([row("decode_copies"), row("decode_syncs")])
     assert found.lead.metric == "decode_syncs" and found.moved == "host work"
+
+
+def test_a_quality_row_shows_its_threshold_not_a_baseline() -> None:
+    """KL is judged against a threshold (0.5 nats), not a stored figure: no "before", no change,
+    the limit in the tolerance column, and ``threshold`` in comparison.json."""
+    from quantbench.judge.quality import quality_rows
+    from quantbench.report.digest import digest
+    from quantbench.report.verdicts import cells, markdown_table
+
+    metrics = {"kl_divergence": Metric.exact("kl_divergence", "nats", 0.62, higher_is_better=False),
+               "top1_agreement": Metric.exact("top1_agreement", "fraction", 0.9, higher_is_better=True)}
+    case = CaseResult("default", "eager", "quality", "nf4", "nf4 weights", metrics)
+    rows = {r.metric: r for r in quality_rows([case], Settings(), synthetic=False)}
+    kl, top1 = rows["kl_divergence"], rows["top1_agreement"]
+    assert (kl.baseline, kl.threshold, kl.verdict) == (None, 0.5, "quality fail")
+    assert cells(kl) == ["kl_divergence", "nats", "-", "0.620", "-", "max 0.500", "quality fail"]
+    assert cells(top1)[2:] == ["-", "0.900", "-", "min 0.600", "pass"]
+    assert kl.to_dict()["threshold"] == 0.5 and kl.to_dict()["baseline"] is None
+    assert "| nf4 | kl_divergence | nats | - | 0.620 | - | max 0.500 | quality fail |" in markdown_table([kl])
+    assert "| eager/quality | nf4 | kl_divergence | - → 0.620 nats | - | max 0.500 | quality fail |" in digest(
+        Comparison((kl, top1)), "t")
+    assert what_moved([kl]) == ["FAIL eager/quality nf4 — quality: KL divergence 0.62 > 0.50 nats"]

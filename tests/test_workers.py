@@ -11,7 +11,7 @@ import pytest
 from quantbench.merge import merge_worker_sessions, merge_time, worker_lines
 from quantbench.merge import worker_order
 from quantbench.plugin.scheduling import MethodScheduling, method_of, plan
-from quantbench.plugin.workers import GpuPool, gpu_problem, visible_gpus
+from quantbench.plugin.gpus import GpuPool, gpu_problem, visible_gpus
 from quantbench.results import CaseResult
 from quantbench.session import Session
 from test_sessions import run_session

@@ -12,10 +12,10 @@ from quantbench.run.engine import HFEngine
 h = Runner(build_settings({}, {"methods": "fp16", "cache_dir": "/tmp/qbc"}), "cuda")
 m = h.load("fp16")
 e = HFEngine(m.model)
-pp = h.prefill_prompt(m, 128)
+pp = h.prompts.prefill(m.model, 128)
 for i in range(2):
     t = time.perf_counter(); e.prefill(pp); torch.cuda.synchronize(); print("prefill", i, round(time.perf_counter() - t, 3), flush=True)
-p = h.generation_prompts(m, 1)[0]
+p = h.prompts.generation(m.model, 1)[0]
 for i in range(3):
     pr = cProfile.Profile(); t = time.perf_counter(); pr.enable()
     e.generate(p, 128, lambda: None); torch.cuda.synchronize()

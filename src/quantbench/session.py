@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from quantbench.files import replace_bytes
+from quantbench.files import replace_bytes, describe
 from quantbench.results import CaseResult
+from quantbench import validate
 
 SCHEMA = "quantbench.session/1"
 REQUIRED_ENVIRONMENT = ("gpu", "model_source")
@@ -98,8 +99,6 @@ class Session:
     def read(cls, path: Path | str) -> Session:
         """Read ``session.json``; every problem is a one-line ``SessionError`` naming the file."""
         path = Path(path)
-        from quantbench import validate
-        from quantbench.files import describe
 
         try:
             data = validate.session(json.loads(path.read_text(encoding="utf-8")))

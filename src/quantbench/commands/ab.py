@@ -34,13 +34,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from quantbench.config import Settings
+from quantbench.config import Settings, SettingsError, build_settings, read_pyproject
 from quantbench.judge.compare import SCENARIO_FIELDS, Comparison
 from quantbench.results import CaseResult
 from quantbench.commands.child import RunFn, child_env, run_child, run_subprocess
 from quantbench.session import Session
 
 from quantbench import exits
+from quantbench.files import check_writable_dir, describe
+from quantbench.judge.calibrate import merge_sessions
+from quantbench.judge.paired import paired_comparison, power
+from quantbench.judge.quality import quality_rows
+from quantbench.report.power import auto_notes, noisy_line, power_records, power_table
+from quantbench.report.publish import clear_reports, comparison_table, write_reports
 
 # 1 is a finished session whose bench failed or whose own quality gate failed: still judged.
 ACCEPTED_EXITS = (0, 1)
@@ -134,9 +140,6 @@ def check_comparable(runs: Runs) -> None:
 def judge_runs(runs: Runs, settings: Settings, head_results: list[CaseResult]) -> Comparison:
     """Head against base, pair by pair, plus the quality thresholds of head's merged results
     ``head_results`` (as head's own gate judges them)."""
-    from quantbench.judge.paired import paired_comparison
-    from quantbench.judge.quality import quality_rows
-
     pairs = len(runs.base)
     comparison = paired_comparison([s.results for s in runs.base], [s.results for s in runs.head],
                                    settings.tolerance, label=f"same-host ({pairs} base runs)")
@@ -159,9 +162,6 @@ def auto_pairs(tolerance: Callable[[str], float], say: Callable[[str], None]
                ) -> Callable[[Runs], bool]:
     """``--pairs auto``'s test after each pair: every watched metric's interval within its
     tolerance (``judge.paired.power``); otherwise one line names those still too wide."""
-    from quantbench.judge.paired import power
-    from quantbench.report.power import noisy_line
-
     def enough(runs: Runs) -> bool:
         line = noisy_line(power([s.results for s in runs.base], [s.results for s in runs.head],
                                 tolerance))
@@ -196,13 +196,6 @@ def _parser() -> exits.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
     """The ``ab`` command; ``run`` starts one bench process (tests pass a fake)."""
-    from quantbench.config import SettingsError, build_settings, read_pyproject
-    from quantbench.files import check_writable_dir, describe
-    from quantbench.judge.calibrate import merge_sessions
-    from quantbench.judge.paired import power
-    from quantbench.report.publish import clear_reports, comparison_table, write_reports
-    from quantbench.report.power import auto_notes, power_records, power_table
-
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)
     parser = _parser()

@@ -19,17 +19,18 @@ from pathlib import Path
 from typing import Sequence
 
 from quantbench import exits
+from quantbench.commands import fetch, sweep
+from quantbench.config import SettingsError, build_settings, read_pyproject
+from quantbench.files import check_writable_dir, describe
+from quantbench.session import Session, SessionError
 
 
 def compare_main(argv: Sequence[str]) -> int:
     """Judge a saved ``session.json`` exactly as ``pytest benches --benchmark-compare`` would
     have at its end: the same settings (``[tool.quantbench]`` of the current folder), baseline
     and verdicts; the reports go to ``--report-dir``."""
-    from quantbench.config import SettingsError, build_settings, read_pyproject
-    from quantbench.files import check_writable_dir, describe
-    from quantbench.judge.gate import judge_session
+    from quantbench.judge.gate import judge_session  # scipy: only a command that judges loads it
     from quantbench.report.publish import clear_reports, publish, reports_unwritten
-    from quantbench.session import Session, SessionError
 
     parser = exits.ArgumentParser(prog="python -m quantbench compare",
                                   description=compare_main.__doc__.split("\n\n")[0])
@@ -86,7 +87,8 @@ def compare_main(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"compare": compare_main}
+    commands = {"compare": compare_main, "sweep": sweep.main, "fetch": fetch.main}
+    # calibrate, ab and history judge (scipy): imported only when asked for
     if argv and argv[0] == "calibrate":
         from quantbench.commands.calibrate import main as calibrate_main
 
@@ -95,18 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from quantbench.commands.ab import main as ab_main
 
         return ab_main(argv[1:])
-    if argv and argv[0] == "sweep":
-        from quantbench.commands.sweep import main as sweep_main
-
-        return sweep_main(argv[1:])
     if argv and argv[0] == "history":
         from quantbench.commands.history import main as history_main
 
         return history_main(argv[1:])
-    if argv and argv[0] == "fetch":
-        from quantbench.commands.fetch import main as fetch_main
-
-        return fetch_main(argv[1:])
     if not argv or argv[0] not in commands:
         print(__doc__.strip(), file=sys.stderr)
         return exits.USAGE

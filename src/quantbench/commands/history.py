@@ -25,9 +25,13 @@ from typing import Sequence
 
 from quantbench import exits
 from quantbench.catalog import SPECS
-from quantbench.config import Settings
+from quantbench.config import Settings, SettingsError, build_settings, read_pyproject
 from quantbench.judge.trend import findings, judge_group
 from quantbench.series import HistoryError, collect, default_metrics
+from quantbench.files import describe
+from quantbench.report.exports import ExportError, parse_exports, write_exports
+from quantbench.report.history_page import write_page
+from quantbench.validate import unknown
 
 PROG = "quantbench history"
 
@@ -62,8 +66,6 @@ def _parser() -> argparse.ArgumentParser:
 def _metrics(given: Sequence[str] | None) -> list[str]:
     if not given:
         return default_metrics()
-    from quantbench.validate import unknown
-
     names = [n.strip() for item in given for n in item.split(",") if n.strip()]
     for name in names:
         if name not in SPECS:
@@ -73,9 +75,6 @@ def _metrics(given: Sequence[str] | None) -> list[str]:
 
 def run(args: argparse.Namespace, settings: Settings, command: str) -> tuple[list[str], int]:
     """Collect, judge, draw and export; the terminal lines and the exit status."""
-    from quantbench.report.exports import parse_exports, write_exports
-    from quantbench.report.history_page import write_page
-
     metrics = _metrics(args.metric)
     exports = parse_exports(args.export or [])
     groups, notes = collect(args.baseline_dir or settings.baseline_dir, args.sessions)
@@ -101,11 +100,6 @@ def run(args: argparse.Namespace, settings: Settings, command: str) -> tuple[lis
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``history`` command."""
     import shlex
-
-    from quantbench.config import SettingsError, build_settings, read_pyproject
-
-    from quantbench.files import describe
-    from quantbench.report.exports import ExportError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

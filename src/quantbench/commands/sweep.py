@@ -30,6 +30,8 @@ from quantbench import exits
 from quantbench.commands.child import ChildRun, RunFn, child_env, run_child, run_subprocess
 from quantbench.session import Session
 from quantbench.report.sweep_map import ModelRun, model_parameters, write_map
+from quantbench.files import check_writable_dir, describe
+from quantbench.sources import SourceError, source_kind
 
 EXIT_OK = exits.OK
 EXIT_UNUSABLE = exits.USAGE
@@ -49,8 +51,6 @@ def folder_name(model: str) -> str:
 def parse_models(text: str) -> list[str]:
     """The comma-separated model list, each checked as ``resolve_source`` would (without
     building anything); ``SweepError`` on an empty list, a repeat or an unusable model."""
-    from quantbench.sources import SourceError, source_kind
-
     models = [m.strip() for m in text.split(",") if m.strip()]
     if not models:
         raise SweepError("--models names no model")
@@ -160,8 +160,6 @@ def stored_runs(paths: Sequence[Path], parameters: Callable[[str], int | None]) 
 def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess,
          parameters: Callable[[str], int | None] = model_parameters) -> int:
     """The ``sweep`` command; ``run`` starts one session process (tests pass a fake)."""
-    from quantbench.files import check_writable_dir, describe
-
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)
     pytest_args = argv[cut + 1:]

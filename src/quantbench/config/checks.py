@@ -19,12 +19,14 @@ from quantbench.validate import (
     TEXT,
     Check,
     Invalid,
+    did_you_mean,
     expected,
     number,
     record,
     unknown,
     whole,
 )
+from quantbench.report.exports import ExportError, parse_export
 
 TABLE = "pyproject.toml [tool.quantbench]"
 TOLERANCES = "pyproject.toml [tool.quantbench.tolerances]"
@@ -34,7 +36,8 @@ FRACTION = number("a fraction in (0, 1) such as 0.1", lambda v: 0 < v < 1)
 
 
 def names(what: str, known: tuple[str, ...]) -> Check:
-    """A comma-separated string or a list of strings, holding at least one name."""
+    """A comma-separated string or a list of strings, holding at least one name, each of ``known``
+    (an unknown one is refused naming the known ones)."""
     def check(where: str, value: Any) -> tuple[str, ...]:
         if isinstance(value, str):
             items = value.split(",")
@@ -45,6 +48,10 @@ def names(what: str, known: tuple[str, ...]) -> Check:
         out = tuple(v.strip() for v in items if v.strip())
         if not out:
             raise expected(where, f"at least one {what} ({', '.join(known)})", value)
+        for name in out:
+            if name not in known:
+                raise Invalid(f"{where}: unknown {what} {name!r}{did_you_mean(name, known)}; "
+                              f"known {what}s: {', '.join(known)}", where, what, name)
         return out
     return check
 
@@ -74,8 +81,6 @@ def switch(where: str, value: Any) -> bool:
 
 def exports(where: str, value: Any) -> tuple[tuple[str, Any], ...]:
     """``FORMAT=FILE`` strings (a list, or one string), each a known dashboard format."""
-    from quantbench.report.exports import ExportError, parse_export
-
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
         raise expected(where, "a list of FORMAT=FILE strings", value)

@@ -189,20 +189,9 @@ def build_settings(table: Mapping[str, Any], overrides: Mapping[str, Any],
     for key in ("model", "cpu_model", "awq_model", "device"):
         if key in merged:
             kwargs[key] = str(merged[key]) if merged[key] != "" else None
-    if "methods" in merged:
-        methods = _split(merged["methods"])
-        unknown = [m for m in methods if m not in METHOD_NAMES]
-        if unknown:
-            raise SettingsError(
-                f"unknown method {unknown[0]!r}; known methods: {', '.join(METHOD_NAMES)}"
-            )
-        kwargs["methods"] = methods
-    if "modes" in merged:
-        modes = _split(merged["modes"])
-        bad = [m for m in modes if m not in MODES]
-        if bad:
-            raise SettingsError(f"unknown mode {bad[0]!r}; known modes: {', '.join(MODES)}")
-        kwargs["modes"] = modes
+    for key in ("methods", "modes"):  # checked against METHOD_NAMES and MODES (``checks.names``)
+        if key in merged:
+            kwargs[key] = merged[key]
     if kwargs.get("device", base.device) not in ("auto", "cpu", "cuda"):
         raise SettingsError(f"unknown device {kwargs['device']!r}; use auto, cpu or cuda")
     scenario_name = merged.get("scenario", base.scenario.name)

@@ -49,9 +49,6 @@ NOT_RUN = "not run"
 # clock's spread between sessions: reported with the A/B that would confirm it; does not fail.
 UNCONFIRMED = "unconfirmed"
 INFO = "info"
-# A wall-clock row worse than its tolerance against a baseline without between-session evidence:
-# reported with the command that would confirm it; does not fail the gate.
-UNCONFIRMED = "unconfirmed"
 FAIL = "quality fail"  # a quality metric past its threshold (``judge.quality``)
 FAILING = (REGRESSION, FAIL)
 
@@ -94,7 +91,7 @@ class Row:
     method: str
     metric: str
     unit: str
-    baseline: Metric | None  # the stored metric; a quality row's threshold; None: no reference
+    baseline: Metric | None  # the stored metric; None: no baseline (a quality row, a new metric)
     current: Metric | None
     change: float | None
     tolerance: float | None
@@ -102,6 +99,7 @@ class Row:
     reason: str
     z: float | None = None
     p: float | None = None  # after Holm's correction over the session's tests
+    threshold: float | None = None  # a judged quality row's limit (``judge.quality``), not a baseline
 
     def to_dict(self) -> dict[str, Any]:
         finite = lambda x: x if x is None or math.isfinite(x) else None  # noqa: E731
@@ -109,8 +107,8 @@ class Row:
             "case_key": self.case_key, "method": self.method, "metric": self.metric,
             "unit": self.unit, "baseline": self.baseline.to_dict() if self.baseline else None,
             "current": self.current.to_dict() if self.current else None,
-            "change": finite(self.change), "tolerance": self.tolerance, "z": finite(self.z), "p": self.p,
-            "verdict": self.verdict, "reason": self.reason,
+            "change": finite(self.change), "tolerance": self.tolerance, "threshold": self.threshold,
+            "z": finite(self.z), "p": self.p, "verdict": self.verdict, "reason": self.reason,
         }
 
 

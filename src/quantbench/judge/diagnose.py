@@ -18,6 +18,7 @@ from quantbench.catalog import SPECS, spec
 from quantbench.judge.compare import FAILING, PASS, UNCONFIRMED, Row, percent
 from quantbench.judge.evidence import ab_command_for
 from quantbench.judge.window import MIN_WALL_SESSIONS
+from quantbench.report.tables import fmt_value
 
 WIDTH = 120
 # The family a line leads with, when several moved: the one nearest the cause first.
@@ -41,8 +42,6 @@ class Diagnosis:
 def value_text(value: float, kind: str) -> str:
     """A figure as a reader wants it: counts exactly enough to see a change (1,029.34), the rest
     to three significant figures."""
-    from quantbench.report.tables import fmt_value
-
     if kind == "count":
         return f"{value:,.6g}" if value >= 100 else f"{value:.4g}"
     return fmt_value(value)
@@ -65,11 +64,11 @@ def change_text(before: float, after: float, higher_is_better: bool) -> str:
 
 def figure(row: Row, *, tolerance: bool = True) -> str:
     """``metric before → after unit, change, tolerance``; a quality row gives its threshold."""
+    kind = spec(row.metric).kind
+    if kind == "quality" and row.current is not None:
+        return row.reason.removeprefix(f"{row.method} ")
     if row.baseline is None or row.current is None:
         return f"{row.metric}: {row.reason}"
-    if spec(row.metric).kind == "quality":
-        return row.reason.removeprefix(f"{row.method} ")
-    kind = spec(row.metric).kind
     before, after = row.baseline.median, row.current.median
     text = (f"{row.metric} {value_text(before, kind)} → {value_text(after, kind)} {row.unit}".rstrip()
             + f", {change_text(before, after, row.baseline.higher_is_better)}")

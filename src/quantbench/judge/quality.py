@@ -107,8 +107,7 @@ def quality_rows(results: list[CaseResult], settings: Settings, *, synthetic: bo
                 rows.append(Row(case.case_key, case.method, name, metric.unit, None, metric,
                                 None, None, INFO, why))
                 continue
-            threshold = Metric.exact(name, metric.unit, verdict.threshold,
-                                     higher_is_better=metric.higher_is_better)
-            rows.append(Row(case.case_key, case.method, name, metric.unit, threshold, metric, None,
-                            None, PASS if verdict.ok else FAIL, verdict.reason))
+            rows.append(Row(case.case_key, case.method, name, metric.unit, None, metric, None,
+                            None, PASS if verdict.ok else FAIL, verdict.reason,
+                            threshold=verdict.threshold))
     return rows

@@ -9,12 +9,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from quantbench.methods.base import LoadedModel, LoadError, LoadRequest, Method
+from quantbench import compat
+from quantbench.methods.base import LoadedModel, LoadError, LoadRequest, Method, Unavailable
+from quantbench.methods import awq
 
 # FP8 tensor cores: Ada (8.9) and Hopper (9.0) on; a T4 (7.5) or an A100 (8.0) has none.
 FP8_CAPABILITY = (8, 9)
 
-__all__ = ["METHODS", "LoadedModel", "LoadError", "LoadRequest", "Method", "unavailable_reason"]
+__all__ = ["METHODS", "LoadedModel", "LoadError", "LoadRequest", "Method", "Unavailable", "unavailable_reason"]
 
 
 def _dtype_for(device: str, half: str):
@@ -89,14 +91,10 @@ def load_nf4(req: LoadRequest) -> LoadedModel:
 
 
 def load_awq(req: LoadRequest) -> LoadedModel:
-    from quantbench.methods import awq
-
     return awq.load(req)
 
 
 def prepare_awq(req: LoadRequest) -> list[str]:
-    from quantbench.methods import awq
-
     return awq.prepare(req)
 
 
@@ -158,19 +156,16 @@ def load_fp8dq(req: LoadRequest) -> LoadedModel:
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("fp16", "FP16 (baseline)", (), load_fp16),
-        Method("bf16", "BF16", (), load_bf16),
-        Method("int8", "INT8 (bitsandbytes)", ("bitsandbytes",), load_int8),
-        Method("nf4", "NF4 (bitsandbytes)", ("bitsandbytes",), load_nf4),
-        Method("awq", "AWQ INT4 (autoawq GEMM)", ("awq",), load_awq,
-               cuda_packages=("triton",), prepare=prepare_awq),
-        Method("int8vw", "INT8 vector-wise (bitsandbytes, no outliers)", ("bitsandbytes",), load_int8vw),
-        Method("int8wo", "INT8 weight-only (torchao)", ("torchao",), load_int8wo),
-        Method("int4wo", "INT4 weight-only (torchao)", ("torchao",), load_int4wo, cpu_ok=False),
-        Method("fp8wo", "FP8 weight-only (torchao)", ("torchao",), load_fp8wo, cpu_ok=False,
-               min_capability=FP8_CAPABILITY),
-        Method("fp8dq", "FP8 dynamic activations and weights (torchao)", ("torchao",), load_fp8dq,
-               cpu_ok=False, min_capability=FP8_CAPABILITY),
+        Method("fp16", (), load_fp16),
+        Method("bf16", (), load_bf16),
+        Method("int8", ("bitsandbytes",), load_int8),
+        Method("nf4", ("bitsandbytes",), load_nf4),
+        Method("awq", ("awq",), load_awq, cuda_packages=("triton",), prepare=prepare_awq),
+        Method("int8vw", ("bitsandbytes",), load_int8vw),
+        Method("int8wo", ("torchao",), load_int8wo),
+        Method("int4wo", ("torchao",), load_int4wo, cpu_ok=False),
+        Method("fp8wo", ("torchao",), load_fp8wo, cpu_ok=False, min_capability=FP8_CAPABILITY),
+        Method("fp8dq", ("torchao",), load_fp8dq, cpu_ok=False, min_capability=FP8_CAPABILITY),
     )
 }
 
@@ -189,6 +184,8 @@ def _import_problem(package: str) -> str | None:
         return f"{name} failed to import: {first}"
     if package == "torchao":
         return torchao_mismatch()
+    if package == "awq":
+        return awq_mismatch()
     return None
 
 
@@ -198,11 +195,19 @@ def torchao_mismatch() -> str | None:
     import torch
     import torchao
 
-    from quantbench import compat
-
     reason = compat.torchao_skip_reason()
     if reason and "incompatible torch" in reason:
         return f"torchao {torchao.__version__} does not support torch {torch.__version__}: {reason}"
+    return None
+
+
+def awq_mismatch() -> str | None:
+    """Why the installed autoawq is not one quantbench's AWQ path was checked with (its packing
+    order and the search it mends are autoawq internals), or ``None``."""
+    try:
+        compat.check_autoawq()
+    except compat.UnsupportedVersion as exc:
+        return str(exc)
     return None
 
 

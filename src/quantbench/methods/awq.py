@@ -28,6 +28,7 @@ from quantbench.run.memory import release_device_memory
 from quantbench.methods.awq_key import MARKER, awq_version, cache_key, calibration_for, quant_config
 from quantbench.methods.awq_rtn import NOTE, rtn_checkpoint
 from quantbench.sources import ModelSource
+from quantbench.compat import awq_gemm_linear, awq_quantizer
 
 
 def calibration_ids(vocab_size: int, seed: int, shape: tuple[int, int]) -> list[list[int]]:
@@ -57,8 +58,6 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
         return target, True
     import torch
     from awq import AutoAWQForCausalLM
-
-    from quantbench.compat import awq_quantizer
 
     vocab = config.vocab_size
     start = time.perf_counter()
@@ -100,8 +99,6 @@ def load_gemm_on_cpu(folder: Path) -> Any:
     import torch
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM
-
-    from quantbench.compat import awq_gemm_linear
 
     config = AutoConfig.from_pretrained(folder)
     qcfg = getattr(config, "quantization_config", None) or {}

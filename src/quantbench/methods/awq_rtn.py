@@ -18,15 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from quantbench import compat
 from quantbench.sources import cache
 from quantbench.methods.awq_key import MARKER, awq_version, cache_key, quant_config
 from quantbench.run.memory import release_device_memory
-from quantbench.sources import ModelSource
+from quantbench.sources import ModelSource, meta_model
 
 W_BIT = 4
 MAX_INT = 2**W_BIT - 1
-# autoawq's packing order of eight 4-bit values in one int32 (WQLinear_GEMM.from_linear).
-AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)
 SHARD_SIZE = "2GB"
 NOTE = ("AWQ on synthetic weights: round-to-nearest packing (no calibration search); same "
         "kernels and bytes as a calibrated AWQ checkpoint")
@@ -48,12 +47,12 @@ def rtn_quantize(weight: Any, group: int) -> tuple[Any, Any, Any]:
 
 
 def _pack_columns(values: Any) -> Any:
-    """Eight 4-bit columns into one int32 column, in autoawq's order."""
+    """Eight 4-bit columns into one int32 column, in autoawq's order (``compat.awq_pack_order``)."""
     import torch
 
     packed = torch.zeros((values.shape[0], values.shape[1] // 8), dtype=torch.int32,
                          device=values.device)
-    for i, column in enumerate(AWQ_ORDER):
+    for i, column in enumerate(compat.awq_pack_order()):
         packed |= values[:, column::8] << (i * W_BIT)
     return packed
 
@@ -76,8 +75,6 @@ def decoder_linears(config: Any) -> set[str]:
     """Names of the decoder layers' linear modules (``model.layers.N.<name>``), as autoawq
     quantizes them: every ``nn.Linear`` in every decoder layer, found on the meta device."""
     import torch
-
-    from quantbench.sources import meta_model
 
     model = meta_model(config)
     return {f"model.layers.{i}.{name}" for i, layer in enumerate(model.model.layers)

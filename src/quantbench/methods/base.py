@@ -14,6 +14,10 @@ class LoadError(RuntimeError):
     """A method that could not be loaded; the message is the one-line reason."""
 
 
+class Unavailable(Exception):
+    """A method that cannot run here (a library missing, no GPU); the message is the skip reason."""
+
+
 @dataclass(frozen=True)
 class LoadRequest:
     """What a method needs to load: the source, the device and where caches live."""
@@ -37,8 +41,9 @@ class LoadedModel:
 
 @dataclass(frozen=True)
 class Method:
+    """A registered method: the packages it imports, its loader, where it can run."""
+
     name: str
-    label: str
     packages: tuple[str, ...]
     load: Callable[[LoadRequest], LoadedModel]
     cpu_ok: bool = True

@@ -16,10 +16,13 @@ import pytest
 from quantbench import exits
 from quantbench.catalog import REFERENCE_METHOD
 from quantbench.config import SettingsError, Settings, build_settings, read_pyproject
-from quantbench.plugin.fixtures import Bench, qb_model, quantbench
+from quantbench.merge import worker_lines
+from quantbench.plugin.fixtures import Bench, clear_previous, qb_model, quantbench, write_record
 from quantbench.plugin.keys import BENCH, SETTINGS
 from quantbench.plugin.options import FLAGS, add_options, overrides
 from quantbench.plugin import workers
+from quantbench.report.exports import export_session
+from quantbench.report.tables import session_lines
 from quantbench.plugin.workers import (pytest_configure_node, pytest_testnodedown,
                                        pytest_xdist_auto_num_workers, pytest_xdist_make_scheduler)
 
@@ -95,8 +98,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_collection_finish(session: pytest.Session) -> None:
     """A session that will run a bench starts by removing the last run's record and reports."""
     if any("qb_model" in getattr(item, "fixturenames", ()) for item in session.items):
-        from quantbench.plugin.fixtures import clear_previous
-
         clear_previous(settings_of(session.config).report_dir)
 
 
@@ -123,9 +124,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     extra: list[str] = []
     status = int(exitstatus)
     if workers.is_controller(config):
-        from quantbench.merge import worker_lines
-        from quantbench.plugin.fixtures import write_record
-
         record = workers.merged_session(config, settings)
         lost = workers.unwritten_records(config)
         if record is None:
@@ -148,10 +146,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if workers.is_worker(config):
             workers.tell_controller(config, unwritten, len(record.results))
             return
-    from quantbench.judge import gate
-    from quantbench.report.exports import export_session
+    from quantbench.judge import gate  # scipy: imported once a session is judged
     from quantbench.report.publish import publish, reports_unwritten
-    from quantbench.report.tables import session_lines
 
     verdict, update_lines = gate.run(record, settings, status)
     exported, unexported = export_session(settings.exports, record)
@@ -187,8 +183,6 @@ def gate_report(code: int) -> pytest.CollectReport:
     ``pytest_sessionfinish`` wraps them), so a report added here is counted; the exit status is
     the session's, set in ``pytest_sessionfinish``. The message points up rather than repeating
     the verdict."""
-    from quantbench.judge.gate import EXIT_REGRESSION
-
-    why = ("a regression or quality failure" if code == EXIT_REGRESSION else
+    why = ("a regression or quality failure" if code == exits.REGRESSION else
            "nothing compared or baseline not written")
     return pytest.CollectReport("quantbench gate", "failed", f"exit {code}: {why} (see above)", [])

@@ -15,13 +15,17 @@ from typing import Any, Iterator
 import pytest
 
 from quantbench import compat, exits
-from quantbench.config import Settings
-from quantbench.methods import LoadedModel
+from quantbench.config import Settings, home_problem
+from quantbench.env import detect_device, environment
+from quantbench.files import check_writable_dir, describe
+from quantbench.methods import LoadedModel, LoadError, Unavailable
 from quantbench.plugin import workers
 from quantbench.plugin.keys import BENCH, SETTINGS
 from quantbench.results import CaseResult
 from quantbench.run.measure import Run
 from quantbench.session import Session
+from quantbench.sources import SourceError
+from quantbench.sources.cache import DamagedCache
 
 
 class Bench:
@@ -50,7 +54,7 @@ class Bench:
         ``--qb-interleave`` also the ratios to FP16 from the case's interleaved rounds, taken at
         its first item (FP16's, which runs first) for every method at once."""
         if self.settings.interleave and (mode, batch) not in self.ratios:
-            from quantbench.run.resident import interleave_case
+            from quantbench.run.resident import interleave_case  # scipy: only under --qb-interleave
 
             self.ratios[(mode, batch)] = interleave_case(self.runner, batch, mode)
         case, run = self.runner.generate_case(model, batch, mode)
@@ -63,8 +67,6 @@ class Bench:
 
     def quality(self, model: LoadedModel, mode: str, benchmark: Any) -> CaseResult:
         """Agreement and KL against the reference method; judged by thresholds at session end."""
-        from quantbench.run.runner import Unavailable
-
         try:
             case = self.runner.quality_case(model, mode)
         except Unavailable as exc:
@@ -93,31 +95,19 @@ class Bench:
         returned line says so, and the session's end exits 4 with it."""
         return write_record(record, self.session_path)
 
-    def environment(self) -> dict[str, Any]:
-        """The machine (``env`` looks it up once per process), the date, the model and the host
-        probes."""
-        from quantbench.env import environment
-
-        runner = self.runner
-        return {**environment(self.device, Path.cwd()),
-                "model_source": runner.source.spec,
-                "peak_copy_bandwidth_gbs": runner.peak_bandwidth_gbs,
-                "launch_overhead_us": runner.launch_overhead_us,
-                "steady": self.settings.steady, "cpu_affinity": runner.pinned}
-
     def session(self, *, partial: bool) -> Session:
-        """The session record so far."""
-        runner = self.runner
-        return Session(environment=self.environment(), scenario=self.settings.scenario.to_dict(),
-                       results=list(self.results), partial=partial, skipped=dict(runner.skipped),
-                       failures=dict(runner.pool.failures), loads=dict(runner.pool.loads),
-                       load_events=list(runner.pool.events), time=runner.time_data())
+        """The session record so far: the machine (``env`` looks it up once per process), the
+        date, and what the runner holds (``Runner.record_parts``: the model, the host probes,
+        skips, loads, time)."""
+        parts = self.runner.record_parts()
+        return Session(environment={**environment(self.device, Path.cwd()), **parts.environment},
+                       scenario=self.settings.scenario.to_dict(), results=list(self.results),
+                       partial=partial, skipped=parts.skipped, failures=parts.failures,
+                       loads=parts.loads, load_events=parts.load_events, time=parts.time)
 
 
 def write_record(record: Session, path: Path) -> str | None:
     """Write ``record`` to ``path``; ``None``, or the line saying why it was not written."""
-    from quantbench.files import describe
-
     try:
         record.write(path)
     except OSError as exc:
@@ -128,13 +118,7 @@ def write_record(record: Session, path: Path) -> str | None:
 def bench_of(config: pytest.Config) -> Bench:
     """The session's bench helper, built on first use so unit-test runs never load a model."""
     if BENCH not in config.stash:
-        from quantbench.env import detect_device
-        from quantbench.run.runner import Runner
-
-        from quantbench.sources.cache import DamagedCache
-        from quantbench.config import home_problem
-        from quantbench.files import check_writable_dir, describe
-        from quantbench.sources import SourceError
+        from quantbench.run.runner import Runner  # torch and transformers: once a bench runs
 
         settings = config.stash[SETTINGS]
 
@@ -171,7 +155,7 @@ def clear_previous(report_dir: Path) -> None:
     collected a bench to run: a run killed before its first case, or one that judges nothing,
     must not leave them to be read as its own (``compare`` would pass a stale session). A run
     without benches (``pytest tests``) leaves them alone."""
-    from quantbench.report.publish import clear_reports
+    from quantbench.report.publish import clear_reports  # scipy, through the chart's verdicts
 
     try:
         (report_dir / "session.json").unlink(missing_ok=True)
@@ -193,9 +177,6 @@ def qb_model(request: pytest.FixtureRequest, quantbench: Bench) -> Iterator[Load
     A method that cannot run here is skipped with the reason; one that fails to load (CUDA
     out-of-memory included) errors its own benches with the reason, and the others still run.
     """
-    from quantbench.methods import LoadError
-    from quantbench.run.runner import Unavailable
-
     workers.before_load(request.config, quantbench.runner, request.param)
     try:
         loaded = quantbench.runner.load(request.param)

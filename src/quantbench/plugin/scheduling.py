@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from quantbench import compat
 from quantbench.merge import worker_order
 
 NO_METHOD = ""  # the share of cases that name no method
@@ -50,7 +51,8 @@ def plan(collection: Sequence[str], methods: Sequence[str], workers: int) -> lis
 
 
 class MethodScheduling:
-    """xdist's scheduler protocol (see ``xdist.scheduler.protocol``) with fixed method shares."""
+    """xdist's scheduler protocol (see ``xdist.scheduler.protocol``) with fixed method shares; the
+    nodes are xdist's, reached only through ``compat`` (the xdist versions it was checked on)."""
 
     def __init__(self, numnodes: int, methods: Sequence[str],
                  log: Callable[..., Any] | None = None) -> None:
@@ -91,8 +93,8 @@ class MethodScheduling:
 
     def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
         if self.collection is not None and list(collection) != self.collection:
-            self.log(f"worker {node.gateway.id} collected other tests; it gets none")
-            node.shutdown()
+            self.log(f"worker {compat.worker_id(node)} collected other tests; it gets none")
+            compat.shut_down(node)
             return
         self.registered[node] = list(collection)
 
@@ -122,12 +124,12 @@ class MethodScheduling:
             if any(c != collections[0] for c in collections[1:]):
                 raise RuntimeError("quantbench: the xdist workers collected different tests")
             self.collection = collections[0]
-            nodes = sorted(self.registered, key=lambda n: worker_order(n.gateway.id))
+            nodes = sorted(self.registered, key=lambda n: worker_order(compat.worker_id(n)))
             for node, ids in zip(nodes, plan(self.collection, self.methods, len(nodes))):
                 self._send(node, ids)
             return
         for node in list(self.sent):
-            if node.shutting_down or node not in self.registered:
+            if compat.shutting_down(node) or node not in self.registered:
                 continue  # done, or still collecting: scheduled again once it has
             ids, self.orphans = self.orphans, []
             self._send(node, ids)
@@ -135,6 +137,6 @@ class MethodScheduling:
     def _send(self, node: Any, ids: list[str]) -> None:
         if ids:
             index = {nodeid: i for i, nodeid in enumerate(self.registered[node])}
-            node.send_runtest_some([index[nodeid] for nodeid in ids])
+            compat.send_tests(node, [index[nodeid] for nodeid in ids])
             self.sent[node].extend(ids)
-        node.shutdown()
+        compat.shut_down(node)

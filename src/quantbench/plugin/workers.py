@@ -1,12 +1,12 @@
 """``pytest benches -n N`` (pytest-xdist): one GPU and one share of the methods per worker,
 one merged session and one gate at the end.
 
-* **GPUs.** The controller (the process without ``workerinput``) lists the visible GPUs
-  (``CUDA_VISIBLE_DEVICES``, else torch's count) and refuses, with one line, more workers than
-  GPUs: two workers on one GPU would measure each other. ``pytest_configure_node`` hands each
-  worker one GPU through ``workerinput``; the worker sets ``CUDA_VISIBLE_DEVICES`` to it in its
-  ``pytest_configure``, before anything initialises CUDA, so its ``cuda:0`` is its own GPU. A
-  replacement for a crashed worker takes the GPU its predecessor gave back. With no GPU and
+* **GPUs** (``plugin.gpus``). The controller (the process without ``workerinput``) lists the
+  visible GPUs (``CUDA_VISIBLE_DEVICES``, else torch's count) and refuses, with one line, more
+  workers than GPUs: two workers on one GPU would measure each other. ``pytest_configure_node``
+  hands each worker one GPU through ``workerinput``; the worker sets ``CUDA_VISIBLE_DEVICES`` to
+  it in its ``pytest_configure``, before anything initialises CUDA, so its ``cuda:0`` is its own
+  GPU. A replacement for a crashed worker takes the GPU its predecessor gave back. With no GPU and
   ``--qb-device auto`` the workers run on the CPU. ``-n auto`` starts one worker per GPU.
 * **Methods.** ``plugin.scheduling.MethodScheduling`` keeps every case of a method on one worker.
 * **The quality reference.** A worker whose share lacks the reference method captures the
@@ -32,7 +32,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator
 
 import pytest
 
@@ -40,33 +40,17 @@ from quantbench import compat
 from quantbench.catalog import REFERENCE_METHOD
 from quantbench.config import Settings
 from quantbench.files import abandoned, check_writable_dir, describe
+from quantbench.plugin.gpus import GpuPool, cuda_count, gpu_problem, visible_gpus
 from quantbench.plugin.keys import SETTINGS
 from quantbench.session import Session, SessionError
+from quantbench.merge import merge_worker_sessions
+from quantbench.plugin.scheduling import MethodScheduling
 
 WORKER_DIR = "workers"
 GPU_KEY = "quantbench_cuda_device"  # workerinput key: the worker's GPU, or None
 RUN_KEY = "quantbench_run"  # workerinput key: the controller's folder under WORKER_DIR
 OUTPUT_KEY = "quantbench"  # workeroutput key: {"unwritten": line or None, "cases": n}
 LOCK = ".lock"
-
-
-class GpuPool:
-    """The controller's GPUs, one per live worker; ``assigned`` remembers every worker's."""
-
-    def __init__(self, gpus: list[str]) -> None:
-        self.order = list(gpus)
-        self.free = list(gpus)
-        self.assigned: dict[str, str | None] = {}
-
-    def take(self, worker: str) -> str | None:
-        gpu = self.free.pop(0) if self.free else None
-        self.assigned[worker] = gpu
-        return gpu
-
-    def give_back(self, worker: str) -> None:
-        gpu = self.assigned.get(worker)
-        if gpu is not None and gpu not in self.free:
-            self.free = sorted([*self.free, gpu], key=self.order.index)
 
 
 POOL = pytest.StashKey[GpuPool]()
@@ -83,34 +67,6 @@ def is_worker(config: pytest.Config) -> bool:
 def is_controller(config: pytest.Config) -> bool:
     """The xdist controller: it runs no case, it merges and gates."""
     return not is_worker(config) and config.getoption("dist", default="no") not in ("no", None)
-
-
-def visible_gpus(env: Mapping[str, str], count: Callable[[], int]) -> list[str]:
-    """The GPUs the workers may use: ``CUDA_VISIBLE_DEVICES``' entries when it is set, else
-    ``0 .. count()-1``."""
-    visible = env.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return [d.strip() for d in visible.split(",") if d.strip()]
-    return [str(i) for i in range(count())]
-
-
-def cuda_count() -> int:
-    """torch's GPU count (it does not create a CUDA context); 0 without CUDA."""
-    try:
-        import torch
-
-        return int(torch.cuda.device_count())
-    except Exception:  # a torch without CUDA support, or a broken driver: no GPUs here
-        return 0
-
-
-def gpu_problem(device: str, gpus: list[str], workers: int) -> str | None:
-    """Why ``workers`` workers cannot each have one of ``gpus`` (``None`` when they can)."""
-    if device == "cpu" or (device == "auto" and not gpus) or len(gpus) >= workers:
-        return None
-    return (f"quantbench: -n {workers} starts {workers} workers but this host shows {len(gpus)} "
-            f"GPU(s) ({','.join(gpus) or 'none'}); each worker needs a GPU of its own, so use "
-            f"-n {len(gpus)} or -n auto")
 
 
 def dist_problem(dist: str, device: str, gpus: list[str], workers: int) -> str | None:
@@ -149,6 +105,10 @@ def configure_controller(config: pytest.Config, settings: Settings) -> None:
     """Check the options and GPUs, start the pool and this run's folder for worker records."""
     if not is_controller(config):
         return
+    try:
+        compat.check_xdist()  # the scheduler and these hooks lean on xdist's node internals
+    except compat.UnsupportedVersion as exc:
+        raise pytest.UsageError(f"quantbench: {exc}") from None
     workers = len(config.getoption("tx", default=None) or [])
     gpus = [] if settings.device == "cpu" else visible_gpus(os.environ, cuda_count)
     problem = (dist_problem(config.getoption("dist"), settings.device, gpus, workers)
@@ -223,29 +183,12 @@ def before_load(config: pytest.Config, runner: Any, method: str) -> None:
     """On a worker, capture the quality reference before the first other method loads (see
     the module's docstring); a reference that cannot load leaves quality skipped, as without
     workers."""
-    if (not is_worker(config) or method == REFERENCE_METHOD or runner.reference is not None
-            or REFERENCE_METHOD not in runner.settings.methods
-            or REFERENCE_METHOD in runner.skipped or REFERENCE_METHOD in runner.pool.failures):
-        return
-    from quantbench.methods import LoadError
-    from quantbench.run.runner import Unavailable
-    from quantbench.run.timeline import TimeEntry
-
-    try:
-        loaded = runner.load(REFERENCE_METHOD)
-    except (Unavailable, LoadError):
-        return
-    start = time.perf_counter()
-    runner.capture_reference(loaded)
-    runner.timeline.append(TimeEntry(REFERENCE_METHOD, "quality", time.perf_counter() - start))
-    del loaded
-    runner.release()
+    if is_worker(config) and method != REFERENCE_METHOD:
+        runner.capture_reference_alone()
 
 
 def merged_session(config: pytest.Config, settings: Settings) -> Session | None:
     """The controller's session: every worker file merged (``None`` when none ran a case)."""
-    from quantbench.merge import merge_worker_sessions
-
     pool = config.stash[POOL]
     info: dict[str, dict[str, Any]] = {w: {"cuda_device": g} for w, g in pool.assigned.items()}
     for worker, error in config.stash[CRASHES].items():
@@ -277,15 +220,13 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if config.getoption("dist") != "load":
         return None
 
-    from quantbench.plugin.scheduling import MethodScheduling
-
     return MethodScheduling(compat.xdist_worker_count(config), config.stash[SETTINGS].methods, log)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     pool = node.config.stash.get(POOL, None)
-    node.workerinput[GPU_KEY] = pool.take(node.gateway.id) if pool is not None else None
+    node.workerinput[GPU_KEY] = pool.take(compat.worker_id(node)) if pool is not None else None
     run = node.config.stash.get(RUN, None)
     node.workerinput[RUN_KEY] = run[0].name if run is not None else None
 
@@ -295,9 +236,9 @@ def pytest_testnodedown(node: Any, error: object | None) -> None:
     """Free the worker's GPU for a replacement; remember a crash for the merged record."""
     config = node.config
     if POOL in config.stash:
-        config.stash[POOL].give_back(node.gateway.id)
+        config.stash[POOL].give_back(compat.worker_id(node))
     if error is not None and CRASHES in config.stash:
-        config.stash[CRASHES][node.gateway.id] = (str(error).strip().splitlines() or ["crashed"])[0]
+        config.stash[CRASHES][compat.worker_id(node)] = (str(error).strip().splitlines() or ["crashed"])[0]
     output = (getattr(node, "workeroutput", None) or {}).get(OUTPUT_KEY)
     if output is not None and REPORTS in config.stash:
-        config.stash[REPORTS][node.gateway.id] = output
+        config.stash[REPORTS][compat.worker_id(node)] = output

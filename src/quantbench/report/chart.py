@@ -5,8 +5,8 @@ are counted in the footer, not drawn. The title gives the verdict and one line p
 method) (``judge.diagnose``). There is one panel per (case, what the metrics measure): GPU work,
 host work, wall clock, memory, quality, info (``catalog``'s families, in that order). In a panel
 the methods head groups of bars, one pair per metric: the baseline (hollow, its 95 % interval as
-an error bar) beside the new value (coloured by its verdict, its own interval). A gated panel with
-a baseline shows each metric as now / baseline, the baseline at 1.0, over a band of its tolerance
+an error bar; for a judged quality metric its threshold, dotted) beside the new value (coloured by
+its verdict, its own interval). A gated panel with a baseline shows each metric as now / baseline, the baseline at 1.0, over a band of its tolerance
 (1 ± tolerance), so a bar past its band is a change that matters; other panels show values when
 their metrics share a unit, else ratios. matplotlib is imported only to draw.
 """
@@ -30,6 +30,7 @@ HEAD_IN = 0.8  # figure inches for the verdict line and the legend
 MOVED_LINE_IN = 0.19  # and per failing (case, method) line under it (9 pt)
 MOVED_CHAR_IN = 0.075  # figure inches per character of such a line (monospace 9 pt)
 BAND_COLOUR, BAND_EDGE = "#dff0d8", "#3c8d3c"
+BASELINE_HATCH, THRESHOLD_HATCH = "///", "..."  # the hollow bar a new value stands beside
 
 
 def _positions(bars: list[Bar]) -> tuple[list[float], list[tuple[str, float, float]]]:
@@ -59,7 +60,7 @@ def _triples(bar: Bar, ratio: bool) -> tuple[Triple | None, Triple]:
             raise ValueError(f"{bar.metric} of {bar.method} has no baseline to divide by")
         return pair
     as_triple = lambda m: (m.median, m.low, m.high)  # noqa: E731
-    return (None if bar.baseline is None else as_triple(bar.baseline)), as_triple(bar.current)
+    return (None if bar.reference is None else as_triple(bar.reference)), as_triple(bar.current)
 
 
 def y_limit(triples: list[tuple[Triple | None, Triple]], ratio: bool) -> float:
@@ -85,7 +86,8 @@ def _draw_panel(ax: Any, key: tuple[str, str], bars: list[Bar]) -> None:
         at_cur = x if base is None else x + 0.2
         drawn = [(at_cur, cur, dict(color=bar.colour, edgecolor="#333333", linewidth=0.5))]
         if base is not None:
-            drawn.append((x - 0.2, base, dict(color="white", edgecolor="#59636e", hatch="///",
+            hatch = THRESHOLD_HATCH if bar.baseline is None else BASELINE_HATCH
+            drawn.append((x - 0.2, base, dict(color="white", edgecolor="#59636e", hatch=hatch,
                                               linewidth=0.8)))
         for at, (mid, low, high), style in drawn:
             ax.bar(at, mid, 0.4, **style)
@@ -122,7 +124,10 @@ def _legend_handles(bars: list[Bar]) -> list[Any]:
     present = {b.verdict for b in bars}
     handles = []
     if any(b.baseline is not None for b in bars):
-        handles.append(Patch(facecolor="white", edgecolor="#59636e", hatch="///", label="baseline"))
+        handles.append(Patch(facecolor="white", edgecolor="#59636e", hatch=BASELINE_HATCH, label="baseline"))
+    if any(b.baseline is None and b.threshold is not None for b in bars):
+        handles.append(Patch(facecolor="white", edgecolor="#59636e", hatch=THRESHOLD_HATCH,
+                             label="quality threshold"))
     if any(b.tolerance is not None and b.ratios() is not None for b in bars):
         handles.append(Patch(facecolor=BAND_COLOUR, edgecolor=BAND_EDGE, label="tolerance band"))
     handles += [Patch(facecolor=c, edgecolor="#333333", label=v)

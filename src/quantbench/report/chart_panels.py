@@ -48,19 +48,29 @@ class Bar:
     verdict: str
     change: float | None = None
     tolerance: float | None = None
+    threshold: float | None = None  # a judged quality metric's limit
 
     @property
     def colour(self) -> str:
         return VERDICT_COLOURS.get(self.verdict, VERDICT_COLOURS[INFO])
 
+    @property
+    def reference(self) -> Metric | None:
+        """What the new value is drawn beside: the baseline, else a quality metric's threshold."""
+        if self.baseline is not None or self.threshold is None:
+            return self.baseline
+        return Metric.exact(self.metric, self.unit, self.threshold,
+                            higher_is_better=self.current.higher_is_better)
+
     def ratios(self) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
-        """``(median, low, high)`` of the baseline and of the new value, each divided by the
-        baseline's median; ``None`` without a baseline or when its median is 0."""
-        if self.baseline is None or self.baseline.median == 0:
+        """``(median, low, high)`` of the reference and of the new value, each divided by the
+        reference's median; ``None`` without a reference or when its median is 0."""
+        reference = self.reference
+        if reference is None or reference.median == 0:
             return None
-        ref = self.baseline.median
+        ref = reference.median
         scale = lambda m: (m.median / ref, m.low / ref, m.high / ref)  # noqa: E731
-        return scale(self.baseline), scale(self.current)
+        return scale(reference), scale(self.current)
 
 
 def family_order() -> list[str]:
@@ -82,7 +92,8 @@ def chart_bars(comparison: Comparison | None, results: list[CaseResult]) -> list
         if row.verdict == NOT_RUN or row.current is None:
             continue
         bars.append(Bar(row.case_key, spec(row.metric).family, row.method, row.metric, row.unit,
-                        row.current, row.baseline, row.verdict, row.change, row.tolerance))
+                        row.current, row.baseline, row.verdict, row.change, row.tolerance,
+                        row.threshold))
         seen.add((row.case_key, row.method, row.metric))
     for result in results:
         for name, metric in result.metrics.items():

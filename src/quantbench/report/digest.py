@@ -19,6 +19,7 @@ from quantbench.judge.compare import (
 )
 from quantbench.judge.diagnose import what_moved
 from quantbench.report.tables import fmt_metric
+from quantbench.report.verdicts import threshold_text
 
 MAX_CHARS = 60_000  # under GitHub's 65,536-character limit on a comment body
 HEADER = ["case", "method", "metric", "before → after", "change", "tolerance", "verdict"]
@@ -29,7 +30,7 @@ def _cells(row: Row) -> list[str]:
     unit = f" {row.unit}" if row.unit else ""
     change = "-" if row.change is None else (
         f"{row.change * 100:+.1f}%" if math.isfinite(row.change) else "from 0")
-    tol = "-" if row.tolerance is None else f"±{percent(row.tolerance)}"
+    tol = threshold_text(row) or ("-" if row.tolerance is None else f"±{percent(row.tolerance)}")
     moved = f"{fmt_metric(row.baseline)} → {fmt_metric(row.current)}{unit}"
     return [row.case_key, row.method, row.metric, moved, change, tol, row.verdict]
 

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
-from quantbench.files import replace_bytes
+from quantbench.files import replace_bytes, describe
 from quantbench.judge.baseline import gpu_slug, model_slug
 from quantbench.results import Metric
 
@@ -131,8 +131,6 @@ def export_session(exports: Sequence[tuple[str, Path]], session: Session) -> tup
     """The gate's exports of its session (``--qb-export``): the lines written, and the one-line
     reason when a file could not be written (the session then exits 4, like an unwritten
     session record)."""
-    from quantbench.files import describe
-
     try:
         return write_exports(exports, [session_run(session)]), None
     except OSError as exc:

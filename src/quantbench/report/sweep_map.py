@@ -18,6 +18,8 @@ from typing import Sequence
 from quantbench.catalog import MODES, REFERENCE_METHOD
 from quantbench.results import CaseResult
 from quantbench.session import Session
+from quantbench.files import atomic_write_bytes
+from quantbench.sources import SYNTHETIC_PREFIX, meta_model, synthetic_config_dict
 
 NOT_MEASURED = "not measured"
 NO_REFERENCE = f"no {REFERENCE_METHOD}"
@@ -59,8 +61,6 @@ def model_parameters(spec: str) -> int | None:
     """The parameter count of a synthetic or local model (built on the meta device, no weights
     allocated; tied weights once), or ``None`` for one whose config is not at hand."""
     from transformers import AutoConfig
-
-    from quantbench.sources import SYNTHETIC_PREFIX, meta_model, synthetic_config_dict
 
     if spec.startswith(SYNTHETIC_PREFIX):
         cfg = dict(synthetic_config_dict(spec[len(SYNTHETIC_PREFIX):]))
@@ -236,8 +236,6 @@ def write_chart(path: Path, rows: Sequence[MapRow]) -> str | None:
 
 def write_map(out: Path, runs: Sequence[ModelRun], command: Sequence[str]) -> tuple[list[Path], list[str]]:
     """Write ``map.md``, ``map.json`` and ``map.png`` into ``out``; the files and any notes."""
-    from quantbench.files import atomic_write_bytes
-
     rows = map_rows(runs)
     atomic_write_bytes(out / "map.md", map_markdown(runs, rows, command).encode("utf-8"))
     atomic_write_bytes(out / "map.json", json.dumps(map_json(runs, rows, command), indent=2,

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable
 
-from quantbench.catalog import REFERENCE_METHOD
+from quantbench.catalog import REFERENCE_METHOD, spec
 from quantbench.results import CaseResult, Metric
+from quantbench.run.timeline import PHASES
 
 GEN_COLUMNS = ("e2e_tps", "decode_tps", "ttft_ms", "token_p50_ms", "token_p90_ms", "token_p99_ms",
                "weights_gb", "peak_gb", "roofline_pct")
@@ -153,7 +154,6 @@ def work_table(results: list[CaseResult]) -> str | None:
     columns = [c for c in (*WORK_COLUMNS, *FAMILY_COLUMNS) if any(c in r.metrics for r in results)]
     if not columns:
         return None
-    from quantbench.catalog import spec
 
     rows = [[f"{spec(c).label} ({spec(c).unit})", *(fmt_metric(r.metrics.get(c)) for r in results)]
             for c in columns]
@@ -191,8 +191,6 @@ TIME_HEADER = ["Method", "prepare s", "load s", "warm-up s", "measuring s", "com
 
 def time_lines(data: dict) -> list[str]:
     """The session's time breakdown (``run.timeline.time_breakdown``) as a table and one line."""
-    from quantbench.run.timeline import PHASES
-
     rows = [[m, *(f"{p.get(k, 0.0):.1f}" for k in PHASES)] for m, p in data["per_method"].items()]
     line = (f"session wall {data['wall_s']:.1f} s; loading (incl. preparing) {data['load_s']:.1f} s; "
             f"model work {data['work_s']:.1f} s; outside model work {data['outside_s']:.1f} s = "

@@ -14,7 +14,7 @@ from quantbench.catalog import spec
 from quantbench.judge.compare import FAILING, INFO, NOT_RUN, Comparison, Row, percent
 from quantbench.judge.diagnose import (WIDTH, change_text, confirm_hint, terminal_hint, unconfirmed_lines,
                                       value_text, what_moved)
-from quantbench.report.tables import fmt_metric
+from quantbench.report.tables import fmt_metric, fmt_value
 from quantbench.results import Metric
 
 HEADER = ["metric", "unit", "before", "after", "change", "tolerance", "verdict"]
@@ -39,9 +39,19 @@ def _change(row: Row) -> str:
     return change_text(row.baseline.median, row.current.median, row.baseline.higher_is_better)
 
 
+def threshold_text(row: Row) -> str | None:
+    """A judged quality row's limit in its direction (``max 0.500`` nats of KL, ``min 0.600``
+    agreement), for the tolerance column; ``None`` for a row without one."""
+    if row.threshold is None:
+        return None
+    bound = "min" if spec(row.metric).higher_is_better else "max"
+    return f"{bound} {fmt_value(row.threshold)}"
+
+
 def cells(row: Row, *, noise: bool = True) -> list[str]:
-    """A row's cells under ``HEADER``: values in their own direction, the change in words."""
-    tol = "-" if row.tolerance is None else percent(row.tolerance)
+    """A row's cells under ``HEADER``: values in their own direction, the change in words, the
+    tolerance (a quality row's threshold)."""
+    tol = threshold_text(row) or ("-" if row.tolerance is None else percent(row.tolerance))
     return [row.metric, row.unit, _value(row.baseline, noise=noise),
             _value(row.current, noise=noise), _change(row), tol, row.verdict]
 

@@ -32,6 +32,8 @@ QUESTIONS = (
     "Describe the trade-off between model size and accuracy.",
     "Why should a benchmark record the software versions it ran with?",
 )
+QUALITY_PROMPTS = 4  # prompts in the quality batch
+QUALITY_PROMPT_TOKENS = 64  # prompt length when there is no tokenizer
 
 
 @dataclass(frozen=True)
@@ -105,3 +107,45 @@ def text_prefill_prompt(tokenizer: Any, length: int, batch: int, device: str) ->
     row = ids.repeat(reps)[:length]
     full = row.unsqueeze(0).repeat(batch, 1)
     return Prompt(full.to(device), torch.ones_like(full).to(device))
+
+
+def _vocab(model: Any) -> int:
+    return int(model.config.vocab_size)
+
+
+class PromptBook:
+    """The session's prompts, the same for every method: chat text through the tokenizer, or
+    seeded token ids from the model's vocabulary when there is none; each batch size's
+    generation prompts are built once."""
+
+    def __init__(self, tokenizer: Any, scenario: Any, seed: int, device: str) -> None:
+        self.tokenizer = tokenizer
+        self.scenario = scenario
+        self.seed = seed
+        self.device = device
+        self._generation: dict[int, list[Prompt]] = {}
+
+    def generation(self, model: Any, batch: int) -> list[Prompt]:
+        """The generate cases' prompt batches at ``batch`` (``scenario.prompts`` of them)."""
+        sc = self.scenario
+        if batch not in self._generation:
+            if self.tokenizer is not None:
+                self._generation[batch] = text_prompts(self.tokenizer, sc.prompts, batch, self.device,
+                                                       sc.prompt_tokens)
+            else:
+                self._generation[batch] = token_prompts(_vocab(model), sc.prompts, sc.prompt_tokens,
+                                                        batch, self.seed, self.device)
+        return self._generation[batch]
+
+    def prefill(self, model: Any, length: int) -> Prompt:
+        """One prompt of exactly ``length`` tokens at batch 1."""
+        if self.tokenizer is not None:
+            return text_prefill_prompt(self.tokenizer, length, 1, self.device)
+        return token_prompt(_vocab(model), length, 1, self.seed + length, self.device)
+
+    def quality(self, model: Any) -> Prompt:
+        """The fixed prompt batch every method's outputs are compared on."""
+        if self.tokenizer is not None:
+            return text_prompts(self.tokenizer, 1, QUALITY_PROMPTS, self.device)[0]
+        return token_prompt(_vocab(model), QUALITY_PROMPT_TOKENS, QUALITY_PROMPTS, self.seed + 7,
+                            self.device)

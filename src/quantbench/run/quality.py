@@ -31,6 +31,8 @@ from torch import Tensor
 
 from quantbench.catalog import spec
 from quantbench.results import Metric
+from quantbench.run.engine import HFEngine
+from quantbench.run.prompts import Prompt
 
 _ROWS_PER_CHUNK = 64
 
@@ -155,9 +157,6 @@ def greedy_continuation(model: Any, input_ids: Tensor, attention_mask: Tensor | 
     """The ``[B, n_tokens]`` greedy new tokens (on the CPU), through the same eager ``generate``
     call the benches time (without an EOS token, so none can end a sequence early and every
     method yields ``n``)."""
-    from quantbench.run.engine import HFEngine
-    from quantbench.run.prompts import Prompt
-
     device = _device(model)
     mask = None if attention_mask is None else attention_mask.to(device)
     engine = HFEngine(model)

@@ -25,7 +25,6 @@ from quantbench.run.memory import release_device_memory
 from quantbench.results import Metric
 from quantbench.run.interleave import interleaved_rounds, ratio_metrics
 from quantbench.run.memory import tensor_bytes
-from quantbench.run.timeline import TimeEntry
 
 RESERVE = 0.25  # share of device memory left free with every interleaved model resident
 
@@ -111,9 +110,7 @@ def interleave_case(runner: Any, batch: int, mode: str,
         return out
     rounds = f"interleaved with {', '.join(runs)}: {len(runs[REFERENCE_METHOD].samples)} paired rounds"
     for method, run in runs.items():
-        runner.timeline.append(TimeEntry(method, "compile" if mode == "compiled" else "warmup",
-                                         run.warmup_s))
-        runner.timeline.append(TimeEntry(method, "measure", run.measure_s))
+        runner.note_run(method, run, mode)
         if method != REFERENCE_METHOD:
             out.metrics[method] = ratio_metrics(runs[REFERENCE_METHOD], run)
             out.notes[method] = [f"ratio to FP16 {rounds} ({run.stop})"]
@@ -129,7 +126,7 @@ def _rounds(runner: Any, models: dict[str, LoadedModel], batch: int, mode: str) 
     # A paired ratio needs pairs to have an interval: three at least, whatever the session's
     # own minimum (one round, issue 19).
     rule = replace(rule, budget_s=rule.budget_s * len(models), min_rounds=max(3, rule.min_rounds))
-    prompts = runner.generation_prompts(models[REFERENCE_METHOD], batch)
+    prompts = runner.prompts.generation(models[REFERENCE_METHOD].model, batch)
     warmup = sc.warmup if mode == "eager" else max(2, sc.warmup)
     return interleaved_rounds(engines, prompts, batch, sc.new_tokens, runner.clock, rule, warmup,
                               REFERENCE_METHOD)

@@ -2,8 +2,9 @@
 
 It holds the session's measuring machinery (model source, pool, clock, memory probe, prompts,
 engines, the FP16 quality reference, the timeline) and answers each case with a ``CaseResult``
-and the raw ``Run``; it keeps no list of results (the session record does). It knows nothing of
-pytest, so it can be driven from a script or a test just the same.
+and the raw ``Run``; it keeps no list of results (the session record does), and hands what the
+record needs of it through ``record_parts``. It knows nothing of pytest, so it can be driven from
+a script or a test just the same.
 """
 
 from __future__ import annotations
@@ -13,42 +14,41 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from quantbench.catalog import REFERENCE_METHOD
-from quantbench.run.device import CPU_NOTE as DEVICE_CPU_NOTE
-from quantbench.run.device import device_metrics
 from quantbench.run.energy import EnergyMeter
-from quantbench.run.engine import compile_metrics
-from quantbench.run.python_calls import python_calls_per_step
+from quantbench.run.engine import compile_metrics, HFEngine
 from quantbench.run.host_probe import launch_overhead_us
 from quantbench.run.measure import Run, generation_metrics, measure_generation, measure_prefill, prefill_metrics
 from quantbench.run.memory import MemoryProbe, memory_metrics, probe_for, release_device_memory
-from quantbench.methods import LoadedModel, LoadRequest, unavailable_reason
+from quantbench.methods import LoadedModel, LoadError, LoadRequest, Unavailable, unavailable_reason
 from quantbench.run.pool import ModelPool
-from quantbench.run.prompts import Prompt, text_prefill_prompt, text_prompts, token_prompt, token_prompts
+from quantbench.run.prompts import PromptBook
 from quantbench.results import CaseResult, Metric
 from quantbench.run.roofline import copy_bandwidth_gbs, kv_bytes_per_step, roofline_metrics, weight_bytes_per_step
 from quantbench.config import Settings
 from quantbench.sources import load_tokenizer, resolve_source
-from quantbench.run import steady
+from quantbench.run import steady, quality
 from quantbench.run.stats import StopRule
 from quantbench.run.timeline import TimeEntry, time_breakdown
 from quantbench.run.timing import Clock, clock_for
+from quantbench.run.work_pass import work_metrics
 
+__all__ = ["RecordParts", "Runner", "Unavailable"]  # Unavailable: raised by load, defined in methods
 
-class Unavailable(Exception):
-    """A method that cannot run here; the message is the skip reason."""
-
-
-QUALITY_PROMPTS = 4  # prompts in the quality batch
-# Python calls per step were the same for 6, 12 and 32 tokens on the tiny Qwen2 (commit 104d182).
-HOST_CALL_TOKENS = 8
-# Decode steps the profiled pass covers: with all 128 of the default scenario it took 25 % of an
-# H100 session's wall time (g1, docs/results/h100-2026-11-25b); kernel time per step varies little
-# with context length at these lengths (attention was 4 % of FP16's kernel time).
-PROFILE_TOKENS = 16
 # An eager warm-up round only has to run every kernel and code path once: a few tokens do that,
 # and a full round of a slow method (bitsandbytes INT8) cost seconds of every session.
 WARMUP_TOKENS = 8
-QUALITY_PROMPT_TOKENS = 64  # prompt length when there is no tokenizer
+
+
+@dataclass(frozen=True)
+class RecordParts:
+    """What the session record (``session.Session``) takes from the runner, as copies."""
+
+    environment: dict[str, Any]  # the model, the host probes, the steadying
+    skipped: dict[str, str]  # method -> why it could not run here
+    failures: dict[str, str]  # method -> why it failed to load
+    loads: dict[str, int]
+    load_events: list[tuple[str, str]]  # ("load" | "release", method), in order
+    time: dict[str, Any]  # ``run.timeline.time_breakdown``
 
 
 @dataclass
@@ -75,13 +75,33 @@ class Runner:
         self.tokenizer = load_tokenizer(self.source)
         request = LoadRequest(self.source, self.device, s.cache_dir, awq, s.seed)
         self.pool = ModelPool(request, self.memory, self.loaders)
-        self._prompts: dict[int, list[Prompt]] = {}
+        self.prompts = PromptBook(self.tokenizer, s.scenario, s.seed, self.device)
         self._engines: dict[tuple[str, str], Any] = {}
         self.reference: Any = None  # the FP16 QualityReference, once captured
         self.pinned = steady.pin_cpus(self.device) if s.steady else None
         self._spun = not s.steady
         # Building a synthetic checkpoint is loading, not harness overhead.
-        self.timeline.append(TimeEntry("(session)", "load", time.perf_counter() - self.started))
+        self.note_time("(session)", "load", time.perf_counter() - self.started)
+
+    # the session record
+
+    def note_time(self, method: str, phase: str, seconds: float) -> None:
+        """Add ``seconds`` of ``phase`` (``run.timeline.PHASES``) to ``method``'s time."""
+        self.timeline.append(TimeEntry(method, phase, seconds))
+
+    def note_run(self, method: str, run: Run, mode: str = "eager") -> None:
+        """A case's timed rounds: its warm-up (compiling, in compiled mode) and its measuring."""
+        self.note_time(method, "compile" if mode == "compiled" else "warmup", run.warmup_s)
+        self.note_time(method, "measure", run.measure_s)
+
+    def record_parts(self) -> RecordParts:
+        """What the session record needs of this runner so far."""
+        return RecordParts(
+            environment={"model_source": self.source.spec, "peak_copy_bandwidth_gbs": self.peak_bandwidth_gbs,
+                         "launch_overhead_us": self.launch_overhead_us, "steady": self.settings.steady,
+                         "cpu_affinity": self.pinned},
+            skipped=dict(self.skipped), failures=dict(self.pool.failures), loads=dict(self.pool.loads),
+            load_events=list(self.pool.events), time=self.time_data())
 
     # models
 
@@ -100,8 +120,8 @@ class Runner:
             seconds = time.perf_counter() - start
         if first:
             prepare = self.pool.records[method].prepare_seconds
-            self.timeline.append(TimeEntry(method, "prepare", prepare))
-            self.timeline.append(TimeEntry(method, "load", seconds - prepare))
+            self.note_time(method, "prepare", prepare)
+            self.note_time(method, "load", seconds - prepare)
         return loaded
 
     def release(self) -> None:
@@ -111,29 +131,7 @@ class Runner:
         self._engines.clear()
         self.pool.release()
         if method:
-            self.timeline.append(TimeEntry(method, "load", time.perf_counter() - start))
-
-    # inputs
-
-    def _vocab(self, loaded: LoadedModel) -> int:
-        return int(loaded.model.config.vocab_size)
-
-    def generation_prompts(self, loaded: LoadedModel, batch: int) -> list[Prompt]:
-        sc = self.settings.scenario
-        if batch not in self._prompts:
-            if self.tokenizer is not None:
-                self._prompts[batch] = text_prompts(self.tokenizer, sc.prompts, batch, self.device,
-                                                    sc.prompt_tokens)
-            else:
-                self._prompts[batch] = token_prompts(self._vocab(loaded), sc.prompts,
-                                                     sc.prompt_tokens, batch, self.settings.seed,
-                                                     self.device)
-        return self._prompts[batch]
-
-    def prefill_prompt(self, loaded: LoadedModel, length: int) -> Prompt:
-        if self.tokenizer is not None:
-            return text_prefill_prompt(self.tokenizer, length, 1, self.device)
-        return token_prompt(self._vocab(loaded), length, 1, self.settings.seed + length, self.device)
+            self.note_time(method, "load", time.perf_counter() - start)
 
     # measuring
 
@@ -161,7 +159,6 @@ class Runner:
         """A fresh engine: the factory given, else ``HFEngine``."""
         if self.engine_factory is not None:
             return self.engine_factory(model, mode)
-        from quantbench.run.engine import HFEngine
 
         return HFEngine(model, mode)
 
@@ -175,16 +172,11 @@ class Runner:
             self.peak_bandwidth_gbs = copy_bandwidth_gbs(self.device, self.clock, nbytes)
             self.launch_overhead_us = launch_overhead_us(self.device, self.clock.sync)
             release_device_memory()  # the probe's 2 GiB of buffers must not stay reserved
-            self.timeline.append(TimeEntry("(session)", "bandwidth", time.perf_counter() - start))
+            self.note_time("(session)", "bandwidth", time.perf_counter() - start)
         return self.peak_bandwidth_gbs
 
     def _memory_metrics(self, loaded: LoadedModel) -> dict[str, Metric]:
         return memory_metrics(self.memory, self.pool.records[loaded.method], self.device)
-
-    def _note_time(self, method: str, run: Run, mode: str = "eager") -> None:
-        self.timeline.append(TimeEntry(method, "compile" if mode == "compiled" else "warmup",
-                                       run.warmup_s))
-        self.timeline.append(TimeEntry(method, "measure", run.measure_s))
 
     def _case(self, loaded: LoadedModel, mode: str, case: str, metrics: dict[str, Metric],
               extra_notes: list[str] | None = None) -> CaseResult:
@@ -196,21 +188,21 @@ class Runner:
 
     def prefill_case(self, loaded: LoadedModel, length: int) -> tuple[CaseResult, Run]:
         """Prefill throughput over ``length`` prompt tokens at batch 1."""
-        prompt = self.prefill_prompt(loaded, length)
+        prompt = self.prompts.prefill(loaded.model, length)
         engine = self._engine(loaded, "eager")
         self.probe_host()
         self.memory.reset_peak()
         with self._steady():
             run = measure_prefill(engine, prompt, length, self.clock,
                                   self.stop_rule(self.settings.max_rounds), max(1, self.settings.scenario.warmup))
-        self._note_time(loaded.method, run)
+        self.note_run(loaded.method, run)
         metrics = {**prefill_metrics(run), **self._memory_metrics(loaded)}
         return self._case(loaded, "eager", f"prefill-{length}", metrics), run
 
     def generate_case(self, loaded: LoadedModel, batch: int, mode: str) -> tuple[CaseResult, Run]:
         """TTFT, decode, per-token latency and end-to-end throughput at one batch size."""
         sc = self.settings.scenario
-        prompts = self.generation_prompts(loaded, batch)
+        prompts = self.prompts.generation(loaded.model, batch)
         engine = self._engine(loaded, mode)
         self.memory.reset_peak()
         # Compiled: the first rounds compile and capture graphs; they are timed as compile_s.
@@ -219,56 +211,48 @@ class Runner:
         with self._steady():
             run = measure_generation(engine, prompts, batch, sc.new_tokens, self.clock,
                                      self.stop_rule(sc.prompts), warmup, self.energy.read_mj, short)
-        self._note_time(loaded.method, run, mode)
+        self.note_run(loaded.method, run, mode)
         metrics = {**generation_metrics(run), **self._memory_metrics(loaded)}
         metrics.update(self._roofline(loaded, batch, prompts[0].length, metrics["decode_tps"].median))
         notes: list[str] = []
         if mode == "compiled":
             compiled, notes = compile_metrics(engine, run)
             metrics.update(compiled)
-        if self.engine_factory is None:
-            work, work_notes = self._work_pass(loaded.method, engine, prompts[0],
-                                               metrics["token_p50_ms"].median)
+        if self.engine_factory is None:  # after the timed rounds, in passes of their own
+            start = time.perf_counter()
+            work, work_notes = work_metrics(engine, prompts[0], sc.new_tokens,
+                                            metrics["token_p50_ms"].median, self.device)
+            self.note_time(loaded.method, "profile", time.perf_counter() - start)
             metrics.update(work)
-            notes += work_notes
+            notes += work_notes + ([self.energy.reason] if self.energy.reason else [])
         return self._case(loaded, mode, f"generate-bs{batch}", metrics, notes), run
-
-    def _work_pass(self, method: str, engine: Any, prompt: Prompt,
-                   step_ms: float) -> tuple[dict[str, Metric], list[str]]:
-        """Device time and work counters in their own passes after the timed rounds, which
-        they never overlap (profiling slows what it watches): kernel time, kernels and launches
-        per decode step from the CUDA profiler, and Python calls per decode step."""
-        start = time.perf_counter()
-        work = device_metrics(engine, prompt, min(PROFILE_TOKENS, self.settings.scenario.new_tokens),
-                              step_ms)
-        calls = python_calls_per_step(engine, prompt, min(HOST_CALL_TOKENS,
-                                                          self.settings.scenario.new_tokens))
-        if calls is not None:
-            work["decode_py_calls"] = calls
-        self.timeline.append(TimeEntry(method, "profile", time.perf_counter() - start))
-        notes = [] if self.device == "cuda" else [DEVICE_CPU_NOTE]
-        return work, notes + ([self.energy.reason] if self.energy.reason else [])
-
-    def quality_prompt(self, loaded: LoadedModel) -> Prompt:
-        """The fixed prompt batch every method's outputs are compared on."""
-        if self.tokenizer is not None:
-            return text_prompts(self.tokenizer, 1, QUALITY_PROMPTS, self.device)[0]
-        return token_prompt(self._vocab(loaded), QUALITY_PROMPT_TOKENS, QUALITY_PROMPTS,
-                            self.settings.seed + 7, self.device)
 
     def capture_reference(self, loaded: LoadedModel) -> None:
         """Keep the reference method's greedy tokens and logits on the quality prompts."""
-        from quantbench.run import quality
-
-        prompt = self.quality_prompt(loaded)
+        prompt = self.prompts.quality(loaded.model)
         self.reference = quality.QualityReference.capture(
             loaded.model, prompt.input_ids, prompt.attention_mask, self.settings.quality_tokens)
+
+    def capture_reference_alone(self) -> None:
+        """Load the reference method by itself, capture its outputs and free it: for a process
+        whose methods lack it (an xdist worker's share). Nothing when it is captured already, is
+        not among the session's methods, or cannot run or load (quality is then skipped)."""
+        if (self.reference is not None or REFERENCE_METHOD not in self.settings.methods
+                or REFERENCE_METHOD in self.skipped or REFERENCE_METHOD in self.pool.failures):
+            return
+        try:
+            loaded = self.load(REFERENCE_METHOD)
+        except (Unavailable, LoadError):
+            return
+        start = time.perf_counter()
+        self.capture_reference(loaded)
+        self.note_time(REFERENCE_METHOD, "quality", time.perf_counter() - start)
+        del loaded
+        self.release()
 
     def quality_case(self, loaded: LoadedModel, mode: str) -> CaseResult:
         """Agreement with FP16's greedy tokens and KL from FP16's next-token distributions
         (eager), or the compiled engine's greedy tokens against FP16's (compiled)."""
-        from quantbench.run import quality
-
         start = time.perf_counter()
         if loaded.method == REFERENCE_METHOD and (mode == "eager" or self.reference is None):
             self.capture_reference(loaded)
@@ -277,10 +261,10 @@ class Runner:
         if mode == "eager":
             metrics = quality.evaluate(loaded.model, self.reference)
         else:
-            metrics = self._engine_quality(self._engine(loaded, mode), self.quality_prompt(loaded))
+            metrics = self._engine_quality(self._engine(loaded, mode), self.prompts.quality(loaded.model))
         if self.tokenizer is not None and mode == "eager":
             metrics["perplexity"] = quality.text_perplexity(loaded.model, self.tokenizer)
-        self.timeline.append(TimeEntry(loaded.method, "quality", time.perf_counter() - start))
+        self.note_time(loaded.method, "quality", time.perf_counter() - start)
         return self._case(loaded, mode, "quality", metrics)
 
     def _engine_quality(self, engine: Any, prompt: Any) -> dict[str, Metric]:
@@ -288,8 +272,6 @@ class Runner:
         and its logits teacher-forced on FP16's tokens (so a compiled graph is what is judged).
         FP16's eager model captured the reference, so compiled FP16 shows what compiling alone
         changes."""
-        from quantbench.run import quality
-
         reference = self.reference
         engine.generate(prompt, reference.n_tokens, lambda: None)
         tokens = engine.last_tokens.cpu()

@@ -10,7 +10,7 @@ import pytest
 def after_each_load(config: pytest.Config, change: Callable[[Any], Any]) -> None:
     """For this pytest session, call ``change(model)`` on every model the runner loads (a fault
     plugin's hook), and undo the patch when the session ends."""
-    from quantbench.run.runner import Runner
+    from quantbench.run.runner import Runner  # torch: loaded only by a fault plugin that patches it
 
     original = Runner.load
 

@@ -1,0 +1,94 @@
+"""Internals of the model libraries quantbench loads through: transformers' compile switches,
+torchao's skip reason and unwrapping, bitsandbytes' quantization state, safetensors' errors."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import sys
+from typing import Any
+
+# transformers 5.17: ``CompileConfig._compile_all_devices`` makes ``generate`` compile on any device
+# (by default it compiles on a GPU only).
+def compile_config(on_gpu: bool) -> Any:
+    """transformers' compile config: CUDA graphs on a GPU, inductor's default mode elsewhere."""
+    from transformers import CompileConfig
+
+    config = CompileConfig(fullgraph=False, mode="reduce-overhead" if on_gpu else "default")
+    config._compile_all_devices = True
+    return config
+
+
+# transformers 5.17: a quantizer's ``is_compileable`` property decides whether ``generate`` compiles;
+# bitsandbytes' quantizers say no although their kernels are registered torch custom ops.
+def allow_compile(model: Any) -> str | None:
+    """Let transformers auto-compile ``model`` although its quantizer is not marked compileable.
+
+    Only this model's quantizer changes (its class is swapped for a subclass that says yes);
+    returns the note the report carries, or ``None`` when there was nothing to lift."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None or quantizer.is_compileable:
+        return None
+    cls = type(quantizer)
+    quantizer.__class__ = type(cls.__name__, (cls,), {"is_compileable": property(lambda _: True)})
+    return (f"compiled by quantbench: transformers does not mark {cls.__name__} compileable, "
+            "so it would have run eager")
+
+
+# torchao 0.18: ``torchao._skip_reason`` holds why torchao skipped loading its compiled kernels
+# (for example an incompatible torch); it has no public accessor.
+def torchao_skip_reason() -> str | None:
+    """torchao's own reason for running without its kernels, if it gave one."""
+    import torchao
+
+    return getattr(torchao, "_skip_reason", None)
+
+
+# torchao 0.18: ``torchao.utils.unwrap_tensor_subclass`` is torchao's own workaround ("we hope this can
+# be integrated into compile stack soon", pytorch/ao#345), not a stable API: it registers a
+# parametrization on each Linear/Embedding whose weight is a ``TorchAOBaseTensor``, so the module
+# holds plain tensors and the subclass is rebuilt inside the traced graph.
+def unwrap_torchao(model: Any) -> int:
+    """Unwrap ``model``'s torchao weights for ``torch.compile``; the number of layers unwrapped
+    (0 when torchao was never imported or holds none of the weights).
+
+    Why: dynamo guards on every tensor-subclass weight at every call of a compiled step. On one
+    H200 a gpt-fast-style loop at 7B shapes ran int4wo at 98-134 tok/s as loaded and 163-168 after
+    unwrapping (issue 24, measured 2026-12-02 by a previous session)."""
+    if "torchao" not in sys.modules:
+        return 0
+    from torch.nn.utils import parametrize
+    from torchao.utils import TorchAOBaseTensor, unwrap_tensor_subclass
+
+    if not any(isinstance(p, TorchAOBaseTensor) for p in model.parameters()):
+        return 0
+    unwrap_tensor_subclass(model)
+    return sum(parametrize.is_parametrized(m) for m in model.modules())
+
+
+def quant_state_tensors(param: Any) -> list[Any]:
+    """The tensors bitsandbytes keeps outside a 4-bit parameter, in its ``quant_state``
+    (``absmax``, ``code``, and the nested ``state2.absmax`` of double quantization; checked on
+    bitsandbytes 0.45-0.50)."""
+    state = getattr(param, "quant_state", None)
+    if state is None:
+        return []
+    found = [v for v in (getattr(state, "absmax", None), getattr(state, "code", None)) if v is not None]
+    nested = getattr(state, "state2", None)
+    return found + ([nested.absmax] if nested is not None else [])
+
+
+def os_error_of(exc: BaseException, path: str) -> OSError | None:
+    """The ``OSError`` inside a safetensors ``SafetensorError`` ("I/O error: No space left on
+    device (os error 28)": safetensors' Rust writer reports errno only in its message), so a
+    full or read-only cache reads as one; ``None`` for any other exception."""
+    if type(exc).__name__ != "SafetensorError":
+        return None
+    found = re.search(r"\(os error (\d+)\)", str(exc))
+    if not found:
+        return None
+    code = int(found.group(1))
+    return OSError(code, os.strerror(code) if code in errno.errorcode else str(exc), path)
+
+

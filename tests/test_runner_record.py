@@ -1,0 +1,88 @@
+"""What the runner hands the session record (``Runner.record_parts``), its time entries and the
+reference captured alone (an xdist worker's), with fake loaders on the CPU: no model runs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from torch import nn
+
+from quantbench.config import Settings
+from quantbench.methods import LoadedModel, LoadError, LoadRequest
+from quantbench.run.memory import CpuMemory
+from quantbench.run.runner import Runner
+
+
+def _loader(method: str, calls: list[str]):
+    def load(req: LoadRequest) -> LoadedModel:
+        calls.append(method)
+        return LoadedModel(method, nn.Linear(4, 4), "float32")
+    return load
+
+
+def _broken(req: LoadRequest) -> LoadedModel:
+    raise RuntimeError("no such checkpoint\nsecond line")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def _runner(cache: Path, calls: list[str], **loaders) -> Runner:
+    settings = replace(Settings(), methods=("fp16", "int8"), cache_dir=cache, steady=False)
+    table = {"fp16": _loader("fp16", calls), "int8": _loader("int8", calls), **loaders}
+    return Runner(settings, "cpu", memory=CpuMemory(), loaders=table)
+
+
+def test_record_parts_are_copies_of_what_the_record_needs(cache: Path) -> None:
+    calls: list[str] = []
+    runner = _runner(cache, calls)
+    runner.load("fp16")
+    runner.release()
+    runner.note_time("fp16", "measure", 2.5)
+    parts = runner.record_parts()
+    assert list(parts.environment) == ["model_source", "peak_copy_bandwidth_gbs", "launch_overhead_us",
+                                       "steady", "cpu_affinity"]
+    assert parts.environment["model_source"] == "synthetic:qwen2-tiny"
+    assert parts.environment["steady"] is False and parts.environment["cpu_affinity"] is None
+    assert (parts.skipped, parts.failures, parts.loads) == ({}, {}, {"fp16": 1})
+    assert parts.load_events == [("load", "fp16"), ("release", "fp16")]
+    fp16 = parts.time["per_method"]["fp16"]
+    assert fp16["measure"] == 2.5 and {"prepare", "load"} <= set(fp16)
+    parts.loads["fp16"] = 9
+    parts.load_events.clear()
+    assert runner.record_parts().loads == {"fp16": 1} and runner.record_parts().load_events
+
+
+def test_a_load_failure_is_in_the_parts_with_its_one_line(cache: Path) -> None:
+    runner = _runner(cache, [], int8=_broken)
+    with pytest.raises(LoadError):
+        runner.load("int8")
+    assert runner.record_parts().failures == {
+        "int8": "int8 failed to load: RuntimeError: no such checkpoint"}
+
+
+def test_the_reference_captured_alone_is_loaded_once_timed_and_freed(cache: Path) -> None:
+    calls: list[str] = []
+    runner = _runner(cache, calls)
+    runner.capture_reference = lambda loaded: setattr(runner, "reference", loaded.method)  # type: ignore
+    runner.capture_reference_alone()
+    runner.capture_reference_alone()  # captured already: nothing
+    assert calls == ["fp16"] and runner.reference == "fp16" and runner.pool.current is None
+    assert "quality" in runner.record_parts().time["per_method"]["fp16"]
+
+
+def test_no_reference_is_loaded_when_it_failed_or_is_not_in_the_session(cache: Path) -> None:
+    calls: list[str] = []
+    failed = _runner(cache, calls, fp16=_broken)
+    with pytest.raises(LoadError):
+        failed.load("fp16")
+    failed.capture_reference_alone()
+    assert failed.reference is None and failed.record_parts().loads == {}
+    without = _runner(cache, calls)
+    without.settings = replace(without.settings, methods=("int8",))
+    without.capture_reference_alone()
+    assert calls == [] and without.reference is None
