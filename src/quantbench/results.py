@@ -91,3 +91,17 @@ class CaseResult:
             metrics={k: Metric.from_dict(v) for k, v in data["metrics"].items()},
             notes=tuple(data.get("notes", ())),
         )
+
+
+def fmt_value(value: float) -> str:
+    """How a figure reads in every table and line: three significant figures, no scientific
+    notation for the usual ranges (the judge's one-line failures and the report's tables alike)."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"

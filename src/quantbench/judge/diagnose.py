@@ -18,7 +18,7 @@ from quantbench.catalog import SPECS, spec
 from quantbench.judge.compare import FAILING, PASS, UNCONFIRMED, Row, percent
 from quantbench.judge.evidence import ab_command_for
 from quantbench.judge.window import MIN_WALL_SESSIONS
-from quantbench.report.tables import fmt_value
+from quantbench.results import fmt_value
 
 WIDTH = 120
 # The family a line leads with, when several moved: the one nearest the cause first.

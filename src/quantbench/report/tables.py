@@ -10,7 +10,7 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 from quantbench.catalog import REFERENCE_METHOD, spec
-from quantbench.results import CaseResult, Metric
+from quantbench.results import CaseResult, Metric, fmt_value
 from quantbench.run.timeline import PHASES
 
 GEN_COLUMNS = ("e2e_tps", "decode_tps", "ttft_ms", "token_p50_ms", "token_p90_ms", "token_p99_ms",
@@ -36,19 +36,6 @@ HEADERS = {
     "compile_s": "Compile s", "graph_breaks": "Graph breaks", "cudagraph_skips": "CUDA graph skips",
     "decode_ratio": "Decode vs fp16 (paired)", "e2e_ratio": "E2E vs fp16 (paired)",
 }
-
-
-def fmt_value(value: float) -> str:
-    """Three significant figures, no scientific notation for the usual ranges."""
-    if value == 0:
-        return "0"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    if abs(value) >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3f}"
 
 
 def fmt_metric(metric: Metric | None) -> str:
