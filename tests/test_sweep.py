@@ -282,3 +282,16 @@ def test_stored_sessions_bad_input_is_one_line_and_exit_4(problem: str, tmp_path
             "twice": "both hold synthetic:qwen2.5-7b-instruct eager generate-bs1 fp16",
             "missing": "no session file at"}[problem] in err
     assert not (tmp_path / "o" / "map.md").exists()
+
+
+def test_a_paired_ratio_from_interleaved_rounds_is_what_the_map_shows() -> None:
+    # sequential medians say BF16 is 1.5x FP16; the interleaved rounds (same session) say 0.98x:
+    # the map takes the paired figure, with its interval, and says so
+    bf16 = case("bf16", "eager", 150.0, 0.988, 2090.0)
+    bf16.metrics["decode_ratio"] = Metric("decode_ratio", "x", 0.98, 0.95, 1.01, 5, True, None, "fixed")
+    runs = [ModelRun(SMALL, PARAMS[SMALL], 0, "passed", "out/s",
+                     session(SMALL, [case("fp16", "eager", 100.0, 0.988, 2070.0), bf16]))]
+    rows = map_rows(runs)
+    assert [(r.method, r.e2e_ratio, r.e2e_paired, r.e2e_low, r.e2e_high) for r in rows] == [
+        ("fp16", 1.0, False, None, None), ("bf16", 0.98, True, 0.95, 1.01)]
+    assert "| bf16 | 150.0 | 0.98× (0.95-1.01, paired) |" in map_markdown(runs, rows, ["sweep"])

@@ -1,8 +1,11 @@
 """The size sweep's map: each method's speed-up over FP16 against model size, end to end and at
 kernel level, with the weights it saves (``map.md``, ``map.json``, ``map.png``).
 
-End to end is wall-clock decode throughput (``decode_tps``) over the reference method's in the
-same model, mode and case; kernel level is the reference's CUDA kernel time per decode token
+End to end is wall-clock decode throughput over the reference method's in the same model, mode
+and case: the paired ratio of interleaved rounds (``decode_ratio``, ``--qb-interleave``) where
+the session has it, since methods measured one after another meet different host drift (BF16
+read 0.76-1.09x FP16 over six H200 sessions with kernels 0.99x in each), else the ratio of
+``decode_tps`` medians; kernel level is the reference's CUDA kernel time per decode token
 (``decode_kernel_us``) over the method's, so a reader sees whether the hardware gain exists and
 where the stack loses it. A CPU session has no kernel time: "not measured". matplotlib is
 imported only to draw.
@@ -22,6 +25,7 @@ from quantbench.files import atomic_write_bytes
 from quantbench.sources import SYNTHETIC_PREFIX, meta_model, synthetic_config_dict
 
 NOT_MEASURED = "not measured"
+PAIRED_RATIO = "decode_ratio"  # the interleaved rounds' decode tok/s over the reference's
 NO_REFERENCE = f"no {REFERENCE_METHOD}"
 LEVELS = (("e2e_ratio", "end to end (wall-clock decode tok/s)"),
           ("kernel_ratio", "kernel level (CUDA kernel time per token)"))
@@ -55,6 +59,11 @@ class MapRow:
     weights_gb: float | None
     vram_saved: float | None
     has_reference: bool
+    # End to end from interleaved rounds (--qb-interleave: the paired ratio of per-round decode
+    # tok/s, with its 95 % interval) where the session measured it, else from sequential medians.
+    e2e_paired: bool = False
+    e2e_low: float | None = None
+    e2e_high: float | None = None
 
 
 def model_parameters(spec: str) -> int | None:
@@ -96,12 +105,14 @@ def map_rows(runs: Sequence[ModelRun]) -> list[MapRow]:
             tps, kernel, weights = (_median(result, m) for m in ("decode_tps", "decode_kernel_us",
                                                                  "weights_gb"))
             ref_weights = _median(ref, "weights_gb")
+            paired = result.metrics.get(PAIRED_RATIO)
             rows.append(MapRow(
                 run.model, run.parameters, result.mode, result.case, result.method, tps,
-                _over(tps, _median(ref, "decode_tps")), kernel,
+                paired.median if paired else _over(tps, _median(ref, "decode_tps")), kernel,
                 _over(_median(ref, "decode_kernel_us"), kernel), weights,
                 None if _over(weights, ref_weights) is None else 1 - weights / ref_weights,
-                ref is not None))
+                ref is not None, paired is not None, paired.low if paired else None,
+                paired.high if paired else None))
     mode_order = {m: i for i, m in enumerate(MODES)}
     return sorted(rows, key=lambda r: (r.parameters or 0, r.model, mode_order.get(r.mode, 9),
                                        r.case, r.method != REFERENCE_METHOD))
@@ -123,6 +134,14 @@ def _ratio(row: MapRow, value: float | None, measured: float | None) -> str:
     if not row.has_reference:
         return NO_REFERENCE
     return "-" if value is None else f"{value:.2f}×"
+
+
+def _e2e(row: MapRow) -> str:
+    """The end-to-end ratio; a paired one with its 95 % interval."""
+    text = _ratio(row, row.e2e_ratio, row.decode_tps)
+    if row.e2e_paired and row.e2e_low is not None and row.e2e_high is not None:
+        text += f" ({row.e2e_low:.2f}-{row.e2e_high:.2f}, paired)"
+    return text
 
 
 def _saved(row: MapRow) -> str:
@@ -157,12 +176,15 @@ def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequ
               f"End to end: decode tok/s over {REFERENCE_METHOD}'s in the same model, mode and "
               f"case. Kernel level: {REFERENCE_METHOD}'s CUDA kernel time per decode token over "
               "the method's (higher is faster for both). VRAM saved: weights against "
-              f"{REFERENCE_METHOD}'s.", ""]
+              f"{REFERENCE_METHOD}'s. \"paired\": from rounds interleaved with {REFERENCE_METHOD}'s "
+              "(`--qb-interleave`), the geometric mean of per-round ratios and its 95 % interval, "
+              "which host drift between methods cannot bias; otherwise from each method's own "
+              "rounds, measured one after another.", ""]
     lines += _table(
         ["Model", "Parameters", "Mode", "Case", "Method", "Decode tok/s", "× FP16 end to end",
          "Kernel µs/token", "× FP16 kernel level", "Weights GB", "VRAM saved vs FP16"],
         [[r.model, _billions(r.parameters), r.mode, r.case, r.method, _num(r.decode_tps),
-          _ratio(r, r.e2e_ratio, r.decode_tps),
+          _e2e(r),
           NOT_MEASURED if r.kernel_us is None else _num(r.kernel_us),
           _ratio(r, r.kernel_ratio, r.kernel_us), _num(r.weights_gb, 3), _saved(r)] for r in rows])
     notes = notes_of(runs)
