@@ -18,5 +18,9 @@ from quantbench.config import build_settings; from quantbench.sources import res
 s=build_settings({}, {'cache_dir':'/tmp/qbc'}); src=resolve_source(s.model, s.cache_dir, s.seed); t=time.time()
 print(awq.prepare(LoadRequest(src,'cuda',s.cache_dir,None,s.seed)), round(time.time()-t,1),'s')"; }
 sess() { local name=$1; shift; mkdir -p $R/$name; step $name python3 -m pytest benches $C --qb-report-dir $R/$name --qb-baseline-dir $R/baselines --benchmark-json $R/$name/bench.json "$@"; }
+# The size map (issue 24): one process per (size, mode), every map method, interleaved with FP16.
+# e.g. "mapsess m7c 7b compiled"; MAPM / MAPK override the methods and the case selection.
+MAPM=${MAPM:-fp16,bf16,nf4,awq,int8wo,int4wo,fp8wo,fp8dq}; MAPK=${MAPK:-generate and bs1 or prefill and len128}
+mapsess() { local name=$1 size=$2 mode=$3; sess $name --qb-model synthetic:qwen2.5-$size-instruct --qb-modes $mode --qb-methods $MAPM -k "$MAPK" --qb-interleave; }
 for st in "$@"; do eval "$st"; done
 kill $PACKER; pack; cat $R/steps.txt
