@@ -62,7 +62,8 @@ def main() -> None:
         torch.set_num_threads(a.pin)
     folder = materialize_synthetic(a.model, Path(a.cache), 0)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, a.dtype)).to(DEV).eval()
-    ids = torch.randint(1, min(20000, model.config.vocab_size), (1, 128), device=DEV, generator=torch.Generator(DEV).manual_seed(0))
+    ids = torch.randint(1, min(20000, model.config.vocab_size), (1, 128), device=DEV,
+                        generator=torch.Generator(DEV).manual_seed(0))
     mask = torch.ones_like(ids)
     n = a.tokens
 
