@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 from quantbench import exits
 from quantbench.commands.child import ChildRun, RunFn, child_env, run_child, run_subprocess
-from quantbench.session import Session
+from quantbench.session import Session, SessionError
 from quantbench.report.sweep_map import ModelRun, model_parameters, write_map
 from quantbench.files import check_writable_dir, describe
 from quantbench.sources import SourceError, source_kind
@@ -137,8 +137,6 @@ def stored_runs(paths: Sequence[Path], parameters: Callable[[str], int | None]) 
     """A ``ModelRun`` per stored session, as if the sweep had run it; ``SweepError`` names a
     file that cannot be read, and a (model, mode, case, method) two files both hold (which of
     them the map should show is not for the sweep to guess)."""
-    from quantbench.session import SessionError
-
     runs, seen = [], {}
     for path in paths:
         try:
@@ -177,16 +175,12 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess,
             check_writable_dir(out)
         except OSError as exc:
             raise SweepError(f"cannot write the out folder {out}: {describe(exc)}") from None
+        stored = None if args.stored is None else stored_runs(args.stored, parameters)
     except SweepError as exc:
         print(f"quantbench sweep: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
-    try:
-        runs = (stored_runs(args.stored, parameters) if args.stored is not None else
-                run_models(models, out, pytest_args, run, parameters,
-                           say=lambda line: print(line, flush=True)))
-    except SweepError as exc:
-        print(f"quantbench sweep: {exc}", file=sys.stderr)
-        return EXIT_UNUSABLE
+    runs = stored if stored is not None else run_models(models, out, pytest_args, run, parameters,
+                                                        say=lambda line: print(line, flush=True))
     command = ["python", "-m", "quantbench", "sweep", *argv]
     written, notes = write_map(out, runs, command)
     for note in notes:

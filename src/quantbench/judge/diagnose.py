@@ -21,6 +21,7 @@ from quantbench.judge.window import MIN_WALL_SESSIONS
 from quantbench.results import fmt_value
 
 WIDTH = 120
+CATALOG_ORDER = {name: i for i, name in enumerate(SPECS)}  # a tie's lead: the catalog's order
 # The family a line leads with, when several moved: the one nearest the cause first.
 LEAD_ORDER = ("gpu", "host", "memory", "quality", "wall", "info")
 MOVED = {"gpu": "GPU work", "host": "host work", "memory": "memory", "quality": "quality",
@@ -80,8 +81,8 @@ def figure(row: Row, *, tolerance: bool = True) -> str:
 def _worst(rows: list[Row]) -> Row:
     """The row that moved most (its change furthest below zero; + = better in ``Row.change``);
     on a tie the catalog's order decides (synchronisations before the copies they bring)."""
-    order = {name: i for i, name in enumerate(SPECS)}
-    return min(rows, key=lambda r: (r.change if r.change is not None else 0.0, order.get(r.metric, len(order))))
+    return min(rows, key=lambda r: (r.change if r.change is not None else 0.0,
+                                    CATALOG_ORDER.get(r.metric, len(CATALOG_ORDER))))
 
 
 def diagnose(rows: Iterable[Row], verdicts: tuple[str, ...] = FAILING) -> list[Diagnosis]:

@@ -139,7 +139,7 @@ def _ratio(row: MapRow, value: float | None, measured: float | None) -> str:
 def _e2e(row: MapRow) -> str:
     """The end-to-end ratio; a paired one with its 95 % interval."""
     text = _ratio(row, row.e2e_ratio, row.decode_tps)
-    if row.e2e_paired and row.e2e_low is not None and row.e2e_high is not None:
+    if row.e2e_paired:
         text += f" ({row.e2e_low:.2f}-{row.e2e_high:.2f}, paired)"
     return text
 
