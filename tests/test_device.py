@@ -344,3 +344,46 @@ def test_syncs_copies_and_allocations_are_counted_per_step() -> None:
     assert (m["decode_syncs"].median, m["decode_copies"].median) == (0.0, 0.0)
     assert m["decode_syncs"].stop == "exact" and SPECS["decode_syncs"].family == "host"
     assert SPECS["decode_copies"].kind == "count" and SPECS["decode_allocs"].kind == "info"
+
+
+class _FakeProfile:
+    """torch.profiler.profile's shape: a context manager with ``profiler.kineto_results``."""
+
+    seen: list[str | None] = []
+
+    def __init__(self, activities: object) -> None:
+        self.profiler = self
+
+    def __enter__(self) -> "_FakeProfile":
+        import os
+
+        _FakeProfile.seen.append(os.environ.get("TEARDOWN_CUPTI"))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    @property
+    def kineto_results(self) -> "_FakeProfile":
+        return self
+
+    def events(self) -> list:
+        return []
+
+
+def test_the_profiled_pass_detaches_cupti_unless_the_user_said_otherwise(monkeypatch) -> None:
+    # Kineto keeps CUPTI attached after a trace unless TEARDOWN_CUPTI=1, and every later launch
+    # (the next case's timed decode) would pay its callback.
+    torch = pytest.importorskip("torch")
+    import torch.profiler
+
+    from quantbench import compat
+
+    monkeypatch.setattr(torch.profiler, "profile", _FakeProfile)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    _FakeProfile.seen = []
+    monkeypatch.delenv("TEARDOWN_CUPTI", raising=False)
+    assert compat.cuda_activity(lambda: None) == []
+    monkeypatch.setenv("TEARDOWN_CUPTI", "0")
+    compat.cuda_activity(lambda: None)
+    assert _FakeProfile.seen == ["1", "0"]
