@@ -3,7 +3,6 @@ records and the tensor-subclass flattening protocol."""
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 # torch 2.11 to 2.13: dynamo's process-global counters and compilation metrics
@@ -55,12 +54,6 @@ def cuda_activity(fn: Callable[[], Any]) -> list[tuple[str, str, int]]:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    # Kineto leaves CUPTI attached after a trace unless TEARDOWN_CUPTI=1 (pytorch/pytorch#144455),
-    # and every later kernel launch then pays CUPTI's callback: the next case's timed decode
-    # read 64 ms per token where a process that never profiled read 17-29 (docs/gating.md).
-    # torch itself sets 0 where teardown is unsafe (CUDA graphs before CUDA 12.6); a value the
-    # user set is left alone.
-    os.environ.setdefault("TEARDOWN_CUPTI", "1")
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         fn()
         torch.cuda.synchronize()

@@ -34,9 +34,9 @@ from quantbench.run.work_pass import work_metrics
 
 __all__ = ["RecordParts", "Runner", "Unavailable"]  # Unavailable: raised by load, defined in methods
 
-# An eager warm-up round only has to run every kernel and code path once: a few tokens do that,
-# and a full round of a slow method (bitsandbytes INT8) cost seconds of every session.
-WARMUP_TOKENS = 8
+# A warm-up round generates as many tokens as a timed one. An 8-token warm-up left the first
+# full-length generation cold: on a lent H200 it ran 72.6 ms per FP16 token against 24 for the
+# next (tools/decode_probe.py), and a session's one timed round was that cold round (64-89 ms).
 
 
 @dataclass(frozen=True)
@@ -207,10 +207,9 @@ class Runner:
         self.memory.reset_peak()
         # Compiled: the first rounds compile and capture graphs; they are timed as compile_s.
         warmup = sc.warmup if mode == "eager" else max(2, sc.warmup)
-        short = min(WARMUP_TOKENS, sc.new_tokens) if mode == "eager" else None
         with self._steady():
             run = measure_generation(engine, prompts, batch, sc.new_tokens, self.clock,
-                                     self.stop_rule(sc.prompts), warmup, self.energy.read_mj, short)
+                                     self.stop_rule(sc.prompts), warmup, self.energy.read_mj)
         self.note_run(loaded.method, run, mode)
         metrics = {**generation_metrics(run), **self._memory_metrics(loaded)}
         metrics.update(self._roofline(loaded, batch, prompts[0].length, metrics["decode_tps"].median))

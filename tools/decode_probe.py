@@ -1,17 +1,21 @@
-"""Does a finished torch.profiler pass slow the decode steps timed after it?
+"""Why a session's timed eager decode read ~3x what a process of its own read, on a lent H200.
 
-Why: inside a default session eager FP16 decode of the 0.5B model read 64 ms per token on a lent
-H200, while the same ``generate`` in a process of its own (tools/raw_decode.py) read 17-29 ms. Every
-case's profiled pass runs before the next case's timed rounds; Kineto leaves CUPTI attached after a
-trace unless ``TEARDOWN_CUPTI=1`` (pytorch/pytorch#144455), so every later kernel launch may pay
-CUPTI's callback. This times the harness's own ``generate`` before any profiler, after one
-profiled pass, and after a second one, in one process, with torch.profiler itself (not the
-harness's wrapper, which sets ``TEARDOWN_CUPTI``); run it with the variable unset, ``0`` and ``1``.
+Inside a default session eager FP16 decode of the 0.5B model read 64-89 ms per token, while the
+same ``generate`` in a process of its own (tools/raw_decode.py) read 17-29 ms. Two suspects, timed
+here in one process with the harness's own ``generate``:
 
-    python tools/cupti_probe.py [--tokens 128] [--reps 3] > out.jsonl
+* the warm-up: the session warmed up with 8 tokens, then timed ONE round of the full length, so
+  the timed round was the first full-length generation; the first reps below follow an 8-token
+  warm-up in the same way;
+* a finished profiler pass: Kineto leaves CUPTI attached unless ``TEARDOWN_CUPTI=1``
+  (pytorch/pytorch#144455), so later launches may pay its callback; reps follow one and two
+  profiled passes of torch.profiler itself.
 
-Each line: phase, ms per token (median, min, max), the profiled pass's own seconds, and
-``TEARDOWN_CUPTI`` as the process saw it. Synthetic checkpoint (seeded random weights; speed only).
+    python tools/decode_probe.py [--tokens 128] [--reps 3] > out.jsonl
+
+Each line: phase, ms per token of each rep, each rep's new cudaMalloc segments and median host
+interval between its steps, the profiled pass's own seconds, and ``TEARDOWN_CUPTI`` as the
+process saw it. Synthetic checkpoint (seeded random weights; speed only).
 """
 
 from __future__ import annotations
@@ -49,19 +53,30 @@ def main() -> None:
     engine = HFEngine(model, "eager")
     n = a.tokens
 
+    segments: list[int] = []
+    step_p50: list[float] = []
+
     def per_token_ms() -> list[float]:
+        """Each rep's ms per token; beside it, the rep's new cudaMalloc segments and the median
+        host interval between its steps (is a cold rep slow in a few steps or in all of them?)."""
         out = []
+        segments.clear()
+        step_p50.clear()
         for _ in range(a.reps):
+            stamps: list[float] = []
+            before = torch.cuda.memory_stats().get("segment.all.allocated", 0)
             torch.cuda.synchronize()
             t = time.perf_counter()
-            engine.generate(P, n, type(None))
+            engine.generate(P, n, lambda: stamps.append(time.perf_counter()))
             torch.cuda.synchronize()
             out.append((time.perf_counter() - t) * 1000 / n)
+            segments.append(torch.cuda.memory_stats().get("segment.all.allocated", 0) - before)
+            step_p50.append(round(statistics.median(b - a for a, b in zip(stamps, stamps[1:])) * 1000, 2))
         return out
 
     def report(phase: str, ms: list[float], profile_s: float | None = None) -> None:
-        print(json.dumps({"phase": phase, "ms_per_token_median": round(statistics.median(ms), 2),
-                          "min": round(min(ms), 2), "max": round(max(ms), 2), "tokens": n,
+        print(json.dumps({"phase": phase, "ms_per_token": [round(x, 2) for x in ms],
+                          "new_segments": list(segments), "step_p50_ms": list(step_p50), "tokens": n,
                           "profile_s": profile_s, "TEARDOWN_CUPTI": os.environ.get("TEARDOWN_CUPTI")}),
               flush=True)
 
