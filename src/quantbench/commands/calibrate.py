@@ -157,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     partial = [str(p) for p, s in zip(args.sessions, sessions) if s.partial]
     if partial:
         print("partial (cut-off) sessions, their finished cases used: " + ", ".join(partial))
-    print(f"baseline written: {path} from {len(sessions)} sessions"
+    count = f"{len(sessions)} session" + ("s" if len(sessions) != 1 else "")
+    print(f"baseline written: {path} from {count}"
           + (f"; previous kept as {kept}" if kept else ""))
     return 0
 
