@@ -31,7 +31,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Sequence
 
-from quantbench.catalog import UNGATED_KINDS, spec
+from quantbench.catalog import gated
 from quantbench.config import Settings
 from quantbench.judge.compare import judge_metric
 from quantbench.results import Metric
@@ -155,8 +155,7 @@ def judge_group(group: Group, metrics: Sequence[str], settings: Settings) -> lis
     for case_key, method, name in group.series_keys(metrics):
         points = tuple((i, s.results[(case_key, method)][name]) for i, s in enumerate(group.samples)
                        if name in s.results.get((case_key, method), {}))
-        kind = spec(name).kind
-        tolerance = None if kind in UNGATED_KINDS else settings.tolerance(name)
+        tolerance = settings.tolerance(name) if gated(name) else None
         base = (group.baseline.results.get(case_key, {}).get(method, {}).get(name)
                 if group.baseline else None)
         reference = base.median if base else statistics.median(m.median for _, m in points)

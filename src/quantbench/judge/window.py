@@ -26,8 +26,6 @@ _ENV_KEYS = ("gpu", "driver", "cuda", "host_cpu", "launch_overhead_us", "version
 Medians = dict[str, dict[str, dict[str, float]]]  # case_key -> method -> metric -> median
 
 
-
-
 @dataclass(frozen=True)
 class Entry:
     """One session in a baseline's window: when and with what it ran, and its medians."""
