@@ -34,10 +34,6 @@ from quantbench.run.work_pass import work_metrics
 
 __all__ = ["RecordParts", "Runner", "Unavailable"]  # Unavailable: raised by load, defined in methods
 
-# A warm-up round generates as many tokens as a timed one. An 8-token warm-up left the first
-# full-length generation cold: on a lent H200 it ran 72.6 ms per FP16 token against 24 for the
-# next (tools/decode_probe.py), and a session's one timed round was that cold round (64-89 ms).
-
 
 @dataclass(frozen=True)
 class RecordParts:
@@ -206,6 +202,9 @@ class Runner:
         engine = self._engine(loaded, mode)
         self.memory.reset_peak()
         # Compiled: the first rounds compile and capture graphs; they are timed as compile_s.
+        # Every warm-up round is as long as a timed one: after an 8-token warm-up the first
+        # full-length generation ran 72.6 ms per FP16 token on a lent H200 against 24 for the
+        # next (tools/decode_probe.py), and with one timed round that cold round was the figure.
         warmup = sc.warmup if mode == "eager" else max(2, sc.warmup)
         with self._steady():
             run = measure_generation(engine, prompts, batch, sc.new_tokens, self.clock,
