@@ -28,10 +28,10 @@ from typing import Any, Mapping
 
 from quantbench.judge.baseline import Baseline, BaselineError, gpu_slug, model_slug
 from quantbench.judge.evidence import (ALPHA, WALL_PRIOR_FACTOR, Z_CRITICAL, Evidence, ab_command,
-                                       factor, holm, p_value, z_score)
+                                       factor, holm, p_value, pooled_spread, z_score)
 
 __all__ = ["Z_CRITICAL", "z_score"]  # part of this module's interface since before judge.evidence
-from quantbench.judge.window import MIN_WALL_SESSIONS, evidence
+from quantbench.judge.window import MIN_WALL_SESSIONS, evidence, evidence_by_row
 from quantbench.catalog import spec
 from quantbench.results import CaseResult, Metric
 from quantbench.config import Scenario, Settings
@@ -240,6 +240,7 @@ def compare(
     rows: list[Row | None] = []
     pending: list[tuple[int, str, str, Metric, Metric, float, Evidence]] = []
     notes: list[str] = []
+    pools: dict[tuple[str, str], tuple[float, int] | None] = {}
     for case_key, method, base in baseline.entries():
         result = current.get((case_key, method))
         now = result.metrics.get(base.name) if result else None
@@ -262,7 +263,13 @@ def compare(
             continue
         wall = spec(base.name).family == "wall"
         medians = evidence(baseline.sessions, case_key, method, base.name)
-        p, z = p_value(base, now, medians)
+        pooled = None
+        if kind == "device":  # its spread pooled over the mode's rows (``evidence.pooled_spread``)
+            mode = case_key.partition("/")[0]
+            if (mode, base.name) not in pools:
+                pools[mode, base.name] = pooled_spread(evidence_by_row(baseline.sessions, mode, base.name))
+            pooled = pools[mode, base.name]
+        p, z = p_value(base, now, medians, pooled)
         count = len(medians) if baseline.sessions else baseline.session_count
         pending.append((len(rows), case_key, method, base, now, tolerance,
                         Evidence(p, z, count, wall)))

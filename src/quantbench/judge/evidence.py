@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from scipy import stats
 
@@ -63,25 +63,46 @@ def z_score(baseline: Metric, current: Metric) -> float | None:
     return (current.median - baseline.median) / math.hypot(se_b, se_c)
 
 
-def between_sessions(medians: Sequence[float], now: float) -> float | None:
-    """Two-sided p of ``now`` under the prediction test from the window's session medians
-    (``None`` with fewer than two, or a value a log cannot take)."""
+def pooled_spread(windows: Iterable[Sequence[float]]) -> tuple[float, int] | None:
+    """The between-session spread of log medians pooled over several rows of one metric: (s,
+    degrees of freedom), each row's deviations taken from its own mean; ``None`` when no row
+    holds two sessions. Device time moves alike in every row (kernel time repeated within
+    0.01-1 % between leases), so a window of two sessions gives as many degrees of freedom as it
+    has rows, where a row alone would give one (t = 12.7) and hide a 10 % move."""
+    squares, df = 0.0, 0
+    for medians in windows:
+        logs = [math.log(m) for m in medians if m > 0]
+        if len(logs) < 2:
+            continue
+        mean = statistics.fmean(logs)
+        squares += sum((x - mean) ** 2 for x in logs)
+        df += len(logs) - 1
+    return (math.sqrt(squares / df), df) if df else None
+
+
+def between_sessions(medians: Sequence[float], now: float,
+                     pooled: tuple[float, int] | None = None) -> float | None:
+    """Two-sided p of ``now`` under the prediction test from the window's session medians, with
+    the row's own spread or a ``pooled`` one (``pooled_spread``); ``None`` with no spread to
+    judge by (fewer than two medians and nothing pooled) or a value a log cannot take."""
     k = len(medians)
-    if k < 2 or now <= 0 or min(medians) <= 0:
+    if (k < 2 and pooled is None) or k < 1 or now <= 0 or min(medians) <= 0:
         return None
     logs = [math.log(m) for m in medians]
-    s = statistics.stdev(logs)
+    s, df = pooled if pooled is not None else (statistics.stdev(logs), k - 1)
     diff = math.log(now) - statistics.fmean(logs)
     if s == 0:
         return 1.0 if abs(diff) < 1e-12 else 0.0
     t = diff / (s * math.sqrt(1 + 1 / k))
-    return float(2 * stats.t.sf(abs(t), k - 1))
+    return float(2 * stats.t.sf(abs(t), df))
 
 
-def p_value(base: Metric, now: Metric, medians: Sequence[float]) -> tuple[float | None, float | None]:
+def p_value(base: Metric, now: Metric, medians: Sequence[float],
+            pooled: tuple[float, int] | None = None) -> tuple[float | None, float | None]:
     """(p, z) of one metric's change: from the window's session medians when it holds two or
-    more, else from both sides' intervals (z-test); ``(None, None)`` when noise is unknown."""
-    p = between_sessions(medians, now.median)
+    more (or a ``pooled`` spread), else from both sides' intervals (z-test); ``(None, None)``
+    when noise is unknown."""
+    p = between_sessions(medians, now.median, pooled)
     if p is not None:
         return p, None
     z = z_score(base, now)

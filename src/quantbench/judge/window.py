@@ -81,3 +81,16 @@ def evidence(entries: Sequence[Entry], case_key: str, method: str, name: str) ->
     """The session medians the window holds for one metric, oldest first."""
     return [e.medians[case_key][method][name] for e in entries
             if name in e.medians.get(case_key, {}).get(method, {})]
+
+
+def evidence_by_row(entries: Sequence[Entry], mode: str, name: str) -> list[list[float]]:
+    """The session medians of one metric for every (case, method) row of one mode, a list per
+    row: what ``evidence.pooled_spread`` pools."""
+    rows: dict[tuple[str, str], list[float]] = {}
+    for e in entries:
+        for case_key, by_method in e.medians.items():
+            if case_key.partition("/")[0] == mode:
+                for method, values in by_method.items():
+                    if name in values:
+                        rows.setdefault((case_key, method), []).append(values[name])
+    return list(rows.values())
