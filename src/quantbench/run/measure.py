@@ -114,11 +114,12 @@ EnergyReader = Callable[[], "float | None"]
 
 
 def _rounds(take: Callable[[int], Any], watch: Callable[[list[Any]], list[list[float]]],
-            rule: StopRule, warmup: int, clock: Clock, energy: EnergyReader | None = None) -> Run:
+            rule: StopRule, warmup: int, clock: Clock, energy: EnergyReader | None = None,
+            warm: Callable[[int], Any] | None = None) -> Run:
     run = Run()
     t0 = clock.now_s()
     for i in range(warmup):
-        take(i)
+        (warm or take)(i)
     t1 = clock.now_s()
     run.warmup_s = t1 - t0
     start_mj = energy() if energy else None
@@ -137,19 +138,22 @@ def _rounds(take: Callable[[int], Any], watch: Callable[[list[Any]], list[list[f
 
 def measure_generation(engine: Engine, prompts: Sequence[Any], batch: int, new_tokens: int,
                        clock: Clock, rule: StopRule, warmup: int,
-                       energy: EnergyReader | None = None) -> Run:
-    """Warm up (``warmup`` generations as long as a timed one: a shorter warm-up leaves the first
-    timed round cold, docs/gating.md), then take generation rounds over ``prompts`` (cycled) until
-    ``rule`` stops; ``energy`` (the device's cumulative millijoules) is read around the measured
-    rounds."""
-    def take(i: int) -> GenerationTiming:
-        return time_generation(engine, prompts[i % len(prompts)], batch, new_tokens, clock)
+                       energy: EnergyReader | None = None, warmup_tokens: int | None = None) -> Run:
+    """Warm up (``warmup`` generations of ``warmup_tokens``, by default as long as a timed one:
+    the first full-length generation of a shape builds cuDNN's attention plans, docs/gating.md),
+    then take generation rounds over ``prompts`` (cycled) until ``rule`` stops; ``energy`` (the
+    device's cumulative millijoules) is read around the measured rounds."""
+    def take(i: int, tokens: int = new_tokens) -> GenerationTiming:
+        return time_generation(engine, prompts[i % len(prompts)], batch, tokens, clock)
+
+    def warm(i: int) -> GenerationTiming:
+        return take(i, warmup_tokens or new_tokens)
 
     def watch(samples: list[GenerationTiming]) -> list[list[float]]:
         return [[s.ttft_ms for s in samples], [s.decode_tps for s in samples],
                 [s.e2e_tps for s in samples]]
 
-    return _rounds(take, watch, rule, warmup, clock, energy)
+    return _rounds(take, watch, rule, warmup, clock, energy, warm)
 
 
 def measure_prefill(engine: Engine, prompt: Any, tokens: int, clock: Clock, rule: StopRule,

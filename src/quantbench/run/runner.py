@@ -34,6 +34,14 @@ from quantbench.run.work_pass import work_metrics
 
 __all__ = ["RecordParts", "Runner", "Unavailable"]  # Unavailable: raised by load, defined in methods
 
+# An eager warm-up round is as long as a timed one the first time a process generates at a shape
+# (activation dtype, batch, prompt and new tokens): on a lent H200 that first full-length
+# generation builds a cuDNN attention plan per new KV length and ran 73.3 ms per FP16 token
+# against 18-20 for the next (tools/decode_probe.py). The plans are kept per shape, not per model:
+# a second FP16 model was warm at once, BF16 and batch 8 were cold (docs/results/h200-2026-12-02d).
+# So a later method of a warmed shape warms up with this many tokens: its own kernels' first calls.
+SHORT_WARMUP_TOKENS = 8
+
 
 @dataclass(frozen=True)
 class RecordParts:
@@ -59,6 +67,8 @@ class Runner:
     skipped: dict[str, str] = field(default_factory=dict)
     peak_bandwidth_gbs: float | None = None
     launch_overhead_us: float | None = None
+    # Eager generation shapes some method of this process has warmed up at full length.
+    warm_shapes: set[tuple[Any, ...]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.started = time.perf_counter()
@@ -202,13 +212,14 @@ class Runner:
         engine = self._engine(loaded, mode)
         self.memory.reset_peak()
         # Compiled: the first rounds compile and capture graphs; they are timed as compile_s.
-        # Every warm-up round is as long as a timed one: after an 8-token warm-up the first
-        # full-length generation ran 72.6 ms per FP16 token on a lent H200 against 24 for the
-        # next (tools/decode_probe.py), and with one timed round that cold round was the figure.
         warmup = sc.warmup if mode == "eager" else max(2, sc.warmup)
+        shape = (mode, str(getattr(loaded.model, "dtype", "")), batch, prompts[0].length, sc.new_tokens)
         with self._steady():
             run = measure_generation(engine, prompts, batch, sc.new_tokens, self.clock,
-                                     self.stop_rule(sc.prompts), warmup, self.energy.read_mj)
+                                     self.stop_rule(sc.prompts), warmup, self.energy.read_mj,
+                                     SHORT_WARMUP_TOKENS if shape in self.warm_shapes else None)
+        if mode == "eager":
+            self.warm_shapes.add(shape)
         self.note_run(loaded.method, run, mode)
         metrics = {**generation_metrics(run), **self._memory_metrics(loaded)}
         metrics.update(self._roofline(loaded, batch, prompts[0].length, metrics["decode_tps"].median))
