@@ -181,6 +181,19 @@ def test_unconfirmed_wall_clock_moves_are_worth_a_look_not_a_failure(failing: Co
     assert f"{why}\n\n```\n{command}\n```" in markdown_summary(comparison, [], "t")
 
 
+def test_the_confirming_command_of_many_cases_wraps_before_its_selection() -> None:
+    # Lease H's GPU-work session: four cases in one -k made a 142-column line.
+    rows = [Row(key, method, "token_p50_ms", "ms", None, None, -0.5, 0.1, UNCONFIRMED, "wall")
+            for key in ("eager/generate-bs1", "eager/generate-bs8", "eager/prefill-1024", "eager/prefill-128")
+            for method in ("awq", "bf16", "int8")]
+    hint = terminal_hint(rows)
+    assert hint[-2:] == ["    --qb-methods awq,bf16,int8 --qb-modes eager \\",
+                         "    -k '(generate and bs1) or (generate and bs8) or (prefill and len1024) or "
+                         "(prefill and len128)'"]
+    assert max(map(len, hint)) <= 120
+    assert " ".join(x.strip().rstrip("\\").strip() for x in hint[1:]) == confirm_hint(rows)[1]  # still pasteable
+
+
 def test_pass_and_quality_only_outcomes_are_short() -> None:
     quality = Row("eager/quality", "nf4", "kl_divergence", "nats", None,
                   Metric.exact("kl_divergence", "nats", 1e-3, higher_is_better=False), None, None,

@@ -150,4 +150,8 @@ def terminal_hint(rows: Iterable[Row]) -> list[str]:
     if hint is None:
         return []
     command, _, pytest_args = hint[1].partition(" -- ")
-    return [f"  {hint[0]}", f"  {command} -- \\", f"    {pytest_args}"]
+    lines = [f"  {hint[0]}", f"  {command} -- \\"]
+    head, k, where = pytest_args.partition(" -k ")
+    if k and len(pytest_args) + 4 > 120:  # four cases' -k alone made a line of 142 (H200, lease H)
+        return [*lines, f"    {head} \\", f"    -k {where}"]
+    return [*lines, f"    {pytest_args}"]
