@@ -138,3 +138,33 @@ def test_one_pair_gives_the_ratio_without_an_interval() -> None:
     m = ratio_metrics(ref, other)["e2e_ratio"]
     assert (m.median, m.low, m.high, m.n, m.stop) == (2.0, 2.0, 2.0, 1, "budget")
     assert math.isclose(ratio_metrics(ref, other)["decode_ratio"].median, 2.0)
+
+
+def test_interleaved_rounds_run_with_garbage_collection_paused() -> None:
+    """As a case's own timed rounds do (``run.steady``): a collection must not land in one
+    method's round of a pair."""
+    import gc
+    from types import SimpleNamespace
+
+    from quantbench.config import Settings
+    from quantbench.run import steady
+    from quantbench.run.resident import _rounds
+
+    clock, seen = FakeClock(), []
+
+    class Watching(DriftingEngine):
+        def generate(self, prompt: Any, new_tokens: int, on_step: Callable[[], None]) -> int:
+            seen.append(gc.isenabled())
+            return super().generate(prompt, new_tokens, on_step)
+
+    settings = Settings()
+    runner = SimpleNamespace(
+        settings=settings, clock=clock, steadied=lambda: steady.gc_paused(True),
+        new_engine=lambda model, mode: Watching(clock, 2.0),
+        stop_rule=lambda n: StopRule(3, 3, float("inf"), 0.0, adaptive=False),
+        prompts=SimpleNamespace(generation=lambda model, batch: ["p"]))
+    models = {m: SimpleNamespace(model=m) for m in ("fp16", "bf16")}
+    assert gc.isenabled()
+    runs = _rounds(runner, models, 1, "eager")
+    assert len(runs["bf16"].samples) == 3 and seen and not any(seen)
+    assert gc.isenabled()  # given back after the rounds

@@ -128,5 +128,6 @@ def _rounds(runner: Any, models: dict[str, LoadedModel], batch: int, mode: str) 
     rule = replace(rule, budget_s=rule.budget_s * len(models), min_rounds=max(3, rule.min_rounds))
     prompts = runner.prompts.generation(models[REFERENCE_METHOD].model, batch)
     warmup = sc.warmup if mode == "eager" else max(2, sc.warmup)
-    return interleaved_rounds(engines, prompts, batch, sc.new_tokens, runner.clock, rule, warmup,
-                              REFERENCE_METHOD)
+    with runner.steadied():  # garbage collection paused, as in every case's own timed rounds
+        return interleaved_rounds(engines, prompts, batch, sc.new_tokens, runner.clock, rule, warmup,
+                                  REFERENCE_METHOD)

@@ -141,7 +141,7 @@ class Runner:
 
     # measuring
 
-    def _steady(self) -> Any:
+    def steadied(self) -> Any:
         """Around each case's timed rounds: the CPU spun up once, garbage collection paused."""
         if not self._spun:
             self._spun = bool(steady.spin())
@@ -198,7 +198,7 @@ class Runner:
         engine = self._engine(loaded, "eager")
         self.probe_host()
         self.memory.reset_peak()
-        with self._steady():
+        with self.steadied():
             run = measure_prefill(engine, prompt, length, self.clock,
                                   self.stop_rule(self.settings.max_rounds), max(1, self.settings.scenario.warmup))
         self.note_run(loaded.method, run)
@@ -214,7 +214,7 @@ class Runner:
         # Compiled: the first rounds compile and capture graphs; they are timed as compile_s.
         warmup = sc.warmup if mode == "eager" else max(2, sc.warmup)
         shape = (mode, str(getattr(loaded.model, "dtype", "")), batch, prompts[0].length, sc.new_tokens)
-        with self._steady():
+        with self.steadied():
             run = measure_generation(engine, prompts, batch, sc.new_tokens, self.clock,
                                      self.stop_rule(sc.prompts), warmup, self.energy.read_mj,
                                      SHORT_WARMUP_TOKENS if shape in self.warm_shapes else None)
