@@ -10,8 +10,10 @@ the session tests, so an unchanged build fails with probability at most ``eviden
   ``window.MIN_WALL_SESSIONS`` or more, a prediction test on their medians; with fewer, a move is
   ``unconfirmed`` (reported with the A/B that would confirm it; it fails only when
   ``evidence.WALL_PRIOR_FACTOR`` times worse);
-* device time, counts and memory: both sides' intervals in a z-test; where noise cannot be judged
-  (exact counts, one profiled round, a published single number) the tolerance decides alone.
+* device time against the spread of the window's sessions pooled over the mode's rows
+  (``evidence.pooled_spread``) once it holds two; counts, memory and a one-session window: both
+  sides' intervals in a z-test; where noise cannot be judged (exact counts, one profiled round, a
+  published single number) the tolerance decides alone.
 
 Verdicts: ``pass``; ``regression`` (fails the gate); ``improvement`` (better than tolerance and
 beyond noise: the baseline may be stale); ``within noise``; ``unconfirmed``; ``not run`` (the
