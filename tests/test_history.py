@@ -3,6 +3,8 @@ found, the page and its charts are written, and every unusable input is one line
 
 from __future__ import annotations
 
+import re
+
 import json
 from pathlib import Path
 
@@ -78,9 +80,14 @@ def test_the_step_and_the_drift_are_found_and_the_page_is_written(history, tmp_p
     lines = text.splitlines()
     assert lines[0] == "history: 1 GPU and model(s), 3 series"
     steps = [line for line in lines if line.startswith("step:")]
-    assert len(steps) == 1 and "eager/generate-bs1 nf4 decode_tps -20" in steps[0]
+    # raw direction, as the gate's lines read: before → after, by how much, worse or better
+    found = re.search(r"eager/generate-bs1 nf4 decode_tps ([\d.]+) → ([\d.]+) tok/s, 1\.2\d× worse at ", steps[0])
+    assert len(steps) == 1 and found, steps
+    assert float(found[1]) == pytest.approx(100, rel=0.02) and float(found[2]) == pytest.approx(80, rel=0.02)
     assert "at 11-18 12:00 c000008" in steps[0]
-    assert lines[-1].startswith(f"drift (worse): {GPU}: eager/generate-bs1 nf4 decode_kernel_us -1")
+    # the fitted line's ends: 1 % a session over 14 sessions, 50 → ~56.5
+    assert lines[-1].startswith(f"drift (worse): {GPU}: eager/generate-bs1 nf4 decode_kernel_us 50.0 → 56.5 "
+                                "us/token, 1.13× worse over"), lines[-1]
     assert "over 14 sessions (tolerance ±3%)" in lines[-1]
     page = (out / "index.html").read_text()
     assert "http" not in page.replace("http://www.w3.org", "")  # nothing fetched: offline

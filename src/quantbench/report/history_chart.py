@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from quantbench.catalog import METHOD_NAMES, SPECS, spec
 from quantbench.judge.compare import IMPROVEMENT, REGRESSION
+from quantbench.judge.diagnose import change_text
 from quantbench.report.chart import VERDICT_COLOURS
 from quantbench.series import Group, changed
 
@@ -88,7 +89,8 @@ def _plot(ax, lines: Sequence[Line], group: Group, offsets: dict[str, float],
                 continue  # within tolerance: in the table under the chart, not drawn
             x = line.points[cp.index][0] - 0.5
             ax.axvline(x, color=colour, ls=":", lw=1.2, zorder=2)
-            ax.annotate(f"{line.method} {cp.step * 100:+.0f}%", (x, 1), xycoords=("data", "axes fraction"),
+            worse = change_text(cp.before, cp.after, line.points[0][1].higher_is_better)
+            ax.annotate(f"{line.method} {worse}", (x, 1), xycoords=("data", "axes fraction"),
                         xytext=(2, -9 * (1 + labelled.count(x))), textcoords="offset points",
                         color=colour, fontsize=7)
             labelled.append(x)
@@ -118,7 +120,7 @@ def _legend(methods: Sequence[str], tolerance_shown: bool) -> list:
                label="regression vs baseline"),
         Line2D([], [], ls="none", marker="o", ms=8, mfc="none", mec=VERDICT_COLOURS[IMPROVEMENT],
                label="improvement"),
-        Line2D([], [], color="#555555", ls=":", label="step beyond tolerance (+ = better)"),
+        Line2D([], [], color="#555555", ls=":", label="step beyond tolerance"),
         Line2D([], [], color="#555555", ls="--", lw=2, label="drift (fitted line)"),
         Line2D([], [], color="black", ls="--", lw=0.8, label="versions changed"),
     ]

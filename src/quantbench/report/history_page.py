@@ -53,13 +53,14 @@ def _findings(lines: Sequence[Line]) -> str:
             if line.tolerance is not None and abs(cp.step) > line.tolerance:
                 cls = "worse" if cp.step < 0 else "better"
                 rows.append((1 if cls == "worse" else 2, [f'<span class="{cls}">step</span>', _e(line.group.gpu), _e(line.name),
-                                 _pct(cp.step), _e(f"at {line.at(line.points[cp.index][0])}"),
+                                 _e(line.moved(cp.before, cp.after)), _e(f"at {line.at(line.points[cp.index][0])}"),
                                  f"±{line.tolerance * 100:.2g}%"]))
         if line.trend.drift:
             cls = line.trend.drift
             rows.append((0 if cls == "worse" else 3, [
                 f'<span class="{cls}">drift ({cls})</span>', _e(line.group.gpu), _e(line.name),
-                _pct(line.trend.window_change), _e(f"over {line.trend.points} sessions"),
+                _e(line.moved(*line.trend.fit)) if line.trend.fit else _pct(line.trend.window_change),
+                _e(f"over {line.trend.points} sessions"),
                 f"±{(line.tolerance or 0) * 100:.2g}%"]))
     if not rows:
         return "<p>No step beyond its tolerance and no drift.</p>"
@@ -81,7 +82,7 @@ def _series_rows(lines: Sequence[Line]) -> str:
     rows = []
     for line in sorted(lines, key=lambda l: (l.metric, l.method)):
         latest = line.points[-1][1]
-        steps = "; ".join(f"{_pct(cp.step)} at {line.at(line.points[cp.index][0])}"
+        steps = "; ".join(f"{line.moved(cp.before, cp.after)} at {line.at(line.points[cp.index][0])}"
                           for cp in line.trend.change_points)
         window = "-" if line.trend.window_change is None else (
             f"{_pct(line.trend.window_change)} [{_pct(line.trend.window_low)}, "
