@@ -9,7 +9,8 @@ runner does: the work pass (CUDA profiler over 16 and 1 decode steps and a prefi
 calls counted with ``sys.monitoring`` over 8 and 1 steps), the quality pass, releasing FP16 and
 loading BF16. Here each of those runs alone, in that order, in one process, and after each the
 same FP16 model is timed again (reps of ``--tokens``) beside the harness's own host probe
-(microseconds per kernel launch, ``run.host_probe``), which moves if a launch got dearer:
+(microseconds per kernel launch, ``run.host_probe``), which moves if a launch got dearer; a BF16
+model is timed before any pass and, freshly loaded, after them all (the session's pattern):
 
     python tools/order_probe.py [--tokens 128] [--reps 3] [--device cuda] > out.jsonl
 
@@ -92,10 +93,18 @@ def run(a: argparse.Namespace) -> None:
         work()
         report(phase, engine, time.perf_counter() - t)
 
-    fp16 = engine_of(half)
-    fp16.generate(Prompt, n, type(None))  # full length: cuDNN's plans for every KV length
+    def fresh(dtype: torch.dtype) -> HFEngine:
+        engine = engine_of(dtype)
+        engine.generate(Prompt, n, type(None))  # full length: cuDNN's plans for every KV length
+        return engine
+
+    fp16 = fresh(half)
     report("fp16, warm, before anything", fp16)
     report("fp16, again (the spread of nothing)", fp16)
+    other = fresh(torch.bfloat16)
+    report("bf16, before any pass (as in interleaved rounds)", other)
+    del other
+    release_device_memory()
     after("after Python calls counted (8 and 1 steps)", fp16,
           lambda: python_calls_per_step(fp16, Prompt, 8))
     if cuda:
@@ -104,18 +113,9 @@ def run(a: argparse.Namespace) -> None:
         after("after a second CUDA profiler pass", fp16, lambda: device_metrics(fp16, Prompt, 16, None))
     after("after the quality reference (greedy tokens and logits)", fp16,
           lambda: QualityReference.capture(fp16.model, ids, torch.ones_like(ids), 32))
-
-    def load_and_free() -> None:
-        other = engine_of(torch.bfloat16)
-        other.generate(Prompt, 8, type(None))
-        del other
-        release_device_memory()
-
-    after("after a BF16 model loaded, run and freed", fp16, load_and_free)
-    second = engine_of(half)
-    second.generate(Prompt, n, type(None))
-    report("a second fp16 model, loaded now", second)
-
+    report("bf16, loaded after the passes (as its own bench runs)", fresh(torch.bfloat16))
+    release_device_memory()
+    report("a second fp16 model, loaded after the passes", fresh(half))
 
 if __name__ == "__main__":
     main()
