@@ -1,0 +1,81 @@
+"""Does counting Python calls with ``sys.monitoring`` leave a lasting cost? (CPU, pure Python.)
+
+The runner counts Python calls per decode step (``run.python_calls``) on Python 3.12+ through
+``sys.monitoring`` after a method's timed rounds; a later method's timed rounds would pay if the
+interpreter kept code instrumented after the tool is freed. Times a call tree shaped like nested
+modules (1,093 objects, two frames each, 20 passes), then counts it as ``run.python_calls`` does
+N times, then times it again:
+
+    python3.12 tools/monitoring_cost.py [N]     # prints the median of 7 timings, ms
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class Module:
+    def __init__(self, kids: list["Module"]) -> None:
+        self.kids = kids
+
+    def __call__(self, x: int) -> int:
+        return self.forward(x)
+
+    def forward(self, x: int) -> int:
+        for kid in self.kids:
+            x = kid(x)
+        return x + 1
+
+
+def build(depth: int) -> Module:
+    return Module([build(depth - 1) for _ in range(3)] if depth else [])
+
+
+ROOT = build(6)
+
+
+def work() -> None:
+    for _ in range(20):
+        ROOT(0)
+
+
+def timed(label: str) -> None:
+    xs = []
+    for _ in range(7):
+        start = time.perf_counter()
+        work()
+        xs.append(time.perf_counter() - start)
+    print(label, round(sorted(xs)[3] * 1000, 2), "ms")
+
+
+def count_once(tool: int = 2) -> int:
+    mon, events = sys.monitoring, sys.monitoring.events
+    kinds = (events.PY_START, events.PY_RESUME, events.PY_THROW)
+    calls = 0
+
+    def entered(*_: object) -> None:
+        nonlocal calls
+        calls += 1
+
+    mon.use_tool_id(tool, "quantbench")
+    try:
+        for kind in kinds:
+            mon.register_callback(tool, kind, entered)
+        mon.set_events(tool, events.PY_START | events.PY_RESUME | events.PY_THROW)
+        work()
+    finally:
+        mon.set_events(tool, 0)
+        for kind in kinds:
+            mon.register_callback(tool, kind, None)
+        mon.free_tool_id(tool)
+    return calls
+
+
+if __name__ == "__main__":
+    work()
+    timed("before")
+    for _ in range(int(sys.argv[1]) if len(sys.argv) > 1 else 3):
+        count_once()
+    timed("after")
+    timed("after again")
