@@ -3,16 +3,18 @@
 The runner counts Python calls per decode step (``run.python_calls``) on Python 3.12+ through
 ``sys.monitoring`` after a method's timed rounds; a later method's timed rounds would pay if the
 interpreter kept code instrumented after the tool is freed. Times a call tree shaped like nested
-modules (1,093 objects, two frames each, 20 passes), then counts it as ``run.python_calls`` does
-N times, then times it again:
+modules (1,093 objects, two frames each, 20 passes), then counts it with ``run.python_calls``'
+own ``count_calls`` N times, then times it again (no torch needed):
 
-    python3.12 tools/monitoring_cost.py [N]     # prints the median of 7 timings, ms
+    PYTHONPATH=src python3.12 tools/monitoring_cost.py [N]     # prints the median of 7 timings, ms
 """
 
 from __future__ import annotations
 
 import sys
 import time
+
+from quantbench.run.python_calls import count_calls
 
 
 class Module:
@@ -49,33 +51,10 @@ def timed(label: str) -> None:
     print(label, round(sorted(xs)[3] * 1000, 2), "ms")
 
 
-def count_once(tool: int = 2) -> int:
-    mon, events = sys.monitoring, sys.monitoring.events
-    kinds = (events.PY_START, events.PY_RESUME, events.PY_THROW)
-    calls = 0
-
-    def entered(*_: object) -> None:
-        nonlocal calls
-        calls += 1
-
-    mon.use_tool_id(tool, "quantbench")
-    try:
-        for kind in kinds:
-            mon.register_callback(tool, kind, entered)
-        mon.set_events(tool, events.PY_START | events.PY_RESUME | events.PY_THROW)
-        work()
-    finally:
-        mon.set_events(tool, 0)
-        for kind in kinds:
-            mon.register_callback(tool, kind, None)
-        mon.free_tool_id(tool)
-    return calls
-
-
 if __name__ == "__main__":
     work()
     timed("before")
     for _ in range(int(sys.argv[1]) if len(sys.argv) > 1 else 3):
-        count_once()
+        count_calls(work)
     timed("after")
     timed("after again")
