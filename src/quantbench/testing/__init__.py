@@ -21,3 +21,11 @@ def after_each_load(config: pytest.Config, change: Callable[[Any], Any]) -> None
 
     Runner.load = load  # type: ignore[method-assign]
     config.add_cleanup(lambda: setattr(Runner, "load", original))
+
+
+def when_set(config: pytest.Config, dest: str, change: Callable[[Any, Any], Any]) -> None:
+    """A fault plugin's switch: when option ``dest`` is above 0, ``change(model, value)`` on every
+    model the runner loads (``after_each_load``); otherwise nothing."""
+    value = config.getoption(dest) or 0
+    if value > 0:
+        after_each_load(config, lambda model: change(model, value))

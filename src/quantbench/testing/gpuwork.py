@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from quantbench.testing import after_each_load
+from quantbench.testing import when_set
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -76,7 +76,4 @@ def add_gpu_work(model: Any, fraction: float) -> int:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    fraction = float(config.getoption("qb_gpu_work") or 0.0)
-    if fraction <= 0:
-        return
-    after_each_load(config, lambda model: add_gpu_work(model, fraction))
+    when_set(config, "qb_gpu_work", add_gpu_work)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from quantbench.testing import after_each_load
+from quantbench.testing import when_set
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,7 +50,4 @@ def slow_down(model: Any, fraction: float) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    fraction = float(config.getoption("qb_slowdown") or 0.0)
-    if fraction <= 0:
-        return
-    after_each_load(config, lambda model: slow_down(model, fraction))
+    when_set(config, "qb_slowdown", slow_down)

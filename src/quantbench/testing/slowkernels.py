@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from quantbench.testing import after_each_load
+from quantbench.testing import when_set
 from quantbench.testing.gpuwork import decoder_layers, linear_weights
 
 
@@ -64,7 +64,4 @@ def pad_down_projections(model: Any, fraction: float) -> int:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    fraction = float(config.getoption("qb_slow_kernels") or 0.0)
-    if fraction <= 0:
-        return
-    after_each_load(config, lambda model: pad_down_projections(model, fraction))
+    when_set(config, "qb_slow_kernels", pad_down_projections)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from quantbench.testing import after_each_load
+from quantbench.testing import when_set
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,6 +38,4 @@ def add_syncs(model: Any, count: int) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    count = int(config.getoption("qb_add_syncs") or 0)
-    if count > 0:
-        after_each_load(config, lambda model: add_syncs(model, count))
+    when_set(config, "qb_add_syncs", add_syncs)
