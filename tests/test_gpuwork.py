@@ -39,16 +39,22 @@ def test_a_model_without_decoder_layers_is_refused() -> None:
         decoder_layers(torch.nn.Linear(2, 2))
 
 
-def test_the_plugin_hooks_the_runners_loads(tmp_path: Path) -> None:
+def hooks_loads(tmp_path: Path, plugin: str, option: str, value: str, check: str) -> None:
+    """A bench that asserts ``check`` on the loaded model passes under ``-p plugin option value``:
+    the fault plugin patched the runner's loads."""
     import subprocess
     import sys
 
     probe = tmp_path / "bench_probe.py"
-    probe.write_text("def test_probe(qb_model):\n"
-                     "    assert qb_model.model._qb_gpu_work == 0.1\n")
+    probe.write_text(f"def test_probe(qb_model):\n    assert {check}\n")
     proc = subprocess.run([sys.executable, "-m", "pytest", str(probe), "-p", "no:cacheprovider",
-                           "-p", "quantbench.testing.gpuwork", "--qb-gpu-work", "0.1",
+                           "-p", plugin, option, value,
                            "--qb-methods", "fp16", "--qb-cache-dir", str(tmp_path / "c"),
                            "--qb-report-dir", str(tmp_path / "r")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def test_the_plugin_hooks_the_runners_loads(tmp_path: Path) -> None:
+    hooks_loads(tmp_path, "quantbench.testing.gpuwork", "--qb-gpu-work", "0.1",
+                "qb_model.model._qb_gpu_work == 0.1")

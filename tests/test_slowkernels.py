@@ -11,6 +11,7 @@ import torch
 from quantbench.sources import materialize_synthetic
 from quantbench.testing.gpuwork import decoder_layers, linear_weights
 from quantbench.testing.slowkernels import pad_down_projections
+from test_gpuwork import hooks_loads
 
 
 @pytest.fixture
@@ -63,15 +64,5 @@ def test_quantized_layers_are_left_alone(model) -> None:
 
 
 def test_the_plugin_hooks_the_runners_loads(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    probe = tmp_path / "bench_probe.py"
-    probe.write_text("def test_probe(qb_model):\n"
-                     "    assert qb_model.model._qb_slow_kernels > 0\n")
-    proc = subprocess.run([sys.executable, "-m", "pytest", str(probe), "-p", "no:cacheprovider",
-                           "-p", "quantbench.testing.slowkernels", "--qb-slow-kernels", "0.1",
-                           "--qb-methods", "fp16", "--qb-cache-dir", str(tmp_path / "c"),
-                           "--qb-report-dir", str(tmp_path / "r")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    hooks_loads(tmp_path, "quantbench.testing.slowkernels", "--qb-slow-kernels", "0.1",
+                "qb_model.model._qb_slow_kernels > 0")
