@@ -17,10 +17,10 @@ warm() { step warm python3 -c "
 from quantbench.config import build_settings; from quantbench.sources import resolve_source; from quantbench.methods import LoadRequest; from quantbench.methods import awq; import time
 s=build_settings({}, {'cache_dir':'/tmp/qbc'}); src=resolve_source(s.model, s.cache_dir, s.seed); t=time.time()
 print(awq.prepare(LoadRequest(src,'cuda',s.cache_dir,None,s.seed)), round(time.time()-t,1),'s')"; }
-sess() { local name=$1; shift; mkdir -p $R/$name; step $name python3 -m pytest benches $C --qb-report-dir $R/$name --qb-baseline-dir $R/baselines --benchmark-json $R/$name/bench.json "$@"; }
+sess() { local name=$1; shift; mkdir -p $R/$name; step $name python3 -m pytest benches $C --qb-report-dir $R/$name --qb-baseline-dir ${BASE:-$R/baselines} --benchmark-json $R/$name/bench.json "$@"; }
 # fsess: the same against R/fresh, a baseline folder that starts empty on each machine (issue 19's
 # flow on one lease: "fsess upd --qb-update-baseline", then "fsess cK --benchmark-compare").
-fsess() { local name=$1; shift; mkdir -p $R/$name $R/fresh; step $name python3 -m pytest benches $C --qb-report-dir $R/$name --qb-baseline-dir $R/fresh --benchmark-json $R/$name/bench.json "$@"; }
+fsess() { mkdir -p $R/fresh; BASE=$R/fresh sess "$@"; }
 # The size map (issue 24): one process per (size, mode), every map method, interleaved with FP16.
 # e.g. "mapsess m7c 7b compiled"; MAPM / MAPK override the methods and the case selection.
 MAPM=${MAPM:-fp16,bf16,nf4,awq,int8wo,int4wo,fp8wo,fp8dq}; MAPK=${MAPK:-generate and bs1 or prefill and len128}
