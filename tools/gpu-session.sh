@@ -7,7 +7,7 @@
 export PYTHONPATH=$PWD/.gpu-site:$PWD/.scratch/tao:$PWD/src HF_HUB_OFFLINE=1
 END=$((SECONDS+${BUDGET:-540})); R=/tmp/qb-results/r; mkdir -p $R
 C="-p no:cacheprovider -p quantbench.plugin --qb-cache-dir /tmp/qbc"  # not pip-installed there: load the plugin by name
-pack() { tar czf $OUT/r.tmp.tgz -C /tmp/qb-results r 2>/dev/null && mv $OUT/r.tmp.tgz $OUT/r.tgz; }
+pack() { local t=$OUT/r.$BASHPID.part; tar czf $t -C /tmp/qb-results r 2>/dev/null && mv $t $OUT/r.tgz || rm -f $t; }  # own temp name: the packer loop and a step may pack at once
 ( while kill -0 $$ 2>/dev/null; do sleep 15; pack; done ) & PACKER=$!
 step() { local name=$1; shift; local s=$SECONDS; local left=$((END-SECONDS)); if [ $left -lt 20 ]; then echo "$name skipped (no time)" >> $R/steps.txt; return; fi
   timeout -s INT -k 20 $left "$@" > $R/$name.log 2>&1; echo "$name rc=$? $((SECONDS-s))s" >> $R/steps.txt; pack; }
