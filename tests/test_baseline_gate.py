@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from quantbench.judge import gate as baseline_gate
 from quantbench.judge.baseline import baseline_from_results, baseline_path, write_baseline
 from quantbench.results import CaseResult, Metric
@@ -45,3 +47,15 @@ def test_no_host_line_when_close_or_unprobed(tmp_path: Path) -> None:
     for baseline_us, session_us in ((7.4, 8.0), (None, 12.0), (7.4, None)):
         lines, _ = _judge(tmp_path / str(baseline_us) / str(session_us), baseline_us, session_us)
         assert not [line for line in lines if line.startswith("host: ")]
+
+
+def test_the_baseline_line_fits_120_columns_or_puts_a_long_path_on_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    short, _ = _judge(Path("s"), None, None)
+    assert short[0] == f"compared with {baseline_path(Path('s/b'), GPU, MODEL)} (measured, undated)"
+    deep = tmp_path / ("a-folder-with-a-long-name-" * 3)
+    lines, code = _judge(deep, None, None)
+    path = baseline_path(deep / "b", GPU, MODEL)
+    assert code == baseline_gate.EXIT_OK
+    assert lines[:2] == ["compared with the measured baseline (undated):", f"  {path}"]

@@ -44,8 +44,8 @@ def test_exact_load_work_and_outside() -> None:
     assert data["outside_s"] == 24.0 - load - work == 1.0
     assert data["outside_share"] == 1.0 / (24.0 - 11.25)
     assert data["outside_share"] == pytest.approx(0.0784313725490196, rel=1e-15)
-    assert lines[-1] == ("session wall 24.0 s; loading (incl. preparing) 11.2 s; model work 11.8 s; "
-                         "outside model work 1.0 s = 7.8% of non-loading time")
+    assert lines[-1] == ("session wall 24.0 s = loading & preparing 11.2 + model work 11.8 "
+                         "+ outside it 1.0 (7.8% of non-loading time)")
 
 
 def test_per_method_phases_are_summed() -> None:
@@ -85,12 +85,19 @@ def test_outside_is_never_negative() -> None:
 def test_all_loading_gives_zero_share() -> None:
     lines, data = time_breakdown(([TimeEntry("(session)", "load", 3.0), TimeEntry("fp16", "prepare", 2.0)], 5.0))
     assert (data["load_s"], data["work_s"], data["outside_s"], data["outside_share"]) == (5.0, 0.0, 0.0, 0.0)
-    assert lines[-1].endswith("outside model work 0.0 s = 0.0% of non-loading time")
+    assert lines[-1].endswith("outside it 0.0 (0.0% of non-loading time)")
 
 
 def test_empty_timeline_has_no_table() -> None:
     lines, data = time_breakdown(([], 2.0))
-    assert lines == ["session wall 2.0 s; loading (incl. preparing) 0.0 s; model work 0.0 s; "
-                     "outside model work 2.0 s = 100.0% of non-loading time"]
+    assert lines == ["session wall 2.0 s = loading & preparing 0.0 + model work 0.0 "
+                     "+ outside it 2.0 (100.0% of non-loading time)"]
     assert data == {"wall_s": 2.0, "load_s": 0, "work_s": 0, "outside_s": 2.0, "outside_share": 1.0,
                     "per_method": {}}
+
+
+def test_the_time_line_fits_120_columns_with_four_digit_figures() -> None:
+    lines, _ = time_breakdown(([TimeEntry("fp16", "load", 999.9), TimeEntry("fp16", "warmup", 8888.8)], 9999.9))
+    assert lines[-1] == ("session wall 9999.9 s = loading & preparing 999.9 + model work 8888.8 "
+                         "+ outside it 111.2 (1.2% of non-loading time)")
+    assert len(lines[-1]) <= 120

@@ -108,8 +108,10 @@ def against_baseline(session: Session, settings: Settings) -> tuple[list[str], C
     comparison = lost_methods(comparison, session.skipped, session.failures)
     comparison = replace(comparison, notes=comparison.notes
                          + tuple(unbaselined_metrics(baseline, session.results)))
-    lines = [f"compared with {path} ({baseline.provenance.get('kind', '?')}, "
-             f"{baseline.environment.get('date', 'undated')})"]
+    kind, date = baseline.provenance.get("kind", "?"), baseline.environment.get("date", "undated")
+    lines = [f"compared with {path} ({kind}, {date})"]
+    if len(lines[0]) > 120:  # a long baseline folder: the path on a line of its own
+        lines = [f"compared with the {kind} baseline ({date}):", f"  {path}"]
     note = host_note(baseline.environment.get("launch_overhead_us"),
                      session.environment.get("launch_overhead_us"))
     lines += [note] if note else []

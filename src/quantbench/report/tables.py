@@ -179,9 +179,11 @@ TIME_HEADER = ["Method", "prepare s", "load s", "warm-up s", "measuring s", "com
 def time_lines(data: dict) -> list[str]:
     """The session's time breakdown (``run.timeline.time_breakdown``) as a table and one line."""
     rows = [[m, *(f"{p.get(k, 0.0):.1f}" for k in PHASES)] for m, p in data["per_method"].items()]
-    line = (f"session wall {data['wall_s']:.1f} s; loading (incl. preparing) {data['load_s']:.1f} s; "
-            f"model work {data['work_s']:.1f} s; outside model work {data['outside_s']:.1f} s = "
-            f"{data['outside_share'] * 100:.1f}% of non-loading time")
+    # wall = loading + model work + outside it, exactly (``run.timeline.time_breakdown``); one
+    # line within 120 columns up to four-digit figures
+    line = (f"session wall {data['wall_s']:.1f} s = loading & preparing {data['load_s']:.1f} "
+            f"+ model work {data['work_s']:.1f} + outside it {data['outside_s']:.1f} "
+            f"({data['outside_share'] * 100:.1f}% of non-loading time)")
     return ([render(rows, TIME_HEADER)] if rows else []) + [line]
 
 
