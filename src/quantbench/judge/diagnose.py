@@ -152,6 +152,6 @@ def terminal_hint(rows: Iterable[Row]) -> list[str]:
     command, _, pytest_args = hint[1].partition(" -- ")
     lines = [f"  {hint[0]}", f"  {command} -- \\"]
     head, k, where = pytest_args.partition(" -k ")
-    if k and len(pytest_args) + 4 > 120:  # four cases' -k alone made a line of 142 (H200, lease H)
+    if k and len(pytest_args) + 4 > WIDTH:  # four cases' -k alone made a line of 142 (H200, lease H)
         return [*lines, f"    {head} \\", f"    -k {where}"]
     return [*lines, f"    {pytest_args}"]

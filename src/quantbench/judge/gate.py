@@ -33,6 +33,7 @@ from quantbench.judge.baseline import (
 from quantbench.judge.calibrate import add_session
 from quantbench.judge.window import MIN_WALL_SESSIONS
 from quantbench.judge.compare import FAIL, REGRESSION, UNCONFIRMED, Comparison, check_compatible, compare
+from quantbench.judge.diagnose import WIDTH
 from quantbench.judge.quality import quality_rows
 from quantbench.judge.host_note import host_note
 from quantbench.judge.inputs import locate, lost_methods, nothing_judged, unbaselined_metrics
@@ -110,7 +111,7 @@ def against_baseline(session: Session, settings: Settings) -> tuple[list[str], C
                          + tuple(unbaselined_metrics(baseline, session.results)))
     kind, date = baseline.provenance.get("kind", "?"), baseline.environment.get("date", "undated")
     lines = [f"compared with {path} ({kind}, {date})"]
-    if len(lines[0]) > 120:  # a long baseline folder: the path on a line of its own
+    if len(lines[0]) > WIDTH:  # a long baseline folder: the path on a line of its own
         lines = [f"compared with the {kind} baseline ({date}):", f"  {path}"]
     note = host_note(baseline.environment.get("launch_overhead_us"),
                      session.environment.get("launch_overhead_us"))
