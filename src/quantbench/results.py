@@ -93,6 +93,10 @@ class CaseResult:
         )
 
 
+# Columns every terminal line and table of quantbench fits in (verdicts, tables, A/B power).
+WIDTH = 120
+
+
 def fmt_value(value: float) -> str:
     """How a figure reads in every table and line: three significant figures, no scientific
     notation for the usual ranges (the judge's one-line failures and the report's tables alike)."""

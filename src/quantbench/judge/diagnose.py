@@ -18,9 +18,8 @@ from quantbench.catalog import SPECS, spec
 from quantbench.judge.compare import FAILING, PASS, UNCONFIRMED, Row, percent
 from quantbench.judge.evidence import ab_command_for
 from quantbench.judge.window import MIN_WALL_SESSIONS
-from quantbench.results import fmt_value
+from quantbench.results import WIDTH, fmt_value
 
-WIDTH = 120
 CATALOG_ORDER = {name: i for i, name in enumerate(SPECS)}  # a tie's lead: the catalog's order
 # The family a line leads with, when several moved: the one nearest the cause first.
 LEAD_ORDER = ("gpu", "host", "memory", "quality", "wall", "info")

@@ -14,8 +14,8 @@ from typing import Any, Sequence
 from quantbench.judge.compare import percent
 from quantbench.judge.paired import Power
 from quantbench.report.tables import render
+from quantbench.results import WIDTH
 
-WIDTH = 120
 HEADER = ["case", "method", "metric", "95% CI ±", "MDE", "tolerance", "interval"]
 
 

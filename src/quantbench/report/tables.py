@@ -10,7 +10,7 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 from quantbench.catalog import REFERENCE_METHOD, spec
-from quantbench.results import CaseResult, Metric, fmt_value
+from quantbench.results import WIDTH, CaseResult, Metric, fmt_value
 from quantbench.run.timeline import PHASES
 
 GEN_COLUMNS = ("e2e_tps", "decode_tps", "ttft_ms", "token_p50_ms", "token_p90_ms", "token_p99_ms",
@@ -55,7 +55,6 @@ def fmt_paired(metric: Metric | None) -> str:
     return f"{metric.median:.2f}x [{metric.low:.2f}, {metric.high:.2f}]"
 
 
-WIDTH = 120  # columns a table may take; a wider one is cut into blocks of columns
 
 
 def _block(rows: list[list[str]], header: list[str], columns: list[int]) -> str:
@@ -180,7 +179,7 @@ def time_lines(data: dict) -> list[str]:
     """The session's time breakdown (``run.timeline.time_breakdown``) as a table and one line."""
     rows = [[m, *(f"{p.get(k, 0.0):.1f}" for k in PHASES)] for m, p in data["per_method"].items()]
     # wall = loading + model work + outside it, exactly (``run.timeline.time_breakdown``); one
-    # line within 120 columns up to four-digit figures
+    # line within WIDTH columns up to four-digit figures
     line = (f"session wall {data['wall_s']:.1f} s = loading & preparing {data['load_s']:.1f} "
             f"+ model work {data['work_s']:.1f} + outside it {data['outside_s']:.1f} "
             f"({data['outside_share'] * 100:.1f}% of non-loading time)")
