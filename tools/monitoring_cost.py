@@ -11,6 +11,7 @@ own ``count_calls`` N times, then times it again (no torch needed):
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 
@@ -48,7 +49,7 @@ def timed(label: str) -> None:
         start = time.perf_counter()
         work()
         xs.append(time.perf_counter() - start)
-    print(label, round(sorted(xs)[3] * 1000, 2), "ms")
+    print(label, round(statistics.median(xs) * 1000, 2), "ms")
 
 
 if __name__ == "__main__":
