@@ -7,7 +7,11 @@ shapes by default), then for each variant drives quantbench's own compiled engin
 * wall time from timed rounds (``run.measure``, CUDA events) and the tok/s it gives;
 * kernel time, kernels, kernel launches and CUDA graph launches (``run.device``'s profiled pass);
 * host time = wall − kernel time, the part of a token the GPU waits for the host;
-* every CUDA runtime/driver API call per token by name (N-token minus 1-token profile, / (N − 1)).
+* every CUDA runtime/driver API call per token by name (N-token minus 1-token profile, / (N − 1));
+* with ``--cprofile``, the host's own time per token by Python function (cProfile over an N-token
+  and a 1-token ``generate``, the difference / (N − 1); each function's own time, and the
+  cumulative time of the ones that hold the most): where the milliseconds outside the kernels go.
+  cProfile slows Python down, so read its figures as shares, not as the host time itself.
 
 Variants, in order (quantizing and unwrapping are in place, so the order is fixed): ``bf16``;
 ``wrapped`` (the torchao method's tensor-subclass weights as loaded: dynamo guards them every step);
@@ -16,6 +20,7 @@ guard evaluation costs); ``unwrapped`` (``compat.unwrap_torchao``: what quantben
 
 usage (one GPU, torchao installed): PYTHONPATH=src python tools/int4_split.py [--size 7b] [--tokens 128]
   [--rounds 5] [--method int4wo|int8wo|fp8wo|fp8dq] [--variants bf16,wrapped,skip-guards,unwrapped]
+  [--cprofile]
 Writes int4_split.json to $OUT (or the current folder). Needs no network and no checkpoint on disk.
 """
 
@@ -23,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
+import pstats
 import json
 import os
 import sys
@@ -75,8 +82,35 @@ def api_calls_per_token(engine: HFEngine, prompt: Prompt, tokens: int) -> dict[s
     return {k: round(v, 2) for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v >= 0.01}
 
 
+def host_profile(engine: HFEngine, prompt: Prompt, tokens: int, top: int = 25) -> dict[str, list]:
+    """Host time per decode token by Python function, in us: cProfile's own time (``self``) and
+    cumulative time (``cum``) over a ``tokens``-token generate minus a 1-token one, / (tokens − 1)."""
+    def stats(n: int) -> dict:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        engine.generate(prompt, n, type(None))
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        profiler.disable()
+        return pstats.Stats(profiler).stats  # (file, line, name) -> (cc, nc, tottime, cumtime, callers)
+
+    many, one = stats(tokens), stats(1)
+    rows = []
+    for key, (_, calls, own, cum, _) in many.items():
+        base = one.get(key, (0, 0, 0.0, 0.0, None))
+        label = f"{Path(key[0]).name}:{key[1]}({key[2]})" if key[0] != "~" else key[2]
+        rows.append((label, (calls - base[1]) / (tokens - 1), (own - base[2]) * 1e6 / (tokens - 1),
+                     (cum - base[3]) * 1e6 / (tokens - 1)))
+    by_self = sorted(rows, key=lambda r: -r[2])[:top]
+    by_cum = sorted(rows, key=lambda r: -r[3])[:top]
+    fmt = lambda r: [r[0], round(r[1], 2), round(r[2], 1), round(r[3], 1)]  # noqa: E731
+    return {"columns": ["function", "calls/token", "self us/token", "cum us/token"],
+            "total_self_us": round(sum(r[2] for r in rows), 1),
+            "by_self": [fmt(r) for r in by_self], "by_cum": [fmt(r) for r in by_cum]}
+
+
 def measure(name: str, model: torch.nn.Module, prompt: Prompt, tokens: int, rounds: int,
-            unwrap: bool, skip_guards: bool) -> dict:
+            unwrap: bool, skip_guards: bool, cprofile: bool = False) -> dict:
     start = time.perf_counter()
     engine = HFEngine(model, "compiled", unwrap=unwrap)
     for _ in range(2):  # compile and capture, with every guard evaluated
@@ -92,6 +126,7 @@ def measure(name: str, model: torch.nn.Module, prompt: Prompt, tokens: int, roun
         step_ms = steps[len(steps) // 2]
         work = device_metrics(engine, prompt, PROFILE_TOKENS, step_ms)
         api = api_calls_per_token(engine, prompt, PROFILE_TOKENS)
+        host = host_profile(engine, prompt, PROFILE_TOKENS) if cprofile else None
     decode = sorted(s.decode_tps for s in run.samples)
     e2e = sorted(s.e2e_tps for s in run.samples)
     return {
@@ -102,6 +137,7 @@ def measure(name: str, model: torch.nn.Module, prompt: Prompt, tokens: int, roun
                                                   "decode_launches", "decode_graph_launches") if k in work},
         "api_calls_per_token": api, "api_calls_total": round(sum(api.values()), 2),
         "compile": engine.compile_stats(), "seconds": round(time.perf_counter() - start, 1),
+        **({"host_profile": host} if host else {}),
     }
 
 
@@ -113,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="int4wo", choices=("int4wo", "int8wo", "fp8wo", "fp8dq"),
                         help="the torchao method of the quantized variants (default int4wo)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--cprofile", action="store_true", help="also profile the host per token by function")
     args = parser.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
     bad = [v for v in variants if v not in VARIANTS]
@@ -136,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             quantized = True
         try:
             row = measure(name, model, prompt, args.tokens, args.rounds, name == "unwrapped",
-                          name == "skip-guards")
+                          name == "skip-guards", args.cprofile)
         except Exception as exc:  # one variant failing leaves the others' figures
             row = {"variant": name, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
         row["method"] = "bf16" if name == "bf16" else args.method
@@ -154,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['variant']:20} {r['e2e_tps']:>9} {r.get('decode_kernel_us', '-'):>9} "
               f"{r.get('decode_host_us', '-'):>8} {r.get('decode_launches', '-'):>8} "
               f"{r.get('decode_graph_launches', '-'):>6} {r['api_calls_total']:>9}")
+    for r in results:
+        if "host_profile" in r:
+            hp = r["host_profile"]
+            print(f"\n{r['variant']}: host per decode token under cProfile, {hp['total_self_us']} us in all; "
+                  "by cumulative time (calls/token, self us, cum us):")
+            for label, calls, own, cum in hp["by_cum"][:15]:
+                print(f"  {label[:70]:70} {calls:>7} {own:>9} {cum:>9}")
     return 0
 
 
