@@ -16,10 +16,11 @@ shapes by default), then for each variant drives quantbench's own compiled engin
 Variants, in order (quantizing and unwrapping are in place, so the order is fixed): ``bf16``;
 ``wrapped`` (the torchao method's tensor-subclass weights as loaded: dynamo guards them every step);
 ``skip-guards`` (the same under ``torch.compiler.set_stance(skip_guard_eval_unsafe=True)``: what
-guard evaluation costs); ``unwrapped`` (``compat.unwrap_torchao``: what quantbench's compiled mode runs).
+guard evaluation costs); ``unwrapped`` (``compat.unwrap_torchao``: what quantbench's compiled mode runs);
+``unwrapped-skip-guards`` (that, without guard evaluation).
 
 usage (one GPU, torchao installed): PYTHONPATH=src python tools/int4_split.py [--size 7b] [--tokens 128]
-  [--rounds 5] [--method int4wo|int8wo|fp8wo|fp8dq] [--variants bf16,wrapped,skip-guards,unwrapped]
+  [--rounds 5] [--method int4wo|int8wo|fp8wo|fp8dq] [--variants bf16,wrapped,skip-guards,unwrapped,unwrapped-skip-guards]
   [--cprofile]
 Writes int4_split.json to $OUT (or the current folder). Needs no network and no checkpoint on disk.
 """
@@ -49,7 +50,7 @@ from quantbench.run.stats import StopRule
 from quantbench.run.timing import CudaClock
 from quantbench.sources import synthetic_config_dict
 
-VARIANTS = ("bf16", "wrapped", "skip-guards", "unwrapped")
+VARIANTS = ("bf16", "wrapped", "skip-guards", "unwrapped", "unwrapped-skip-guards")
 PROMPT_TOKENS = 64
 PROFILE_TOKENS = 32
 
@@ -172,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             quantize_(model, torchao_config(args.method))
             quantized = True
         try:
-            row = measure(name, model, prompt, args.tokens, args.rounds, name == "unwrapped",
-                          name == "skip-guards", args.cprofile)
+            row = measure(name, model, prompt, args.tokens, args.rounds, name.startswith("unwrapped"),
+                          name.endswith("skip-guards"), args.cprofile)
         except Exception as exc:  # one variant failing leaves the others' figures
             row = {"variant": name, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
         row["method"] = "bf16" if name == "bf16" else args.method
