@@ -121,3 +121,35 @@ def test_int4_split_counts_cuda_api_calls_per_decode_token(monkeypatch: pytest.M
     monkeypatch.setattr(compat, "cuda_activity", activity)
     assert tool.api_calls_per_token(engine, None, 9) == {"cudaMemcpyAsync": 2.0, "cudaGraphLaunch": 1.0}
     assert tool.main(["--variants", "bf16,nope"]) == 2
+
+
+def _step_work() -> None:
+    """One decode step's host work, for the cProfile split below."""
+
+
+def _setup_work() -> None:
+    """Once-per-generate host work, which the split must take out."""
+
+
+def test_int4_split_profiles_host_time_per_decode_token_by_function() -> None:
+    """``--cprofile``: each function's calls per token = (N-token − 1-token calls) / (N − 1), so
+    per-step work reads 1 call a token and once-per-generate work 0."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "int4_split.py"
+    spec = importlib.util.spec_from_file_location("int4_split", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    class Engine:
+        def generate(self, prompt, n, on_step):
+            _setup_work()
+            for _ in range(n):
+                _step_work()
+
+    split = tool.host_profile(Engine(), None, 9, top=50)
+    assert split["columns"] == ["function", "calls/token", "self us/token", "cum us/token"]
+    calls = {row[0].split("(")[-1].rstrip(")"): row[1] for row in split["by_self"]}
+    assert calls["_step_work"] == 1.0
+    assert calls["_setup_work"] == 0.0
