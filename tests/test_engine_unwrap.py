@@ -94,17 +94,23 @@ def test_timed_generate_runs_no_eos_machinery_and_never_stops_early(monkeypatch:
     assert logits.shape == (1, 2, 256) and "EosTokenCriteria" in calls
 
 
-def test_int4_split_counts_cuda_api_calls_per_decode_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``tools/int4_split.py``: per token = (N-token run − 1-token run) / (N − 1), by call name."""
+def _int4_split_tool():
+    """``tools/int4_split.py`` loaded as a module (tools/ is not a package)."""
     import importlib.util
     from pathlib import Path
-
-    from quantbench import compat
 
     path = Path(__file__).resolve().parents[1] / "tools" / "int4_split.py"
     spec = importlib.util.spec_from_file_location("int4_split", path)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
+    return tool
+
+
+def test_int4_split_counts_cuda_api_calls_per_decode_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``tools/int4_split.py``: per token = (N-token run − 1-token run) / (N − 1), by call name."""
+    from quantbench import compat
+
+    tool = _int4_split_tool()
 
     class Engine:
         def generate(self, prompt, n, on_step):
@@ -134,13 +140,7 @@ def _setup_work() -> None:
 def test_int4_split_profiles_host_time_per_decode_token_by_function() -> None:
     """``--cprofile``: each function's calls per token = (N-token − 1-token calls) / (N − 1), so
     per-step work reads 1 call a token and once-per-generate work 0."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "tools" / "int4_split.py"
-    spec = importlib.util.spec_from_file_location("int4_split", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = _int4_split_tool()
 
     class Engine:
         def generate(self, prompt, n, on_step):
