@@ -20,8 +20,8 @@ guard evaluation costs); ``unwrapped`` (``compat.unwrap_torchao``: what quantben
 ``unwrapped-skip-guards`` (that, without guard evaluation).
 
 usage (one GPU, torchao installed): PYTHONPATH=src python tools/int4_split.py [--size 7b] [--tokens 128]
-  [--rounds 5] [--method int4wo|int8wo|fp8wo|fp8dq] [--variants bf16,wrapped,skip-guards,unwrapped,unwrapped-skip-guards]
-  [--cprofile]
+  [--rounds 5] [--method int4wo|int8wo|fp8wo|fp8dq] [--cprofile]
+  [--variants bf16,wrapped,skip-guards,unwrapped,unwrapped-skip-guards]
 Writes int4_split.json to $OUT (or the current folder). Needs no network and no checkpoint on disk.
 """
 
@@ -30,9 +30,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import pstats
 import json
 import os
+import pstats
 import sys
 import time
 from collections import Counter
@@ -104,7 +104,10 @@ def host_profile(engine: HFEngine, prompt: Prompt, tokens: int, top: int = 25) -
                      (cum - base[3]) * 1e6 / (tokens - 1)))
     by_self = sorted(rows, key=lambda r: -r[2])[:top]
     by_cum = sorted(rows, key=lambda r: -r[3])[:top]
-    fmt = lambda r: [r[0], round(r[1], 2), round(r[2], 1), round(r[3], 1)]  # noqa: E731
+
+    def fmt(r: tuple) -> list:
+        return [r[0], round(r[1], 2), round(r[2], 1), round(r[3], 1)]
+
     return {"columns": ["function", "calls/token", "self us/token", "cum us/token"],
             "total_self_us": round(sum(r[2] for r in rows), 1),
             "by_self": [fmt(r) for r in by_self], "by_cum": [fmt(r) for r in by_cum]}
