@@ -25,5 +25,9 @@ fsess() { mkdir -p $R/fresh; BASE=$R/fresh sess "$@"; }
 # e.g. "mapsess m7c 7b compiled"; MAPM / MAPK override the methods and the case selection.
 MAPM=${MAPM:-fp16,bf16,nf4,awq,int8wo,int4wo,fp8wo,fp8dq}; MAPK=${MAPK:-generate and bs1 or prefill and len128}
 mapsess() { local name=$1 size=$2 mode=$3; sess $name --qb-model synthetic:qwen2.5-$size-instruct --qb-modes $mode --qb-methods $MAPM -k "$MAPK" --qb-interleave; }
+# Same-host A/B with --pairs auto, FP16 batch-1 generate (issue 19): "abauto abI", and
+# "MAXP=3 abauto abS --head-args '-p quantbench.testing.slowdown --qb-slowdown 0.25'"; ARGS go to ab.
+abauto() { local name=$1; shift; step $name python3 -m quantbench ab --base python3 --head python3 --pairs auto \
+  --max-pairs ${MAXP:-4} --out $R/$name "$@" -- $C --qb-methods fp16 -k 'generate and bs1'; }
 for st in "$@"; do eval "$st"; done
 kill $PACKER; pack; cat $R/steps.txt
