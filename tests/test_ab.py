@@ -193,24 +193,27 @@ def report(tmp_path: Path) -> dict:
 
 
 def test_auto_adds_pairs_one_at_a_time_until_the_interval_is_within_tolerance(tmp_path, capsys) -> None:
-    # decode log ratios 0.1, -0.1, 0, 0, 0, ...: the 95 % half-width t(K-1) * s / sqrt(K) is 0.248
-    # after 3 pairs, 0.130 after 4 and 2.776 * 0.0707 / sqrt(5) = 0.0878 after 5, the first within log(1.1) = 0.0953. TTFT
-    # holds exactly and the kernel counter is judged pair by pair: neither needs more pairs.
+    # decode log ratios 0.1, -0.1, 0, 0, 0, ...; two watched metrics (decode tok/s, TTFT), so each is
+    # held to 5 %/2 two-sided (Holm's first step): the half-width t(K-1, 0.9875) * s / sqrt(K) is
+    # 3.495 * 0.0707 / sqrt(5) = 0.1105 after 5 pairs and 3.163 * 0.0632 / sqrt(6) = 0.0817 after 6,
+    # the first within log(1.1) = 0.0953. TTFT holds exactly and the kernel counter is judged pair
+    # by pair: neither needs more pairs.
     head = [100 * math.exp(r) for r in (0.1, -0.1, 0, 0, 0, 0, 0, 0, 0, 0)]
     runner = FakeRunner({"base": [100.0] * 10, "head": head}, ttft={"base": [20.0] * 10, "head": [20.0] * 10})
     assert ab(tmp_path, runner, pairs="auto") == 0
-    assert [(s, i) for s, i, *_ in runner.calls] == schedule(5)
+    assert [(s, i) for s, i, *_ in runner.calls] == schedule(6)
     out = capsys.readouterr().out
     assert "quantbench ab: base 1/≤10: exit 0" in out
-    assert re.findall(r"after (\d) pairs, 1 metric\(s\) wider than their tolerance: fp16 decode_tps ±", out) == [
-        "3", "4"]
-    note = "pairs auto: stopped after 5 pairs: every watched metric's 95% interval is within its tolerance (2 metric(s))"
+    assert re.findall(r"after (\d) pairs, 1 metric\(s\) wider than their tolerance at 5%/2: fp16 decode_tps ±", out) == [
+        "3", "4", "5"]
+    note = "pairs auto: stopped after 6 pairs: every watched metric's interval at 5%/2 is within its tolerance (2 metric(s))"
     assert note in out.splitlines() and f"- {note}" in (tmp_path / "ab" / "summary.md").read_text()
     env = report(tmp_path)["environment"]
-    assert (env["pairs"], env["pairs_asked"]) == (5, "auto, 3 to 10")
+    assert (env["pairs"], env["pairs_asked"]) == (6, "auto, 3 to 10")
     powers = {p["metric"]: p for p in env["power"]}
     assert set(powers) == {"decode_tps", "ttft_ms"}  # not the counter
-    assert powers["decode_tps"]["halfwidth"] == pytest.approx(math.expm1(0.0877989), abs=1e-6)
+    assert powers["decode_tps"]["halfwidth"] == pytest.approx(math.expm1(0.0816782), abs=1e-6)
+    assert powers["decode_tps"]["alpha"] == 0.025
     assert powers["decode_tps"]["within_tolerance"] and powers["ttft_ms"]["halfwidth"] == 0.0
 
 
@@ -224,7 +227,7 @@ def test_auto_stops_at_the_maximum_and_names_the_metric_still_too_noisy(tmp_path
     lines = capsys.readouterr().out.splitlines()
     start = lines.index("pairs auto: the maximum (--max-pairs 4) stopped it; 1 metric(s) still wider than "
                         "their tolerance:")
-    assert lines[start + 1] == (f"  eager/generate-bs1 fp16 ttft_ms: 95% CI ±{power['halfwidth']:.1%}, "
+    assert lines[start + 1] == (f"  eager/generate-bs1 fp16 ttft_ms: CI ±{power['halfwidth']:.1%} at 5%/2, "
                                 f"MDE {power['mde']:.1%}, tolerance ±10%")
     table = [[cell.strip() for cell in line.split("|")] for line in lines if "WIDER" in line]
     assert table == [["eager/generate-bs1", "fp16", "ttft_ms", f"±{power['halfwidth']:.1%}",
@@ -244,7 +247,8 @@ def test_the_mde_printed_is_the_paired_formula(tmp_path, capsys) -> None:
     (power,) = report(tmp_path)["environment"]["power"]
     assert power["mde"] == pytest.approx(mde)
     out = capsys.readouterr().out
-    assert "smallest detectable change after 3 pairs (MDE at 5% two-sided, 80% power; counters " in out
+    assert ("smallest detectable change after 3 pairs (CI and 80%-power MDE at 5%/1: Holm "
+            "over 1 tests; counters exact):") in out
     assert re.search(r"eager/generate-bs1 \| fp16 +\| decode_tps \| ±10.5% +\| 13.2% \| ±10% ", out)
     assert "95% CI -27.5% .. -11.6%, MDE 13.2%: worse" in (tmp_path / "ab" / "summary.md").read_text()
 
@@ -296,6 +300,6 @@ def test_a_real_ab_on_the_cpu_catches_a_4x_slowdown(tmp_path) -> None:
     decode = [r for r in rows if r["metric"] == "decode_tps"]
     assert len(decode) == 1 and decode[0]["verdict"] == "regression", output[-4000:]
     assert decode[0]["change"] < -0.5  # about -75 %
-    assert decode[0]["reason"].endswith(": worse than ±10% and excludes 0")
+    assert re.search(r": worse than ±10%, p = [0-9.e-]+ after Holm over \d+ tests$", decode[0]["reason"])
     assert sorted(p.name for p in out.glob("*-?")) == ["base-1", "base-2", "base-3", "head-1",
                                                        "head-2", "head-3"]

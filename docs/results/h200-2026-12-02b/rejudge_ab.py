@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from quantbench.config import Settings
-from quantbench.judge.paired import paired_comparison, power
+from quantbench.judge.paired import paired_comparison
+from quantbench.judge.power import power
 from quantbench.report.power import auto_notes, power_table
 from quantbench.report.publish import comparison_table
 from quantbench.session import Session

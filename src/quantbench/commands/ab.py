@@ -10,13 +10,14 @@ side runs ``PYTHON -m pytest benches <pytest args> <side args> --qb-report-dir <
 a drift of the machine (clocks, heat, a neighbour) hits both sides alike. This is asv's
 ``asv continuous --interleave-rounds`` and Bencher's relative benchmarking (base and head on the
 same runner in one job); pyperf likewise spreads samples over worker processes.
-``judge.paired`` then judges head against base with a paired test over the K pairs.
+``judge.paired`` then judges head against base with a paired test over the K pairs, Holm-corrected
+over the A/B's tests so identical sides fail with probability at most 5 %.
 
-``--pairs auto`` runs 3 pairs, then one more at a time until every timed gated metric's 95 %
-interval is within its tolerance (so a change of the tolerance's size would show), or
-``--max-pairs`` (default 10) is reached; the notes say which stopped it and which metrics were
-still too noisy. Either way the report gives each metric's minimum detectable effect (5 %
-two-sided, 80 % power), the smallest change the run could have caught.
+``--pairs auto`` runs 3 pairs, then one more at a time until every timed gated metric's interval
+at that corrected level is within its tolerance (so a change of the tolerance's size would show),
+or ``--max-pairs`` (default 10) is reached; the notes say which stopped it and which metrics were
+still too noisy. Either way the report gives each metric's minimum detectable effect (80 % power
+at the corrected level, ``judge.power``), the smallest change the run could have caught.
 
 Each side runs in its own working directory (``--base-dir``, ``--head-dir``; default the current
 one), so the base side runs the base checkout's benches. A run that exits with anything but 0 or
@@ -43,7 +44,8 @@ from quantbench.session import Session
 from quantbench import exits
 from quantbench.files import check_writable_dir, describe
 from quantbench.judge.calibrate import merge_sessions
-from quantbench.judge.paired import paired_comparison, power
+from quantbench.judge.paired import paired_comparison
+from quantbench.judge.power import power
 from quantbench.judge.quality import quality_rows
 from quantbench.report.power import auto_notes, noisy_line, power_records, power_table
 from quantbench.report.publish import clear_reports, comparison_table, write_reports
@@ -161,7 +163,7 @@ def _pairs(text: str) -> int | str:
 def auto_pairs(tolerance: Callable[[str], float], say: Callable[[str], None]
                ) -> Callable[[Runs], bool]:
     """``--pairs auto``'s test after each pair: every watched metric's interval within its
-    tolerance (``judge.paired.power``); otherwise one line names those still too wide."""
+    tolerance (``judge.power.power``); otherwise one line names those still too wide."""
     def enough(runs: Runs) -> bool:
         line = noisy_line(power([s.results for s in runs.base], [s.results for s in runs.head],
                                 tolerance))

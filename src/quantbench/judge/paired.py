@@ -11,19 +11,18 @@ of the two sessions' medians. The change is the geometric mean ratio, exp(mean r
 deviation of the r_i). Following pyperf's rule a difference must be both *significant* and
 *large enough*:
 
-* ``regression``: the change is worse than the metric's tolerance and the interval lies wholly
-  below 0; ``improvement`` symmetrically;
-* ``within noise``: worse than the tolerance but the interval holds 0 (the pairs disagree);
+* ``regression``: the change is worse than the metric's tolerance and its p-value, after Holm's
+  correction over every paired test of the A/B, is at most ``evidence.ALPHA``; ``improvement``
+  symmetrically;
+* ``within noise``: worse than the tolerance but not significant after that correction;
 * ``pass``: otherwise.
 
-The report also gives each metric's *minimum detectable effect*: the true change the paired test
-would find significant at 5 % two-sided with 80 % power,
+Holm's correction keeps the chance that identical sides fail *any* row at most 5 %, whatever
+the dependence between the rows: a session's six wall-clock metrics and two kernel times are
+eight tests, and an H200 A/B of identical sides (2026-12-03, docs/results/h200-2026-12-03b)
+failed token p99 on an unadjusted 95 % interval of −32.8 % .. −1.3 %.
 
-    MDE = (t(K−1, 0.975) + t(K−1, 0.80)) · s / √K    (log scale; reported as exp(MDE) − 1)
-
-so a pass says how large a change the run could have missed. ``ab --pairs auto`` adds pairs
-until every *watched* metric (gated, in every session, not a counter) has a 95 % half-width
-within its tolerance, log(1 + tolerance), so a change of the tolerance's size would show.
+Each metric's smallest detectable change at that corrected level is ``judge.power``'s.
 
 Exact counters (catalog kind ``count``, ``stop == "exact"`` or zero-width intervals: kernels per
 token, weight bytes) need no t-test: identical in every pair passes; a change beyond the
@@ -39,8 +38,11 @@ import statistics
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from scipy import stats
+
 from quantbench.catalog import SPECS, gated, spec
 from quantbench.judge.calibrate import merge_metric, t975, t_quantile
+from quantbench.judge.evidence import ALPHA, holm
 from quantbench.judge.compare import (
     IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE, Comparison, Row, relative_change,
 )
@@ -61,8 +63,26 @@ class PairedTest:
     @property
     def mde(self) -> float:
         """Minimum detectable effect (5 % two-sided, 80 % power) as a relative change."""
+        return self.mde_at(0.05)
+
+    def mde_at(self, alpha: float) -> float:
+        """Minimum detectable effect at two-sided level ``alpha`` with 80 % power."""
         df = self.k - 1
-        return math.expm1((t975(df) + t_quantile(0.80, df)) * self.stdev / math.sqrt(self.k))
+        return math.expm1((t_quantile(1 - alpha / 2, df) + t_quantile(0.80, df))
+                          * self.stdev / math.sqrt(self.k))
+
+    def halfwidth_at(self, alpha: float) -> float:
+        """Half-width (log scale) of the two-sided ``1 − alpha`` interval of the mean ratio."""
+        return t_quantile(1 - alpha / 2, self.k - 1) * self.stdev / math.sqrt(self.k)
+
+    @property
+    def p(self) -> float:
+        """Two-sided p-value of the paired t-test of no change (0 when every pair agrees on a
+        nonzero change, 1 when every pair reads exactly 0)."""
+        t = self.t
+        if math.isinf(t):
+            return 0.0
+        return 2 * float(stats.t.sf(abs(t), self.k - 1))
 
     @property
     def change(self) -> float:
@@ -107,19 +127,26 @@ def _pct(change: float) -> str:
     return f"{change * 100:+.1f}%" if math.isfinite(change) else ("+inf" if change > 0 else "-inf")
 
 
-def judge_paired(test: PairedTest, tolerance: float) -> tuple[str, str]:
-    """Verdict and reason of one metric's paired test against its tolerance."""
+def judge_paired(test: PairedTest, tolerance: float, p: float | None = None,
+                 tests: int = 1) -> tuple[str, str]:
+    """Verdict and reason of one metric's paired test against its tolerance; ``p`` is its
+    p-value after Holm's correction over the A/B's ``tests`` paired tests (alone: its own)."""
     low, high = test.interval
+    mde = test.mde_at(ALPHA / tests) if tests > 1 else test.mde
     what = (f"{_pct(test.change)} over {test.k} pairs, 95% CI {_pct(low)} .. {_pct(high)}, "
-            f"MDE {test.mde:.1%}")
+            f"MDE {mde:.1%}" + (f" at 5%/{tests}" if tests > 1 else ""))
+    if p is None:
+        p = test.p
+    how = f"p = {p:.2g}" + (f" after Holm over {tests} tests" if tests > 1 else "")
+    significant = p <= ALPHA
     if test.change < -(tolerance + _EPS):
-        if test.significant:
-            return REGRESSION, f"{what}: worse than ±{tolerance:.0%} and excludes 0"
-        return WITHIN_NOISE, f"{what}: worse than ±{tolerance:.0%} but holds 0"
+        if significant:
+            return REGRESSION, f"{what}: worse than ±{tolerance:.0%}, {how}"
+        return WITHIN_NOISE, f"{what}: worse than ±{tolerance:.0%} but {how} > {ALPHA:g}"
     if test.change > tolerance + _EPS:
-        if test.significant:
-            return IMPROVEMENT, f"{what}: better than ±{tolerance:.0%} and excludes 0"
-        return PASS, f"{what}: better than ±{tolerance:.0%} but holds 0"
+        if significant:
+            return IMPROVEMENT, f"{what}: better than ±{tolerance:.0%}, {how}"
+        return PASS, f"{what}: better than ±{tolerance:.0%} but {how} > {ALPHA:g}"
     return PASS, f"{what}: within ±{tolerance:.0%}"
 
 
@@ -153,26 +180,37 @@ def is_exact(name: str, samples: Sequence[Metric]) -> bool:
         m.stop == "exact" or (m.n > 1 and m.low == m.high) for m in samples)
 
 
-def _oriented(name: str, base: Sequence[Metric], head: Sequence[Metric]
+def oriented(name: str, base: Sequence[Metric], head: Sequence[Metric]
               ) -> tuple[bool, list[float], list[float]]:
     """Whether higher is better, and each side's per-session medians."""
     hib = spec(name).higher_is_better if name in SPECS else base[0].higher_is_better
     return hib, [m.median for m in base], [m.median for m in head]
 
 
-def judge_metric(name: str, base: Sequence[Metric], head: Sequence[Metric],
-                 tolerance: float) -> tuple[str, str, float, float | None]:
-    """Verdict, reason, change (positive = better) and t statistic (``None`` for counters) of
-    one metric over the pairs; a counter's change is that of the median of each side."""
-    hib, b, h = _oriented(name, base, head)
+def timed_test(name: str, base: Sequence[Metric], head: Sequence[Metric]) -> PairedTest | None:
+    """The paired t-test of one timed metric over the pairs, or ``None`` for a counter (or a
+    value a log cannot take), which is judged pair by pair."""
+    hib, b, h = oriented(name, base, head)
     if is_exact(name, [*base, *head]) or min(b + h) <= 0:
+        return None
+    return paired_test(log_ratios(b, h, hib))
+
+
+def judge_metric(name: str, base: Sequence[Metric], head: Sequence[Metric], tolerance: float,
+                 p: float | None = None, tests: int = 1
+                 ) -> tuple[str, str, float, float | None]:
+    """Verdict, reason, change (positive = better) and t statistic (``None`` for counters) of
+    one metric over the pairs; ``p`` is its Holm-adjusted p-value over ``tests`` paired tests. A
+    counter's change is that of the median of each side."""
+    test = timed_test(name, base, head)
+    if test is None:
+        hib, b, h = oriented(name, base, head)
         change = relative_change(statistics.median(b), statistics.median(h), hib)
         return (*judge_per_pair(name, b, h, hib, tolerance), change, None)
-    test = paired_test(log_ratios(b, h, hib))
-    return (*judge_paired(test, tolerance), test.change, test.t)
+    return (*judge_paired(test, tolerance, p, tests), test.change, test.t)
 
 
-def _gated(base: Sequence[CaseResult], head: Sequence[CaseResult]
+def gated_samples(base: Sequence[CaseResult], head: Sequence[CaseResult]
            ) -> tuple[list[tuple[str, list[Metric], list[Metric]]], list[str]]:
     """The gated metrics of one case and method that every session measured, as (name, base
     samples, head samples), and the names of those only some sessions measured."""
@@ -203,41 +241,8 @@ def _lost(base: Sequence[CaseResult], head: Sequence[CaseResult]) -> list[tuple[
     return out
 
 
-@dataclass(frozen=True)
-class Power:
-    """A watched metric's paired test after K pairs, against its tolerance."""
-
-    case_key: str
-    method: str
-    metric: str
-    test: PairedTest
-    tolerance: float
-
-    @property
-    def enough(self) -> bool:
-        """Whether the 95 % half-width (log scale) is within log(1 + tolerance): a change of the
-        tolerance's size would then exclude 0."""
-        return self.test.halfwidth <= math.log1p(self.tolerance) + _EPS
-
-
-def power(base: Sequence[Sequence[CaseResult]], head: Sequence[Sequence[CaseResult]],
-          tolerance: Callable[[str], float]) -> list[Power]:
-    """The paired test of every watched metric: gated, measured in every session of both sides,
-    and not a counter (counters are judged pair by pair, so more pairs never sharpen them)."""
-    base_k = [_keyed(s) for s in base]
-    head_k = [_keyed(s) for s in head]
-    common = set(base_k[0]).intersection(*base_k, *head_k)
-    out = []
-    for key in sorted(common):
-        measured, _ = _gated([s[key] for s in base_k], [s[key] for s in head_k])
-        for name, b, h in measured:
-            hib, bm, hm = _oriented(name, b, h)
-            if not is_exact(name, [*b, *h]) and min(bm + hm) > 0:
-                out.append(Power(*key, name, paired_test(log_ratios(bm, hm, hib)), tolerance(name)))
-    return out
-
-
-def _keyed(results: Sequence[CaseResult]) -> dict[tuple[str, str], CaseResult]:
+def keyed(results: Sequence[CaseResult]) -> dict[tuple[str, str], CaseResult]:
+    """One session's results by (case key, method)."""
     return {(r.case_key, r.method): r for r in results}
 
 
@@ -249,10 +254,11 @@ def paired_comparison(base: Sequence[Sequence[CaseResult]], head: Sequence[Seque
     lost it); other metrics and cases not in every session are named in the notes."""
     if len(base) != len(head):
         raise ValueError(f"{len(base)} base sessions but {len(head)} head sessions")
-    base_k = [_keyed(s) for s in base]
-    head_k = [_keyed(s) for s in head]
+    base_k = [keyed(s) for s in base]
+    head_k = [keyed(s) for s in head]
     rows: list[Row] = []
     notes: list[str] = []
+    pending: list[tuple[str, str, str, list[Metric], list[Metric]]] = []
     for key in sorted(set().union(*base_k, *head_k)):
         case_key, method = key
         in_base = all(key in s for s in base_k)
@@ -270,20 +276,25 @@ def paired_comparison(base: Sequence[Sequence[CaseResult]], head: Sequence[Seque
                          + ("base" if not in_base else "head") + " run")
             continue
         samples_b = [s[key] for s in base_k]
-        measured, partial = _gated(samples_b, [s[key] for s in head_k])
+        measured, partial = gated_samples(samples_b, [s[key] for s in head_k])
         for name, missing in _lost([s[key] for s in base_k], [s[key] for s in head_k]):
             merged = merge_metric([r.metrics[name] for r in samples_b])
             rows.append(Row(case_key, method, name, merged.unit, merged, None, None,
                             tolerance(name), REGRESSION,
                             f"every base run measured it; head run(s) {missing} did not"))
         partial = [n for n in partial if n not in dict(_lost(samples_b, [s[key] for s in head_k]))]
-        for name, b, h in measured:
-            tol = tolerance(name)
-            verdict, reason, change, t = judge_metric(name, b, h, tol)
-            baseline, current = merge_metric(b), merge_metric(h)
-            rows.append(Row(case_key, method, name, baseline.unit, baseline, current, change, tol,
-                            verdict, reason, t))
+        pending.extend((case_key, method, name, b, h) for name, b, h in measured)
         if partial:
             notes.append(f"not judged, not in every session: {case_key} {method}: {', '.join(partial)}")
+    tests = [timed_test(name, b, h) for *_, name, b, h in pending]
+    adjusted = iter(holm([t.p for t in tests if t is not None]))
+    count = sum(t is not None for t in tests)
+    for (case_key, method, name, b, h), test in zip(pending, tests):
+        tol = tolerance(name)
+        p = next(adjusted) if test is not None else None
+        verdict, reason, change, t = judge_metric(name, b, h, tol, p, count)
+        baseline, current = merge_metric(b), merge_metric(h)
+        rows.append(Row(case_key, method, name, baseline.unit, baseline, current, change, tol,
+                        verdict, reason, t, p))
     return Comparison(tuple(rows), tuple(notes), label)
 

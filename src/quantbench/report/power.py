@@ -1,6 +1,6 @@
 """What a same-host A/B could have seen: each watched metric's interval and smallest detectable change.
 
-Formatting only: the paired tests come from ``judge.paired.power``. The table goes to the terminal
+Formatting only: the paired tests come from ``judge.power.power``. The table goes to the terminal
 and its figures into ``comparison.json``; the lines on how ``--pairs auto`` stopped become notes of
 the comparison, so the terminal and ``summary.md`` both carry them.
 """
@@ -12,16 +12,16 @@ import textwrap
 from typing import Any, Sequence
 
 from quantbench.judge.compare import percent
-from quantbench.judge.paired import Power
+from quantbench.judge.power import Power
 from quantbench.report.tables import render
 from quantbench.results import WIDTH
 
-HEADER = ["case", "method", "metric", "95% CI ±", "MDE", "tolerance", "interval"]
+HEADER = ["case", "method", "metric", "CI ±", "MDE", "tolerance", "interval"]
 
 
 def _halfwidth(row: Power) -> float:
-    """The 95 % half-width as a relative change, exp(half-width) − 1."""
-    return math.expm1(row.test.halfwidth)
+    """The half-width at the family's level as a relative change, exp(half-width) − 1."""
+    return math.expm1(row.halfwidth)
 
 
 def _pct(fraction: float) -> str:
@@ -29,22 +29,22 @@ def _pct(fraction: float) -> str:
 
 
 def power_table(powers: Sequence[Power]) -> str:
-    """One line per watched metric: its 95 % half-width and minimum detectable effect (5 %
-    two-sided, 80 % power) against its tolerance; noisier ones last."""
-    rows = [[p.case_key, p.method, p.metric, f"±{_pct(_halfwidth(p))}", _pct(p.test.mde),
+    """One line per watched metric: its half-width and minimum detectable effect (80 % power) at
+    the level Holm's correction leaves one metric (5 % / m) against its tolerance; noisier last."""
+    rows = [[p.case_key, p.method, p.metric, f"±{_pct(_halfwidth(p))}", _pct(p.mde),
              f"±{percent(p.tolerance)}", "within" if p.enough else "WIDER than tolerance"]
             for p in sorted(powers, key=lambda p: (not p.enough, p.case_key, p.method, p.metric))]
-    pairs = powers[0].test.k if powers else 0
-    title = (f"smallest detectable change after {pairs} pairs (MDE at 5% two-sided, 80% power; "
-             "counters are judged exactly):")
+    pairs, tests = (powers[0].test.k, powers[0].tests) if powers else (0, 0)
+    title = (f"smallest detectable change after {pairs} pairs (CI and 80%-power MDE at 5%/{tests}: "
+             f"Holm over {tests} tests; counters exact):")
     return title + "\n" + render(rows, HEADER)
 
 
 def power_records(powers: Sequence[Power]) -> list[dict[str, Any]]:
     """The same figures for ``comparison.json``, as fractions."""
     return [{"case_key": p.case_key, "method": p.method, "metric": p.metric, "pairs": p.test.k,
-             "halfwidth": _halfwidth(p), "mde": p.test.mde, "tolerance": p.tolerance,
-             "within_tolerance": p.enough} for p in powers]
+             "halfwidth": _halfwidth(p), "mde": p.mde, "alpha": p.alpha,
+             "tolerance": p.tolerance, "within_tolerance": p.enough} for p in powers]
 
 
 def noisy_line(powers: Sequence[Power]) -> str | None:
@@ -54,7 +54,7 @@ def noisy_line(powers: Sequence[Power]) -> str | None:
         return None
     names = ", ".join(f"{p.method} {p.metric} ±{_pct(_halfwidth(p))}" for p in noisy)
     line = (f"quantbench ab: after {noisy[0].test.k} pairs, {len(noisy)} metric(s) wider than "
-            f"their tolerance: {names}")
+            f"their tolerance at 5%/{noisy[0].tests}: {names}")
     return textwrap.shorten(line, WIDTH, placeholder=" …")
 
 
@@ -66,10 +66,10 @@ def auto_notes(powers: Sequence[Power], pairs: int, maximum: int) -> list[str]:
                 "are judged exactly)"]
     noisy = [p for p in powers if not p.enough]
     if not noisy:
-        return [f"pairs auto: stopped after {pairs} pairs: every watched metric's 95% interval "
-                f"is within its tolerance ({len(powers)} metric(s))"]
+        return [f"pairs auto: stopped after {pairs} pairs: every watched metric's interval at "
+                f"5%/{len(powers)} is within its tolerance ({len(powers)} metric(s))"]
     lines = [f"pairs auto: the maximum (--max-pairs {maximum}) stopped it; {len(noisy)} metric(s) "
              "still wider than their tolerance:"]
-    lines += [f"  {p.case_key} {p.method} {p.metric}: 95% CI ±{_pct(_halfwidth(p))}, MDE "
-              f"{_pct(p.test.mde)}, tolerance ±{percent(p.tolerance)}" for p in noisy]
+    lines += [f"  {p.case_key} {p.method} {p.metric}: CI ±{_pct(_halfwidth(p))} at 5%/{p.tests}, "
+              f"MDE {_pct(p.mde)}, tolerance ±{percent(p.tolerance)}" for p in noisy]
     return lines

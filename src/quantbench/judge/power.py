@@ -1,0 +1,76 @@
+"""What a same-host A/B can detect: each watched metric's paired test at the family's level.
+
+The A/B's verdicts (``judge.paired``) take Holm's correction over its m paired tests, so a single
+metric that moved must reach p <= α/m (Holm's first step; the Bonferroni bound) to fail. Its
+*minimum detectable effect* is therefore
+
+    MDE = (t(K−1, 1 − α/2m) + t(K−1, 0.80)) · s / √K    (log scale; reported as exp(MDE) − 1)
+
+for K pairs whose log ratios have standard deviation s: the true change the A/B would find with
+80 % power. ``ab --pairs auto`` adds pairs until every *watched* metric (gated, in every session,
+not a counter: counters are judged pair by pair, so more pairs never sharpen them) has a
+half-width at that level within log(1 + tolerance), so a change of the tolerance's size would show.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from quantbench.judge.evidence import ALPHA
+from quantbench.judge.paired import (PairedTest, gated_samples, is_exact, keyed, log_ratios,
+                                     oriented, paired_test)
+from quantbench.results import CaseResult
+
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class Power:
+    """A watched metric's paired test after K pairs, against its tolerance, at the level the
+    A/B's ``tests`` paired tests leave it (α / tests)."""
+
+    case_key: str
+    method: str
+    metric: str
+    test: PairedTest
+    tolerance: float
+    tests: int = 1
+
+    @property
+    def alpha(self) -> float:
+        """The two-sided level one moved metric must reach: Holm's first step, α / m."""
+        return ALPHA / max(1, self.tests)
+
+    @property
+    def halfwidth(self) -> float:
+        """The half-width (log scale) of the interval at ``alpha``."""
+        return self.test.halfwidth_at(self.alpha)
+
+    @property
+    def mde(self) -> float:
+        """The smallest true change found with 80 % power at ``alpha``, as a relative change."""
+        return self.test.mde_at(self.alpha)
+
+    @property
+    def enough(self) -> bool:
+        """Whether the half-width is within log(1 + tolerance): a change of the tolerance's size
+        would then be significant."""
+        return self.halfwidth <= math.log1p(self.tolerance) + _EPS
+
+
+def power(base: Sequence[Sequence[CaseResult]], head: Sequence[Sequence[CaseResult]],
+          tolerance: Callable[[str], float]) -> list[Power]:
+    """The paired test of every watched metric, each knowing how many there are (m)."""
+    base_k = [keyed(s) for s in base]
+    head_k = [keyed(s) for s in head]
+    common = set(base_k[0]).intersection(*base_k, *head_k)
+    found = []
+    for key in sorted(common):
+        measured, _ = gated_samples([s[key] for s in base_k], [s[key] for s in head_k])
+        for name, b, h in measured:
+            hib, bm, hm = oriented(name, b, h)
+            if not is_exact(name, [*b, *h]) and min(bm + hm) > 0:
+                found.append((key, name, paired_test(log_ratios(bm, hm, hib)), tolerance(name)))
+    return [Power(*key, name, test, tol, len(found)) for key, name, test, tol in found]
