@@ -29,11 +29,14 @@ RTN = ("AWQ on synthetic weights: round-to-nearest packing (no calibration searc
 
 def case(method: str, mode: str, tps: float, weights: float, kernel: float | None = None,
          notes: tuple[str, ...] = ()) -> CaseResult:
+    """A generate case; on a GPU (kernel given) prefill kernels take kernel/50 and the peak is
+    the weights plus 0.1 GB."""
     metrics = {"decode_tps": Metric("decode_tps", "tok/s", tps, tps * 0.99, tps * 1.01, 20, True),
                "weights_gb": Metric.exact("weights_gb", "GB", weights, higher_is_better=False)}
     if kernel is not None:
-        metrics["decode_kernel_us"] = Metric("decode_kernel_us", "us/token", kernel, kernel,
-                                             kernel, 5, False)
+        for name, value in (("decode_kernel_us", kernel), ("prefill_kernel_us", kernel / 50)):
+            metrics[name] = Metric(name, "us/token", value, value, value, 5, False)
+        metrics["peak_gb"] = Metric.exact("peak_gb", "GB", weights + 0.1, higher_is_better=False)
     return CaseResult("default", mode, "generate-bs1", method, "x", metrics, notes)
 
 
@@ -60,6 +63,8 @@ def test_every_ratio_is_exact() -> None:
     assert awq.e2e_ratio == 72.0 / 120.0
     assert awq.kernel_ratio == 6500.0 / 3800.0
     assert awq.vram_saved == 1 - 5.5 / 15.2
+    assert awq.prefill_kernel_ratio == (6500.0 / 50) / (3800.0 / 50)
+    assert awq.peak_saved == 1 - 5.6 / 15.3
     assert (awq.decode_tps, awq.kernel_us, awq.weights_gb) == (72.0, 3800.0, 5.5)
     small_awq = rows[(SMALL, "eager", "awq")]
     assert (small_awq.e2e_ratio, small_awq.kernel_ratio) == (100.0 / 320.0, 1437.0 / 1500.0)
@@ -81,9 +86,9 @@ def test_markdown_rows_and_notes() -> None:
     runs = gpu_runs()
     text = map_markdown(runs, map_rows(runs), ["python", "-m", "quantbench", "sweep"])
     assert ("| synthetic:qwen2.5-7b-instruct | 7.62B | eager | generate-bs1 | awq | 72.0 | 0.60× "
-            "| 3800.0 | 1.71× | 5.500 | 64% |") in text
+            "| 3800.0 | 1.71× | 1.71× | 5.500 | 64% | 63% |") in text
     assert "| synthetic:qwen2.5-7b-instruct | 7.62B | compiled | generate-bs1 | int4wo | 100.0 | " \
-           "no fp16 | 3760.0 | no fp16 | 5.000 | no fp16 |" in text
+           "no fp16 | 3760.0 | no fp16 | no fp16 | 5.000 | no fp16 | no fp16 |" in text
     assert "| synthetic:qwen2.5-0.5b-instruct | 0.49B | 0 | passed | out/small |" in text
     assert text.count(RTN) == 1  # each distinct AWQ note once
 
@@ -95,7 +100,8 @@ def test_a_cpu_session_says_kernel_time_not_measured() -> None:
     rows = map_rows(runs)
     assert [(r.e2e_ratio, r.kernel_ratio) for r in rows] == [(1.0, None), (0.5, None)]
     line = next(l for l in map_markdown(runs, rows, []).splitlines() if "| int8 |" in l)
-    assert line.split(" | ")[6:9] == ["0.50×", NOT_MEASURED, NOT_MEASURED]
+    assert line.split(" | ")[6:10] == ["0.50×", NOT_MEASURED, NOT_MEASURED, NOT_MEASURED]
+    assert line.endswith("| 50% | - |")  # weights saved; no peak measured on the CPU here
 
 
 def test_chart_series_per_mode_and_level() -> None:

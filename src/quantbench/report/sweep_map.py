@@ -1,5 +1,6 @@
 """The size sweep's map: each method's speed-up over FP16 against model size, end to end and at
-kernel level, with the weights it saves (``map.md``, ``map.json``, ``map.png``).
+kernel level, its prefill kernel speed-up, and the weights and peak memory it saves (``map.md``,
+``map.json``, ``map.png``).
 
 End to end is wall-clock decode throughput over the reference method's in the same model, mode
 and case: the paired ratio of interleaved rounds (``decode_ratio``, ``--qb-interleave``) where
@@ -64,6 +65,8 @@ class MapRow:
     e2e_paired: bool = False
     e2e_low: float | None = None
     e2e_high: float | None = None
+    prefill_kernel_ratio: float | None = None  # the reference's prefill kernel time over this one's
+    peak_saved: float | None = None  # 1 - peak allocated GB over the reference's
 
 
 def model_parameters(spec: str) -> int | None:
@@ -104,7 +107,8 @@ def map_rows(runs: Sequence[ModelRun]) -> list[MapRow]:
                         and r.case == result.case), None)
             tps, kernel, weights = (_median(result, m) for m in ("decode_tps", "decode_kernel_us",
                                                                  "weights_gb"))
-            ref_weights = _median(ref, "weights_gb")
+            ref_weights, peak = _median(ref, "weights_gb"), _median(result, "peak_gb")
+            peak_ratio = _over(peak, _median(ref, "peak_gb"))
             paired = result.metrics.get(PAIRED_RATIO)
             rows.append(MapRow(
                 run.model, run.parameters, result.mode, result.case, result.method, tps,
@@ -112,7 +116,9 @@ def map_rows(runs: Sequence[ModelRun]) -> list[MapRow]:
                 _over(_median(ref, "decode_kernel_us"), kernel), weights,
                 None if _over(weights, ref_weights) is None else 1 - weights / ref_weights,
                 ref is not None, paired is not None, paired.low if paired else None,
-                paired.high if paired else None))
+                paired.high if paired else None,
+                _over(_median(ref, "prefill_kernel_us"), _median(result, "prefill_kernel_us")),
+                None if peak_ratio is None else 1 - peak_ratio))
     mode_order = {m: i for i, m in enumerate(MODES)}
     return sorted(rows, key=lambda r: (r.parameters or 0, r.model, mode_order.get(r.mode, 9),
                                        r.case, r.method != REFERENCE_METHOD))
@@ -144,10 +150,10 @@ def _e2e(row: MapRow) -> str:
     return text
 
 
-def _saved(row: MapRow) -> str:
-    if row.vram_saved is None:
+def _saved(row: MapRow, saved: float | None) -> str:
+    if saved is None:
         return "-" if row.has_reference else NO_REFERENCE
-    return f"{row.vram_saved * 100:.0f}%"
+    return f"{saved * 100:.0f}%"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -175,18 +181,21 @@ def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequ
     lines += ["", "## Speed-up over FP16 by model size", "",
               f"End to end: decode tok/s over {REFERENCE_METHOD}'s in the same model, mode and "
               f"case. Kernel level: {REFERENCE_METHOD}'s CUDA kernel time per decode token over "
-              "the method's (higher is faster for both). VRAM saved: weights against "
-              f"{REFERENCE_METHOD}'s. \"paired\": from rounds interleaved with {REFERENCE_METHOD}'s "
+              "the method's (higher is faster for both); prefill the same for the prompt's kernels. "
+              f"Saved: weights and peak allocated memory against {REFERENCE_METHOD}'s. \"paired\": from rounds interleaved with {REFERENCE_METHOD}'s "
               "(`--qb-interleave`), the geometric mean of per-round ratios and its 95 % interval, "
               "which host drift between methods cannot bias; otherwise from each method's own "
               "rounds, measured one after another.", ""]
     lines += _table(
         ["Model", "Parameters", "Mode", "Case", "Method", "Decode tok/s", "× FP16 end to end",
-         "Kernel µs/token", "× FP16 kernel level", "Weights GB", "VRAM saved vs FP16"],
+         "Kernel µs/token", "× FP16 kernel level", "× FP16 prefill kernels", "Weights GB",
+         "Weights saved", "Peak saved"],
         [[r.model, _billions(r.parameters), r.mode, r.case, r.method, _num(r.decode_tps),
           _e2e(r),
           NOT_MEASURED if r.kernel_us is None else _num(r.kernel_us),
-          _ratio(r, r.kernel_ratio, r.kernel_us), _num(r.weights_gb, 3), _saved(r)] for r in rows])
+          _ratio(r, r.kernel_ratio, r.kernel_us),
+          _ratio(r, r.prefill_kernel_ratio, r.kernel_us),
+          _num(r.weights_gb, 3), _saved(r, r.vram_saved), _saved(r, r.peak_saved)] for r in rows])
     notes = notes_of(runs)
     if notes:
         lines += ["", "## Notes", "", *(f"- {n}" for n in notes)]
