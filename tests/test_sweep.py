@@ -271,21 +271,24 @@ def test_the_map_from_stored_sessions_of_several_leases(tmp_path: Path, capsys: 
     assert (out / "map.md").is_file()
 
 
-@pytest.mark.parametrize("problem", ["models", "pytest", "twice", "missing"])
+@pytest.mark.parametrize("problem", ["models", "pytest", "twice", "both", "missing"])
 def test_stored_sessions_bad_input_is_one_line_and_exit_4(problem: str, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture) -> None:
-    path = tmp_path / "s.json"
-    session(BIG, [case("fp16", "eager", 120.0, 15.2)]).write(path)
+    path, other = tmp_path / "s.json", tmp_path / "t.json"
+    for p in (path, other):
+        session(BIG, [case("fp16", "eager", 120.0, 15.2), case("int4wo", "eager", 90.0, 5.0)]).write(p)
     out = ["--out", str(tmp_path / "o")]
     argv = {"models": ["--from", str(path), "--models", BIG, *out],
             "pytest": ["--from", str(path), *out, "--", "-k", "generate"],
-            "twice": ["--from", str(path), str(path), *out],
+            "twice": ["--from", str(path), str(tmp_path / "." / "s.json"), *out],
+            "both": ["--from", str(path), str(other), *out],
             "missing": ["--from", str(tmp_path / "none.json"), *out]}[problem]
     assert main(argv, run=FakeRunner()) == 4
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("quantbench sweep: ")
     assert {"models": "--from draws the map from stored sessions", "pytest": "--from draws the map",
-            "twice": "both hold synthetic:qwen2.5-7b-instruct eager generate-bs1 fp16",
+            "twice": "a session file is given twice",
+            "both": "both hold synthetic:qwen2.5-7b-instruct eager generate-bs1 int4wo",
             "missing": "no session file at"}[problem] in err
     assert not (tmp_path / "o" / "map.md").exists()
 
@@ -301,3 +304,22 @@ def test_a_paired_ratio_from_interleaved_rounds_is_what_the_map_shows() -> None:
     assert [(r.method, r.e2e_ratio, r.e2e_paired, r.e2e_low, r.e2e_high) for r in rows] == [
         ("fp16", 1.0, False, None, None), ("bf16", 0.98, True, 0.95, 1.01)]
     assert "| bf16 | 150.0 | 0.98× (0.95-1.01, paired) |" in map_markdown(runs, rows, ["sweep"])
+
+
+def test_a_size_split_over_sessions_keeps_each_methods_ratio_to_its_own_fp16(tmp_path: Path) -> None:
+    first = session(BIG, [case("fp16", "eager", 100.0, 15.2, 6000.0),
+                          case("int4wo", "eager", 80.0, 5.0, 4800.0)])
+    second = session(BIG, [case("fp16", "eager", 150.0, 15.2, 5900.0),
+                           case("nf4", "eager", 120.0, 5.8, 5900.0)])
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for stored, path in zip((first, second), paths):
+        stored.write(path)
+    out = tmp_path / "map"
+    code = main(["--from", *map(str, paths), "--out", str(out)], run=FakeRunner(),
+                parameters=lambda m: PARAMS.get(m))
+    assert code == 0
+    data = json.loads((out / "map.json").read_text())
+    assert [(r["method"], r["e2e_ratio"], r["kernel_ratio"]) for r in data["rows"]] == [
+        ("fp16", 1.0, 1.0), ("int4wo", 0.8, 6000.0 / 4800.0), ("fp16", 1.0, 1.0), ("nf4", 0.8, 1.0)]
+    assert data["notes"] == [f"{BIG} eager generate-bs1: fp16 measured in 2 sessions; each "
+                             "method's ratios are to the fp16 of its own session"]

@@ -5,7 +5,8 @@
     python -m quantbench sweep --from S1.json S2.json ... [--out DIR]
 
 ``--from`` draws the map from stored sessions (one per size and mode, each holding FP16 for its
-ratios), so a map too long for one GPU lease is measured over several and drawn once.
+ratios, or a size's methods split over several sessions, each with its own FP16), so a map too
+long for one GPU lease is measured over several and drawn once.
 
 Each model gets one pytest session in its own process, ``PYTHON -m pytest benches <pytest args>
 --qb-model <model> --qb-report-dir <out>/<model>``, one after another: each (size, method) loads
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from quantbench import exits
+from quantbench.catalog import REFERENCE_METHOD
 from quantbench.commands.child import ChildRun, RunFn, child_env, run_child, run_subprocess
 from quantbench.session import Session, SessionError
 from quantbench.report.sweep_map import ModelRun, model_parameters, write_map
@@ -135,9 +137,12 @@ def _parser() -> exits.ArgumentParser:
 
 def stored_runs(paths: Sequence[Path], parameters: Callable[[str], int | None]) -> list[ModelRun]:
     """A ``ModelRun`` per stored session, as if the sweep had run it; ``SweepError`` names a
-    file that cannot be read, and a (model, mode, case, method) two files both hold (which of
-    them the map should show is not for the sweep to guess)."""
+    file that cannot be read or is given twice, and a (model, mode, case, method) two files both
+    hold (which of them the map should show is not for the sweep to guess). FP16 may be in
+    several: a size split over sessions, each method's ratios to its own session's FP16."""
     runs, seen = [], {}
+    if len({p.resolve() for p in paths}) < len(paths):
+        raise SweepError("a session file is given twice: " + " ".join(str(p) for p in paths))
     for path in paths:
         try:
             session = Session.read(path)
@@ -145,7 +150,7 @@ def stored_runs(paths: Sequence[Path], parameters: Callable[[str], int | None]) 
             raise SweepError(str(exc)) from None
         for r in session.results:
             key = (session.model_source, r.mode, r.case, r.method)
-            if key in seen:
+            if key in seen and r.method != REFERENCE_METHOD:
                 raise SweepError(f"{path} and {seen[key]} both hold {' '.join(key)}")
             seen[key] = path
         status = "cut off (partial session)" if session.partial else f"stored ({path})"

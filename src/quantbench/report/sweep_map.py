@@ -98,7 +98,7 @@ def map_rows(runs: Sequence[ModelRun]) -> list[MapRow]:
     """Every generation case of every finished session, one row per method, with its ratios
     to the reference method of the same model, mode and case."""
     rows = []
-    for run in runs:
+    for index, run in enumerate(runs):
         if run.session is None:
             continue
         cases = [r for r in run.session.results if r.case.startswith("generate")]
@@ -110,7 +110,7 @@ def map_rows(runs: Sequence[ModelRun]) -> list[MapRow]:
             ref_weights, peak = _median(ref, "weights_gb"), _median(result, "peak_gb")
             peak_ratio = _over(peak, _median(ref, "peak_gb"))
             paired = result.metrics.get(PAIRED_RATIO)
-            rows.append(MapRow(
+            rows.append((index, MapRow(
                 run.model, run.parameters, result.mode, result.case, result.method, tps,
                 paired.median if paired else _over(tps, _median(ref, "decode_tps")), kernel,
                 _over(_median(ref, "decode_kernel_us"), kernel), weights,
@@ -118,10 +118,12 @@ def map_rows(runs: Sequence[ModelRun]) -> list[MapRow]:
                 ref is not None, paired is not None, paired.low if paired else None,
                 paired.high if paired else None,
                 _over(_median(ref, "prefill_kernel_us"), _median(result, "prefill_kernel_us")),
-                None if peak_ratio is None else 1 - peak_ratio))
+                None if peak_ratio is None else 1 - peak_ratio)))
     mode_order = {m: i for i, m in enumerate(MODES)}
-    return sorted(rows, key=lambda r: (r.parameters or 0, r.model, mode_order.get(r.mode, 9),
-                                       r.case, r.method != REFERENCE_METHOD))
+    # a size split over several sessions (each with its own FP16) keeps each session's rows together
+    rows.sort(key=lambda ir: (ir[1].parameters or 0, ir[1].model, mode_order.get(ir[1].mode, 9),
+                              ir[1].case, ir[0], ir[1].method != REFERENCE_METHOD))
+    return [row for _, row in rows]
 
 
 def _billions(parameters: int | None) -> str:
@@ -162,8 +164,16 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def notes_of(runs: Sequence[ModelRun]) -> list[str]:
-    """Each distinct note of the sessions' AWQ cases (how AWQ was made), once."""
-    seen: list[str] = []
+    """Where one size's methods were split over sessions (each with its own FP16), then each
+    distinct note of the sessions' AWQ cases (how AWQ was made), once."""
+    references: dict[tuple[str, str, str], int] = {}
+    for run in runs:
+        for r in run.session.results if run.session else ():
+            if r.method == REFERENCE_METHOD and r.case.startswith("generate"):  # the map's cases
+                key = (run.model, r.mode, r.case)
+                references[key] = references.get(key, 0) + 1
+    seen = [f"{' '.join(key)}: {REFERENCE_METHOD} measured in {n} sessions; each method's ratios "
+            f"are to the {REFERENCE_METHOD} of its own session" for key, n in references.items() if n > 1]
     for run in runs:
         for result in run.session.results if run.session else ():
             for note in result.notes:
