@@ -141,8 +141,10 @@ def stored_runs(paths: Sequence[Path], parameters: Callable[[str], int | None]) 
     hold (which of them the map should show is not for the sweep to guess). FP16 may be in
     several: a size split over sessions, each method's ratios to its own session's FP16."""
     runs, seen = [], {}
-    if len({p.resolve() for p in paths}) < len(paths):
-        raise SweepError("a session file is given twice: " + " ".join(str(p) for p in paths))
+    resolved = [p.resolve() for p in paths]
+    twice = next((p for i, p in enumerate(paths) if resolved[i] in resolved[:i]), None)
+    if twice is not None:
+        raise SweepError(f"a session file is given twice: {twice}")
     for path in paths:
         try:
             session = Session.read(path)

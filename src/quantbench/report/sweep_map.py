@@ -94,6 +94,12 @@ def _over(top: float | None, bottom: float | None) -> float | None:
     return top / bottom if top is not None and bottom else None
 
 
+def _saved_part(value: float | None, reference: float | None) -> float | None:
+    """The fraction of the reference's memory a method saves (negative when it uses more)."""
+    ratio = _over(value, reference)
+    return None if ratio is None else 1 - ratio
+
+
 def map_rows(runs: Sequence[ModelRun]) -> list[MapRow]:
     """Every generation case of every finished session, one row per method, with its ratios
     to the reference method of the same model, mode and case."""
@@ -107,18 +113,16 @@ def map_rows(runs: Sequence[ModelRun]) -> list[MapRow]:
                         and r.case == result.case), None)
             tps, kernel, weights = (_median(result, m) for m in ("decode_tps", "decode_kernel_us",
                                                                  "weights_gb"))
-            ref_weights, peak = _median(ref, "weights_gb"), _median(result, "peak_gb")
-            peak_ratio = _over(peak, _median(ref, "peak_gb"))
             paired = result.metrics.get(PAIRED_RATIO)
             rows.append((index, MapRow(
                 run.model, run.parameters, result.mode, result.case, result.method, tps,
                 paired.median if paired else _over(tps, _median(ref, "decode_tps")), kernel,
                 _over(_median(ref, "decode_kernel_us"), kernel), weights,
-                None if _over(weights, ref_weights) is None else 1 - weights / ref_weights,
+                _saved_part(weights, _median(ref, "weights_gb")),
                 ref is not None, paired is not None, paired.low if paired else None,
                 paired.high if paired else None,
                 _over(_median(ref, "prefill_kernel_us"), _median(result, "prefill_kernel_us")),
-                None if peak_ratio is None else 1 - peak_ratio)))
+                _saved_part(_median(result, "peak_gb"), _median(ref, "peak_gb")))))
     mode_order = {m: i for i, m in enumerate(MODES)}
     # a size split over several sessions (each with its own FP16) keeps each session's rows together
     rows.sort(key=lambda ir: (ir[1].parameters or 0, ir[1].model, mode_order.get(ir[1].mode, 9),
@@ -172,8 +176,9 @@ def notes_of(runs: Sequence[ModelRun]) -> list[str]:
             if r.method == REFERENCE_METHOD and r.case.startswith("generate"):  # the map's cases
                 key = (run.model, r.mode, r.case)
                 references[key] = references.get(key, 0) + 1
-    seen = [f"{' '.join(key)}: {REFERENCE_METHOD} measured in {n} sessions; each method's ratios "
-            f"are to the {REFERENCE_METHOD} of its own session" for key, n in references.items() if n > 1]
+    seen = [f"{' '.join(key)}: {REFERENCE_METHOD} measured in {n} sessions; each method's "
+            f"ratios are to the {REFERENCE_METHOD} of its own session"
+            for key, n in references.items() if n > 1]
     for run in runs:
         for result in run.session.results if run.session else ():
             for note in result.notes:
@@ -191,8 +196,9 @@ def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequ
     lines += ["", "## Speed-up over FP16 by model size", "",
               f"End to end: decode tok/s over {REFERENCE_METHOD}'s in the same model, mode and "
               f"case. Kernel level: {REFERENCE_METHOD}'s CUDA kernel time per decode token over "
-              "the method's (higher is faster for both); prefill the same for the prompt's kernels. "
-              f"Saved: weights and peak allocated memory against {REFERENCE_METHOD}'s. \"paired\": from rounds interleaved with {REFERENCE_METHOD}'s "
+              "the method's (higher is faster for both); prefill the same for the prompt's "
+              f"kernels. Saved: weights and peak allocated memory against {REFERENCE_METHOD}'s. "
+              f"\"paired\": from rounds interleaved with {REFERENCE_METHOD}'s "
               "(`--qb-interleave`), the geometric mean of per-round ratios and its 95 % interval, "
               "which host drift between methods cannot bias; otherwise from each method's own "
               "rounds, measured one after another.", ""]
