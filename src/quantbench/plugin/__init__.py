@@ -8,6 +8,7 @@ test order, the fixtures, and the end-of-session gate.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +19,7 @@ from quantbench.catalog import REFERENCE_METHOD
 from quantbench.config import SettingsError, Settings, build_settings, read_pyproject
 from quantbench.merge import worker_lines
 from quantbench.plugin.fixtures import Bench, clear_previous, qb_model, quantbench, write_record
-from quantbench.plugin.keys import BENCH, SETTINGS
+from quantbench.plugin.keys import BEGUN, BENCH, SETTINGS
 from quantbench.plugin.options import FLAGS, add_options, overrides
 from quantbench.plugin import workers
 from quantbench.report.exports import export_session
@@ -39,6 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[BEGUN] = time.perf_counter()
     workers.configure_worker(config)
     try:
         settings = build_settings(read_pyproject(config.rootpath), overrides(config), FLAGS)

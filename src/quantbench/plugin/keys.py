@@ -1,4 +1,4 @@
-"""The pytest stash keys the plugin's modules share: the session's settings and its bench helper.
+"""The pytest stash keys the plugin's modules share: the session's settings, its bench helper and start.
 
 They live here, below ``fixtures`` and ``workers``, so that both read them without importing each other.
 """
@@ -11,3 +11,4 @@ from quantbench.config import Settings
 
 SETTINGS = pytest.StashKey[Settings]()
 BENCH = pytest.StashKey["Bench"]()  # a plugin.fixtures.Bench, built on first use
+BEGUN = pytest.StashKey[float]()  # time.perf_counter() at the plugin's pytest_configure

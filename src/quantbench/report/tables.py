@@ -171,7 +171,7 @@ def session_tables(results: list[CaseResult]) -> str:
     return "\n\n".join(blocks)
 
 
-TIME_HEADER = ["Method", "prepare s", "load s", "warm-up s", "measuring s", "compile s",
+TIME_HEADER = ["Method", "start s", "prepare s", "load s", "warm-up s", "measuring s", "compile s",
                "profile s", "quality s", "bandwidth s"]
 
 

@@ -11,8 +11,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-PHASES = ("prepare", "load", "warmup", "measure", "compile", "profile", "quality", "bandwidth")
-LOADING = ("load", "prepare")
+PHASES = ("start", "prepare", "load", "warmup", "measure", "compile", "profile", "quality", "bandwidth")
+# "start": from pytest's configure to the runner's first line (imports of torch and the model
+# libraries, collection): the libraries' cost, like loading, and part of what a user waits for.
+LOADING = ("start", "load", "prepare")
 
 
 @dataclass
