@@ -93,12 +93,12 @@ def _tiny_qwen2() -> Any:
 
 
 def test_a_checkpoint_loaded_on_the_cpu_runs_a_forward(tmp_path: Path) -> None:
-    """``load_gemm_on_cpu`` gives the logits of the same model with the dequantised weights."""
+    """``load_gemm`` on the CPU gives the logits of the same model with the dequantised weights."""
     from awq.modules.linear.gemm import WQLinear_GEMM
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM
 
-    from quantbench.methods.awq import load_gemm_on_cpu
+    from quantbench.methods.awq import load_gemm
 
     config = _tiny_qwen2()
     torch.manual_seed(0)
@@ -124,7 +124,7 @@ def test_a_checkpoint_loaded_on_the_cpu_runs_a_forward(tmp_path: Path) -> None:
     config.save_pretrained(tmp_path)
     assert json.loads((tmp_path / "config.json").read_text())["quantization_config"]["bits"] == 4
 
-    model = load_gemm_on_cpu(tmp_path)
+    model = load_gemm(tmp_path, "cpu")
     ids = torch.arange(12).reshape(2, 6)
     with torch.no_grad():
         got, want = model(ids).logits, reference(ids).logits

@@ -15,7 +15,8 @@ Callers write ``compat.<hook>``: every hook is named here.
 
 from __future__ import annotations
 
-from quantbench.compat.autoawq import awq_gemm_linear, awq_pack_order, awq_quantizer, check_autoawq
+from quantbench.compat.autoawq import (awq_gemm_class, awq_gemm_linear, awq_pack_order, awq_quantizer,
+                                      check_autoawq, defer_package_init)
 from quantbench.compat.model_libraries import (allow_compile, compile_config, os_error_of,
                                                quant_state_tensors, torchao_skip_reason, unwrap_torchao)
 from quantbench.compat.pytest_plugins import (check_xdist, mark_used, record_rounds, send_tests, shut_down,
@@ -26,7 +27,8 @@ from quantbench.compat.versions import UnsupportedVersion
 
 __all__ = [
     "UnsupportedVersion", "activity_type", "allow_compile", "allow_recompiles", "awq_gemm_linear",
-    "awq_pack_order", "awq_quantizer", "check_autoawq", "check_xdist", "compile_config", "cuda_activity",
+    "awq_gemm_class", "awq_pack_order", "awq_quantizer", "check_autoawq", "check_xdist",
+    "compile_config", "cuda_activity", "defer_package_init",
     "dynamo_counts", "inner_tensors", "mark_used", "os_error_of", "quant_state_tensors", "record_rounds",
     "reset_dynamo", "send_tests", "shut_down", "shutting_down", "torchao_skip_reason", "unwrap_torchao",
     "worker_id", "xdist_worker_count",

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
+import sys
+import types
 from typing import Any
 
 from quantbench.compat.versions import require
@@ -32,6 +35,48 @@ def awq_pack_order() -> tuple[int, ...]:
     return PACK_ORDER
 
 
+def defer_package_init() -> None:
+    """Let ``import awq.<submodule>`` skip autoawq's package ``__init__`` until a name of the
+    package itself is asked for (``from awq import AutoAWQForCausalLM``, ``awq.__version__``),
+    which then runs it as an import would.
+
+    Why: autoawq 0.2.9's ``awq/__init__.py`` imports ``awq.models``: every model family, datasets
+    and the calibration code, 5-9 s on a lent H200's host (``python -X importtime``, 2026-12-04),
+    while loading a GEMM checkpoint needs only ``awq.modules.linear.gemm``. Nothing is done when
+    ``awq`` is already imported or not installed."""
+    if "awq" in sys.modules:
+        return
+    spec = importlib.util.find_spec("awq")
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return
+    package = types.ModuleType("awq")
+    package.__spec__, package.__loader__, package.__file__ = spec, spec.loader, spec.origin
+    package.__path__, package.__package__ = list(spec.submodule_search_locations), "awq"
+    loading: list[bool] = []
+
+    def __getattr__(name: str) -> Any:
+        if loading or (name.startswith("__") and name != "__version__"):
+            raise AttributeError(f"module 'awq' has no attribute {name!r}")
+        loading.append(True)
+        spec.loader.exec_module(package)  # the package's own __init__, into this module
+        return package.__dict__[name] if name in package.__dict__ else __getattr__(name)
+
+    package.__getattr__ = __getattr__  # type: ignore[attr-defined]  # PEP 562
+    sys.modules["awq"] = package
+
+
+def awq_gemm_class(device: str) -> type:
+    """The GEMM layer to build an AWQ model with on ``device``: autoawq's own ``WQLinear_GEMM`` on a
+    GPU (its kernels, and no extra Python frame per call), ``awq_gemm_linear()`` on the CPU."""
+    if device == "cpu":
+        return awq_gemm_linear()
+    check_autoawq()
+    defer_package_init()
+    from awq.modules.linear.gemm import WQLinear_GEMM
+
+    return WQLinear_GEMM
+
+
 @functools.cache
 def awq_gemm_linear() -> type:
     """autoawq's ``WQLinear_GEMM`` with its kernel chosen by where the input is, not what is installed.
@@ -43,6 +88,7 @@ def awq_gemm_linear() -> type:
     runs autoawq's own fallback on a CPU input and autoawq's forward, unchanged, anywhere else.
     """
     check_autoawq()
+    defer_package_init()
     import torch
     # Hook, checked against autoawq 0.2.9 with torch 2.13.0: awq.utils.packing_utils.dequantize_gemm
     # is an internal helper, and the subclass reads WQLinear_GEMM's buffers (qweight, qzeros,

@@ -173,9 +173,16 @@ _INSTALL_HINT = {"bitsandbytes": "quantbench[bnb]", "awq": "quantbench[awq]", "t
                  "torchao": "quantbench[torchao]"}
 
 
+# What a method's package check imports: for autoawq the layer quantbench builds models with,
+# without autoawq's package __init__ (its model families: seconds; ``compat.defer_package_init``).
+_IMPORTED = {"awq": "awq.modules.linear.gemm"}
+
+
 def _import_problem(package: str) -> str | None:
     try:
-        importlib.import_module(package)
+        if package == "awq":
+            compat.defer_package_init()
+        importlib.import_module(_IMPORTED.get(package, package))
     except Exception as exc:  # a broken install is as unusable as a missing one
         name = "autoawq" if package == "awq" else package
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,11 +1,12 @@
 """AWQ INT4 through autoawq: quantize once and cache, then load onto the device.
 
-transformers 5 loads AWQ checkpoints only through gptqmodel, so quantbench uses autoawq
-directly: ``AutoAWQForCausalLM.from_quantized`` on a GPU (its Triton GEMM kernels). On the CPU
-autoawq's loader insists on IPEX; there quantbench builds the model itself with autoawq's own
-``WQLinear_GEMM`` modules, subclassed in ``quantbench.compat`` so that a CPU input takes autoawq's
-dequantise-then-matmul fallback even when triton is installed (autoawq itself would pick Triton,
-which cannot run on a CPU tensor).
+transformers 5 loads AWQ checkpoints only through gptqmodel, so quantbench uses autoawq's own
+``WQLinear_GEMM`` layers (its Triton GEMM kernels on a GPU) and builds the model as autoawq's
+``from_quantized`` does (``load_gemm``), without importing autoawq's model families, which took
+5-9 s of each H200 session. On the CPU (where autoawq's loader insists on IPEX) the layer is
+subclassed in ``quantbench.compat`` so that a CPU input takes autoawq's dequantise-then-matmul
+fallback even when triton is installed (autoawq itself would pick Triton, which cannot run on a
+CPU tensor).
 
 Without a pre-quantized checkpoint, the full-precision model is quantized (group 128, zero
 point, GEMM) on deterministic token-id calibration data and stored under a key made of the
@@ -28,7 +29,7 @@ from quantbench.run.memory import release_device_memory
 from quantbench.methods.awq_key import MARKER, awq_version, cache_key, calibration_for, quant_config
 from quantbench.methods.awq_rtn import NOTE, rtn_checkpoint
 from quantbench.sources import ModelSource
-from quantbench.compat import awq_gemm_linear, awq_quantizer
+from quantbench.compat import awq_gemm_class, awq_quantizer
 
 
 def calibration_ids(vocab_size: int, seed: int, shape: tuple[int, int]) -> list[list[int]]:
@@ -94,9 +95,13 @@ def cached_checkpoint(req: LoadRequest) -> tuple[Path, bool]:
     return quantized_checkpoint(req.source, req.cache_dir, req.device, req.seed)
 
 
-def load_gemm_on_cpu(folder: Path) -> Any:
-    """Build the model with autoawq's ``WQLinear_GEMM`` layers and load the checkpoint on the CPU."""
+def load_gemm(folder: Path, device: str) -> Any:
+    """Build the model with autoawq's GEMM layers (``compat.awq_gemm_class``) and load the
+    checkpoint onto ``device``: what autoawq's ``from_quantized`` builds (``from_config`` with
+    parameters on the meta device, each decoder linear a ``WQLinear_GEMM``, tied embeddings),
+    without importing autoawq's model families (``compat.defer_package_init``)."""
     import torch
+    from accelerate import init_empty_weights
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -105,29 +110,35 @@ def load_gemm_on_cpu(folder: Path) -> Any:
     if not isinstance(qcfg, dict):
         qcfg = qcfg.to_dict()
     if str(qcfg.get("version", "gemm")).lower() != "gemm" or qcfg.get("bits", qcfg.get("w_bit")) != 4:
-        raise LoadError(f"AWQ checkpoint {folder} is not 4-bit GEMM; the CPU loader handles only that")
+        raise LoadError(f"AWQ checkpoint {folder} is not 4-bit GEMM; quantbench loads only that")
     group = qcfg.get("group_size", qcfg.get("q_group_size", 128))
     skip = qcfg.get("modules_to_not_convert") or []
     config.quantization_config = None
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float16)
+    with init_empty_weights():  # parameters on the meta device; buffers (rotary) computed
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float16)
+    layer_class = awq_gemm_class(device)
+    target = "cuda:0" if device == "cuda" else device
     for layer in model.model.layers:
         linears = [(n, m) for n, m in layer.named_modules() if isinstance(m, torch.nn.Linear)]
         for name, linear in linears:
             if any(s in name for s in skip):
                 continue
-            q = awq_gemm_linear()(4, group, linear.in_features, linear.out_features,
-                                  linear.bias is not None, "cpu")
+            q = layer_class(4, group, linear.in_features, linear.out_features,
+                            linear.bias is not None, target)
             parent, _, attr = name.rpartition(".")
             setattr(layer.get_submodule(parent), attr, q)
     state = {}
     for shard in sorted(folder.glob("*.safetensors")):
-        state.update(load_file(shard))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+        state.update(load_file(shard, device=target))
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
     allowed_missing = {"lm_head.weight"} if config.tie_word_embeddings else set()
     if set(missing) - allowed_missing or unexpected:
         raise LoadError(f"AWQ checkpoint {folder} does not match its config "
                         f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
     model.tie_weights()
+    model.to(target)
+    if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
+        raise LoadError(f"AWQ checkpoint {folder} left tensors without values after loading")
     return model.eval()
 
 
@@ -161,17 +172,9 @@ def load(req: LoadRequest) -> LoadedModel:
         folder, _ = cached_checkpoint(req)
         if req.source.synthetic:
             notes.append(NOTE)
+    model = load_gemm(folder, req.device)
     if req.device == "cpu":
-        model = load_gemm_on_cpu(folder)
         notes.append("AWQ on the CPU: autoawq WQLinear_GEMM, dequantise-then-matmul fallback")
-    else:
-        import torch
-        from awq import AutoAWQForCausalLM
-
-        wrapper = AutoAWQForCausalLM.from_quantized(
-            str(folder), fuse_layers=False, device_map={"": 0}, torch_dtype=torch.float16
-        )
-        model = wrapper.model.eval()
     notes += filter(None, [enable_kv_cache(model)])
     return LoadedModel("awq", model, f"int4 weights (g{checkpoint_group(folder)}), float16 activations",
                        notes)

@@ -6,7 +6,7 @@ over 16 minutes on a CPU; a 7B model would not fit a 10-minute GPU call). Here e
 linear layer is rounded to nearest exactly as autoawq 0.2.9 rounds it after the search
 (``AwqQuantizer.pseudo_quantize_tensor``: 4 bits, zero point, the group from ``group_size``, in
 float16) and packed exactly as ``WQLinear_GEMM.from_linear`` packs it (vectorised, bit for bit),
-then saved as autoawq's ``save_quantized`` saves it. The loaders (``load_gemm_on_cpu``,
+then saved as autoawq's ``save_quantized`` saves it. The loaders (``awq.load_gemm``,
 autoawq's ``from_quantized``) read it unchanged and run the same kernels on the same bytes as
 on a calibrated checkpoint; it is cached under a key that says "rtn".
 """
