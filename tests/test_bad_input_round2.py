@@ -368,3 +368,33 @@ def test_a_non_finite_median_is_a_regression(now: float) -> None:
     current = Metric("decode_tps", "tok/s", now, now, now, 9, True, 0.01, "converged")
     verdict, reason, _ = judge_metric(base, current, 0.1)
     assert verdict == REGRESSION and reason == f"not a finite value: baseline 100.0, now {now}"
+
+
+# a baseline made with the older default (128 new tokens a round) names the scenario that judges it
+
+
+def test_a_baseline_of_the_older_default_names_the_scenario_that_judges_it(tmp_path: Path) -> None:
+    def older(data: dict) -> None:
+        data["scenario"]["new_tokens"] = 128
+
+    path = _store(tmp_path, [_case("fp16")], edit=older)
+    before = path.read_bytes()
+    verdict = gate.judge_session(_session(tmp_path, [_case("fp16")]), _settings(tmp_path, compare=True))
+    assert verdict.code == 4
+    assert verdict.lines == ["quantbench: baseline unusable: baseline scenario differs in new_tokens: baseline 128, "
+                             "run 64 (it matches --qb-scenario decode-128)"]
+    settings = _settings(tmp_path, compare=True, scenario="decode-128")
+    session = Session({"gpu": GPU, "model_source": MODEL}, settings.scenario.to_dict(), [_case("fp16")],
+                      partial=False)
+    assert gate.judge_session(session, settings).code == 0
+    assert path.read_bytes() == before
+
+
+def test_a_baseline_no_named_scenario_matches_gets_no_hint(tmp_path: Path) -> None:
+    def odd(data: dict) -> None:
+        data["scenario"]["new_tokens"] = 100
+
+    _store(tmp_path, [_case("fp16")], edit=odd)
+    verdict = gate.judge_session(_session(tmp_path, [_case("fp16")]), _settings(tmp_path, compare=True))
+    assert verdict.lines == ["quantbench: baseline unusable: baseline scenario differs in new_tokens: baseline 100, "
+                             "run 64"]

@@ -98,10 +98,10 @@ def test_other_model(stored: tuple[Path, bytes, Baseline]) -> None:
 
 def test_scenario_mismatch_names_the_field(stored: tuple[Path, bytes, Baseline]) -> None:
     path, before, b = stored
-    run = {**SCENARIOS["default"].to_dict(), "new_tokens": 64}
+    run = {**SCENARIOS["default"].to_dict(), "new_tokens": 32}
     with pytest.raises(BaselineError) as info:
         check_compatible(b, gpu=GPU, model_source=SOURCE, scenario=run)
-    assert str(info.value) == "baseline scenario differs in new_tokens: baseline 128, run 64"
+    assert str(info.value) == "baseline scenario differs in new_tokens: baseline 64, run 32"
     assert path.read_bytes() == before
 
 

@@ -270,7 +270,7 @@ def test_a_partial_stale_or_merged_session_is_judged_by_the_rules(case: dict) ->
         if kind == "stale: another model":
             data["environment"]["model_source"] = "synthetic:qwen2.5-7b-instruct"
         if kind == "stale: another scenario":
-            data["scenario"]["new_tokens"] = 64
+            data["scenario"]["new_tokens"] = 32
         data["results"] = [r for i, r in enumerate(data["results"]) if i not in case["dropped"]]
         if kind.startswith("merged"):
             crashed = {"crashed": "node down: Not properly terminated"} if "crashed" in kind else {}

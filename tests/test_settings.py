@@ -54,7 +54,7 @@ def test_none_overrides_mean_not_given() -> None:
 
 def test_default_scenario_shape() -> None:
     sc = SCENARIOS["default"]
-    assert (sc.prompt_tokens, sc.new_tokens, sc.batch_sizes, sc.prefill_lengths) == (64, 128, (1, 8), (128, 1024))
+    assert (sc.prompt_tokens, sc.new_tokens, sc.batch_sizes, sc.prefill_lengths) == (64, 64, (1, 8), (128, 1024))
     assert (sc.prompts, sc.min_rounds, sc.warmup, sc.adaptive, sc.greedy) == (20, 1, 1, True, True)
     t4 = SCENARIOS["t4-study"]
     assert (t4.batch_sizes, t4.prefill_lengths, t4.prompts, t4.min_rounds, t4.adaptive) == ((1,), (), 20, 20, False)
@@ -158,7 +158,7 @@ def test_unknown_method_in_the_table() -> None:
 def test_unknown_scenario() -> None:
     with pytest.raises(SettingsError) as exc:
         build_settings({}, {"scenario": "a100-study"})
-    assert str(exc.value) == "unknown scenario 'a100-study'; known scenarios: default, t4-study"
+    assert str(exc.value) == "unknown scenario 'a100-study'; known scenarios: default, decode-128, t4-study"
 
 
 def test_unknown_mode() -> None:

@@ -18,13 +18,17 @@ from quantbench.config import build_settings; from quantbench.sources import res
 s=build_settings({}, {'cache_dir':'/tmp/qbc'}); src=resolve_source(s.model, s.cache_dir, s.seed); t=time.time()
 print(awq.prepare(LoadRequest(src,'cuda',s.cache_dir,None,s.seed)), round(time.time()-t,1),'s')"; }
 sess() { local name=$1; shift; mkdir -p $R/$name; step $name python3 -m pytest benches $C --qb-report-dir $R/$name --qb-baseline-dir ${BASE:-$R/baselines} --benchmark-json $R/$name/bench.json "$@"; }
+# cprof NAME ARGS: one session under cProfile (NAME.prof; slows Python work: for where load and start
+# time goes, not for figures); imptime: import times of the plugin's and runner's modules.
+cprof() { local name=$1; shift; mkdir -p $R/$name; step $name python3 -m cProfile -o $R/$name.prof -m pytest benches $C --qb-report-dir $R/$name --qb-baseline-dir $R/fresh "$@"; }
+imptime() { step imptime python3 -X importtime -c "import quantbench.plugin, quantbench.run.runner, quantbench.methods.awq, awq"; }
 # fsess: the same against R/fresh, a baseline folder that starts empty on each machine (issue 19's
 # flow on one lease: "fsess upd --qb-update-baseline", then "fsess cK --benchmark-compare").
 fsess() { mkdir -p $R/fresh; BASE=$R/fresh sess "$@"; }
 # The size map (issue 24): one process per (size, mode), every map method, interleaved with FP16.
 # e.g. "mapsess m7c 7b compiled"; MAPM / MAPK override the methods and the case selection.
 MAPM=${MAPM:-fp16,bf16,nf4,awq,int8wo,int4wo,fp8wo,fp8dq}; MAPK=${MAPK:-generate and bs1 or prefill and len128}
-mapsess() { local name=$1 size=$2 mode=$3; sess $name --qb-model synthetic:qwen2.5-$size-instruct --qb-modes $mode --qb-methods $MAPM -k "$MAPK" --qb-interleave; }
+mapsess() { local name=$1 size=$2 mode=$3; sess $name --qb-scenario decode-128 --qb-model synthetic:qwen2.5-$size-instruct --qb-modes $mode --qb-methods $MAPM -k "$MAPK" --qb-interleave; }
 # Same-host A/B with --pairs auto, FP16 batch-1 generate (issue 19): "abauto abI", and
 # "MAXP=3 abauto abS --head-args '-p quantbench.testing.slowdown --qb-slowdown 0.25'"; ARGS go to ab.
 abauto() { local name=$1; shift; step $name python3 -m quantbench ab --base python3 --head python3 --pairs auto \

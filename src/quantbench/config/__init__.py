@@ -5,7 +5,8 @@
 """
 
 from quantbench.config.settings import (SCENARIOS, Scenario, Settings, SettingsError, build_settings,
-                                        default_cache_dir, expand_home, home_problem, read_pyproject)
+                                        default_cache_dir, expand_home, home_problem, read_pyproject,
+                                        scenario_matching)
 
 __all__ = ["SCENARIOS", "Scenario", "Settings", "SettingsError", "build_settings", "default_cache_dir",
-           "expand_home", "home_problem", "read_pyproject"]
+           "expand_home", "home_problem", "read_pyproject", "scenario_matching"]

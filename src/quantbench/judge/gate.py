@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass, replace
 
 from quantbench import exits
-from quantbench.config import Settings
+from quantbench.config import Settings, scenario_matching
 from quantbench.files import describe
 from quantbench.judge.baseline import (
     Baseline,
@@ -101,10 +101,15 @@ def against_baseline(session: Session, settings: Settings) -> tuple[list[str], C
         return problem[0], None, problem[1]
     try:
         baseline = load_baseline(path)
+    except BaselineError as exc:
+        return [f"quantbench: baseline unusable: {exc}"], None, EXIT_BAD_BASELINE
+    try:
         check_compatible(baseline, gpu=session.gpu, model_source=session.model_source,
                          scenario=session.scenario)
     except BaselineError as exc:
-        return [f"quantbench: baseline unusable: {exc}"], None, EXIT_BAD_BASELINE
+        name = scenario_matching(baseline.scenario)  # a named scenario the run did not use
+        hint = f" (it matches --qb-scenario {name})" if name not in (None, session.scenario.get("name")) else ""
+        return [f"quantbench: baseline unusable: {exc}{hint}"], None, EXIT_BAD_BASELINE
     comparison = compare(baseline, session.results, settings, skipped=session.skipped)
     comparison = lost_methods(comparison, session.skipped, session.failures)
     comparison = replace(comparison, notes=comparison.notes
