@@ -271,25 +271,30 @@ def test_the_map_from_stored_sessions_of_several_leases(tmp_path: Path, capsys: 
     assert (out / "map.md").is_file()
 
 
-@pytest.mark.parametrize("problem", ["models", "pytest", "twice", "both", "missing"])
+@pytest.mark.parametrize("problem", ["models", "pytest", "twice", "both", "missing", "scenario"])
 def test_stored_sessions_bad_input_is_one_line_and_exit_4(problem: str, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture) -> None:
     path, other = tmp_path / "s.json", tmp_path / "t.json"
     for p in (path, other):
         session(BIG, [case("fp16", "eager", 120.0, 15.2), case("int4wo", "eager", 90.0, 5.0)]).write(p)
+    older = tmp_path / "u.json"  # 0.5B decoded 128 tokens a round (decode-128), 7B 64
+    Session({"gpu": "NVIDIA H100", "model_source": SMALL}, Scenario("decode-128", new_tokens=128).to_dict(),
+            [case("fp16", "eager", 320.0, 0.988)], partial=False).write(older)
     out = ["--out", str(tmp_path / "o")]
     argv = {"models": ["--from", str(path), "--models", BIG, *out],
             "pytest": ["--from", str(path), *out, "--", "-k", "generate"],
             "twice": ["--from", str(path), str(tmp_path / "." / "s.json"), *out],
             "both": ["--from", str(path), str(other), *out],
-            "missing": ["--from", str(tmp_path / "none.json"), *out]}[problem]
+            "missing": ["--from", str(tmp_path / "none.json"), *out],
+            "scenario": ["--from", str(path), str(older), *out]}[problem]
     assert main(argv, run=FakeRunner()) == 4
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("quantbench sweep: ")
     assert {"models": "--from draws the map from stored sessions", "pytest": "--from draws the map",
             "twice": "a session file is given twice",
             "both": "both hold synthetic:qwen2.5-7b-instruct eager generate-bs1 int4wo",
-            "missing": "no session file at"}[problem] in err
+            "missing": "no session file at",
+            "scenario": f"{older} measured another scenario than {path} (new_tokens: 128 against 64)"}[problem] in err
     assert not (tmp_path / "o" / "map.md").exists()
 
 
