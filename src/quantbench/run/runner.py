@@ -34,12 +34,9 @@ from quantbench.run.work_pass import work_metrics
 
 __all__ = ["RecordParts", "Runner", "Unavailable"]  # Unavailable: raised by load, defined in methods
 
-# An eager warm-up round is as long as a timed one the first time a process generates at a shape
-# (activation dtype, batch, prompt and new tokens): on a lent H200 that first full-length
-# generation builds a cuDNN attention plan per new KV length and ran 73.3 ms per FP16 token
-# against 18-20 for the next (tools/decode_probe.py). The plans are kept per shape, not per model:
-# a second FP16 model was warm at once, BF16 and batch 8 were cold (docs/results/h200-2026-12-02d).
-# So a later method of a warmed shape warms up with this many tokens: its own kernels' first calls.
+# A first full-length eager generation at a shape (dtype, batch, prompt, new tokens) builds a cuDNN
+# attention plan per KV length (H200: 73.3 against 18-20 ms an FP16 token, docs/results/h200-2026-12-02d);
+# plans are kept per shape, not per model, so a later method of a warmed shape warms up this short.
 SHORT_WARMUP_TOKENS = 8
 
 
