@@ -84,6 +84,26 @@ def test_other_devices_keep_autoawqs_own_forward(monkeypatch: pytest.MonkeyPatch
     assert layer(torch.empty(1, GROUP, device="meta")) == ("autoawq", "meta")
 
 
+def test_the_gemm_layer_loads_without_autoawqs_model_families_until_the_package_is_asked() -> None:
+    """``compat.defer_package_init``: the GPU layer class comes without ``awq.models`` (autoawq's
+    ``__init__`` imports every model family: seconds); asking the package for a name then runs
+    its ``__init__`` as an import would, and a name it lacks is still an AttributeError."""
+    code = ("import sys\n"
+            "from quantbench.compat import awq_gemm_class\n"
+            "cls = awq_gemm_class('cuda')\n"
+            "assert cls.__name__ == 'WQLinear_GEMM' and cls.__module__ == 'awq.modules.linear.gemm'\n"
+            "assert 'awq.models' not in sys.modules and 'datasets' not in sys.modules\n"
+            "import awq\n"
+            "assert awq.__version__ == '0.2.9' and 'awq.models' in sys.modules\n"
+            "from awq import AutoAWQForCausalLM\n"
+            "assert AutoAWQForCausalLM.__module__ == 'awq.models.auto'\n"
+            "try:\n    awq.no_such_name\nexcept AttributeError:\n    print('ok')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
 def _tiny_qwen2() -> Any:
     from transformers import Qwen2Config
 
