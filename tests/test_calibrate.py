@@ -184,7 +184,7 @@ def test_mismatched_scenario_writes_nothing(tmp_path: Path, capsys: pytest.Captu
     assert _run(paths, tmp_path / "baselines") == 4
     assert not (tmp_path / "baselines").exists()
     assert capsys.readouterr().err.strip() == (f"quantbench calibrate: {paths[1]}: scenario differs from "
-                                               f"{paths[0]}'s in batch_sizes, prefill_lengths")
+                                               f"{paths[0]}'s in new_tokens, batch_sizes, prefill_lengths")
 
 
 def test_sessions_of_other_round_counts_or_budgets_are_one_scenario(tmp_path: Path) -> None:

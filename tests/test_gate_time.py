@@ -65,13 +65,13 @@ def test_table_rows_in_first_seen_order() -> None:
     assert len(lines) == 2
     table = lines[0].splitlines()
     assert [c.strip() for c in table[0].split("|")] == [
-        "Method", "prepare s", "load s", "warm-up s", "measuring s", "compile s", "profile s",
-        "quality s", "bandwidth s"]
+        "Method", "start s", "prepare s", "load s", "warm-up s", "measuring s", "compile s",
+        "profile s", "quality s", "bandwidth s"]
     rows = [[c.strip() for c in line.split("|")] for line in table[2:]]
     assert rows == [
-        ["(session)", "0.0", "2.0", "0.0", "0.0", "0.0", "0.0", "0.0", "0.2"],
-        ["fp16", "0.0", "3.2", "1.5", "6.0", "0.0", "0.0", "0.0", "0.0"],
-        ["awq", "5.0", "1.0", "0.0", "2.0", "1.5", "0.0", "0.5", "0.0"],
+        ["(session)", "0.0", "0.0", "2.0", "0.0", "0.0", "0.0", "0.0", "0.0", "0.2"],
+        ["fp16", "0.0", "0.0", "3.2", "1.5", "6.0", "0.0", "0.0", "0.0", "0.0"],
+        ["awq", "0.0", "5.0", "1.0", "0.0", "2.0", "1.5", "0.0", "0.5", "0.0"],
     ]
 
 

@@ -103,7 +103,16 @@ def test_broken_install_gives_the_first_line_of_the_error(monkeypatch: pytest.Mo
 
 
 def test_broken_install_without_message_gives_the_type(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    _installed_from(monkeypatch, tmp_path, "awq", "raise OSError()\n")
+    """autoawq is checked through the layer quantbench uses (its package __init__ is deferred):
+    a layer module that raises makes AWQ unavailable, with the error's type when it says nothing."""
+    _installed_from(monkeypatch, tmp_path, "awq", "raise RuntimeError('never run: deferred')\n")
+    for name in ("awq.modules", "awq.modules.linear", "awq.modules.linear.gemm"):
+        monkeypatch.setitem(sys.modules, name, None)  # recorded, so the original state comes back
+        monkeypatch.delitem(sys.modules, name)
+    (tmp_path / "awq" / "modules" / "linear").mkdir(parents=True)
+    (tmp_path / "awq" / "modules" / "__init__.py").write_text("")
+    (tmp_path / "awq" / "modules" / "linear" / "__init__.py").write_text("")
+    (tmp_path / "awq" / "modules" / "linear" / "gemm.py").write_text("raise OSError()\n")
     assert unavailable_reason("awq", "cpu") == "awq: autoawq failed to import: OSError"
 
 

@@ -364,8 +364,8 @@ BAD_BASELINES = {
                      "schema 'quantbench.judge.baseline/999' is not supported"),
     "other-gpu": (_edit(lambda d: d.update(gpu="NVIDIA H100 80GB HBM3")),
                   "baseline is for NVIDIA H100 80GB HBM3, this GPU is cpu"),
-    "scenario-mismatch": (_edit(lambda d: d["scenario"].update(new_tokens=64)),
-                          "new_tokens: baseline 64, run 128"),
+    "scenario-mismatch": (_edit(lambda d: d["scenario"].update(new_tokens=32)),
+                          "new_tokens: baseline 32, run 64"),
 }
 
 

@@ -173,16 +173,18 @@ _INSTALL_HINT = {"bitsandbytes": "quantbench[bnb]", "awq": "quantbench[awq]", "t
                  "torchao": "quantbench[torchao]"}
 
 
-# What a method's package check imports: for autoawq the layer quantbench builds models with,
-# without autoawq's package __init__ (its model families: seconds; ``compat.defer_package_init``).
-_IMPORTED = {"awq": "awq.modules.linear.gemm"}
+# What a package check imports beyond the package: for autoawq the layer quantbench builds models
+# with, and not autoawq's package __init__ (its model families: seconds; ``compat.defer_package_init``).
+_USED = {"awq": "awq.modules.linear.gemm"}
 
 
 def _import_problem(package: str) -> str | None:
     try:
         if package == "awq":
             compat.defer_package_init()
-        importlib.import_module(_IMPORTED.get(package, package))
+        module = importlib.import_module(package)
+        if package in _USED and hasattr(module, "__path__"):
+            importlib.import_module(_USED[package])
     except Exception as exc:  # a broken install is as unusable as a missing one
         name = "autoawq" if package == "awq" else package
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
