@@ -4,14 +4,20 @@
 # Results go to $OUT/r.tgz only: the device tool returns at most 8 files, and a second loop re-tars
 # every 15 s, so a call cut off by its time limit still returns what every step wrote so far
 # (on 2026-11-25 a cut-off call lost a session file that existed on the device).
-export PYTHONPATH=$PWD/.gpu-site:$PWD/.scratch/tao:$PWD/src HF_HUB_OFFLINE=1
+# torchao (.scratch/tao) only for the methods that need it: transformers imports it whenever it is
+# installed (2.4 s of each session's start on lease R, 2026-12-04); NOTAO=1 leaves it out, as a
+# default install (without quantbench[torchao]) would.
+TAO=$PWD/.scratch/tao; [ -n "${NOTAO:-}" ] && TAO=
+export PYTHONPATH=$PWD/.gpu-site:${TAO:+$TAO:}$PWD/src HF_HUB_OFFLINE=1
 END=$((SECONDS+${BUDGET:-540})); R=/tmp/qb-results/r; mkdir -p $R
 C="-p no:cacheprovider -p quantbench.plugin --qb-cache-dir /tmp/qbc"  # not pip-installed there: load the plugin by name
 pack() { local t=$OUT/r.$BASHPID.part; tar czf $t -C /tmp/qb-results r 2>/dev/null && mv $t $OUT/r.tgz || rm -f $t; }  # own temp name: the packer loop and a step may pack at once
 ( while kill -0 $$ 2>/dev/null; do sleep 15; pack; done ) & PACKER=$!
 step() { local name=$1; shift; local s=$SECONDS; local left=$((END-SECONDS)); if [ $left -lt 20 ]; then echo "$name skipped (no time)" >> $R/steps.txt; return; fi
   timeout -s INT -k 20 $left "$@" > $R/$name.log 2>&1; echo "$name rc=$? $((SECONDS-s))s" >> $R/steps.txt; pack; }
-env_info() { nvidia-smi > $R/nvidia-smi.txt; python3 -c "import torch,transformers,bitsandbytes,awq,triton,torchao;print(torch.__version__,torch.version.cuda,transformers.__version__,bitsandbytes.__version__,awq.__version__,triton.__version__,torchao.__version__,getattr(torchao,\"_skip_reason\",None))" > $R/versions.txt 2>&1; mkdir -p $R/baselines; cp -r baselines/* $R/baselines/; }
+env_info() { nvidia-smi > $R/nvidia-smi.txt; python3 -c "import torch,transformers,bitsandbytes,awq,triton;print(torch.__version__,torch.version.cuda,transformers.__version__,bitsandbytes.__version__,awq.__version__,triton.__version__)
+try: import torchao; print('torchao',torchao.__version__,getattr(torchao,'_skip_reason',None))
+except ImportError: print('torchao not on the path (NOTAO)')" > $R/versions.txt 2>&1; mkdir -p $R/baselines; cp -r baselines/* $R/baselines/; }
 disturb() { step disturb python3 tools/disturb.py "$@"; }
 warm() { step warm python3 -c "
 from quantbench.config import build_settings; from quantbench.sources import resolve_source; from quantbench.methods import LoadRequest; from quantbench.methods import awq; import time
