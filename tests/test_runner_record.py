@@ -129,3 +129,22 @@ def test_an_eager_warm_up_round_is_as_long_as_a_timed_one_the_first_time_a_shape
     assert warm_up_lengths("int8", 1) == [SHORT_WARMUP_TOKENS] * warmup  # same dtype and batch
     assert warm_up_lengths("int8", 2) == [new_tokens] * warmup  # a new batch size
     assert warm_up_lengths("bf16", 1) == [new_tokens] * warmup  # a new dtype
+
+
+def test_the_session_clock_counts_from_pytests_configure(cache: Path) -> None:
+    """Given when pytest's configure ran (``begun``), the time before the runner existed (imports,
+    collection) is the session's "start", counted as loading, and inside its wall clock; without
+    it the clock starts with the runner, as before."""
+    import time
+
+    settings = replace(Settings(), methods=("fp16",), cache_dir=cache, steady=False)
+    begun = time.perf_counter() - 5.0
+    runner = Runner(settings, "cpu", memory=CpuMemory(), loaders={"fp16": _loader("fp16", [])},
+                    begun=begun)
+    data = runner.time_data()
+    start = data["per_method"]["(session)"]["start"]
+    assert 5.0 <= start < 5.0 + (time.perf_counter() - begun - 5.0)
+    assert data["wall_s"] >= data["load_s"] >= start
+    plain = Runner(settings, "cpu", memory=CpuMemory(), loaders={"fp16": _loader("fp16", [])})
+    assert plain.time_data()["per_method"]["(session)"]["start"] == 0.0
+    assert plain.time_data()["wall_s"] < start

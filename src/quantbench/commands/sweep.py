@@ -154,7 +154,8 @@ def stored_runs(paths: Sequence[Path], parameters: Callable[[str], int | None]) 
         except SessionError as exc:
             raise SweepError(str(exc)) from None
         first = first or (path, session.scenario)
-        differs = [k for k in Scenario("fields").comparable_fields() if session.scenario.get(k) != first[1].get(k)]
+        differs = [k for k in Scenario("fields").comparable_fields()
+                   if session.scenario.get(k) != first[1].get(k)]
         if differs:
             raise SweepError(f"{path} measured another scenario than {first[0]} ({differs[0]}: "
                              f"{session.scenario.get(differs[0])} against {first[1].get(differs[0])})")

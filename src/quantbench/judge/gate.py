@@ -108,7 +108,8 @@ def against_baseline(session: Session, settings: Settings) -> tuple[list[str], C
                          scenario=session.scenario)
     except BaselineError as exc:
         name = scenario_matching(baseline.scenario)  # a named scenario the run did not use
-        hint = f" (it matches --qb-scenario {name})" if name not in (None, session.scenario.get("name")) else ""
+        used = name in (None, session.scenario.get("name"))
+        hint = "" if used else f" (it matches --qb-scenario {name})"
         return [f"quantbench: baseline unusable: {exc}{hint}"], None, EXIT_BAD_BASELINE
     comparison = compare(baseline, session.results, settings, skipped=session.skipped)
     comparison = lost_methods(comparison, session.skipped, session.failures)

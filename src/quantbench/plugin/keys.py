@@ -1,4 +1,4 @@
-"""The pytest stash keys the plugin's modules share: the session's settings, its bench helper and start.
+"""The pytest stash keys the plugin's modules share: the session's settings, bench helper, start.
 
 They live here, below ``fixtures`` and ``workers``, so that both read them without importing each other.
 """
