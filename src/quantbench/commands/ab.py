@@ -35,8 +35,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from quantbench.config import Settings, SettingsError, build_settings, read_pyproject
-from quantbench.judge.compare import SCENARIO_FIELDS, Comparison
+from quantbench.config import Settings, SettingsError, build_settings, differing_fields, read_pyproject
+from quantbench.judge.compare import Comparison
 from quantbench.results import CaseResult
 from quantbench.commands.child import RunFn, child_env, run_child, run_subprocess
 from quantbench.session import Session
@@ -134,9 +134,9 @@ def check_comparable(runs: Runs) -> None:
                 if getattr(session, what) != getattr(first, what):
                     raise AbError(f"{label} run {i} measured {what} {getattr(session, what)!r}, "
                                   f"base run 1 {getattr(first, what)!r}")
-            for key in SCENARIO_FIELDS:
-                if session.scenario.get(key) != first.scenario.get(key):
-                    raise AbError(f"{label} run {i}'s scenario differs from base run 1's in {key}")
+            differs = differing_fields(session.scenario, first.scenario)
+            if differs:
+                raise AbError(f"{label} run {i}'s scenario differs from base run 1's in {differs[0]}")
 
 
 def judge_runs(runs: Runs, settings: Settings, head_results: list[CaseResult]) -> Comparison:

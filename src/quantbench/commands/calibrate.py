@@ -22,7 +22,7 @@ from quantbench.files import describe
 from quantbench.judge.baseline import BaselineError, baseline_from_results, baseline_path, write_baseline
 from quantbench.judge.calibrate import merge_sessions
 from quantbench.judge.calibrate_checks import no_shrink, probe_spread, refuse_duplicates, slow_sessions
-from quantbench.judge.compare import SCENARIO_FIELDS
+from quantbench.config import differing_fields
 from quantbench.judge.window import entry
 from quantbench.results import CaseResult
 from quantbench.session import Session, SessionError
@@ -75,8 +75,7 @@ def _check_same(sessions: Sequence[Session], paths: Sequence[Path]) -> None:
             if getattr(session, what) != getattr(first, what):
                 raise BaselineError(f"{path}: {what} {getattr(session, what)!r} differs from "
                                     f"{paths[0]}'s {getattr(first, what)!r}")
-        differs = [k for k in SCENARIO_FIELDS
-                   if session.scenario.get(k) != first.scenario.get(k)]  # as the gate compares
+        differs = differing_fields(session.scenario, first.scenario)
         if differs:
             raise BaselineError(f"{path}: scenario differs from {paths[0]}'s in {', '.join(differs)}")
 

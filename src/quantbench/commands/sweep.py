@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 
 from quantbench import exits
 from quantbench.catalog import REFERENCE_METHOD
-from quantbench.config import Scenario
+from quantbench.config import differing_fields
 from quantbench.commands.child import ChildRun, RunFn, child_env, run_child, run_subprocess
 from quantbench.session import Session, SessionError
 from quantbench.report.sweep_map import ModelRun, model_parameters, write_map
@@ -141,7 +141,7 @@ def stored_runs(paths: Sequence[Path], parameters: Callable[[str], int | None]) 
     file that cannot be read or is given twice, and a (model, mode, case, method) two files both
     hold (which of them the map should show is not for the sweep to guess). FP16 may be in
     several: a size split over sessions, each method's ratios to its own session's FP16. Every
-    file must have measured one scenario (``Scenario.comparable_fields``): a map whose sizes
+    file must have measured one scenario (``config.differing_fields``): a map whose sizes
     decoded different numbers of tokens would compare unlike figures."""
     runs, seen, first = [], {}, None
     resolved = [p.resolve() for p in paths]
@@ -154,8 +154,7 @@ def stored_runs(paths: Sequence[Path], parameters: Callable[[str], int | None]) 
         except SessionError as exc:
             raise SweepError(str(exc)) from None
         first = first or (path, session.scenario)
-        differs = [k for k in Scenario("fields").comparable_fields()
-                   if session.scenario.get(k) != first[1].get(k)]
+        differs = differing_fields(session.scenario, first[1])
         if differs:
             raise SweepError(f"{path} measured another scenario than {first[0]} ({differs[0]}: "
                              f"{session.scenario.get(differs[0])} against {first[1].get(differs[0])})")

@@ -4,9 +4,11 @@
 ``quantbench.config`` stays the import path of the settings' names, which this face hands on.
 """
 
-from quantbench.config.settings import (SCENARIOS, Scenario, Settings, SettingsError, build_settings,
-                                        default_cache_dir, expand_home, home_problem, read_pyproject,
+from quantbench.config.settings import (SCENARIO_FIELDS, SCENARIOS, Scenario, Settings, SettingsError,
+                                        build_settings, default_cache_dir, differing_fields,
+                                        expand_home, home_problem, listed, read_pyproject,
                                         scenario_matching)
 
-__all__ = ["SCENARIOS", "Scenario", "Settings", "SettingsError", "build_settings", "default_cache_dir",
-           "expand_home", "home_problem", "read_pyproject", "scenario_matching"]
+__all__ = ["SCENARIO_FIELDS", "SCENARIOS", "Scenario", "Settings", "SettingsError", "build_settings",
+           "default_cache_dir", "differing_fields", "expand_home", "home_problem", "listed",
+           "read_pyproject", "scenario_matching"]

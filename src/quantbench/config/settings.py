@@ -77,20 +77,32 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 
+SCENARIO_FIELDS = tuple(Scenario("fields").comparable_fields())
+
+
+def listed(value: Any) -> Any:
+    """A scenario value as stored: tuples and lists alike as a list."""
+    return list(value) if isinstance(value, (tuple, list)) else value
+
+
+def differing_fields(a: Mapping[str, Any], b: Mapping[str, Any], *,
+                     only_shared: bool = False) -> list[str]:
+    """The comparable fields (``SCENARIO_FIELDS``, in order) on which two stored scenarios
+    differ; a field one of them lacks differs, unless ``only_shared`` (a published baseline
+    may state only some)."""
+    return [k for k in SCENARIO_FIELDS if (not only_shared or (k in a and k in b))
+            and listed(a.get(k)) != listed(b.get(k))]
+
+
 def scenario_matching(stored: Mapping[str, Any]) -> str | None:
     """The first named scenario whose comparable fields agree with ``stored`` (a baseline's or
     session's scenario; fields it lacks are not compared), so a refusal can name the option.
     The scenario of ``stored``'s own name is tried first."""
     own = stored.get("name")
     for name, scenario in sorted(SCENARIOS.items(), key=lambda item: item[0] != own):
-        fields = scenario.comparable_fields()
-        if all(_listed(stored[k]) == _listed(v) for k, v in fields.items() if k in stored):
+        if not differing_fields(stored, scenario.comparable_fields(), only_shared=True):
             return name
     return None
-
-
-def _listed(value: Any) -> Any:
-    return list(value) if isinstance(value, (tuple, list)) else value
 
 
 DEFAULT_CACHE_DIR = Path("~") / ".cache" / "quantbench"

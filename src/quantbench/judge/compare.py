@@ -36,11 +36,10 @@ __all__ = ["Z_CRITICAL", "z_score"]  # part of this module's interface since bef
 from quantbench.judge.window import MIN_WALL_SESSIONS, evidence, evidence_by_row
 from quantbench.catalog import spec
 from quantbench.results import CaseResult, Metric
-from quantbench.config import Scenario, Settings
+from quantbench.config import Settings, differing_fields, listed
 from quantbench.sources import same_model
 
 _EPS = 1e-9
-SCENARIO_FIELDS = tuple(Scenario("fields").comparable_fields())
 
 PASS = "pass"
 REGRESSION = "regression"
@@ -53,10 +52,6 @@ UNCONFIRMED = "unconfirmed"
 INFO = "info"
 FAIL = "quality fail"  # a quality metric past its threshold (``judge.quality``)
 FAILING = (REGRESSION, FAIL)
-
-
-def _norm(value: Any) -> Any:
-    return list(value) if isinstance(value, (tuple, list)) else value
 
 
 def check_compatible(
@@ -75,12 +70,8 @@ def check_compatible(
         raise BaselineError(f"baseline is for model {baseline.model_source}, this run uses "
                             f"{model_source} (two folders of one name share a baseline file: "
                             "rename one)")
-    diffs = [
-        f"{key}: baseline {_norm(baseline.scenario[key])}, run {_norm(scenario[key])}"
-        for key in SCENARIO_FIELDS
-        if key in baseline.scenario and key in scenario
-        and _norm(baseline.scenario[key]) != _norm(scenario[key])
-    ]
+    diffs = [f"{key}: baseline {listed(baseline.scenario[key])}, run {listed(scenario[key])}"
+             for key in differing_fields(baseline.scenario, scenario, only_shared=True)]
     if diffs:
         raise BaselineError("baseline scenario differs in " + "; ".join(diffs))
 
