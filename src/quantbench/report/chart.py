@@ -77,8 +77,8 @@ def _draw_panel(ax: Any, key: tuple[str, str], bars: list[Bar]) -> None:
     xs, groups = _positions(bars)
     triples = [_triples(bar, ratio) for bar in bars]
     top = y_limit(triples, ratio)
-    # One call per kind of artist and style, not per bar: a 25-case compare chart drew 446 bars one
-    # call each, 13 s of a session's end on a lent H200's host (cProfile, 2026-12-04).
+    # One call per kind of artist and style, not per bar: a 25-case compare chart has ~450 bars;
+    # drawn one call each it took 7.6-8.0 s on a 2-core CPU, so 5.6 s (docs/results/h200-2026-12-04).
     bands = [(x, bar.tolerance) for x, bar in zip(xs, bars) if ratio and bar.tolerance is not None]
     if bands:
         at, tol = zip(*bands)
@@ -86,26 +86,29 @@ def _draw_panel(ax: Any, key: tuple[str, str], bars: list[Bar]) -> None:
                edgecolor="none", zorder=0)
         ax.hlines([1 - t for t in tol] + [1 + t for t in tol], [x - 0.45 for x in at] * 2,
                   [x + 0.45 for x in at] * 2, color=BAND_EDGE, linewidth=0.9, zorder=4)
-    current, baselines = [], {BASELINE_HATCH: [], THRESHOLD_HATCH: []}
+    current, colours = [], []
+    baselines: dict[str, list[tuple[float, Triple]]] = {BASELINE_HATCH: [], THRESHOLD_HATCH: []}
     for x, bar, (base, cur) in zip(xs, bars, triples):
         at_cur = x if base is None else x + 0.2
-        current.append((at_cur, cur, bar.colour))
+        current.append((at_cur, cur))
+        colours.append(bar.colour)
         if base is not None:
-            baselines[THRESHOLD_HATCH if bar.baseline is None else BASELINE_HATCH].append((x - 0.2, base))
+            hatch = THRESHOLD_HATCH if bar.baseline is None else BASELINE_HATCH
+            baselines[hatch].append((x - 0.2, base))
         if bar.verdict in (REGRESSION, WITHIN_NOISE, IMPROVEMENT, UNCONFIRMED) and base is not None:
             label = f"×{cur[0] / base[0]:.2f}" if base[0] else "from 0"
             ax.annotate(label, (at_cur, min(cur[2], top / HEADROOM)), xytext=(0, 2),
                         textcoords="offset points", ha="center", va="bottom", rotation=90,
                         fontsize=7, color=bar.colour, fontweight="bold")
-    drawn = [(current, dict(color=[c for _, _, c in current], edgecolor="#333333", linewidth=0.5))]
-    drawn += [([(a, t, None) for a, t in items], dict(color="white", edgecolor="#59636e", hatch=hatch,
-                                                       linewidth=0.8))
+    drawn = [(current, dict(color=colours, edgecolor="#333333", linewidth=0.5))]
+    drawn += [(items, dict(color="white", edgecolor="#59636e", hatch=hatch, linewidth=0.8))
               for hatch, items in baselines.items() if items]
     for items, style in drawn:
-        at = [a for a, _, _ in items]
-        mids, lows, highs = ([t[i] for _, t, _ in items] for i in range(3))
+        at = [a for a, _ in items]
+        mids, lows, highs = zip(*(t for _, t in items))
         ax.bar(at, mids, 0.4, **style)
-        ax.errorbar(at, mids, [[m - lo for m, lo in zip(mids, lows)], [h - m for m, h in zip(mids, highs)]],
+        ax.errorbar(at, mids, [[m - lo for m, lo in zip(mids, lows)],
+                               [h - m for m, h in zip(mids, highs)]],
                     fmt="none", ecolor="#222222", capsize=2, linewidth=0.9)
         for a, high in zip(at, highs):
             if high > top:
