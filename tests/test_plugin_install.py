@@ -116,3 +116,21 @@ def test_a_quality_failure_fails_the_session_and_shows_in_the_reports(tmp_path: 
     assert "quality fail" in summary and "kl_divergence" in summary
     assert "**Nothing was compared with a baseline**: --benchmark-compare was not given" in summary
     assert "- FAIL eager/quality nf4 — quality: KL divergence " in summary.split("|")[0]
+
+
+def test_the_verdict_is_the_last_block_after_pytest_benchmarks_tables(tmp_path: Path, cache: Path) -> None:
+    """Installed through its entry point, the plugin's summary ran before pytest-benchmark's, whose
+    tables then came last; the gate's block must end the output, above pytest's short summary."""
+    pytest.importorskip("bitsandbytes")
+    repo = _repo(tmp_path, 1e-12)  # fails on NF4's quality, with no baseline needed
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "GITHUB_STEP_SUMMARY")}
+    env["OMP_NUM_THREADS"] = "1"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "bench_llm.py", "-p", "no:cacheprovider",
+                           "--qb-cache-dir", str(cache)], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 1 and any(line.startswith("Name (time in ") for line in lines), proc.stdout[-3000:]
+    assert lines[-4] == "gate: FAIL: nf4 (1 quality failure)", lines[-12:]
+    assert lines[-5].startswith("FAIL eager/quality nf4 — quality: KL divergence ")
+    assert "short test summary info" in lines[-3] and lines[-2].startswith("ERROR quantbench gate")

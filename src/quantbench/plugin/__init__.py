@@ -165,9 +165,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = code
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """The gate's block, ending in its outcome; a gate that failed is also counted as one error
-    (``gate_report``) so that pytest's last line turns red with its exit status."""
+    (``gate_report``) so that pytest's last line turns red with its exit status. Last of the
+    summaries (``trylast``): installed through its entry point, the plugin ran before
+    pytest-benchmark's, whose tables then pushed the verdict up out of the last lines."""
     outcome = config.stash.get(GATE, None)
     if not outcome:
         return
