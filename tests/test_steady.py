@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import weakref
 
 import pytest
 
@@ -51,3 +52,24 @@ def test_gc_is_paused_inside_and_restored_after_even_on_error() -> None:
 def test_spin_runs_for_the_asked_time_on_a_fake_clock() -> None:
     ticks = iter(i * 0.1 for i in range(100))
     assert steady.spin(0.5, clock=lambda: next(ticks)) == 4  # 0.1 .. 0.4 are before the end
+
+
+def test_freeze_heap_freezes_what_lives_and_later_cycles_are_still_collected() -> None:
+    class Node:
+        pass
+
+    try:
+        frozen = steady.freeze_heap()
+        assert frozen == gc.get_freeze_count() > 0
+        before = len(gc.get_objects())
+        assert before < frozen  # the frozen objects are out of every later collection
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a cycle made after the freeze, as a released model's modules
+        ref = weakref.ref(a)
+        del a, b
+        assert ref() is not None
+        gc.collect()
+        assert ref() is None
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0

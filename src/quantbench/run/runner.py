@@ -2,9 +2,8 @@
 
 It holds the session's measuring machinery (model source, pool, clock, memory probe, prompts,
 engines, the FP16 quality reference, the timeline) and answers each case with a ``CaseResult``
-and the raw ``Run``; it keeps no list of results (the session record does), and hands what the
-record needs of it through ``record_parts``. It knows nothing of pytest, so it can be driven from
-a script or a test just the same.
+and the raw ``Run``; the session record, not the runner, keeps the results (``record_parts``).
+It knows nothing of pytest, so a script or a test drives it just the same.
 """
 
 from __future__ import annotations
@@ -34,9 +33,9 @@ from quantbench.run.work_pass import work_metrics
 
 __all__ = ["RecordParts", "Runner", "Unavailable"]  # Unavailable: raised by load, defined in methods
 
-# A first full-length eager generation at a shape (dtype, batch, prompt, new tokens) builds a cuDNN
-# attention plan per KV length (H200: 73.3 against 18-20 ms an FP16 token, docs/results/h200-2026-12-02d);
-# plans are kept per shape, not per model, so a later method of a warmed shape warms up this short.
+# A first full-length eager generation at a shape builds a cuDNN attention plan per KV length (H200:
+# 73.3 against 18-20 ms an FP16 token, docs/results/h200-2026-12-02d); plans are per shape, not
+# per model, so a later method of a warmed shape (dtype, batch, prompt, tokens) warms up this short.
 SHORT_WARMUP_TOKENS = 8
 
 
@@ -85,6 +84,8 @@ class Runner:
         self._engines: dict[tuple[str, str], Any] = {}
         self.reference: Any = None  # the FP16 QualityReference, once captured
         self.pinned = steady.pin_cpus(self.device) if s.steady else None
+        if self.loaders is None and self.engine_factory is None:  # a real session, not a test's
+            steady.freeze_heap()  # the collections before each case's rounds skip the imports
         self._spun = not s.steady
         # Building a synthetic checkpoint is loading, not harness overhead.
         self.note_time("(session)", "load", time.perf_counter() - now)
@@ -165,7 +166,6 @@ class Runner:
         """A fresh engine: the factory given, else ``HFEngine``."""
         if self.engine_factory is not None:
             return self.engine_factory(model, mode)
-
         return HFEngine(model, mode)
 
     def probe_host(self) -> float | None:

@@ -13,6 +13,9 @@ off so their effect can be measured: docs/gating.md, "Steadier processes").
   ``--benchmark-disable-gc``), so a collection never lands in one method's round.
 * Spin-up: ``SPIN_S`` of busy Python before the first timed case, so a CPU that idles in a low
   clock state is at speed when timing starts.
+
+And one measure against harness time, not noise: ``freeze_heap`` before the first model loads,
+so the collections above skip the ~450,000 objects of torch, transformers and pytest.
 """
 
 from __future__ import annotations
@@ -49,6 +52,21 @@ def spin(seconds: float = SPIN_S, clock: Callable[[], float] = time.perf_counter
     while clock() < end:
         count += 1
     return count
+
+
+def freeze_heap() -> int:
+    """Collect once, then move every object alive now into the collector's permanent generation
+    (``gc.freeze``); returns how many were frozen.
+
+    A full collection with the imports of a bench session and a 0.5B model in memory took 0.22 s
+    on a 2-core CPU and 1 ms after freezing (459k objects against 5k; 2026-12-04), and a session
+    collects before every case's timed rounds and at every model's release (~30 times). Frozen
+    objects still die by reference counting; only a reference cycle among them that later turns
+    to garbage stays until the process ends, so this is called once, before any model loads.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 @contextlib.contextmanager
