@@ -1,0 +1,72 @@
+"""Where a session's set-up time goes before its first model loads, on the machine it runs on.
+
+On lent H200s the session record's "(session) load" phase (``Runner.__post_init__``: energy meter,
+clock, memory probe, model source, tokenizer, prompts, CPU pinning) took 5-11 s, against 0.3 s
+for the CPU session here (docs/results/h200-2026-12-04b). This times each of those steps in the
+runner's own order, then a full garbage collection with the FP16 model loaded, before and after
+``steady.freeze_heap``.
+
+    python tools/setup_probe.py [--model synthetic:qwen2.5-0.5b-instruct] [--cache-dir DIR] > out.jsonl
+
+Each line: step, seconds. Synthetic checkpoint (seeded random weights; speed only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+
+def timed(step: str, fn: Callable[[], Any]) -> Any:
+    start = time.perf_counter()
+    value = fn()
+    print(json.dumps({"step": step, "s": round(time.perf_counter() - start, 4)}), flush=True)
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="synthetic:qwen2.5-0.5b-instruct")
+    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/qbc"))
+    args = parser.parse_args()
+
+    torch = timed("import torch", lambda: __import__("torch"))
+    timed("import transformers", lambda: __import__("transformers"))
+    timed("import quantbench.plugin + run.runner",
+          lambda: (__import__("quantbench.plugin"), __import__("quantbench.run.runner")))
+    from quantbench.config import build_settings
+    from quantbench.methods import LoadRequest
+    from quantbench.run import steady
+    from quantbench.run.energy import EnergyMeter
+    from quantbench.run.memory import probe_for
+    from quantbench.run.pool import ModelPool
+    from quantbench.run.prompts import PromptBook
+    from quantbench.run.timing import clock_for
+    from quantbench.sources import load_tokenizer, resolve_source
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    settings = build_settings({}, {"cache_dir": str(args.cache_dir)})
+    timed("torch.cuda.init", lambda: torch.cuda.init() if device == "cuda" else None)
+    timed("EnergyMeter", lambda: EnergyMeter(0 if device == "cuda" else None))
+    timed("clock_for", lambda: clock_for(device))
+    memory = timed("probe_for", lambda: probe_for(device))
+    source = timed("resolve_source", lambda: resolve_source(args.model, args.cache_dir, settings.seed))
+    tokenizer = timed("load_tokenizer", lambda: load_tokenizer(source))
+    timed("PromptBook", lambda: PromptBook(tokenizer, settings.scenario, settings.seed, device))
+    timed("pin_cpus", lambda: steady.pin_cpus(device))
+    pool = ModelPool(LoadRequest(source, device, args.cache_dir, None, settings.seed), memory, None)
+    model = timed("load fp16", lambda: pool.acquire("fp16"))
+    print(json.dumps({"step": "objects tracked", "n": len(gc.get_objects())}), flush=True)
+    timed("gc.collect", gc.collect)
+    timed("gc.collect again", gc.collect)
+    timed("steady.freeze_heap", steady.freeze_heap)
+    timed("gc.collect after freeze", gc.collect)
+    del model
+
+
+if __name__ == "__main__":
+    main()
