@@ -3,8 +3,8 @@
 On lent H200s the session record's "(session) load" phase (``Runner.__post_init__``: energy meter,
 clock, memory probe, model source, tokenizer, prompts, CPU pinning) took 5-11 s, against 0.3 s
 for the CPU session here (docs/results/h200-2026-12-04b). This times each of those steps in the
-runner's own order, then a full garbage collection with the FP16 model loaded, before and after
-``steady.freeze_heap``.
+runner's own order, the quality case's KL on the host, then a full garbage collection with the
+FP16 model loaded, before and after ``steady.freeze_heap``.
 
     python tools/setup_probe.py [--model synthetic:qwen2.5-0.5b-instruct] [--cache-dir DIR] > out.jsonl
 
@@ -58,6 +58,11 @@ def main() -> None:
     tokenizer = timed("load_tokenizer", lambda: load_tokenizer(source))
     timed("PromptBook", lambda: PromptBook(tokenizer, settings.scenario, settings.seed, device))
     timed("pin_cpus", lambda: steady.pin_cpus(device))
+    # The quality case's KL runs on the host in float64 over [4, 32, vocab] logits, once a method:
+    # what moving it to the GPU could save.
+    from quantbench.run.quality import mean_kl
+    a, b = torch.randn(4, 32, 151936), torch.randn(4, 32, 151936)
+    timed("mean_kl on the host (quality, per method)", lambda: mean_kl(a, b))
     pool = ModelPool(LoadRequest(source, device, args.cache_dir, None, settings.seed), memory, None)
     model = timed("load fp16", lambda: pool.acquire("fp16"))
     print(json.dumps({"step": "objects tracked", "n": len(gc.get_objects())}), flush=True)
