@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 
-PACKAGES = ("torch", "transformers", "accelerate", "bitsandbytes", "autoawq", "triton",
-            "pytest-benchmark", "quantbench")
+PACKAGES = ("torch", "transformers", "accelerate", "bitsandbytes", "autoawq", "torchao", "gguf",
+            "triton", "pytest-benchmark", "quantbench")
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
