@@ -4,7 +4,8 @@ On lent H200s the session record's "(session) load" phase (``Runner.__post_init_
 clock, memory probe, model source, tokenizer, prompts, CPU pinning) took 5-11 s, against 0.3 s
 for the CPU session here (docs/results/h200-2026-12-04b). This times each of those steps in the
 runner's own order, the quality case's KL on the host, then a full garbage collection with the
-FP16 model loaded, before and after ``steady.freeze_heap``.
+FP16 model loaded, before and after ``steady.freeze_heap``; last, a real ``Runner``'s set-up with
+the checkpoint cached, under cProfile.
 
     python tools/setup_probe.py [--model synthetic:qwen2.5-0.5b-instruct] [--cache-dir DIR] > out.jsonl
 
@@ -71,6 +72,28 @@ def main() -> None:
     timed("steady.freeze_heap", steady.freeze_heap)
     timed("gc.collect after freeze", gc.collect)
     del model
+    pool.release()
+    runner_profile(settings, device)
+
+
+def runner_profile(settings: Any, device: str, top: int = 12) -> None:
+    """A real ``Runner``'s set-up with the checkpoint now cached, as every session after the
+    first has it: its own "(session) load" figure and the calls that took it (cProfile,
+    cumulative seconds)."""
+    import cProfile
+    import pstats
+
+    from quantbench.run.runner import Runner
+
+    profile = cProfile.Profile()
+    runner = profile.runcall(Runner, settings, device)
+    load = sum(e.seconds for e in runner.timeline if e.method == "(session)" and e.phase == "load")
+    print(json.dumps({"step": "Runner set-up, cached ((session) load)", "s": round(load, 4)}), flush=True)
+    stats = pstats.Stats(profile)
+    ranked = sorted(stats.stats.items(), key=lambda item: item[1][3], reverse=True)[:top]
+    for (path, line, name), (_, _, _, cumulative, _) in ranked:
+        print(json.dumps({"call": f"{Path(path).name}:{line}:{name}", "cumulative_s": round(cumulative, 4)}),
+              flush=True)
 
 
 if __name__ == "__main__":
