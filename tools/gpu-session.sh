@@ -43,5 +43,9 @@ mapsess() { local name=$1 size=$2 mode=$3; sess $name --qb-scenario decode-128 -
 # "MAXP=3 abauto abS --head-args '-p quantbench.testing.slowdown --qb-slowdown 0.25'"; ARGS go to ab.
 abauto() { local name=$1; shift; step $name python3 -m quantbench ab --base python3 --head python3 --pairs auto \
   --max-pairs ${MAXP:-4} --out $R/$name "$@" -- $C --qb-methods fp16 -k 'generate and bs1'; }
+# Issue 19 item 3, with warm rounds: FP16 batch-1 eager in N processes a side, --qb-steady on and
+# off alternating ("steadyab 6"); tools/steady_spread.py reads R/st*on and R/st*off.
+steadyab() { local i; for i in $(seq 1 $1); do for side in on off; do
+  NEED=40 sess st$i$side --qb-methods fp16 -k 'generate and bs1' --qb-steady $side; done; done; }
 for st in "$@"; do eval "$st"; done
 kill $PACKER; pack; cat $R/steps.txt
