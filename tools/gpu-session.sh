@@ -30,8 +30,9 @@ sess() { local name=$1; shift; mkdir -p $R/$name; step $name python3 -m pytest b
 # time goes, not for figures); imptime: import times of the plugin's and runner's modules.
 cprof() { local name=$1; shift; mkdir -p $R/$name; step $name python3 -m cProfile -o $R/$name.prof -m pytest benches $C --qb-report-dir $R/$name --qb-baseline-dir $R/fresh "$@"; }
 imptime() { step imptime python3 -X importtime -c "import quantbench.plugin, quantbench.run.runner, quantbench.methods.awq, awq"; }
-# setup: each step of a session's set-up before the first load, and a full collection before and after freeze_heap
-setup() { step setup python3 tools/setup_probe.py; }
+# setup: each step of a session's set-up before the first load, and a full collection before and after freeze_heap;
+# then a real Runner's set-up in a fresh process with the checkpoint cached (cProfile)
+setup() { step setup python3 tools/setup_probe.py; step setup-runner python3 tools/setup_probe.py --runner; }
 # fsess: the same against R/fresh, a baseline folder that starts empty on each machine (issue 19's
 # flow on one lease: "fsess upd --qb-update-baseline", then "fsess cK --benchmark-compare").
 fsess() { mkdir -p $R/fresh; BASE=$R/fresh sess "$@"; }

@@ -4,10 +4,11 @@ On lent H200s the session record's "(session) load" phase (``Runner.__post_init_
 clock, memory probe, model source, tokenizer, prompts, CPU pinning) took 5-11 s, against 0.3 s
 for the CPU session here (docs/results/h200-2026-12-04b). This times each of those steps in the
 runner's own order, the quality case's KL on the host, then a full garbage collection with the
-FP16 model loaded, before and after ``steady.freeze_heap``; last, a real ``Runner``'s set-up with
-the checkpoint cached, under cProfile.
+FP16 model loaded, before and after ``steady.freeze_heap``. With ``--runner``, in a new process
+once the checkpoint is cached: a real ``Runner``'s set-up first thing (CUDA not yet touched, as in
+a session), under cProfile.
 
-    python tools/setup_probe.py [--model synthetic:qwen2.5-0.5b-instruct] [--cache-dir DIR] > out.jsonl
+    python tools/setup_probe.py [--model synthetic:qwen2.5-0.5b-instruct] [--cache-dir DIR] [--runner] > out.jsonl
 
 Each line: step, seconds. Synthetic checkpoint (seeded random weights; speed only).
 """
@@ -33,7 +34,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="synthetic:qwen2.5-0.5b-instruct")
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/qbc"))
+    parser.add_argument("--runner", action="store_true",
+                        help="only a real Runner's set-up, first thing in the process (run after the"
+                             " full probe has cached the checkpoint): what a session's set-up pays")
     args = parser.parse_args()
+    if args.runner:
+        import torch
+
+        from quantbench.config import build_settings
+
+        settings = build_settings({}, {"cache_dir": str(args.cache_dir)})
+        runner_profile(settings, "cuda" if torch.cuda.is_available() else "cpu")
+        return
 
     torch = timed("import torch", lambda: __import__("torch"))
     timed("import transformers", lambda: __import__("transformers"))
@@ -72,8 +84,6 @@ def main() -> None:
     timed("steady.freeze_heap", steady.freeze_heap)
     timed("gc.collect after freeze", gc.collect)
     del model
-    pool.release()
-    runner_profile(settings, device)
 
 
 def runner_profile(settings: Any, device: str, top: int = 12) -> None:
