@@ -39,12 +39,11 @@ def main() -> None:
                              " full probe has cached the checkpoint): what a session's set-up pays")
     args = parser.parse_args()
     if args.runner:
-        import torch
-
         from quantbench.config import build_settings
+        from quantbench.env import detect_device
 
-        settings = build_settings({}, {"cache_dir": str(args.cache_dir)})
-        runner_profile(settings, "cuda" if torch.cuda.is_available() else "cpu")
+        settings = build_settings({}, {"cache_dir": str(args.cache_dir), "model": args.model})
+        runner_profile(settings, detect_device("auto"))
         return
 
     torch = timed("import torch", lambda: __import__("torch"))
@@ -52,6 +51,7 @@ def main() -> None:
     timed("import quantbench.plugin + run.runner",
           lambda: (__import__("quantbench.plugin"), __import__("quantbench.run.runner")))
     from quantbench.config import build_settings
+    from quantbench.env import detect_device
     from quantbench.methods import LoadRequest
     from quantbench.run import steady
     from quantbench.run.energy import EnergyMeter
@@ -61,7 +61,7 @@ def main() -> None:
     from quantbench.run.timing import clock_for
     from quantbench.sources import load_tokenizer, resolve_source
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = detect_device("auto")
     settings = build_settings({}, {"cache_dir": str(args.cache_dir)})
     timed("torch.cuda.init", lambda: torch.cuda.init() if device == "cuda" else None)
     timed("EnergyMeter", lambda: EnergyMeter(0 if device == "cuda" else None))
@@ -97,7 +97,7 @@ def runner_profile(settings: Any, device: str, top: int = 12) -> None:
 
     profile = cProfile.Profile()
     runner = profile.runcall(Runner, settings, device)
-    load = sum(e.seconds for e in runner.timeline if e.method == "(session)" and e.phase == "load")
+    load = runner.time_data()["per_method"]["(session)"]["load"]
     print(json.dumps({"step": "Runner set-up, cached ((session) load)", "s": round(load, 4)}), flush=True)
     stats = pstats.Stats(profile)
     ranked = sorted(stats.stats.items(), key=lambda item: item[1][3], reverse=True)[:top]

@@ -12,32 +12,34 @@ of the log medians (scipy).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 from pathlib import Path
 
+from quantbench.session import Session, SessionError
+
 
 def figure(path: Path, case: str, method: str, metric: str) -> float:
     """The median of ``metric`` in ``path``'s eager ``case`` row for ``method``."""
-    record = json.loads(path.read_text(encoding="utf-8"))
-    for row in record["results"]:
-        if (row["mode"], row["case"], row["method"]) == ("eager", case, method) and metric in row["metrics"]:
-            return float(row["metrics"][metric]["median"])
+    try:
+        session = Session.read(path)
+    except SessionError as exc:
+        raise SystemExit(str(exc)) from None
+    for row in session.results:
+        if (row.mode, row.case, row.method) == ("eager", case, method) and metric in row.metrics:
+            return row.metrics[metric].median
     raise SystemExit(f"{path}: no eager {case} {method} row with {metric}")
 
 
-def spread(values: list[float]) -> tuple[float, float]:
-    """Median and the sample SD of the logs (a relative spread, 0.10 ≈ 10 %)."""
-    logs = [math.log(v) for v in values]
-    return statistics.median(values), statistics.stdev(logs)
+def spread(logs: list[float]) -> float:
+    """The sample SD of the logs: a relative spread (0.10 ≈ 10 %)."""
+    return statistics.stdev(logs)
 
 
-def compare(on: list[float], off: list[float]) -> dict[str, float]:
+def compare(log_on: list[float], log_off: list[float]) -> dict[str, float]:
     """Levene's test (median-centred) of the log spreads and Welch's t-test of the logs."""
     from scipy import stats
 
-    log_on, log_off = [math.log(v) for v in on], [math.log(v) for v in off]
     return {"levene_p": float(stats.levene(log_on, log_off).pvalue),
             "welch_p": float(stats.ttest_ind(log_on, log_off, equal_var=False).pvalue)}
 
@@ -56,10 +58,11 @@ def main() -> None:
              for name, paths in (("on", args.on), ("off", args.off))}
     print(f"| --qb-steady | processes | {args.metric} | median | spread (SD of log) |")
     print("|---|---|---|---|---|")
+    logs = {name: [math.log(v) for v in values] for name, values in sides.items()}
     for name, values in sides.items():
-        median, sd = spread(values)
-        print(f"| {name} | {len(values)} | {', '.join(f'{v:.1f}' for v in values)} | {median:.1f} | {sd:.3f} |")
-    result = compare(sides["on"], sides["off"])
+        print(f"| {name} | {len(values)} | {', '.join(f'{v:.1f}' for v in values)} | "
+              f"{statistics.median(values):.1f} | {spread(logs[name]):.3f} |")
+    result = compare(logs["on"], logs["off"])
     print(f"Levene p = {result['levene_p']:.2f}; Welch p (log medians) = {result['welch_p']:.2f}")
 
 
