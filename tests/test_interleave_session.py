@@ -77,3 +77,21 @@ def test_unavailable_and_failed_methods_are_left_to_their_own_benches() -> None:
         "nf4": ["not interleaved: nf4 failed to load beside the others: OutOfMemoryError: CUDA out of memory"],
         "bf16": ["not interleaved: the device was full with fp16; ratio to FP16 not paired"],
     }
+
+
+def test_compiled_cases_are_not_interleaved_and_say_why() -> None:
+    """Interleaving compiled cases compiled every method twice (beside FP16, then for its own
+    bench); on one H200 AWQ's second compile failed: compiled methods run one after another."""
+    from quantbench.run.resident import COMPILED_NOTE, interleave_case
+
+    class NoLoads:
+        current = SimpleNamespace(method="fp16")
+
+        def load_beside(self, method: str) -> Any:
+            raise AssertionError(f"{method} loaded for a compiled case")
+
+    runner = SimpleNamespace(settings=SimpleNamespace(methods=("fp16", "bf16", "awq")), pool=NoLoads())
+    ratios = interleave_case(runner, 1, "compiled")
+    assert ratios.metrics == {}
+    assert ratios.notes == {"bf16": [COMPILED_NOTE], "awq": [COMPILED_NOTE]}
+    assert "not paired" in COMPILED_NOTE and len(COMPILED_NOTE) <= 120

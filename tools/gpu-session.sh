@@ -2,6 +2,7 @@
 # e.g.   BUDGET=540 bash tools/gpu-session.sh env_info warm "sess e8 --qb-modes eager --qb-methods fp16,nf4 -k 'generate and bs1' --benchmark-compare"
 #        "NEED=170 fsess c3 --benchmark-compare" skips a step that has less than 170 s left, rather than
 #        start it and lose it to the call's limit (on 2026-12-04 three steps were cut off that way)
+#        "LIMIT=150 sess ..." stops that step after 150 s (a probe that may hang on compiling)
 #        (sess NAME passes the rest to pytest benches with --qb-cache-dir, --qb-report-dir and --qb-baseline-dir set here)
 # Results go to $OUT/r.tgz only: the device tool returns at most 8 files, and a second loop re-tars
 # every 15 s, so a call cut off by its time limit still returns what every step wrote so far
@@ -19,7 +20,7 @@ END=$((SECONDS+${BUDGET:-540})); R=/tmp/qb-results/r; mkdir -p $R
 C="-p no:cacheprovider -p quantbench.plugin --qb-cache-dir /tmp/qbc"  # not pip-installed there: load the plugin by name
 pack() { local t=$OUT/r.$BASHPID.part; tar czf $t -C /tmp/qb-results r 2>/dev/null && mv $t $OUT/r.tgz || rm -f $t; }  # own temp name: the packer loop and a step may pack at once
 ( while kill -0 $$ 2>/dev/null; do sleep 15; pack; done ) & PACKER=$!
-step() { local name=$1; shift; local s=$SECONDS; local left=$((END-SECONDS)); if [ $left -lt ${NEED:-20} ]; then echo "$name skipped (${left}s left, needs ${NEED:-20}s)" >> $R/steps.txt; return; fi
+step() { local name=$1; shift; local s=$SECONDS; local left=$((END-SECONDS)); [ -n "${LIMIT:-}" ] && [ $LIMIT -lt $left ] && left=$LIMIT; if [ $left -lt ${NEED:-20} ]; then echo "$name skipped (${left}s left, needs ${NEED:-20}s)" >> $R/steps.txt; return; fi
   timeout -s INT -k 20 $left "$@" > $R/$name.log 2>&1; echo "$name rc=$? $((SECONDS-s))s" >> $R/steps.txt; pack; }
 env_info() { nvidia-smi > $R/nvidia-smi.txt; python3 -c "import torch,transformers,bitsandbytes,awq,triton;print(torch.__version__,torch.version.cuda,transformers.__version__,bitsandbytes.__version__,awq.__version__,triton.__version__)
 try: import torchao; print('torchao',torchao.__version__,getattr(torchao,'_skip_reason',None))

@@ -21,12 +21,12 @@ from quantbench.compat.model_libraries import (allow_compile, compile_config, os
                                                quant_state_tensors, torchao_skip_reason, unwrap_torchao)
 from quantbench.compat.pytest_plugins import (check_xdist, mark_used, record_rounds, send_tests, shut_down,
                                               shutting_down, worker_id, xdist_worker_count)
-from quantbench.compat.torch_internals import (activity_type, allow_recompiles, cuda_activity, dynamo_counts,
+from quantbench.compat.torch_internals import (activity_type, cuda_activity, dynamo_counts,
                                                inner_tensors, reset_dynamo)
 from quantbench.compat.versions import UnsupportedVersion
 
 __all__ = [
-    "UnsupportedVersion", "activity_type", "allow_compile", "allow_recompiles", "awq_gemm_linear",
+    "UnsupportedVersion", "activity_type", "allow_compile", "awq_gemm_linear",
     "awq_gemm_class", "awq_pack_order", "awq_quantizer", "check_autoawq", "check_xdist",
     "compile_config", "cuda_activity", "defer_package_init",
     "dynamo_counts", "inner_tensors", "mark_used", "os_error_of", "quant_state_tensors", "record_rounds",

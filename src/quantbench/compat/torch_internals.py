@@ -17,15 +17,6 @@ def reset_dynamo() -> None:
     torch._dynamo.utils.clear_compilation_metrics()
 
 
-def allow_recompiles(n: int) -> None:
-    """Let dynamo keep ``n`` compiled variants of one function: ``torch._dynamo.config``'s
-    ``recompile_limit`` (8) counts every model of one architecture resident at once (interleaved
-    rounds), each compiling the same ``forward`` under its own guards, and past it runs eager."""
-    import torch._dynamo.config as config
-
-    config.recompile_limit = max(config.recompile_limit, n)
-
-
 def dynamo_counts(on_gpu: bool) -> dict[str, Any]:
     """Graph breaks (with their reasons), unique graphs and, on a GPU, CUDA-graph skips."""
     from torch._dynamo.utils import counters, get_compilation_metrics
