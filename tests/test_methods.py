@@ -295,3 +295,26 @@ def test_readme_and_methods_doc_name_every_method() -> None:
     assert [m for m in METHOD_NAMES if m not in listed] == []
     doc = (root / "docs" / "methods.md").read_text(encoding="utf-8")
     assert [m for m in METHOD_NAMES if f"`{m}`" not in doc] == []
+
+
+@pytest.mark.parametrize("name", ["int8wo", "int4wo", "fp8wo", "fp8dq"])
+def test_torchao_methods_leave_inductor_settings_alone(name: str) -> None:
+    """torchao's default turns coordinate-descent tuning on for the whole process: every method
+    compiled after a torchao load (FP16 too) would compile with tuned kernels, others not."""
+    pytest.importorskip("torchao")
+    assert methods.torchao_config(name).set_inductor_config is False
+
+
+def test_a_real_torchao_quantize_leaves_inductor_config_unchanged() -> None:
+    pytest.importorskip("torchao")
+    import torch
+    import torch._inductor.config as inductor
+    from torchao.quantization import quantize_
+
+    before = (inductor.coordinate_descent_tuning, inductor.coordinate_descent_check_all_directions,
+              inductor.force_fuse_int_mm_with_mul, inductor.triton.unique_kernel_names)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64, dtype=torch.bfloat16))
+    quantize_(model, methods.torchao_config("int8wo"))
+    assert type(model[0].weight).__name__ != "Parameter"  # it did quantize
+    assert (inductor.coordinate_descent_tuning, inductor.coordinate_descent_check_all_directions,
+            inductor.force_fuse_int_mm_with_mul, inductor.triton.unique_kernel_names) == before

@@ -122,14 +122,22 @@ def torchao_config(name: str) -> Any:
       dequantized weight (the bytes read per token are what it saves);
     * ``fp8dq``: e4m3 weights per output row and each token's activations quantized on the fly:
       Hopper's FP8 tensor-core matmul.
+
+    Each leaves inductor's settings alone (``set_inductor_config=False``): torchao's default
+    turns on coordinate-descent tuning for the whole process, so every method compiled after the
+    first torchao load, FP16 included, got tuned kernels and slower compiles (on one H200, FP16
+    compiled at 0.5B read 1,243 µs and 30 launches a token after a torchao load against 1,368
+    µs and 59.6 before, docs/results/h200-2026-12-04d). Every method compiles alike.
     """
     from torchao import quantization as q
 
     configs = {
-        "int8wo": lambda: q.Int8WeightOnlyConfig(),
-        "int4wo": lambda: q.Int4WeightOnlyConfig(group_size=128, int4_packing_format="tile_packed_to_4d"),
-        "fp8wo": lambda: q.Float8WeightOnlyConfig(granularity=q.PerRow()),
-        "fp8dq": lambda: q.Float8DynamicActivationFloat8WeightConfig(granularity=q.PerRow()),
+        "int8wo": lambda: q.Int8WeightOnlyConfig(set_inductor_config=False),
+        "int4wo": lambda: q.Int4WeightOnlyConfig(group_size=128, int4_packing_format="tile_packed_to_4d",
+                                                 set_inductor_config=False),
+        "fp8wo": lambda: q.Float8WeightOnlyConfig(granularity=q.PerRow(), set_inductor_config=False),
+        "fp8dq": lambda: q.Float8DynamicActivationFloat8WeightConfig(granularity=q.PerRow(),
+                                                                     set_inductor_config=False),
     }
     return configs[name]()
 
