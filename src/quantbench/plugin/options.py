@@ -65,7 +65,7 @@ OPTIONS = (
            "CPU spun up first; off: none of them", (("choices", ("on", "off")),)),
     Option("--qb-all-verdicts", "all_verdicts", "show every verdict row in the terminal, not "
            "only the failing ones", (("action", "store_true"),)),
-    Option("--qb-interleave", "interleave", "also measure generate cases in interleaved rounds "
+    Option("--qb-interleave", "interleave", "also measure eager generate cases in interleaved rounds "
            "of every method that fits in memory beside fp16: each ratio to FP16 with its paired "
            "interval", (("action", "store_true"),)),
 )
