@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from quantbench.catalog import MODES, REFERENCE_METHOD
+from quantbench.report.pay_table import billions, pay_tables
 from quantbench.results import CaseResult
 from quantbench.session import Session
 from quantbench.files import atomic_write_bytes
@@ -130,12 +131,6 @@ def map_rows(runs: Sequence[ModelRun]) -> list[MapRow]:
     return [row for _, row in rows]
 
 
-def _billions(parameters: int | None) -> str:
-    if not parameters:
-        return "?"
-    return f"{parameters / 1e9:.2f}B" if parameters >= 1e8 else f"{parameters / 1e6:.1f}M"
-
-
 def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -191,7 +186,7 @@ def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequ
     """``map.md``: the sessions and how each ended, then the map table."""
     lines = ["# quantbench size sweep", "", f"Command: `{' '.join(command)}`", "", "## Sessions", ""]
     lines += _table(["Model", "Parameters", "Exit", "Status", "Reports"],
-                    [[r.model, _billions(r.parameters), str(r.exit_code), r.status, r.report_dir]
+                    [[r.model, billions(r.parameters), str(r.exit_code), r.status, r.report_dir]
                      for r in runs])
     lines += ["", "## Speed-up over FP16 by model size", "",
               f"End to end: decode tok/s over {REFERENCE_METHOD}'s in the same model, mode and "
@@ -206,12 +201,13 @@ def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequ
         ["Model", "Parameters", "Mode", "Case", "Method", "Decode tok/s", "× FP16 end to end",
          "Kernel µs/token", "× FP16 kernel level", "× FP16 prefill kernels", "Weights GB",
          "Weights saved", "Peak saved"],
-        [[r.model, _billions(r.parameters), r.mode, r.case, r.method, _num(r.decode_tps),
+        [[r.model, billions(r.parameters), r.mode, r.case, r.method, _num(r.decode_tps),
           _e2e(r),
           NOT_MEASURED if r.kernel_us is None else _num(r.kernel_us),
           _ratio(r, r.kernel_ratio, r.kernel_us),
           _ratio(r, r.prefill_kernel_ratio, r.kernel_us),
           _num(r.weights_gb, 3), _saved(r, r.vram_saved), _saved(r, r.peak_saved)] for r in rows])
+    lines += pay_tables(rows)
     notes = notes_of(runs)
     if notes:
         lines += ["", "## Notes", "", *(f"- {n}" for n in notes)]
