@@ -165,6 +165,6 @@ def test_interleaved_rounds_run_with_garbage_collection_paused() -> None:
         prompts=SimpleNamespace(generation=lambda model, batch: ["p"]))
     models = {m: SimpleNamespace(model=m) for m in ("fp16", "bf16")}
     assert gc.isenabled()
-    runs = _rounds(runner, models, 1, "eager")
+    runs = _rounds(runner, models, 1)
     assert len(runs["bf16"].samples) == 3 and seen and not any(seen)
     assert gc.isenabled()  # given back after the rounds

@@ -6,6 +6,7 @@ one makes only its own method unavailable, with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import Any
 
@@ -132,14 +133,12 @@ def torchao_config(name: str) -> Any:
     from torchao import quantization as q
 
     configs = {
-        "int8wo": lambda: q.Int8WeightOnlyConfig(set_inductor_config=False),
-        "int4wo": lambda: q.Int4WeightOnlyConfig(group_size=128, int4_packing_format="tile_packed_to_4d",
-                                                 set_inductor_config=False),
-        "fp8wo": lambda: q.Float8WeightOnlyConfig(granularity=q.PerRow(), set_inductor_config=False),
-        "fp8dq": lambda: q.Float8DynamicActivationFloat8WeightConfig(granularity=q.PerRow(),
-                                                                     set_inductor_config=False),
+        "int8wo": lambda: q.Int8WeightOnlyConfig(),
+        "int4wo": lambda: q.Int4WeightOnlyConfig(group_size=128, int4_packing_format="tile_packed_to_4d"),
+        "fp8wo": lambda: q.Float8WeightOnlyConfig(granularity=q.PerRow()),
+        "fp8dq": lambda: q.Float8DynamicActivationFloat8WeightConfig(granularity=q.PerRow()),
     }
-    return configs[name]()
+    return dataclasses.replace(configs[name](), set_inductor_config=False)
 
 
 def load_int8wo(req: LoadRequest) -> LoadedModel:

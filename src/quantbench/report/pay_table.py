@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from quantbench.catalog import REFERENCE_METHOD
 
 NOT_RUN = "not run"
+NO_REFERENCE = f"no {REFERENCE_METHOD}"  # a size whose sessions had no reference case
 
 
 def billions(parameters: int | None) -> str:
@@ -26,7 +27,7 @@ def cell(row: Any) -> str:
     """``**e2e** (low–high) / kernel``: the end-to-end ratio in bold, its paired interval when
     there is one, then the kernel-level ratio ("-" where either was not measured)."""
     if not row.has_reference:
-        return f"no {REFERENCE_METHOD}"
+        return NO_REFERENCE
     e2e = "-" if row.e2e_ratio is None else f"**{row.e2e_ratio:.2f}**"
     if row.e2e_paired and row.e2e_low is not None and row.e2e_high is not None:
         e2e += f" ({row.e2e_low:.2f}–{row.e2e_high:.2f})"

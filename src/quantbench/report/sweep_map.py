@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from quantbench.catalog import MODES, REFERENCE_METHOD
-from quantbench.report.pay_table import billions, pay_tables
+from quantbench.report.pay_table import NO_REFERENCE, billions, pay_tables
 from quantbench.results import CaseResult
 from quantbench.session import Session
 from quantbench.files import atomic_write_bytes
@@ -28,7 +28,6 @@ from quantbench.sources import SYNTHETIC_PREFIX, meta_model, synthetic_config_di
 
 NOT_MEASURED = "not measured"
 PAIRED_RATIO = "decode_ratio"  # the interleaved rounds' decode tok/s over the reference's
-NO_REFERENCE = f"no {REFERENCE_METHOD}"
 LEVELS = (("e2e_ratio", "end to end (wall-clock decode tok/s)"),
           ("kernel_ratio", "kernel level (CUDA kernel time per token)"))
 

@@ -3,8 +3,8 @@ side by side, while they fit, measured by ``run.interleave``, then freed.
 
 At a generate case's first item (the reference method's, which the pool holds), every other
 method is loaded next to it, each once; a method is kept only while the device keeps
-``RESERVE`` of its memory free for caches, activations and compiled graphs (on the CPU: twice
-the largest model). Those that do not fit, or fail to load beside the others, are left to their
+``RESERVE`` of its memory free for caches and activations (on the CPU: twice the largest
+model). Eager cases only: a compiled case notes ``COMPILED_NOTE`` and runs each method alone. Those that do not fit, or fail to load beside the others, are left to their
 own sequential benches with a note saying their ratio was not paired. The interleaved rounds
 give each method its ratio to the reference (decode and end to end, with the paired interval),
 which its own generate case then carries; everything else in that case (the timed rounds'
@@ -102,7 +102,7 @@ def interleave_case(runner: Any, batch: int, mode: str,
             else (lambda m: unavailable_reason(m, runner.device)))
     models, notes = load_beside(runner.pool, methods, fits or memory_fits(runner.device), skip)
     try:
-        runs = _rounds(runner, models, batch, mode) if len(models) > 1 else {}
+        runs = _rounds(runner, models, batch) if len(models) > 1 else {}
     except Exception as exc:  # noted on every method; their own benches still run alone
         traceback.clear_frames(exc.__traceback__)  # the frames hold the engines and models
         line = f"not interleaved: the interleaved rounds failed: {type(exc).__name__}: {exc}".splitlines()[0]
@@ -122,15 +122,14 @@ def interleave_case(runner: Any, batch: int, mode: str,
     return out
 
 
-def _rounds(runner: Any, models: dict[str, LoadedModel], batch: int, mode: str) -> dict[str, Any]:
-    engines = {m: runner.new_engine(loaded.model, mode) for m, loaded in models.items()}
+def _rounds(runner: Any, models: dict[str, LoadedModel], batch: int) -> dict[str, Any]:
+    engines = {m: runner.new_engine(loaded.model, "eager") for m, loaded in models.items()}
     sc = runner.settings.scenario
     rule = runner.stop_rule(sc.prompts)
     # A paired ratio needs pairs to have an interval: three at least, whatever the session's
     # own minimum (one round, issue 19).
     rule = replace(rule, budget_s=rule.budget_s * len(models), min_rounds=max(3, rule.min_rounds))
     prompts = runner.prompts.generation(models[REFERENCE_METHOD].model, batch)
-    warmup = sc.warmup if mode == "eager" else max(2, sc.warmup)
     with runner.steadied():  # garbage collection paused, as in every case's own timed rounds
-        return interleaved_rounds(engines, prompts, batch, sc.new_tokens, runner.clock, rule, warmup,
+        return interleaved_rounds(engines, prompts, batch, sc.new_tokens, runner.clock, rule, sc.warmup,
                                   REFERENCE_METHOD)
