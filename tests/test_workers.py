@@ -10,7 +10,9 @@ import pytest
 
 from quantbench.merge import merge_worker_sessions, merge_time, worker_lines
 from quantbench.merge import worker_order
-from quantbench.plugin.scheduling import MethodScheduling, method_of, plan
+from quantbench.plugin import scheduling
+from quantbench.plugin.scheduling import (EXPECTED_S, MethodScheduling, method_costs, method_of,
+                                          plan, split)
 from quantbench.plugin.gpus import GpuPool, gpu_problem, visible_gpus
 from quantbench.results import CaseResult
 from quantbench.session import Session
@@ -18,6 +20,8 @@ from test_sessions import run_session
 from test_sessions import cache_dir, work  # noqa: F401  (module-scoped fixtures: one model cache)
 
 METHODS = ("fp16", "bf16", "nf4")
+EVEN = {"fp16": 1.0, "bf16": 1.0, "nf4": 1.0}  # equal costs: the split is by count alone
+TWO = {"fp16": 2.0, "bf16": 2.0, "nf4": 1.0}  # fp16 + nf4 (3) against bf16 (2)
 COLLECTION = [  # the plugin's order: eager before compiled, the reference method first
     "benches/test_generation.py::test_prefill[fp16-len128]",
     "benches/test_generation.py::test_generate[fp16-bs1-eager]",
@@ -45,7 +49,7 @@ class FakeNode:
 
 
 def started(nodes: list[FakeNode]) -> MethodScheduling:
-    sched = MethodScheduling(len(nodes), METHODS)
+    sched = MethodScheduling(len(nodes), METHODS, costs=TWO)
     for node in nodes:
         sched.add_node(node)
         sched.add_node_collection(node, COLLECTION)
@@ -62,25 +66,70 @@ def test_method_of_reads_the_method_from_the_test_id() -> None:
 
 
 def test_plan_keeps_each_method_on_one_worker_in_collection_order() -> None:
-    first, second = plan(COLLECTION, METHODS, 2)
-    assert first == [COLLECTION[i] for i in (0, 1, 3, 4)]  # fp16 and nf4, eager before compiled
-    assert second == [COLLECTION[i] for i in (2, 5, 6)]  # bf16 and the case without a model
-    assert plan(COLLECTION, METHODS, 5)[4] == []
+    first, second = plan(COLLECTION, METHODS, 2, {"fp16": 1.0, "bf16": 1.0, "nf4": 1.5})
+    assert first == [COLLECTION[i] for i in (0, 1, 2, 4, 5, 6)]  # fp16, bf16 and the no-model case
+    assert second == [COLLECTION[3]]  # nf4 alone: 1.5 against 2
+    assert plan(COLLECTION, METHODS, 5, EVEN)[4] == []
+
+
+def slowest(shares: dict[str, int], costs: dict[str, float], workers: int) -> float:
+    load = [0.0] + [scheduling.REFERENCE_EXTRA_S] * (workers - 1)
+    for method, worker in shares.items():
+        load[worker] += costs[method]
+    return max(load)
+
+
+def test_the_default_methods_split_by_cost_not_round_robin() -> None:
+    """One H200's default session: round-robin gave one worker FP16, INT8 and AWQ (81.4 s)."""
+    methods = ["fp16", "bf16", "int8", "nf4", "awq"]
+    costs = method_costs(methods)
+    assert costs == EXPECTED_S
+    shares = split(methods, 2, costs, "fp16")
+    assert shares == {"fp16": 0, "int8": 0, "bf16": 1, "nf4": 1, "awq": 1}
+    round_robin = {m: i % 2 for i, m in enumerate(methods)}
+    assert round(slowest(round_robin, costs, 2), 1) == 81.4
+    assert round(slowest(shares, costs, 2), 1) == 67.0  # 7.2 s of reference + bf16, nf4, awq
+    four = split(methods, 4, costs, "fp16")
+    assert four["fp16"] == 0 and len(set(four.values())) == 4  # each worker has a method
+    assert round(slowest(four, costs, 4), 1) == 41.3  # int8 alone: 7.2 + 34.1
+
+
+def test_the_reference_goes_to_the_first_worker_and_greedy_takes_over_past_the_limit(
+        monkeypatch) -> None:
+    costs = {"a": 5.0, "b": 4.0, "c": 3.0, "fp16": 1.0}
+    assert split(["a", "b", "c", "fp16"], 2, costs, "fp16")["fp16"] == 0
+    assert split(["a", "b"], 2, costs)["a"] == 0  # no reference in the session: the first share
+    monkeypatch.setattr(scheduling, "EXACT_LIMIT", 0)
+    # longest first to the least loaded (worker 1 starts with the reference's 7.2 s)
+    assert split(["fp16", "a", "b", "c"], 2, costs, "fp16") == {"fp16": 0, "a": 0, "b": 0, "c": 1}
+
+
+def test_costs_come_from_the_previous_session_when_it_timed_every_method(tmp_path) -> None:
+    path = tmp_path / "session.json"
+    previous = part("fp16")
+    previous.time["per_method"] = {"fp16": {"load": 2.0, "measure": 6.0},
+                                   "nf4": {"load": 1.0, "measure": 30.0, "note": "x"}}
+    previous.write(path)
+    assert method_costs(["fp16", "nf4"], path) == {"fp16": 8.0, "nf4": 31.0}
+    median = sorted(EXPECTED_S.values())[2]
+    assert method_costs(["fp16", "int4wo"], path) == {"fp16": 27.6, "int4wo": median}
+    path.write_text("{not json")
+    assert method_costs(["nf4"], path) == {"nf4": 13.7}
+    assert method_costs(["nf4"], tmp_path / "missing.json") == {"nf4": 13.7}
 
 
 def test_scheduler_sends_each_share_once_and_shuts_every_worker_down() -> None:
     gw1, gw0 = FakeNode("gw1"), FakeNode("gw0")  # ready in either order: the ids decide
     sched = started([gw1, gw0])
-    assert gw0.sent == [0, 1, 3, 4] and gw1.sent == [2, 5, 6]
+    assert gw0.sent == [0, 1, 3, 4, 6] and gw1.sent == [2, 5]
     assert gw0.shutting_down and gw1.shutting_down
     assert not sched.tests_finished  # each worker holds more than its last case
-    for index in (0, 1, 3):
+    for index in (0, 1, 3, 4):
         sched.mark_test_complete(gw0, index)
-    for index in (2, 5):
-        sched.mark_test_complete(gw1, index)
+    sched.mark_test_complete(gw1, 2)
     assert sched.tests_finished and sched.has_pending
-    sched.mark_test_complete(gw0, 4)
-    sched.mark_test_complete(gw1, 6)
+    sched.mark_test_complete(gw0, 6)
+    sched.mark_test_complete(gw1, 5)
     assert not sched.has_pending
     assert sched.remove_node(gw0) is None and sched.nodes == [gw1]
 
@@ -88,8 +137,9 @@ def test_scheduler_sends_each_share_once_and_shuts_every_worker_down() -> None:
 def test_a_crashed_workers_unfinished_cases_go_to_its_replacement() -> None:
     gw0, gw1 = FakeNode("gw0"), FakeNode("gw1")
     sched = started([gw0, gw1])
-    sched.mark_test_complete(gw1, 2)
-    assert sched.remove_node(gw1) == COLLECTION[5]  # running when it died: xdist fails it
+    sched.mark_test_complete(gw0, 0)
+    sched.mark_test_complete(gw0, 1)
+    assert sched.remove_node(gw0) == COLLECTION[3]  # running when it died: xdist fails it
     assert not sched.tests_finished
     gw2 = FakeNode("gw2")
     sched.add_node(gw2)
@@ -97,7 +147,7 @@ def test_a_crashed_workers_unfinished_cases_go_to_its_replacement() -> None:
     assert gw2.sent == [] and not gw2.shutting_down
     sched.add_node_collection(gw2, COLLECTION)
     sched.schedule()
-    assert gw2.sent == [6] and gw2.shutting_down and gw0.sent == [0, 1, 3, 4]
+    assert gw2.sent == [4, 6] and gw2.shutting_down and gw1.sent == [2, 5]
 
 
 def test_workers_get_distinct_gpus_and_a_replacement_reuses_a_freed_one() -> None:

@@ -1,27 +1,45 @@
-"""How ``pytest benches -n N`` shares the cases out: every case of one method on one worker.
+"""How ``pytest benches -n N`` shares the cases out: every case of one method on one worker,
+the methods split so the workers finish together.
 
 A worker keeps one model resident, so splitting a method's cases over two workers would load it
 twice and put two copies of the session's figures for it on two GPUs. ``MethodScheduling``
 (pytest-xdist's scheduler protocol, chosen by the ``pytest_xdist_make_scheduler`` hook of
-``plugin.workers`` in place of xdist's ``load``) gives each worker a fixed share of the methods,
-round-robin in collection order, and sends each worker all its cases at once, in the order the
-plugin sorted them: eager before compiled, the reference method first. The collection order
-puts the reference method first, so it lands on the first worker.
+``plugin.workers`` in place of xdist's ``load``) gives each worker a fixed share of the methods
+and sends each worker all its cases at once, in the order the plugin sorted them: eager before
+compiled, the reference method first.
+
+The shares are balanced by cost, not dealt round-robin: methods differ by 2.5x (one H200
+default session: INT8 34 s, NF4 14 s), and round-robin put FP16, INT8 and AWQ on one of two
+workers (81 s against 40 s). A method's cost is its seconds in the previous session of the same
+report folder when that session ran every method of this one, else ``EXPECTED_S``; a worker
+without the reference method also pays ``REFERENCE_EXTRA_S`` (it loads the reference for the
+quality verdicts). ``plan`` takes the split whose slowest worker is quickest (every split is
+tried while there are few; longest-first greedy beyond), and the reference's worker is the
+first.
 
 The method of a case is read from its test id (``test_generate[fp16-bs1-eager]``): the first
 ``-``-separated part that names one of the session's methods. A case without one (a bench that
-loads no model) is a share of its own. After a worker crashes, its unfinished cases (less the
-one that crashed, which xdist reports as failed) go to the replacement worker xdist starts.
+loads no model) is a share of its own, of no cost. After a worker crashes, its unfinished cases
+(less the one that crashed, which xdist reports as failed) go to the replacement worker xdist
+starts.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import itertools
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 from quantbench import compat
 from quantbench.merge import worker_order
+from quantbench.session import Session, SessionError
 
 NO_METHOD = ""  # the share of cases that name no method
+# Seconds per method of the default session on one H200 (lease T, c1: time.per_method summed,
+# docs/results/h200-2026-12-04b/leaseT/c1-session.json); another method counts as the median.
+EXPECTED_S = {"fp16": 27.6, "bf16": 26.4, "int8": 34.1, "nf4": 13.7, "awq": 19.7}
+REFERENCE_EXTRA_S = 7.2  # the same session's FP16 load and quality phases
+EXACT_LIMIT = 50_000  # splits tried one by one up to this many; greedy beyond
 
 
 def method_of(nodeid: str, methods: Sequence[str]) -> str:
@@ -35,18 +53,63 @@ def method_of(nodeid: str, methods: Sequence[str]) -> str:
     return NO_METHOD
 
 
-def plan(collection: Sequence[str], methods: Sequence[str], workers: int) -> list[list[str]]:
-    """Each worker's test ids, in collection order: methods (in order of first appearance)
-    dealt round-robin, all of a method's cases to one worker."""
-    shares: list[str] = []
-    owner: dict[str, int] = {}
+def method_costs(methods: Sequence[str], previous: Path | None = None) -> dict[str, float]:
+    """Seconds each method is expected to take: the previous session's, read from ``previous``,
+    when it timed every one of ``methods``; else ``EXPECTED_S`` (others at its median)."""
+    if previous is not None:
+        try:
+            timed = Session.read(previous).time.get("per_method") or {}
+            measured = {m: float(sum(v for v in timed[m].values() if isinstance(v, (int, float))))
+                        for m in methods}
+        except (SessionError, KeyError, TypeError, AttributeError, ValueError):
+            measured = {}
+        if measured and all(v > 0 for v in measured.values()):
+            return measured
+    median = sorted(EXPECTED_S.values())[len(EXPECTED_S) // 2]
+    return {m: EXPECTED_S.get(m, median) for m in methods}
+
+
+def split(shares: Sequence[str], workers: int, costs: Mapping[str, float],
+          reference: str | None = None) -> dict[str, int]:
+    """Each share's worker, so the slowest worker's total is least; ``reference`` (or else the
+    first share) goes to worker 0, and every other worker also pays ``REFERENCE_EXTRA_S``."""
+    first = reference if reference in shares else (shares[0] if shares else None)
+    rest = [s for s in shares if s != first]
+    extra = REFERENCE_EXTRA_S if reference in shares else 0.0
+
+    def slowest(owners: Sequence[int]) -> float:
+        load = [0.0] + [extra] * (workers - 1)
+        if first is not None:
+            load[0] += costs.get(first, 0.0)
+        for share, w in zip(rest, owners):
+            load[w] += costs.get(share, 0.0)
+        return max(load)
+
+    if workers ** len(rest) <= EXACT_LIMIT:
+        owners = min(itertools.product(range(workers), repeat=len(rest)), key=slowest)
+    else:  # longest first, each to the worker least loaded so far
+        load = [0.0] + [extra] * (workers - 1)
+        if first is not None:
+            load[0] += costs.get(first, 0.0)
+        chosen: dict[str, int] = {}
+        for share in sorted(rest, key=lambda s: -costs.get(s, 0.0)):
+            w = min(range(workers), key=lambda i: (load[i], i))
+            chosen[share], load[w] = w, load[w] + costs.get(share, 0.0)
+        owners = tuple(chosen[s] for s in rest)
+    return {**({first: 0} if first is not None else {}), **dict(zip(rest, owners))}
+
+
+def plan(collection: Sequence[str], methods: Sequence[str], workers: int,
+         costs: Mapping[str, float] | None = None, reference: str | None = None
+         ) -> list[list[str]]:
+    """Each worker's test ids, in collection order, all of a method's cases on one worker and
+    the methods split by ``costs`` (``method_costs``'s estimate when not given)."""
+    shares = list(dict.fromkeys(method_of(nodeid, methods) for nodeid in collection))
+    costs = dict(costs) if costs is not None else method_costs([s for s in shares if s])
+    owner = split(shares, workers, {**costs, NO_METHOD: 0.0}, reference)
     out: list[list[str]] = [[] for _ in range(workers)]
     for nodeid in collection:
-        method = method_of(nodeid, methods)
-        if method not in owner:
-            owner[method] = len(shares) % workers
-            shares.append(method)
-        out[owner[method]].append(nodeid)
+        out[owner[method_of(nodeid, methods)]].append(nodeid)
     return out
 
 
@@ -55,9 +118,12 @@ class MethodScheduling:
     nodes are xdist's, reached only through ``compat`` (the xdist versions it was checked on)."""
 
     def __init__(self, numnodes: int, methods: Sequence[str],
-                 log: Callable[..., Any] | None = None) -> None:
+                 log: Callable[..., Any] | None = None, costs: Mapping[str, float] | None = None,
+                 reference: str | None = None) -> None:
         self.numnodes = numnodes
         self.methods = tuple(methods)
+        self.costs = dict(costs) if costs is not None else None
+        self.reference = reference
         self.log = log or (lambda *args: None)
         self.collection: list[str] | None = None
         self.registered: dict[Any, list[str]] = {}
@@ -125,7 +191,8 @@ class MethodScheduling:
                 raise RuntimeError("quantbench: the xdist workers collected different tests")
             self.collection = collections[0]
             nodes = sorted(self.registered, key=lambda n: worker_order(compat.worker_id(n)))
-            for node, ids in zip(nodes, plan(self.collection, self.methods, len(nodes))):
+            shares = plan(self.collection, self.methods, len(nodes), self.costs, self.reference)
+            for node, ids in zip(nodes, shares):
                 self._send(node, ids)
             return
         for node in list(self.sent):

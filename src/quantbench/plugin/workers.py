@@ -8,7 +8,8 @@ one merged session and one gate at the end.
   it in its ``pytest_configure``, before anything initialises CUDA, so its ``cuda:0`` is its own
   GPU. A replacement for a crashed worker takes the GPU its predecessor gave back. With no GPU and
   ``--qb-device auto`` the workers run on the CPU. ``-n auto`` starts one worker per GPU.
-* **Methods.** ``plugin.scheduling.MethodScheduling`` keeps every case of a method on one worker.
+* **Methods.** ``plugin.scheduling.MethodScheduling`` keeps every case of a method on one worker
+  and splits the methods by their expected seconds (read before any worker starts).
 * **The quality reference.** A worker whose share lacks the reference method captures the
   reference itself before its first model loads: it loads the reference method, captures its
   outputs on the quality prompts (the same seeded weights and prompts the reference's own worker
@@ -44,7 +45,7 @@ from quantbench.plugin.gpus import GpuPool, cuda_count, gpu_problem, visible_gpu
 from quantbench.plugin.keys import SETTINGS
 from quantbench.session import Session, SessionError
 from quantbench.merge import merge_worker_sessions
-from quantbench.plugin.scheduling import MethodScheduling
+from quantbench.plugin.scheduling import MethodScheduling, method_costs
 
 WORKER_DIR = "workers"
 GPU_KEY = "quantbench_cuda_device"  # workerinput key: the worker's GPU, or None
@@ -58,6 +59,7 @@ CRASHES = pytest.StashKey[dict]()
 STARTED = pytest.StashKey[float]()
 RUN = pytest.StashKey[tuple]()  # (run folder, its held lock file)
 REPORTS = pytest.StashKey[dict]()  # worker id -> its workeroutput
+COSTS = pytest.StashKey[dict]()  # method -> expected seconds, read before any worker starts
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -122,6 +124,7 @@ def configure_controller(config: pytest.Config, settings: Settings) -> None:
                                 f"{settings.report_dir / WORKER_DIR}: {describe(exc)}") from None
     config.stash[RUN] = run
     config.add_cleanup(run[1].close)
+    config.stash[COSTS] = method_costs(settings.methods, settings.report_dir / "session.json")
     config.stash[POOL] = GpuPool(gpus)
     config.stash[CRASHES] = {}
     config.stash[REPORTS] = {}
@@ -220,7 +223,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if config.getoption("dist") != "load":
         return None
 
-    return MethodScheduling(compat.xdist_worker_count(config), config.stash[SETTINGS].methods, log)
+    methods = config.stash[SETTINGS].methods
+    return MethodScheduling(compat.xdist_worker_count(config), methods, log,
+                            config.stash.get(COSTS, None), REFERENCE_METHOD)
 
 
 @pytest.hookimpl(optionalhook=True)
