@@ -55,5 +55,16 @@ abauto() { local name=$1; shift; step $name python3 -m quantbench ab --base pyth
 # off alternating ("steadyab 6"); tools/steady_spread.py reads R/st*on and R/st*off.
 steadyab() { local i; for i in $(seq 1 $1); do for side in on off; do
   NEED=40 sess st$i$side --qb-methods fp16 -k 'generate and bs1' --qb-steady $side; done; done; }
+# Two steps at once on a two-GPU host (nvidia-h200-x2): pair "STEP A" "STEP B" runs A on GPU 0 and the
+# first half of the CPUs, B on GPU 1 and the second half (each session then pins itself to four CPUs
+# of its half), e.g. pair "mapsess m15c 1.5b compiled" "mapsess m3c 3b compiled".
+pair() { local n=$(nproc); local h=$((n/2)) a b
+  ( taskset -cp 0-$((h-1)) $BASHPID > /dev/null; export CUDA_VISIBLE_DEVICES=0; eval "$1" ) & a=$!
+  ( taskset -cp $h-$((n-1)) $BASHPID > /dev/null; export CUDA_VISIBLE_DEVICES=1; eval "$2" ) & b=$!
+  wait $a $b; }
+# Issue 23 on a two-GPU host: the default session against the committed baselines without -n and with
+# -n 2, in alternating order; python tools/xdist_check.py --one R/n0a --many R/n2a reads a pair.
+xdist() { NEED=200 sess n0a --benchmark-compare; NEED=120 sess n2a -n 2 --benchmark-compare
+  NEED=120 sess n2b -n 2 --benchmark-compare; NEED=200 sess n0b --benchmark-compare; }
 for st in "$@"; do eval "$st"; done
 kill $PACKER; pack; cat $R/steps.txt
