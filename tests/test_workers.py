@@ -11,8 +11,9 @@ import pytest
 from quantbench.merge import merge_worker_sessions, merge_time, worker_lines
 from quantbench.merge import worker_order
 from quantbench.plugin import scheduling
-from quantbench.plugin.scheduling import (EXPECTED_S, MethodScheduling, method_costs, method_of,
-                                          plan, split)
+from quantbench.plugin.scheduling import (DTYPE_WARMUP_S, EXPECTED_S, REFERENCE_EXTRA_S,
+                                          MethodScheduling, method_costs, method_of, plan, split,
+                                          worker_seconds)
 from quantbench.plugin.gpus import GpuPool, gpu_problem, visible_gpus
 from quantbench.results import CaseResult
 from quantbench.session import Session
@@ -20,8 +21,8 @@ from test_sessions import run_session
 from test_sessions import cache_dir, work  # noqa: F401  (module-scoped fixtures: one model cache)
 
 METHODS = ("fp16", "bf16", "nf4")
-EVEN = {"fp16": 1.0, "bf16": 1.0, "nf4": 1.0}  # equal costs: the split is by count alone
-TWO = {"fp16": 2.0, "bf16": 2.0, "nf4": 1.0}  # fp16 + nf4 (3) against bf16 (2)
+EVEN = {"fp16": 1.0, "bf16": 1.0, "nf4": 1.0}  # equal costs
+TWO = {"fp16": 2.0, "bf16": 2.0, "nf4": 1.0}  # fp16 + nf4 (one dtype) against bf16 (another)
 COLLECTION = [  # the plugin's order: eager before compiled, the reference method first
     "benches/test_generation.py::test_prefill[fp16-len128]",
     "benches/test_generation.py::test_generate[fp16-bs1-eager]",
@@ -67,31 +68,41 @@ def test_method_of_reads_the_method_from_the_test_id() -> None:
 
 def test_plan_keeps_each_method_on_one_worker_in_collection_order() -> None:
     first, second = plan(COLLECTION, METHODS, 2, {"fp16": 1.0, "bf16": 1.0, "nf4": 1.5})
-    assert first == [COLLECTION[i] for i in (0, 1, 2, 4, 5, 6)]  # fp16, bf16 and the no-model case
-    assert second == [COLLECTION[3]]  # nf4 alone: 1.5 against 2
+    # fp16 and nf4 share a dtype's warm-up, bf16 has its own; the no-model case costs nothing
+    assert first == [COLLECTION[i] for i in (0, 1, 3, 4, 6)]
+    assert second == [COLLECTION[i] for i in (2, 5)]
     assert plan(COLLECTION, METHODS, 5, EVEN)[4] == []
 
 
 def slowest(shares: dict[str, int], costs: dict[str, float], workers: int) -> float:
-    load = [0.0] + [scheduling.REFERENCE_EXTRA_S] * (workers - 1)
-    for method, worker in shares.items():
-        load[worker] += costs[method]
-    return max(load)
+    held = [[m for m, w in shares.items() if w == i] for i in range(workers)]
+    return max(worker_seconds(h, costs, "fp16") for h in held)
+
+
+def test_a_workers_seconds_count_each_dtypes_warm_up_and_the_reference_load() -> None:
+    costs = {"fp16": 10.0, "bf16": 20.0, "nf4": 5.0}
+    assert worker_seconds(["fp16", "nf4"], costs, "fp16") == 15.0 + DTYPE_WARMUP_S  # one dtype
+    assert worker_seconds(["fp16", "bf16"], costs, "fp16") == 30.0 + 2 * DTYPE_WARMUP_S
+    assert worker_seconds(["nf4"], costs, "fp16") == 5.0 + DTYPE_WARMUP_S + REFERENCE_EXTRA_S
+    assert worker_seconds(["nf4"], costs, None) == 5.0 + DTYPE_WARMUP_S  # no reference to load
+    assert worker_seconds(["", "bf16"], costs, None) == 20.0 + DTYPE_WARMUP_S
+    assert worker_seconds([""], costs, "fp16") == worker_seconds([], costs, "fp16") == 0.0
 
 
 def test_the_default_methods_split_by_cost_not_round_robin() -> None:
-    """One H200's default session: round-robin gave one worker FP16, INT8 and AWQ (81.4 s)."""
+    """One H200's default session: round-robin gave one worker FP16, INT8 and AWQ."""
     methods = ["fp16", "bf16", "int8", "nf4", "awq"]
     costs = method_costs(methods)
     assert costs == EXPECTED_S
     shares = split(methods, 2, costs, "fp16")
-    assert shares == {"fp16": 0, "int8": 0, "bf16": 1, "nf4": 1, "awq": 1}
+    assert shares == {"fp16": 0, "bf16": 0, "nf4": 0, "int8": 1, "awq": 1}
     round_robin = {m: i % 2 for i, m in enumerate(methods)}
-    assert round(slowest(round_robin, costs, 2), 1) == 81.4
-    assert round(slowest(shares, costs, 2), 1) == 67.0  # 7.2 s of reference + bf16, nf4, awq
+    assert round(slowest(round_robin, costs, 2), 1) == 77.9  # fp16 + int8 + awq + one warm-up
+    assert round(slowest(shares, costs, 2), 1) == 69.4  # int8 + awq + a warm-up + the reference
+    assert round(worker_seconds(methods, costs, "fp16"), 1) == 117.0  # all on one GPU
     four = split(methods, 4, costs, "fp16")
     assert four["fp16"] == 0 and len(set(four.values())) == 4  # each worker has a method
-    assert round(slowest(four, costs, 4), 1) == 41.3  # int8 alone: 7.2 + 34.1
+    assert round(slowest(four, costs, 4), 1) == 51.4  # int8 alone: 32.0 + 12.2 + 7.2
 
 
 def test_the_reference_goes_to_the_first_worker_and_greedy_takes_over_past_the_limit(
@@ -111,11 +122,14 @@ def test_costs_come_from_the_previous_session_when_it_timed_every_method(tmp_pat
                                    "nf4": {"load": 1.0, "measure": 30.0, "note": "x"}}
     previous.write(path)
     assert method_costs(["fp16", "nf4"], path) == {"fp16": 8.0, "nf4": 31.0}
+    previous.time["per_method"]["nf4"]["warmup"] = 12.0  # warm-up is the worker's, not the method's
+    previous.write(path)
+    assert method_costs(["fp16", "nf4"], path) == {"fp16": 8.0, "nf4": 31.0}
     median = sorted(EXPECTED_S.values())[2]
-    assert method_costs(["fp16", "int4wo"], path) == {"fp16": 27.6, "int4wo": median}
+    assert method_costs(["fp16", "int4wo"], path) == {"fp16": 15.7, "int4wo": median}
     path.write_text("{not json")
-    assert method_costs(["nf4"], path) == {"nf4": 13.7}
-    assert method_costs(["nf4"], tmp_path / "missing.json") == {"nf4": 13.7}
+    assert method_costs(["nf4"], path) == {"nf4": 12.9}
+    assert method_costs(["nf4"], tmp_path / "missing.json") == {"nf4": 12.9}
 
 
 def test_scheduler_sends_each_share_once_and_shuts_every_worker_down() -> None:

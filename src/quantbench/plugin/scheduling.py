@@ -10,12 +10,13 @@ compiled, the reference method first.
 
 The shares are balanced by cost, not dealt round-robin: methods differ by 2.5x (one H200
 default session: INT8 34 s, NF4 14 s), and round-robin put FP16, INT8 and AWQ on one of two
-workers (81 s against 40 s). A method's cost is its seconds in the previous session of the same
-report folder when that session ran every method of this one, else ``EXPECTED_S``; a worker
-without the reference method also pays ``REFERENCE_EXTRA_S`` (it loads the reference for the
-quality verdicts). ``plan`` takes the split whose slowest worker is quickest (every split is
-tried while there are few; longest-first greedy beyond), and the reference's worker is the
-first.
+workers. A worker's expected seconds (``worker_seconds``) are its methods' costs besides
+warm-up (their seconds in the previous session of the same report folder when that session ran
+every method of this one, else ``EXPECTED_S``), one ``DTYPE_WARMUP_S`` per model dtype it runs
+(the first generation in a dtype builds cuDNN's attention plans), and ``REFERENCE_EXTRA_S`` when
+it lacks the reference method (it loads the reference for the quality verdicts). ``plan`` takes
+the split whose slowest worker is quickest (every split is tried while there are few;
+longest-first greedy beyond), and the reference's worker is the first.
 
 The method of a case is read from its test id (``test_generate[fp16-bs1-eager]``): the first
 ``-``-separated part that names one of the session's methods. A case without one (a bench that
@@ -35,9 +36,15 @@ from quantbench.merge import worker_order
 from quantbench.session import Session, SessionError
 
 NO_METHOD = ""  # the share of cases that name no method
-# Seconds per method of the default session on one H200 (lease T, c1: time.per_method summed,
-# docs/results/h200-2026-12-04b/leaseT/c1-session.json); another method counts as the median.
-EXPECTED_S = {"fp16": 27.6, "bf16": 26.4, "int8": 34.1, "nf4": 13.7, "awq": 19.7}
+# Seconds per method of the default session on one H200, its warm-up left out (lease T, c1:
+# time.per_method summed less warmup, docs/results/h200-2026-12-04b/leaseT/c1-session.json);
+# another method counts as their median.
+EXPECTED_S = {"fp16": 15.7, "bf16": 14.0, "int8": 32.0, "nf4": 12.9, "awq": 18.0}
+# A worker's first full-length generation in a model dtype builds cuDNN's attention plans
+# (``run.runner.SHORT_WARMUP_TOKENS``): FP16 11.9 s and BF16 12.4 s of warm-up in that session,
+# 0.8-2.1 s for the FP16-dtype methods after them. Charged once per dtype a worker runs.
+DTYPE_WARMUP_S = 12.2
+BF16_MODELS = ("bf16", "int4wo", "fp8wo", "fp8dq")  # loaded in bfloat16 (methods); others float16
 REFERENCE_EXTRA_S = 7.2  # the same session's FP16 load and quality phases
 EXACT_LIMIT = 50_000  # splits tried one by one up to this many; greedy beyond
 
@@ -54,12 +61,14 @@ def method_of(nodeid: str, methods: Sequence[str]) -> str:
 
 
 def method_costs(methods: Sequence[str], previous: Path | None = None) -> dict[str, float]:
-    """Seconds each method is expected to take: the previous session's, read from ``previous``,
-    when it timed every one of ``methods``; else ``EXPECTED_S`` (others at its median)."""
+    """Seconds each method is expected to take besides its warm-up: the previous session's, read
+    from ``previous``, when it timed every one of ``methods``; else ``EXPECTED_S`` (others at
+    its median)."""
     if previous is not None:
         try:
             timed = Session.read(previous).time.get("per_method") or {}
-            measured = {m: float(sum(v for v in timed[m].values() if isinstance(v, (int, float))))
+            measured = {m: float(sum(v for k, v in timed[m].items()
+                                     if k != "warmup" and isinstance(v, (int, float))))
                         for m in methods}
         except (SessionError, KeyError, TypeError, AttributeError, ValueError):
             measured = {}
@@ -69,34 +78,50 @@ def method_costs(methods: Sequence[str], previous: Path | None = None) -> dict[s
     return {m: EXPECTED_S.get(m, median) for m in methods}
 
 
+def worker_seconds(methods: Sequence[str], costs: Mapping[str, float],
+                   reference: str | None) -> float:
+    """A worker's expected seconds for ``methods``: their costs, one warm-up per model dtype,
+    and the reference's load when the session has one and this worker lacks it."""
+    models = [m for m in methods if m != NO_METHOD]
+    if not models:
+        return 0.0
+    dtypes = {m in BF16_MODELS for m in models}
+    extra = REFERENCE_EXTRA_S if reference is not None and reference not in models else 0.0
+    return sum(costs.get(m, 0.0) for m in models) + DTYPE_WARMUP_S * len(dtypes) + extra
+
+
 def split(shares: Sequence[str], workers: int, costs: Mapping[str, float],
           reference: str | None = None) -> dict[str, int]:
-    """Each share's worker, so the slowest worker's total is least; ``reference`` (or else the
-    first share) goes to worker 0, and every other worker also pays ``REFERENCE_EXTRA_S``."""
+    """Each share's worker, so the slowest worker's ``worker_seconds`` is least; ``reference``
+    (or else the first share) goes to worker 0."""
     first = reference if reference in shares else (shares[0] if shares else None)
     rest = [s for s in shares if s != first]
-    extra = REFERENCE_EXTRA_S if reference in shares else 0.0
+    reference = reference if reference in shares else None
 
-    def slowest(owners: Sequence[int]) -> float:
-        load = [0.0] + [extra] * (workers - 1)
-        if first is not None:
-            load[0] += costs.get(first, 0.0)
+    def start() -> list[list[str]]:
+        return [[first] if first is not None else []] + [[] for _ in range(workers - 1)]
+
+    def slowest(held: list[list[str]]) -> float:
+        return max(worker_seconds(h, costs, reference) for h in held)
+
+    def placed(owners: Sequence[int]) -> list[list[str]]:
+        held = start()
         for share, w in zip(rest, owners):
-            load[w] += costs.get(share, 0.0)
-        return max(load)
+            held[w].append(share)
+        return held
 
     if workers ** len(rest) <= EXACT_LIMIT:
-        owners = min(itertools.product(range(workers), repeat=len(rest)), key=slowest)
-    else:  # longest first, each to the worker least loaded so far
-        load = [0.0] + [extra] * (workers - 1)
-        if first is not None:
-            load[0] += costs.get(first, 0.0)
-        chosen: dict[str, int] = {}
-        for share in sorted(rest, key=lambda s: -costs.get(s, 0.0)):
-            w = min(range(workers), key=lambda i: (load[i], i))
-            chosen[share], load[w] = w, load[w] + costs.get(share, 0.0)
-        owners = tuple(chosen[s] for s in rest)
-    return {**({first: 0} if first is not None else {}), **dict(zip(rest, owners))}
+        owners = min(itertools.product(range(workers), repeat=len(rest)),
+                     key=lambda o: slowest(placed(o)))
+        return {**({first: 0} if first is not None else {}), **dict(zip(rest, owners))}
+    held, owner = start(), ({first: 0} if first is not None else {})
+    for share in sorted(rest, key=lambda s: -costs.get(s, 0.0)):  # longest first, each where
+        w = min(range(workers), key=lambda i: (  # the slowest worker grows least, then the lightest
+            slowest([h + [share] if j == i else h for j, h in enumerate(held)]),
+            worker_seconds(held[i] + [share], costs, reference), i))
+        held[w].append(share)
+        owner[share] = w
+    return owner
 
 
 def plan(collection: Sequence[str], methods: Sequence[str], workers: int,
