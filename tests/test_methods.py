@@ -184,13 +184,29 @@ def test_int4wo_uses_torch_tinygemm_packing_in_bfloat16(monkeypatch) -> None:
 
     seen = {}
 
-    def fake_torchao(req, name, config, label, half="fp16"):
+    def fake_torchao(req, name, config, label):
         seen.update(name=name, packing=str(config.int4_packing_format), group=config.group_size,
-                    half=half)
+                    half=methods.METHODS[name].half)
 
     monkeypatch.setattr(methods, "_torchao", fake_torchao)
     methods.load_int4wo(None)
     assert seen == {"name": "int4wo", "packing": "tile_packed_to_4d", "group": 128, "half": "bf16"}
+
+
+@pytest.mark.parametrize(("name", "dtype"), [("int8wo", "float16"), ("int4wo", "bfloat16"),
+                                             ("fp8wo", "bfloat16"), ("fp8dq", "bfloat16")])
+def test_a_torchao_model_loads_in_its_methods_half_dtype_on_a_gpu(monkeypatch, name, dtype) -> None:
+    """The dtype a torchao model loads in on a GPU is ``Method.half``, the one fact the -n
+    scheduler also reads (one cuDNN warm-up per dtype a worker runs)."""
+    pytest.importorskip("torchao")
+    import torchao.quantization
+
+    loaded = {}
+    monkeypatch.setattr(methods, "_from_pretrained", lambda req, **kw: loaded.update(kw) or object())
+    monkeypatch.setattr(torchao.quantization, "quantize_", lambda model, config: None)
+    req = methods.LoadRequest(None, "cuda", Path("."))
+    model = methods.METHODS[name].load(req)
+    assert str(loaded["dtype"]) == f"torch.{dtype}" and model.dtype.endswith(f"{dtype} activations")
 
 
 def test_awq_group_size_is_the_largest_that_divides_the_widths(tmp_path) -> None:
@@ -273,8 +289,8 @@ def test_fp8_loads_torchao_configs_with_row_wise_scales_in_bfloat16(
     pytest.importorskip("torchao")
     seen = {}
 
-    def fake_torchao(req, method, cfg, label, half="fp16"):
-        seen.update(name=method, config=type(cfg).__name__, half=half, label=label,
+    def fake_torchao(req, method, cfg, label):
+        seen.update(name=method, config=type(cfg).__name__, half=METHODS[method].half, label=label,
                     granularity=cfg.granularity)
 
     monkeypatch.setattr(methods, "_torchao", fake_torchao)

@@ -99,13 +99,14 @@ def prepare_awq(req: LoadRequest) -> list[str]:
     return awq.prepare(req)
 
 
-def _torchao(req: LoadRequest, name: str, config: Any, label: str, half: str = "fp16") -> LoadedModel:
+def _torchao(req: LoadRequest, name: str, config: Any, label: str) -> LoadedModel:
     """Load the half-precision model and quantize its linear layers with torchao in place.
 
     torchao's weight-only tensors are tensor subclasses written for ``torch.compile``, so
     unlike bitsandbytes they compile (transformers sees no quantizer and compiles the model)."""
     from torchao.quantization import quantize_
 
+    half = METHODS[name].half
     dtype = _dtype_for(req.device, half) if req.device == "cuda" else _dtype_for(req.device, "bf16")
     model = _from_pretrained(req, dtype=dtype)
     quantize_(model, config)
@@ -146,33 +147,33 @@ def load_int8wo(req: LoadRequest) -> LoadedModel:
 
 
 def load_int4wo(req: LoadRequest) -> LoadedModel:
-    return _torchao(req, "int4wo", torchao_config("int4wo"), "int4 weights g128 (torchao tinygemm)",
-                    half="bf16")
+    return _torchao(req, "int4wo", torchao_config("int4wo"), "int4 weights g128 (torchao tinygemm)")
 
 
 def load_fp8wo(req: LoadRequest) -> LoadedModel:
-    return _torchao(req, "fp8wo", torchao_config("fp8wo"), "fp8 e4m3 weights, row-wise scales (torchao)",
-                    half="bf16")
+    return _torchao(req, "fp8wo", torchao_config("fp8wo"), "fp8 e4m3 weights, row-wise scales (torchao)")
 
 
 def load_fp8dq(req: LoadRequest) -> LoadedModel:
     return _torchao(req, "fp8dq", torchao_config("fp8dq"),
-                    "fp8 e4m3 weights and dynamic activations, row-wise scales (torchao)", half="bf16")
+                    "fp8 e4m3 weights and dynamic activations, row-wise scales (torchao)")
 
 
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method("fp16", (), load_fp16),
-        Method("bf16", (), load_bf16),
+        Method("bf16", (), load_bf16, half="bf16"),
         Method("int8", ("bitsandbytes",), load_int8),
         Method("nf4", ("bitsandbytes",), load_nf4),
         Method("awq", ("awq",), load_awq, cuda_packages=("triton",), prepare=prepare_awq),
         Method("int8vw", ("bitsandbytes",), load_int8vw),
         Method("int8wo", ("torchao",), load_int8wo),
-        Method("int4wo", ("torchao",), load_int4wo, cpu_ok=False),
-        Method("fp8wo", ("torchao",), load_fp8wo, cpu_ok=False, min_capability=FP8_CAPABILITY),
-        Method("fp8dq", ("torchao",), load_fp8dq, cpu_ok=False, min_capability=FP8_CAPABILITY),
+        Method("int4wo", ("torchao",), load_int4wo, cpu_ok=False, half="bf16"),
+        Method("fp8wo", ("torchao",), load_fp8wo, cpu_ok=False, min_capability=FP8_CAPABILITY,
+               half="bf16"),
+        Method("fp8dq", ("torchao",), load_fp8dq, cpu_ok=False, min_capability=FP8_CAPABILITY,
+               half="bf16"),
     )
 }
 

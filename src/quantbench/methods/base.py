@@ -52,3 +52,5 @@ class Method:
     prepare: Callable[[LoadRequest], list[str]] | None = None
     # The least CUDA compute capability the method's kernels need (FP8: 8.9), if any.
     min_capability: tuple[int, int] | None = None
+    # The half-precision dtype its model loads in on a GPU ("fp16" or "bf16"): the activations'.
+    half: str = "fp16"

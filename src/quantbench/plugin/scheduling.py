@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from quantbench import compat
 from quantbench.merge import worker_order
+from quantbench.methods import METHODS
 from quantbench.session import Session, SessionError
 
 NO_METHOD = ""  # the share of cases that name no method
@@ -44,7 +45,6 @@ EXPECTED_S = {"fp16": 15.7, "bf16": 14.0, "int8": 32.0, "nf4": 12.9, "awq": 18.0
 # (``run.runner.SHORT_WARMUP_TOKENS``): FP16 11.9 s and BF16 12.4 s of warm-up in that session,
 # 0.8-2.1 s for the FP16-dtype methods after them. Charged once per dtype a worker runs.
 DTYPE_WARMUP_S = 12.2
-BF16_MODELS = ("bf16", "int4wo", "fp8wo", "fp8dq")  # loaded in bfloat16 (methods); others float16
 REFERENCE_EXTRA_S = 7.2  # the same session's FP16 load and quality phases
 EXACT_LIMIT = 50_000  # splits tried one by one up to this many; greedy beyond
 
@@ -85,7 +85,7 @@ def worker_seconds(methods: Sequence[str], costs: Mapping[str, float],
     models = [m for m in methods if m != NO_METHOD]
     if not models:
         return 0.0
-    dtypes = {m in BF16_MODELS for m in models}
+    dtypes = {METHODS[m].half if m in METHODS else "fp16" for m in models}
     extra = REFERENCE_EXTRA_S if reference is not None and reference not in models else 0.0
     return sum(costs.get(m, 0.0) for m in models) + DTYPE_WARMUP_S * len(dtypes) + extra
 
