@@ -36,6 +36,37 @@ def test_cpus_pinned_skip_the_first_and_set_torch_threads(monkeypatch) -> None:
         torch.set_num_threads(threads)
 
 
+def test_a_compiling_session_starts_inductors_workers_before_the_pin(monkeypatch) -> None:
+    import torch
+
+    from quantbench import compat
+
+    order: list[str] = []
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cpus: order.append("pin"), raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.setattr(compat, "start_compile_workers", lambda: order.append("workers") or True)
+    try:
+        assert steady.pin_cpus("cuda", {}, compiles=True) == [1, 2, 3, 4]
+        assert order == ["workers", "pin"]  # the workers keep every CPU
+        order.clear()
+        assert steady.pin_cpus("cuda", {}) == [1, 2, 3, 4] and order == ["pin"]  # eager: no pool
+        order.clear()
+        assert steady.pin_cpus("cuda", {"PYTEST_XDIST_WORKER": "gw1"}, compiles=True) is None
+        assert order == []  # not pinned: nothing to start early
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_start_compile_workers_starts_inductors_pool_when_it_has_one() -> None:
+    """The real hook on this torch: a pool exactly when inductor compiles with several threads."""
+    from torch._inductor import config
+
+    from quantbench import compat
+
+    assert compat.start_compile_workers() is (bool(config.compile_threads) and config.compile_threads > 1)
+
+
 def test_gc_is_paused_inside_and_restored_after_even_on_error() -> None:
     assert gc.isenabled()
     with steady.gc_paused():

@@ -6,7 +6,8 @@ nothing. Where another version would go wrong without failing (autoawq's packing
 scheduler), the hook refuses it with one line (``UnsupportedVersion``, ``compat.versions``).
 
 * ``pytest_plugins``: pytest-benchmark's statistics, pytest-xdist's nodes and worker count;
-* ``torch_internals``: dynamo's counters and limits, kineto records, tensor-subclass flattening;
+* ``torch_internals``: dynamo's counters and limits, kineto records, tensor-subclass flattening,
+  inductor's compile workers;
 * ``model_libraries``: transformers, torchao, bitsandbytes and safetensors;
 * ``autoawq``: autoawq's packing order, its GEMM layer on a CPU and its calibration search.
 
@@ -22,7 +23,7 @@ from quantbench.compat.model_libraries import (allow_compile, compile_config, os
 from quantbench.compat.pytest_plugins import (check_xdist, mark_used, record_rounds, send_tests, shut_down,
                                               shutting_down, worker_id, xdist_worker_count)
 from quantbench.compat.torch_internals import (activity_type, cuda_activity, dynamo_counts,
-                                               inner_tensors, reset_dynamo)
+                                               inner_tensors, reset_dynamo, start_compile_workers)
 from quantbench.compat.versions import UnsupportedVersion
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "awq_gemm_class", "awq_pack_order", "awq_quantizer", "check_autoawq", "check_xdist",
     "compile_config", "cuda_activity", "defer_package_init",
     "dynamo_counts", "inner_tensors", "mark_used", "os_error_of", "quant_state_tensors", "record_rounds",
-    "reset_dynamo", "send_tests", "shut_down", "shutting_down", "torchao_skip_reason", "unwrap_torchao",
+    "reset_dynamo", "send_tests", "shut_down", "shutting_down", "start_compile_workers",
+    "torchao_skip_reason", "unwrap_torchao",
     "worker_id", "xdist_worker_count",
 ]

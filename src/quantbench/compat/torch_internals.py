@@ -85,3 +85,21 @@ def inner_tensors(t: Any) -> list[Any] | None:
     return None
 
 
+
+
+# torch 2.11 to 2.13 (torch/_inductor/async_compile.py): inductor compiles kernels in a pool of
+# worker processes, sized when ``torch._inductor.config`` is first imported (the CPUs the process
+# may use then) and started on first use (``AsyncCompile.warm_pool``); the workers run on the CPUs
+# of the thread that starts the pool.
+def start_compile_workers() -> bool:
+    """Start inductor's compile workers now, on every CPU this process may use, so pinning the
+    measuring thread to a few CPUs later does not confine compiling to them; whether a pool
+    started (inductor compiles in-process with one compile thread)."""
+    from torch._inductor import async_compile
+    from torch._inductor.config import compile_threads
+
+    warm = getattr(async_compile.AsyncCompile, "warm_pool", None)
+    if warm is None or not compile_threads or compile_threads <= 1:
+        return False
+    warm()
+    return True

@@ -83,7 +83,7 @@ class Runner:
         self.prompts = PromptBook(self.tokenizer, s.scenario, s.seed, self.device)
         self._engines: dict[tuple[str, str], Any] = {}
         self.reference: Any = None  # the FP16 QualityReference, once captured
-        self.pinned = steady.pin_cpus(self.device) if s.steady else None
+        self.pinned = steady.pin_cpus(self.device, compiles="compiled" in s.modes) if s.steady else None
         if self.loaders is None and self.engine_factory is None:  # a real session, not a test's
             steady.freeze_heap()  # the collections before each case's rounds skip the imports
         self._spun = not s.steady

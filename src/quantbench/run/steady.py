@@ -8,7 +8,9 @@ off so their effect can be measured: docs/gating.md, "Steadier processes").
 
 * CPUs: the process is pinned to ``PINNED_CPUS`` CPUs of its allowed set, skipping the first
   (which takes most interrupts), so every session of a machine runs on the same cores. Only on a
-  GPU host with enough CPUs, and not under pytest-xdist (workers would share the cores).
+  GPU host with enough CPUs, and not under pytest-xdist (workers would share the cores). A
+  session that compiles starts inductor's compile workers first, on every CPU: a worker process
+  keeps the CPUs it started with, and compiling on four would take longer.
 * Garbage collection: collected once, then paused over a case's timed rounds (pytest-benchmark's
   ``--benchmark-disable-gc``), so a collection never lands in one method's round.
 * Spin-up: ``SPIN_S`` of busy Python before the first timed case, so a CPU that idles in a low
@@ -26,17 +28,23 @@ import os
 import time
 from typing import Callable, Iterator, Mapping
 
+from quantbench import compat
+
 PINNED_CPUS = 4
 SPIN_S = 0.5
 
 
-def pin_cpus(device: str, environ: Mapping[str, str] = os.environ) -> list[int] | None:
-    """Pin this process to a fixed set of CPUs; returns the set, or ``None`` when left alone."""
+def pin_cpus(device: str, environ: Mapping[str, str] = os.environ,
+             compiles: bool = False) -> list[int] | None:
+    """Pin this process to a fixed set of CPUs, first starting inductor's compile workers when
+    the session ``compiles``; returns the set, or ``None`` when left alone."""
     if device != "cuda" or "PYTEST_XDIST_WORKER" in environ or not hasattr(os, "sched_setaffinity"):
         return None
     allowed = sorted(os.sched_getaffinity(0))
     if len(allowed) < PINNED_CPUS + 2:
         return None
+    if compiles:
+        compat.start_compile_workers()
     chosen = allowed[1:1 + PINNED_CPUS]
     os.sched_setaffinity(0, chosen)
     import torch
