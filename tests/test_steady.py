@@ -58,13 +58,25 @@ def test_a_compiling_session_starts_inductors_workers_before_the_pin(monkeypatch
         torch.set_num_threads(threads)
 
 
-def test_start_compile_workers_starts_inductors_pool_when_it_has_one() -> None:
-    """The real hook on this torch: a pool exactly when inductor compiles with several threads."""
+def test_compile_workers_started_first_keep_every_cpu_after_the_pin() -> None:
+    """The real hook on this torch: inductor's pool starts (when it compiles with several
+    threads) and keeps the CPUs it started with once this thread is pinned to one."""
+    psutil = pytest.importorskip("psutil")
     from torch._inductor import config
 
     from quantbench import compat
 
-    assert compat.start_compile_workers() is (bool(config.compile_threads) and config.compile_threads > 1)
+    full = os.sched_getaffinity(0)
+    started = compat.start_compile_workers()
+    assert started is (bool(config.compile_threads) and config.compile_threads > 1)
+    if not started or len(full) < 2:
+        return
+    os.sched_setaffinity(0, {min(full)})
+    try:
+        workers = psutil.Process().children(recursive=True)
+        assert workers and all(set(w.cpu_affinity()) == full for w in workers)
+    finally:
+        os.sched_setaffinity(0, full)
 
 
 def test_gc_is_paused_inside_and_restored_after_even_on_error() -> None:
