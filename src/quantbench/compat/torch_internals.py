@@ -85,8 +85,6 @@ def inner_tensors(t: Any) -> list[Any] | None:
     return None
 
 
-
-
 # torch 2.11 to 2.13 (torch/_inductor/async_compile.py): inductor compiles kernels in a pool of
 # worker processes, sized when ``torch._inductor.config`` is first imported (the CPUs the process
 # may use then) and started on first use (``AsyncCompile.warm_pool``); the workers run on the CPUs

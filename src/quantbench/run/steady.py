@@ -10,7 +10,7 @@ off so their effect can be measured: docs/gating.md, "Steadier processes").
   (which takes most interrupts), so every session of a machine runs on the same cores. Only on a
   GPU host with enough CPUs, and not under pytest-xdist (workers would share the cores). A
   session that compiles starts inductor's compile workers first, on every CPU: a worker process
-  keeps the CPUs it started with, and compiling on four would take longer.
+  keeps the CPUs it started with, so started later they would compile on the four pinned ones.
 * Garbage collection: collected once, then paused over a case's timed rounds (pytest-benchmark's
   ``--benchmark-disable-gc``), so a collection never lands in one method's round.
 * Spin-up: ``SPIN_S`` of busy Python before the first timed case, so a CPU that idles in a low
