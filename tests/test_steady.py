@@ -58,25 +58,34 @@ def test_a_compiling_session_starts_inductors_workers_before_the_pin(monkeypatch
         torch.set_num_threads(threads)
 
 
+PROBE = """
+import json, os, psutil
+from torch._inductor import config
+from quantbench import compat
+full = sorted(os.sched_getaffinity(0))
+started = compat.start_compile_workers()
+os.sched_setaffinity(0, {full[0]})
+workers = [sorted(w.cpu_affinity()) for w in psutil.Process().children(recursive=True)]
+print(json.dumps({"full": full, "threads": config.compile_threads, "started": started,
+                  "workers": workers}))
+"""
+
+
 def test_compile_workers_started_first_keep_every_cpu_after_the_pin() -> None:
-    """The real hook on this torch: inductor's pool starts (when it compiles with several
-    threads) and keeps the CPUs it started with once this thread is pinned to one."""
-    psutil = pytest.importorskip("psutil")
-    from torch._inductor import config
+    """The real hook on this torch, in a process of its own (the pool's threads would otherwise
+    live on in this one): inductor's pool starts when it compiles with several threads, and
+    keeps the CPUs it started with once the starting thread is pinned to one."""
+    import json
+    import subprocess
+    import sys
 
-    from quantbench import compat
-
-    full = os.sched_getaffinity(0)
-    started = compat.start_compile_workers()
-    assert started is (bool(config.compile_threads) and config.compile_threads > 1)
-    if not started or len(full) < 2:
-        return
-    os.sched_setaffinity(0, {min(full)})
-    try:
-        workers = psutil.Process().children(recursive=True)
-        assert workers and all(set(w.cpu_affinity()) == full for w in workers)
-    finally:
-        os.sched_setaffinity(0, full)
+    pytest.importorskip("psutil")
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120,
+                         check=True)
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["started"] is (bool(seen["threads"]) and seen["threads"] > 1)
+    if seen["started"] and len(seen["full"]) > 1:
+        assert seen["workers"] and all(w == seen["full"] for w in seen["workers"])
 
 
 def test_gc_is_paused_inside_and_restored_after_even_on_error() -> None:

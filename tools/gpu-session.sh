@@ -63,8 +63,10 @@ pair() { local n=$(nproc); local h=$((n/2)) a b
   ( taskset -cp $h-$((n-1)) $BASHPID > /dev/null; export CUDA_VISIBLE_DEVICES=1; eval "$2" ) & b=$!
   wait $a $b; }
 # Issue 23 on a two-GPU host: the default session against the committed baselines without -n and with
-# -n 2, in alternating order; python tools/xdist_check.py --one R/n0a --many R/n2a reads a pair.
+# -n 2, in alternating order, each pair then read by tools/xdist_check.py (xcheck-a.log, xcheck-b.log).
 xdist() { NEED=200 sess n0a --benchmark-compare; NEED=120 sess n2a -n 2 --benchmark-compare
-  NEED=120 sess n2b -n 2 --benchmark-compare; NEED=200 sess n0b --benchmark-compare; }
+  NEED=120 sess n2b -n 2 --benchmark-compare; NEED=200 sess n0b --benchmark-compare
+  NEED=5 step xcheck-a python3 tools/xdist_check.py --one $R/n0a --many $R/n2a
+  NEED=5 step xcheck-b python3 tools/xdist_check.py --one $R/n0b --many $R/n2b; }
 for st in "$@"; do eval "$st"; done
 kill $PACKER; pack; cat $R/steps.txt
