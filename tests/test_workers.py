@@ -111,7 +111,7 @@ def test_the_reference_goes_to_the_first_worker_and_greedy_takes_over_past_the_l
     assert split(["a", "b", "c", "fp16"], 2, costs, "fp16")["fp16"] == 0
     assert split(["a", "b"], 2, costs)["a"] == 0  # no reference in the session: the first share
     monkeypatch.setattr(scheduling, "EXACT_LIMIT", 0)
-    # longest first to the least loaded (worker 1 starts with the reference's 7.2 s)
+    # longest first, each where the slowest worker grows least (worker 1 also pays the reference)
     assert split(["fp16", "a", "b", "c"], 2, costs, "fp16") == {"fp16": 0, "a": 0, "b": 0, "c": 1}
 
 
