@@ -43,8 +43,8 @@ setup() { step setup python3 tools/setup_probe.py; step setup-runner python3 too
 fsess() { mkdir -p $R/fresh; BASE=$R/fresh sess "$@"; }
 # The size map (issue 24): one process per (size, mode), every map method, interleaved with FP16.
 # e.g. "mapsess m7c 7b compiled"; MAPM / MAPK override the methods and the case selection; any
-# further arguments go to pytest ("mapsess m05c 0.5b compiled --qb-steady off": inductor's compile
-# workers, spawned after the session pins itself to four CPUs, would inherit the pin).
+# further arguments go to pytest ("mapsess cfree 0.5b compiled --qb-steady off": no CPU pin, to
+# compare compile time with a pinned session, whose inductor workers start before the pin).
 MAPM=${MAPM:-fp16,bf16,nf4,awq,int8wo,int4wo,fp8wo,fp8dq}; MAPK=${MAPK:-generate and bs1 or prefill and len128}
 mapsess() { local name=$1 size=$2 mode=$3; shift 3; sess $name --qb-scenario decode-128 --qb-model synthetic:qwen2.5-$size-instruct --qb-modes $mode --qb-methods $MAPM -k "$MAPK" --qb-interleave "$@"; }
 # Same-host A/B with --pairs auto, FP16 batch-1 generate (issue 19): "abauto abI", and

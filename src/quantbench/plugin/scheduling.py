@@ -111,17 +111,16 @@ def split(shares: Sequence[str], workers: int, costs: Mapping[str, float],
         return held
 
     if workers ** len(rest) <= EXACT_LIMIT:
-        owners = min(itertools.product(range(workers), repeat=len(rest)),
-                     key=lambda o: slowest(placed(o)))
-        return {**({first: 0} if first is not None else {}), **dict(zip(rest, owners))}
-    held, owner = start(), ({first: 0} if first is not None else {})
-    for share in sorted(rest, key=lambda s: -costs.get(s, 0.0)):  # longest first, each where
-        w = min(range(workers), key=lambda i: (  # the slowest worker grows least, then the lightest
-            slowest([h + [share] if j == i else h for j, h in enumerate(held)]),
-            worker_seconds(held[i] + [share], costs, reference), i))
-        held[w].append(share)
-        owner[share] = w
-    return owner
+        held = placed(min(itertools.product(range(workers), repeat=len(rest)),
+                          key=lambda o: slowest(placed(o))))
+    else:
+        held = start()
+        for share in sorted(rest, key=lambda s: -costs.get(s, 0.0)):  # longest first, each where
+            w = min(range(workers), key=lambda i: (  # the slowest grows least, then the lightest
+                slowest([h + [share] if j == i else h for j, h in enumerate(held)]),
+                worker_seconds(held[i] + [share], costs, reference), i))
+            held[w].append(share)
+    return {share: w for w, shares_of in enumerate(held) for share in shares_of}
 
 
 def plan(collection: Sequence[str], methods: Sequence[str], workers: int,
@@ -130,8 +129,9 @@ def plan(collection: Sequence[str], methods: Sequence[str], workers: int,
     """Each worker's test ids, in collection order, all of a method's cases on one worker and
     the methods split by ``costs`` (``method_costs``'s estimate when not given)."""
     shares = list(dict.fromkeys(method_of(nodeid, methods) for nodeid in collection))
-    costs = dict(costs) if costs is not None else method_costs([s for s in shares if s])
-    owner = split(shares, workers, {**costs, NO_METHOD: 0.0}, reference)
+    if costs is None:
+        costs = method_costs([s for s in shares if s != NO_METHOD])
+    owner = split(shares, workers, costs, reference)
     out: list[list[str]] = [[] for _ in range(workers)]
     for nodeid in collection:
         out[owner[method_of(nodeid, methods)]].append(nodeid)

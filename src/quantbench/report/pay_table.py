@@ -23,6 +23,12 @@ def billions(parameters: int | None) -> str:
     return f"{parameters / 1e9:.2f}B" if parameters >= 1e8 else f"{parameters / 1e6:.1f}M"
 
 
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A markdown table's lines: the header, its rule, one line per row."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(r) + " |" for r in rows)]
+
+
 def cell(row: Any) -> str:
     """``**e2e** (low–high) / kernel``: the end-to-end ratio in bold, its paired interval when
     there is one, then the kernel-level ratio ("-" where either was not measured)."""
@@ -52,12 +58,9 @@ def pay_tables(rows: Sequence[Any]) -> list[str]:
         for row in group:  # a method measured in two sessions of one size shows both
             by_key.setdefault((row.method, row.model), []).append(row)
         header = ["Method", *(billions(p) if p else m for m, p in sizes.items())]
-        lines += ["", f"### {mode}, {case}", "",
-                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for method in methods:
-            cells = ["; ".join(cell(r) for r in by_key[(method, m)]) if (method, m) in by_key else NOT_RUN
-                     for m in sizes]
-            lines.append("| " + " | ".join([method, *cells]) + " |")
+        table = [[method, *("; ".join(cell(r) for r in by_key[(method, m)]) if (method, m) in by_key
+                            else NOT_RUN for m in sizes)] for method in methods]
+        lines += ["", f"### {mode}, {case}", "", *markdown_table(header, table)]
     if not lines:
         return []
     return ["", "## Where each method pays", "",

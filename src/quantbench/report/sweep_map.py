@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from quantbench.catalog import MODES, REFERENCE_METHOD
-from quantbench.report.pay_table import NO_REFERENCE, billions, pay_tables
+from quantbench.report.pay_table import NO_REFERENCE, billions, markdown_table, pay_tables
 from quantbench.results import CaseResult
 from quantbench.session import Session
 from quantbench.files import atomic_write_bytes
@@ -156,11 +156,6 @@ def _saved(row: MapRow, saved: float | None) -> str:
     return f"{saved * 100:.0f}%"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(r) + " |" for r in rows)]
-
-
 def notes_of(runs: Sequence[ModelRun]) -> list[str]:
     """Where one size's methods were split over sessions (each with its own FP16), then each
     distinct note of the sessions' AWQ cases (how AWQ was made), once."""
@@ -184,7 +179,7 @@ def notes_of(runs: Sequence[ModelRun]) -> list[str]:
 def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequence[str]) -> str:
     """``map.md``: the sessions and how each ended, then the map table."""
     lines = ["# quantbench size sweep", "", f"Command: `{' '.join(command)}`", "", "## Sessions", ""]
-    lines += _table(["Model", "Parameters", "Exit", "Status", "Reports"],
+    lines += markdown_table(["Model", "Parameters", "Exit", "Status", "Reports"],
                     [[r.model, billions(r.parameters), str(r.exit_code), r.status, r.report_dir]
                      for r in runs])
     lines += ["", "## Speed-up over FP16 by model size", "",
@@ -196,7 +191,7 @@ def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequ
               "(`--qb-interleave`), the geometric mean of per-round ratios and its 95 % interval, "
               "which host drift between methods cannot bias; otherwise from each method's own "
               "rounds, measured one after another.", ""]
-    lines += _table(
+    lines += markdown_table(
         ["Model", "Parameters", "Mode", "Case", "Method", "Decode tok/s", "× FP16 end to end",
          "Kernel µs/token", "× FP16 kernel level", "× FP16 prefill kernels", "Weights GB",
          "Weights saved", "Peak saved"],

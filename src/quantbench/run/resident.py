@@ -4,8 +4,9 @@ side by side, while they fit, measured by ``run.interleave``, then freed.
 At a generate case's first item (the reference method's, which the pool holds), every other
 method is loaded next to it, each once; a method is kept only while the device keeps
 ``RESERVE`` of its memory free for caches and activations (on the CPU: twice the largest
-model). Eager cases only: a compiled case notes ``COMPILED_NOTE`` and runs each method alone. Those that do not fit, or fail to load beside the others, are left to their
-own sequential benches with a note saying their ratio was not paired. The interleaved rounds
+model). Eager cases only: a compiled case notes ``COMPILED_NOTE`` and runs each method alone.
+Those that do not fit, or fail to load beside the others, are left to their own sequential
+benches with a note saying their ratio was not paired. The interleaved rounds
 give each method its ratio to the reference (decode and end to end, with the paired interval),
 which its own generate case then carries; everything else in that case (the timed rounds'
 absolute figures, memory, device work) is still measured by its own bench with the method
