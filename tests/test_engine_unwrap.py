@@ -52,6 +52,21 @@ def test_compiled_torchao_weights_are_unwrapped_and_said_so() -> None:
                             "(torchao.utils.unwrap_tensor_subclass)"]
 
 
+def test_weights_that_quantize_activations_stay_wrapped_and_said_so() -> None:
+    """fp8dq's weights carry ``act_quant_kwargs``; unwrapped, their rebuild fails to trace (every
+    compiled fp8dq session on an H200, 2026-12-04), so they are compiled as they are."""
+    from torchao.utils import TorchAOBaseTensor
+
+    model = _model(torchao=True)
+    weights = [p for p in model.parameters() if isinstance(p, TorchAOBaseTensor)]
+    weights[3].act_quant_kwargs = object()  # one layer that quantizes its activations keeps all wrapped
+    engine = HFEngine(model, "compiled")
+    assert _unwrapped(model) == 0
+    assert sum(isinstance(p, TorchAOBaseTensor) for p in model.parameters()) == 15
+    assert engine.notes == ["torchao weights left wrapped for torch.compile (15 tensors): they quantize "
+                            "activations on the fly, which does not trace once unwrapped"]
+
+
 @pytest.mark.parametrize(("torchao", "mode", "unwrap"), [(True, "eager", True), (True, "compiled", False),
                                                          (False, "compiled", True)])
 def test_nothing_is_unwrapped_outside_compiled_torchao(torchao: bool, mode: str, unwrap: bool) -> None:

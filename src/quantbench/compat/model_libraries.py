@@ -49,22 +49,31 @@ def torchao_skip_reason() -> str | None:
 # be integrated into compile stack soon", pytorch/ao#345), not a stable API: it registers a
 # parametrization on each Linear/Embedding whose weight is a ``TorchAOBaseTensor``, so the module
 # holds plain tensors and the subclass is rebuilt inside the traced graph.
-def unwrap_torchao(model: Any) -> int:
-    """Unwrap ``model``'s torchao weights for ``torch.compile``; the number of layers unwrapped
-    (0 when torchao was never imported or holds none of the weights).
+def unwrap_torchao(model: Any) -> str | None:
+    """Unwrap ``model``'s torchao weights for ``torch.compile``; the note the report carries, or
+    ``None`` when torchao was never imported or holds none of the weights.
 
     Why: dynamo guards on every tensor-subclass weight at every call of a compiled step. On one
     H200 a gpt-fast-style loop at 7B shapes ran int4wo at 98-134 tok/s as loaded and 163-168 after
-    unwrapping (issue 24, measured 2026-12-02 by a previous session)."""
+    unwrapping (issue 24, measured 2026-12-02 by a previous session). Weights that quantize their
+    activations on the fly (``act_quant_kwargs``, fp8dq) stay wrapped: rebuilt inside the graph
+    their constructor does not trace (on an H200 every compiled fp8dq session failed with
+    ``'Float8Tensor' object has no attribute 'block_size'``, docs/results/h200-2026-12-04e; on a
+    CPU, one fp8dq Linear traced with ``fullgraph=True`` as it is and failed unwrapped)."""
     if "torchao" not in sys.modules:
-        return 0
+        return None
     from torch.nn.utils import parametrize
     from torchao.utils import TorchAOBaseTensor, unwrap_tensor_subclass
 
-    if not any(isinstance(p, TorchAOBaseTensor) for p in model.parameters()):
-        return 0
+    weights = [p for p in model.parameters() if isinstance(p, TorchAOBaseTensor)]
+    if not weights:
+        return None
+    if any(getattr(w, "act_quant_kwargs", None) is not None for w in weights):
+        return (f"torchao weights left wrapped for torch.compile ({len(weights)} tensors): they quantize "
+                "activations on the fly, which does not trace once unwrapped")
     unwrap_tensor_subclass(model)
-    return sum(parametrize.is_parametrized(m) for m in model.modules())
+    unwrapped = sum(parametrize.is_parametrized(m) for m in model.modules())
+    return f"torchao weights unwrapped for torch.compile in {unwrapped} layers (torchao.utils.unwrap_tensor_subclass)"
 
 
 def quant_state_tensors(param: Any) -> list[Any]:

@@ -13,7 +13,8 @@ devices). transformers declines to compile any model whose quantizer is not mark
 bitsandbytes included, although bitsandbytes registers its kernels as torch custom ops for
 exactly this; on a GPU the engine lifts that refusal (``compat.allow_compile``) so NF4 and INT8 really
 run compiled, and says so. torchao's tensor-subclass weights are unwrapped before compiling
-(``compat.unwrap_torchao``), so dynamo's guards see plain tensors, and the notes say so.
+(``compat.unwrap_torchao``), so dynamo's guards see plain tensors, except those that quantize
+activations on the fly (fp8dq), which do not trace once unwrapped; the notes say which.
 Dynamo's counters are read after the compile warm-ups, so a method
 whose layers break the graph, or that still was not compiled (the CPU, where bitsandbytes' fake
 kernels fail under inductor), says so instead of silently running eager inside a "compiled" label.
@@ -90,10 +91,8 @@ class HFEngine:
             compat.reset_dynamo()  # a fresh model: no guards or counts left by the previous one
             if self.on_gpu:
                 self.notes += filter(None, [compat.allow_compile(model)])
-            unwrapped = compat.unwrap_torchao(model) if unwrap else 0
-            if unwrapped:
-                self.notes.append(f"torchao weights unwrapped for torch.compile in {unwrapped} layers "
-                                  "(torchao.utils.unwrap_tensor_subclass)")
+            if unwrap:
+                self.notes += filter(None, [compat.unwrap_torchao(model)])
         self.pad_token_id = pad_token_id(model)
 
     def _mode_kwargs(self) -> dict[str, Any]:
