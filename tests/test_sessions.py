@@ -262,8 +262,22 @@ def test_load_failure_errors_its_method_and_others_still_run(cache_dir: Path, wo
     for name, (status, message) in outcomes.items():
         if status == "error":
             assert "out of memory while loading nf4" in message, (name, message)
-    assert session.lines_with("failed nf4 failed to load: out of memory")
+    assert session.lines_with("nf4 failed to load: out of memory")
 
+
+
+def test_a_bench_that_fails_while_measuring_is_in_the_record(cache_dir: Path, work: Path) -> None:
+    """A stored record must not read as a clean session without the method (on an H200 every
+    compiled fp8dq case failed and ``sweep --from`` said pass)."""
+    session = run_session(cache_dir, work, "--qb-methods", "fp16,nf4", *FEW, "--qbt-fail-case", "nf4-bs1")
+    assert session.code == 1, session.explain()
+    why = ("nf4 failed in test_generate[nf4-bs1-eager]: RuntimeError: Attempted to unset UNKNOWN_MODE, "
+           "but there wasn't one active")
+    assert session.data["failures"] == {"nf4": why}
+    assert {n: s for n, (s, _) in session.outcomes().items()} == {
+        "test_prefill[fp16-len128]": "passed", "test_generate[fp16-bs1-eager]": "passed",
+        "test_prefill[nf4-len128]": "passed", "test_generate[nf4-bs1-eager]": "failure"}
+    assert session.lines_with(why)
 
 # 5: AWQ quantizes once per cache
 

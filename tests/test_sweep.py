@@ -328,3 +328,23 @@ def test_a_size_split_over_sessions_keeps_each_methods_ratio_to_its_own_fp16(tmp
         ("fp16", 1.0, 1.0), ("int4wo", 0.8, 6000.0 / 4800.0), ("fp16", 1.0, 1.0), ("nf4", 0.8, 1.0)]
     assert data["notes"] == [f"{BIG} eager generate-bs1: fp16 measured in 2 sessions; each "
                              "method's ratios are to the fp16 of its own session"]
+
+
+def test_a_stored_session_with_a_failed_method_fails_the_sweep_and_its_cells_say_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # every compiled fp8dq case failed on an H200 (2026-12-04) and the stored-session map said pass
+    why = ("fp8dq failed in test_generate[fp8dq-bs1-compiled]: InternalTorchDynamoError: "
+           "AttributeError: 'Float8Tensor' object has no attribute 'block_size'")
+    stored = session(BIG, [case("fp16", "compiled", 150.0, 15.2, 6400.0),
+                           case("int4wo", "compiled", 240.0, 5.0, 3500.0)])
+    stored.failures = {"fp8dq": why}
+    path = tmp_path / "s.json"
+    stored.write(path)
+    out = tmp_path / "map"
+    code = main(["--from", str(path), "--out", str(out)], run=FakeRunner(), parameters=lambda m: PARAMS.get(m))
+    assert code == 1
+    assert capsys.readouterr().out.splitlines()[-1] == f"sweep: exit 1; {BIG}: failed ({path}): {why}"
+    text = (out / "map.md").read_text()
+    assert f"| {BIG} | 7.62B | 1 | failed ({path}): {why} |" in text
+    table = text[text.index("### compiled, generate-bs1"):]
+    assert "| int4wo | **1.60** / 1.83 |" in table and "| fp8dq | failed |" in table

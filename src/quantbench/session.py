@@ -34,8 +34,9 @@ class Session:
     """What one ``pytest benches`` run measured.
 
     ``environment`` holds the machine and library versions, ``gpu`` and ``model_source`` among
-    them; ``scenario`` is ``Scenario.to_dict()``; ``skipped`` and ``failures`` map a method to
-    the reason it did not run; ``time`` is ``run.timeline.time_breakdown``'s figures.
+    them; ``scenario`` is ``Scenario.to_dict()``; ``skipped`` maps a method to the reason it did
+    not run, ``failures`` to the line saying why it failed to load or which of its benches
+    failed while measuring; ``time`` is ``run.timeline.time_breakdown``'s figures.
     """
 
     environment: dict[str, Any]

@@ -12,6 +12,8 @@ Loaded into a ``pytest benches`` subprocess with ``-p qb_session_helpers`` (this
                              SIGKILL would;
 ``--qbt-interrupt-at TEXT``  raise ``KeyboardInterrupt`` there instead, as ``timeout -s INT`` or
                              Ctrl-C would: pytest then still runs its session end;
+``--qbt-fail-case TEXT``     the first test whose id contains TEXT raises while it runs (its model
+                             loaded), as a compile error inside a bench would;
 ``--qbt-never-converge``     set the convergence target to 0 so sampling stops only on the time
                              budget or the round cap (exposes which budget a session really uses);
 ``--qbt-full-disk``          in an ``-n`` worker, every session record it writes fails with
@@ -31,6 +33,9 @@ OOM_MESSAGE = ("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a tota
                "14.74 GiB of which 1.02 GiB is free.")
 
 
+FAIL_CASE_MESSAGE = "Attempted to unset UNKNOWN_MODE, but there wasn't one active\n(inductor's trace)"
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("qb-session-helpers", "test-only fault injection (tests/plugins)")
     group.addoption("--qbt-hide-package", dest="qbt_hide_package", action="append", default=[],
@@ -41,6 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="os._exit(9) when a test whose id contains TEXT starts")
     group.addoption("--qbt-interrupt-at", dest="qbt_interrupt_at", default=None, metavar="TEXT",
                     help="raise KeyboardInterrupt when a test whose id contains TEXT starts")
+    group.addoption("--qbt-fail-case", dest="qbt_fail_case", default=None, metavar="TEXT",
+                    help="the test whose id contains TEXT raises while it runs")
     group.addoption("--qbt-never-converge", dest="qbt_never_converge", action="store_true",
                     default=False, help="sampling never converges (target_rel_ci = 0)")
     group.addoption("--qbt-full-disk", dest="qbt_full_disk", action="store_true", default=False,
@@ -94,3 +101,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     text = item.config.getoption("qbt_interrupt_at")
     if text and text in item.nodeid:
         raise KeyboardInterrupt
+
+
+def pytest_runtest_call(item: pytest.Item) -> None:
+    text = item.config.getoption("qbt_fail_case")
+    if text and text in item.nodeid:
+        raise RuntimeError(FAIL_CASE_MESSAGE)

@@ -16,8 +16,10 @@ Then ``sweep_map`` writes ``map.md``, ``map.json`` and ``map.png`` into the out 
 
 Exit status: 0 when every session exited 0 and finished its session file; otherwise the worst
 (highest) status, a session killed by a signal counting as 128 + the signal and a missing or
-partial session file as at least 4. Bad input (no models, an unknown model, pytest arguments that
-the sweep sets itself, an out folder that cannot be written) is one line and exit 4.
+partial session file as at least 4; with ``--from``, 4 for a partial session and 1 for one whose
+record holds a method that failed (to load, or while measuring). Bad input (no models, an
+unknown model, pytest arguments that the sweep sets itself, an out folder that cannot be
+written) is one line and exit 4.
 """
 
 from __future__ import annotations
@@ -163,11 +165,19 @@ def stored_runs(paths: Sequence[Path], parameters: Callable[[str], int | None]) 
             if key in seen and r.method != REFERENCE_METHOD:
                 raise SweepError(f"{path} and {seen[key]} both hold {' '.join(key)}")
             seen[key] = path
-        status = "cut off (partial session)" if session.partial else f"stored ({path})"
         runs.append(ModelRun(session.model_source, parameters(session.model_source),
-                             EXIT_UNUSABLE if session.partial else EXIT_OK, status,
-                             str(path.parent), session))
+                             *stored_outcome(session, path), str(path.parent), session))
     return runs
+
+
+def stored_outcome(session: Session, path: Path) -> tuple[int, str]:
+    """A stored session's exit status for the sweep and its status line: cut off (4), a method
+    that failed to load or while measuring (1, as its pytest session exited), else stored (0)."""
+    if session.partial:
+        return EXIT_UNUSABLE, "cut off (partial session)"
+    if session.failures:
+        return exits.REGRESSION, f"failed ({path}): " + "; ".join(session.failures.values())
+    return EXIT_OK, f"stored ({path})"
 
 
 def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess,

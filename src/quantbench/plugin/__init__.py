@@ -105,14 +105,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
-    """Once a failure is reported, clear its traceback's frames: they hold the test's locals, the
-    loaded model among them, which would otherwise stay on the GPU under the next method and
-    inflate its peak and reserved memory (seen on an H100: NF4 peak 1.15 GB instead of 0.52)."""
-    yield
-    if call.excinfo is not None:
-        import traceback
+    """A bench that fails while it measures goes into the session record's failures (a stored
+    record would otherwise read as a clean session without that method: on an H200 every
+    compiled fp8dq case failed and ``sweep --from`` said pass). Then the traceback's frames are
+    cleared: they hold the test's locals, the loaded model among them, which would otherwise
+    stay on the GPU under the next method and inflate its peak and reserved memory (seen on an
+    H100: NF4 peak 1.15 GB instead of 0.52)."""
+    report = (yield).get_result()
+    if call.excinfo is None:
+        return
+    bench: Bench | None = item.config.stash.get(BENCH, None)
+    method = getattr(getattr(item, "callspec", None), "params", {}).get("qb_model")
+    if bench is not None and method and report.failed and call.when == "call":
+        bench.note_failure(method, item.name, call.excinfo.value)
+    import traceback
 
-        traceback.clear_frames(call.excinfo.tb)
+    traceback.clear_frames(call.excinfo.tb)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -37,6 +37,7 @@ class Bench:
         self.runner = runner
         self.results: list[CaseResult] = []
         self.ratios: dict[tuple[str, int], Any] = {}  # (mode, batch) -> run.resident.Ratios
+        self.case_failures: dict[str, str] = {}  # method -> its first bench that failed, and why
         self.session_path = settings.report_dir / "session.json"
 
     @property
@@ -90,6 +91,13 @@ class Bench:
                                  run.round_seconds)
         self.write_session(self.session(partial=True))
 
+    def note_failure(self, method: str, test: str, exc: BaseException) -> None:
+        """A bench of ``method`` failed while measuring: the record keeps the first such failure
+        of each method, in one line (a load failure, already recorded, is kept instead)."""
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        self.case_failures.setdefault(method, f"{method} failed in {test}: {type(exc).__name__}: {first}")
+        self.write_session(self.session(partial=True))
+
     def write_session(self, record: Session) -> str | None:
         """Write the session file; a failure (a full disk, say) does not stop the session: the
         returned line says so, and the session's end exits 4 with it."""
@@ -102,7 +110,8 @@ class Bench:
         parts = self.runner.record_parts()
         return Session(environment={**environment(self.device, Path.cwd()), **parts.environment},
                        scenario=self.settings.scenario.to_dict(), results=list(self.results),
-                       partial=partial, skipped=parts.skipped, failures=parts.failures,
+                       partial=partial, skipped=parts.skipped,
+                       failures={**self.case_failures, **parts.failures},
                        loads=parts.loads, load_events=parts.load_events, time=parts.time)
 
 

@@ -3,7 +3,8 @@ model size, each cell the end-to-end ratio to FP16 (with its paired interval whe
 beside the kernel-level one, so where a method pays, and where only its kernels do, reads across.
 
 It draws only from the map's rows (``report.sweep_map.MapRow``), so a findings table copied from
-``map.md`` carries the session's figures and nothing retyped.
+``map.md`` carries the session's figures and nothing retyped, and from the sessions' failures, so
+a method that failed at a size reads "failed" there, not "not run" (the sessions table says why).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Sequence
 from quantbench.catalog import REFERENCE_METHOD
 
 NOT_RUN = "not run"
+FAILED = "failed"
 NO_REFERENCE = f"no {REFERENCE_METHOD}"  # a size whose sessions had no reference case
 
 
@@ -41,8 +43,16 @@ def cell(row: Any) -> str:
     return f"{e2e} / {kernel}"
 
 
-def pay_tables(rows: Sequence[Any]) -> list[str]:
-    """Markdown lines: one method × size table per (mode, case), methods in the map's order."""
+def failed_methods(runs: Sequence[Any]) -> set[tuple[str, str, str]]:
+    """(model, mode, method) for each method a session's record says failed, in each mode that
+    session measured (``report.sweep_map.ModelRun``)."""
+    return {(run.model, mode, method) for run in runs if run.session
+            for mode in {r.mode for r in run.session.results} for method in run.session.failures}
+
+
+def pay_tables(rows: Sequence[Any], failed: set[tuple[str, str, str]] = frozenset()) -> list[str]:
+    """Markdown lines: one method × size table per (mode, case), methods in the map's order;
+    ``failed`` (``failed_methods``) marks the cells of methods that failed there."""
     lines: list[str] = []
     groups: dict[tuple[str, str], list[Any]] = {}
     for row in rows:
@@ -51,7 +61,8 @@ def pay_tables(rows: Sequence[Any]) -> list[str]:
         sizes: dict[str, int] = {}
         for row in sorted(group, key=lambda r: r.parameters or 0):
             sizes.setdefault(row.model, row.parameters or 0)
-        methods = list(dict.fromkeys(r.method for r in group if r.method != REFERENCE_METHOD))
+        methods = list(dict.fromkeys([*(r.method for r in group if r.method != REFERENCE_METHOD),
+                                      *(m for model, md, m in sorted(failed) if md == mode and model in sizes)]))
         if not methods:
             continue
         by_key: dict[tuple[str, str], list[Any]] = {}
@@ -59,7 +70,8 @@ def pay_tables(rows: Sequence[Any]) -> list[str]:
             by_key.setdefault((row.method, row.model), []).append(row)
         header = ["Method", *(billions(p) if p else m for m, p in sizes.items())]
         table = [[method, *("; ".join(cell(r) for r in by_key[(method, m)]) if (method, m) in by_key
-                            else NOT_RUN for m in sizes)] for method in methods]
+                            else FAILED if (m, mode, method) in failed else NOT_RUN for m in sizes)]
+                 for method in methods]
         lines += ["", f"### {mode}, {case}", "", *markdown_table(header, table)]
     if not lines:
         return []

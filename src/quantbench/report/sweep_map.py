@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from quantbench.catalog import MODES, REFERENCE_METHOD
-from quantbench.report.pay_table import NO_REFERENCE, billions, markdown_table, pay_tables
+from quantbench.report.pay_table import NO_REFERENCE, billions, failed_methods, markdown_table, pay_tables
 from quantbench.results import CaseResult
 from quantbench.session import Session
 from quantbench.files import atomic_write_bytes
@@ -201,7 +201,7 @@ def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequ
           _ratio(r, r.kernel_ratio, r.kernel_us),
           _ratio(r, r.prefill_kernel_ratio, r.kernel_us),
           _num(r.weights_gb, 3), _saved(r, r.vram_saved), _saved(r, r.peak_saved)] for r in rows])
-    lines += pay_tables(rows)
+    lines += pay_tables(rows, failed_methods(runs))
     notes = notes_of(runs)
     if notes:
         lines += ["", "## Notes", "", *(f"- {n}" for n in notes)]

@@ -188,10 +188,10 @@ def time_lines(data: dict) -> list[str]:
 
 def session_lines(session: Any) -> list[str]:
     """What the terminal shows at a session's end: the result tables, where the time went, and
-    each method that was skipped or failed to load, with its reason."""
+    each method that was skipped or failed (to load, or while measuring), with its reason."""
     lines = session_tables(session.results).splitlines() + [""] if session.results else []
     if session.time:
         lines += time_lines(session.time)
     lines += [f"skipped {method}: {reason}" for method, reason in session.skipped.items()]
-    lines += [f"failed {reason}" for reason in session.failures.values()]
+    lines += list(session.failures.values())  # each names its method: "nf4 failed to load: ..."
     return lines
