@@ -5,9 +5,12 @@ from __future__ import annotations
 import gc
 import weakref
 
+from types import SimpleNamespace
+
 import pytest
 
 from quantbench import plugin
+from quantbench.plugin.keys import BENCH
 
 
 class Model:
@@ -27,14 +30,47 @@ def _failed_call() -> tuple[pytest.CallInfo, weakref.ref]:
     return call, ref
 
 
-def test_failure_traceback_frames_are_cleared() -> None:
+class Outcome:
+    """What pytest sends a hook wrapper: the report its inner hook made."""
+
+    def __init__(self, report: SimpleNamespace) -> None:
+        self.report = report
+
+    def get_result(self) -> SimpleNamespace:
+        return self.report
+
+
+class Bench:
+    """Stands in for the session's bench helper: records what ``note_failure`` is told."""
+
+    def __init__(self) -> None:
+        self.noted: list[tuple[str, str, str]] = []
+
+    def note_failure(self, method: str, test: str, exc: BaseException) -> None:
+        self.noted.append((method, test, str(exc)))
+
+
+def _item(bench: Bench | None) -> SimpleNamespace:
+    stash = {} if bench is None else {BENCH: bench}
+    return SimpleNamespace(config=SimpleNamespace(stash=stash), name="test_generate[nf4-bs1-eager]",
+                           callspec=SimpleNamespace(params={"qb_model": "nf4", "qb_batch_size": 1}))
+
+
+def _report(call: pytest.CallInfo, item: SimpleNamespace) -> None:
+    hook = plugin.pytest_runtest_makereport(item=item, call=call)
+    next(hook)
+    with pytest.raises(StopIteration):
+        hook.send(Outcome(SimpleNamespace(failed=True)))
+
+
+@pytest.mark.parametrize("with_bench", [True, False])
+def test_failure_traceback_frames_are_cleared(with_bench: bool) -> None:
     call, ref = _failed_call()
     gc.collect()
     assert ref() is not None  # the traceback's frame still holds it
-
-    hook = plugin.pytest_runtest_makereport(item=None, call=call)
-    next(hook)
-    with pytest.raises(StopIteration):
-        next(hook)
+    bench = Bench() if with_bench else None
+    _report(call, _item(bench))
     gc.collect()
     assert ref() is None
+    if bench is not None:  # and the bench's failure went to the session record
+        assert bench.noted == [("nf4", "test_generate[nf4-bs1-eager]", "quality below threshold for Model")]
