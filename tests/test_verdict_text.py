@@ -136,6 +136,15 @@ def test_terminal_shows_only_failing_rows_within_120_columns(failing: Comparison
     assert "roofline_pct" in "\n".join(everything) and max(map(len, everything)) <= 120
 
 
+def test_a_long_note_is_cut_at_120_columns(failing: Comparison) -> None:
+    # a lost method's reason is a whole exception line (its full text is in the session's lines)
+    why = ("nf4 failed in test_generate[nf4-bs1-eager]: RuntimeError: Attempted to unset UNKNOWN_MODE, "
+           "but there wasn't one active")
+    note = f"lost: nf4 ran in the baseline and cannot run now ({why})"
+    lines = terminal_lines(replace(failing, notes=(*failing.notes, note)))
+    assert max(map(len, lines)) <= 120
+    assert note[:119] + "…" in lines
+
 def _session(results: list[CaseResult]) -> SimpleNamespace:
     return SimpleNamespace(results=results, environment={}, gpu=GPU, model_source=SOURCE)
 

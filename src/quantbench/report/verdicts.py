@@ -121,17 +121,17 @@ def terminal_lines(comparison: Comparison, show_all: bool = False,
 def note_lines(comparison: Comparison) -> list[str]:
     """The comparison's notes for the terminal: what did not run is one line per reason (a
     baseline of many methods against a session of one gave a line per case and method), the
-    other notes as they are; each within 120 columns."""
+    other notes as they are; each within 120 columns (a lost method's whole reason is in the
+    session's own lines above the verdict)."""
     by_reason: dict[str, list[str]] = {}
     for row in comparison.not_run:
         pairs = by_reason.setdefault(row.reason, [])
         if f"{row.case_key} {row.method}" not in pairs:
             pairs.append(f"{row.case_key} {row.method}")
-    lines = []
-    for reason, pairs in by_reason.items():
-        text = f"not run ({reason}): {len(pairs)} case/method pair(s): {', '.join(pairs)}"
-        lines.append(text if len(text) <= WIDTH else text[: WIDTH - 1] + "…")
-    return lines + [n for n in comparison.notes if not n.startswith("not run: ")]
+    lines = [f"not run ({reason}): {len(pairs)} case/method pair(s): {', '.join(pairs)}"
+             for reason, pairs in by_reason.items()]
+    lines += [n for n in comparison.notes if not n.startswith("not run: ")]
+    return [text if len(text) <= WIDTH else text[: WIDTH - 1] + "…" for text in lines]
 
 
 def markdown_table(rows: list[Row]) -> str:
