@@ -371,6 +371,14 @@ def test_a_partial_session_is_used_and_named(tmp_path: Path, three: list[Path],
     assert f"partial (cut-off) sessions, their finished cases used: {three[2]}" in capsys.readouterr().out
 
 
+def test_a_session_with_a_failed_method_is_used_and_its_failure_named(tmp_path: Path, three: list[Path],
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    why = "awq failed in test_generate[awq-bs1-compiled]: RuntimeError: inductor failed"
+    data = json.loads(three[2].read_text())
+    three[2].write_text(json.dumps({**data, "failures": {"awq": why}}))
+    assert _run(three, tmp_path / "b") == 0
+    assert f"failed in {three[2]}, its other cases used: {why}" in capsys.readouterr().out
+
 def test_baseline_keeps_the_median_launch_overhead_of_the_sessions_that_probed_it(
         tmp_path: Path, three: list[Path]) -> None:
     for path, us in zip(three, (7.0, 12.0, None)):

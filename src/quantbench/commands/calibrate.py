@@ -156,14 +156,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     partial = [str(p) for p, s in zip(args.sessions, sessions) if s.partial]
     if partial:
         print("partial (cut-off) sessions, their finished cases used: " + ", ".join(partial))
+    for where, session in zip(args.sessions, sessions):  # the failed method's cases come from the others
+        if session.failures:
+            print(f"failed in {where}, its other cases used: " + "; ".join(session.failures.values()))
     count = f"{len(sessions)} session" + ("s" if len(sessions) != 1 else "")
     print(f"baseline written: {path} from {count}"
           + (f"; previous kept as {kept}" if kept else ""))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 if __name__ == "__main__":
