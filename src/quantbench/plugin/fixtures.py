@@ -23,6 +23,7 @@ from quantbench.plugin import workers
 from quantbench.plugin.keys import BEGUN, BENCH, SETTINGS
 from quantbench.results import CaseResult
 from quantbench.run.measure import Run
+from quantbench.run.pool import one_line
 from quantbench.session import Session
 from quantbench.sources import SourceError
 from quantbench.sources.cache import DamagedCache
@@ -94,8 +95,7 @@ class Bench:
     def note_failure(self, method: str, test: str, exc: BaseException) -> None:
         """A bench of ``method`` failed while measuring: the record keeps the first such failure
         of each method, in one line (a load failure, already recorded, is kept instead)."""
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        self.case_failures.setdefault(method, f"{method} failed in {test}: {type(exc).__name__}: {first}")
+        self.case_failures.setdefault(method, f"{method} failed in {test}: {one_line(exc, 200)}")
         self.write_session(self.session(partial=True))
 
     def write_session(self, record: Session) -> str | None:

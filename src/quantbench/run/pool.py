@@ -29,9 +29,10 @@ class LoadRecord:
     notes: list[str] = field(default_factory=list)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException, limit: int | None = None) -> str:
+    """An exception as one line: its type, then its message's first line (cut at ``limit``)."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {text[0][:limit]}" if text else type(exc).__name__
 
 
 class ModelPool:
@@ -66,7 +67,7 @@ class ModelPool:
             loaded = self.loaders[method](self.request)
         except Exception as exc:
             release_device_memory()
-            reason = _one_line(exc)
+            reason = one_line(exc)
             if "OutOfMemory" in type(exc).__name__ or "out of memory" in str(exc).lower():
                 reason = f"out of memory while loading {method}: {reason}"
             self.failures[method] = f"{method} failed to load: {reason}"
@@ -94,7 +95,7 @@ class ModelPool:
             return self.loaders[method](self.request)
         except Exception as exc:
             release_device_memory()
-            raise LoadError(f"{method} failed to load beside the others: {_one_line(exc)}") from exc
+            raise LoadError(f"{method} failed to load beside the others: {one_line(exc)}") from exc
 
     def release(self) -> None:
         """Drop the resident model and give its memory back."""
