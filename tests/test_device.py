@@ -121,7 +121,7 @@ EVENTS = [
     Event("cudaLaunchKernelExC", launch=True),
     Event("cuLaunchKernelEx", launch=True),
     Event("cudaGraphLaunch", graph_launch=True),
-    Event("cudaStreamSynchronize", sync=True),
+    Event("cudaStreamSynchronize", 50.0, sync=True),
 ]
 
 
@@ -144,6 +144,78 @@ def test_per_unit_is_the_difference_per_unit_and_floors_family_noise() -> None:
     assert (step.kernel_us, step.kernels, step.launches, step.graph_launches) == (20.0, 8, 8, 1)
     assert step.by_family["gemm"] == 16.0
     assert step.by_family["other"] == 0.0  # -0.125 of noise shown as none
+
+
+def test_timed_records_give_the_span_and_the_hosts_wait() -> None:
+    # A graph launch at 0 µs, its two kernels 5-45 and 46-96 µs, the host synchronising from 20
+    # to 100 µs: the host waited 80 µs of the 100 µs span, and was busy the other 20.
+    records = [("cudaGraphLaunch", "cuda_runtime", 6_000, 0),
+               ("gemm_a", "kernel", 40_000, 5_000),
+               ("gemm_b", "kernel", 50_000, 46_000),
+               ("cudaStreamSynchronize", "cuda_runtime", 80_000, 20_000)]
+    events = events_from_activity(records)
+    assert events[1] == Event("gemm_a", 40.0, device=True, start_us=5.0)
+    work = device_work(events)
+    assert (work.kernel_us, work.sync_wait_us, work.span_us) == (90.0, 80.0, 100.0)
+
+
+def test_a_record_without_a_start_leaves_the_span_unknown() -> None:
+    work = device_work(events_from_activity([("gemm_a", "kernel", 40_000, 5_000),
+                                             ("cudaStreamSynchronize", "cuda_runtime", 9_000)]))
+    assert (work.sync_wait_us, work.span_us) == (9.0, None)
+
+
+def test_per_unit_carries_wait_and_span_and_drops_an_unknown_span() -> None:
+    fams = dict.fromkeys(FAMILIES, 0.0)
+    longer = DeviceWork(100.0, 4, 4, 4, fams, sync_wait_us=90.0, span_us=130.0)
+    shorter = DeviceWork(20.0, 1, 1, 1, fams, sync_wait_us=10.0, span_us=30.0)
+    step = per_unit(longer, shorter, 4)
+    assert (step.sync_wait_us, step.span_us) == (20.0, 25.0)
+    assert per_unit(longer, DeviceWork(20.0, 1, 1, 1, fams), 4).span_us is None
+
+
+class TimedGpuEngine:
+    """Each decode step on a timeline: a graph launch, ``kernel_us`` of kernels, the host
+    blocked ``wait_us`` in a synchronise, then ``busy_us`` of host work before the next step.
+    A 1-token call is one such step; prefill is one kernel."""
+
+    on_gpu = True
+
+    def __init__(self, kernel_us: float, wait_us: float, busy_us: float) -> None:
+        self.kernel_us, self.wait_us, self.busy_us = kernel_us, wait_us, busy_us
+        self.events: list[Event] = []
+
+    def generate(self, prompt, new_tokens, on_step) -> int:
+        t = 0.0
+        for _ in range(new_tokens):
+            self.events += [Event("cudaGraphLaunch", graph_launch=True, start_us=t),
+                            Event("gemv_kernel", self.kernel_us, device=True, start_us=t + 1),
+                            Event("cudaStreamSynchronize", self.wait_us, sync=True, start_us=t + 2)]
+            t += 2 + self.wait_us + self.busy_us
+            on_step()
+        return new_tokens
+
+    def prefill(self, prompt) -> None:
+        self.events.append(Event("gemm", 5.0, device=True, start_us=0.0))
+
+
+def test_device_metrics_split_the_hosts_time_into_waiting_and_busy() -> None:
+    # 100 µs of kernels a step, the host waits 300 µs and works 50 (+2 launching): the GPU idles
+    # ~252 µs a step while the host waits longer than the kernels run, so >= 200 µs of that idling
+    # is the device's own.
+    engine = TimedGpuEngine(kernel_us=100.0, wait_us=300.0, busy_us=50.0)
+    m = device_metrics(engine, PROMPT, 9, decode_step_ms=None, profile=profiler_of(engine))
+    assert m["decode_kernel_us"].median == 100.0
+    assert m["decode_sync_wait_us"].median == 300.0
+    assert m["decode_host_busy_us"].median == 52.0
+    assert SPECS["decode_host_busy_us"].kind == SPECS["decode_sync_wait_us"].kind == "info"
+
+
+def test_untimed_events_give_the_wait_but_no_busy_share() -> None:
+    engine = FakeGpuEngine()
+    m = device_metrics(engine, PROMPT, 5, decode_step_ms=0.05, profile=profiler_of(engine))
+    assert m["decode_sync_wait_us"].median == 0.0
+    assert "decode_host_busy_us" not in m
 
 
 class FakeGpuEngine:

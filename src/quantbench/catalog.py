@@ -61,6 +61,9 @@ _SPECS = [
     MetricSpec("decode_allocs", "allocs/token", False, "info", "Allocations/token"),
     MetricSpec("decode_graph_launches", "graphs/token", False, "info", "Graph launches/token"),
     MetricSpec("decode_host_us", "us/token", False, "info", "Host time/token"),
+    # Where the host's part went, in the profiled pass: blocked waiting for the GPU, or busy.
+    MetricSpec("decode_sync_wait_us", "us/token", False, "info", "Host waiting for GPU/token"),
+    MetricSpec("decode_host_busy_us", "us/token", False, "info", "Host busy/token (profiled)"),
     MetricSpec("gpu_busy_pct", "%", True, "info", "GPU busy"),
     MetricSpec("kernel_us_gemm", "us/token", False, "info", "GEMM"),
     MetricSpec("kernel_us_attention", "us/token", False, "info", "Attention"),

@@ -41,14 +41,16 @@ def dynamo_counts(on_gpu: bool) -> dict[str, Any]:
 # for the ~10^5 kernels of one generation.
 def cuda_activity(fn: Callable[[], Any]) -> list[tuple[str, str, int]]:
     """Run ``fn`` under torch.profiler's CUDA activity (kernels, copies, runtime and driver calls)
-    and return each record's name, kineto activity type and duration in ns."""
+    and return each record's name, kineto activity type, duration and start in ns (the start
+    ``None`` where this torch's records lack it)."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         fn()
         torch.cuda.synchronize()
-    return [(e.name(), activity_type(e), e.duration_ns())
+    return [(e.name(), activity_type(e), e.duration_ns(),
+             e.start_ns() if hasattr(e, "start_ns") else None)
             for e in prof.profiler.kineto_results.events()]
 
 

@@ -22,8 +22,8 @@ COMPILE_COLUMNS = ("compile_s", "graph_breaks", "cudagraph_skips")
 PAIRED_COLUMNS = ("decode_ratio", "e2e_ratio")
 # Device time and work counters per decode token (run.device, run.python_calls, run.energy).
 WORK_COLUMNS = ("decode_kernel_us", "decode_kernels", "decode_launches", "decode_graph_launches",
-                "decode_host_us", "gpu_busy_pct", "decode_py_calls", "energy_mj_per_token",
-                "prefill_kernel_us")
+                "decode_host_us", "decode_sync_wait_us", "decode_host_busy_us", "gpu_busy_pct",
+                "decode_py_calls", "energy_mj_per_token", "prefill_kernel_us")
 FAMILY_COLUMNS = ("kernel_us_gemm", "kernel_us_attention", "kernel_us_quant", "kernel_us_norm",
                   "kernel_us_copy", "kernel_us_other")
 HEADERS = {

@@ -21,6 +21,12 @@ What counts (kineto's activity types, see ``compat.cuda_activity``):
   records whose name says HtoD or DtoH) and allocation calls (``ALLOC_CALLS``).
 * kernel time is a sum of durations, not their union: where streams overlap, the GPU-busy share
   (kernel time / wall time per step) overstates how busy the GPU was.
+* where the host's time goes, from the same records' clocks: the time it sat blocked in the
+  synchronising calls (``decode_sync_wait_us``), and the rest of a profiled step's span, first
+  record to last (``decode_host_busy_us``, profiler overhead on each runtime call included). The
+  GPU idles ``decode_host_us`` a step; when the host waits longer than the kernels run
+  (``decode_sync_wait_us`` > ``decode_kernel_us``), at least the difference of that idling was
+  the device's own (gaps between the kernels of a replayed graph), not the host's.
 """
 
 from __future__ import annotations
@@ -123,25 +129,29 @@ class Event(NamedTuple):
     sync: bool = False  # a host-side call that waits for the device
     transfer: bool = False  # a copy between host and device memory (on the device)
     alloc: bool = False  # a host-side device- or pinned-memory allocation or free
+    start_us: float | None = None  # on the profiler's clock, where the record gives it
 
 
-def events_from_activity(records: Iterable[tuple[str, str, float]]) -> list[Event]:
-    """Events from ``(name, kineto activity type, duration ns)`` records; others are dropped."""
+def events_from_activity(records: Iterable[tuple]) -> list[Event]:
+    """Events from ``(name, kineto activity type, duration ns[, start ns])`` records; others
+    are dropped. A synchronising call keeps its duration: how long the host waited."""
     out = []
-    for name, activity, duration_ns in records:
+    for name, activity, duration_ns, *start in records:
+        start_us = start[0] / 1000 if start and start[0] is not None else None
         if activity in DEVICE_ACTIVITIES:
             out.append(Event(name, duration_ns / 1000, device=True,
-                             transfer=activity == "gpu_memcpy" and bool(_TRANSFER.search(name))))
+                             transfer=activity == "gpu_memcpy" and bool(_TRANSFER.search(name)),
+                             start_us=start_us))
         elif activity in HOST_ACTIVITIES:
             call = _CALL_SUFFIX.sub("", name)
             if call in LAUNCH_CALLS:
-                out.append(Event(name, launch=True))
+                out.append(Event(name, launch=True, start_us=start_us))
             elif call in GRAPH_LAUNCH_CALLS:
-                out.append(Event(name, graph_launch=True))
+                out.append(Event(name, graph_launch=True, start_us=start_us))
             elif call in SYNC_CALLS:
-                out.append(Event(name, sync=True))
+                out.append(Event(name, duration_ns / 1000, sync=True, start_us=start_us))
             elif call in ALLOC_CALLS:
-                out.append(Event(name, alloc=True))
+                out.append(Event(name, alloc=True, start_us=start_us))
     return out
 
 
@@ -157,12 +167,16 @@ class DeviceWork:
     syncs: float = 0.0
     transfers: float = 0.0
     allocs: float = 0.0
+    sync_wait_us: float = 0.0  # the host blocked in synchronising calls
+    span_us: float | None = None  # first record's start to last record's end, where timed
 
 
 def device_work(events: Iterable[Event]) -> DeviceWork:
-    """Sum kernel time, count device ops and launches, and split kernel time by family."""
-    kernel_us = kernels = launches = graphs = syncs = transfers = allocs = 0.0
+    """Sum kernel time, count device ops and launches, split kernel time by family, and sum the
+    host's waits; the span when every event has a start."""
+    kernel_us = kernels = launches = graphs = syncs = transfers = allocs = wait_us = 0.0
     by_family = dict.fromkeys(FAMILIES, 0.0)
+    first, last, timed = float("inf"), float("-inf"), True
     for e in events:
         if e.device:
             kernel_us += e.duration_us
@@ -171,9 +185,16 @@ def device_work(events: Iterable[Event]) -> DeviceWork:
         launches += e.launch
         graphs += e.graph_launch
         syncs += e.sync
+        wait_us += e.duration_us if e.sync else 0.0
         transfers += e.transfer
         allocs += e.alloc
-    return DeviceWork(kernel_us, kernels, launches, graphs, by_family, syncs, transfers, allocs)
+        if e.start_us is None:
+            timed = False
+        else:
+            first, last = min(first, e.start_us), max(last, e.start_us + e.duration_us)
+    span = last - first if timed and last >= first else None
+    return DeviceWork(kernel_us, kernels, launches, graphs, by_family, syncs, transfers, allocs,
+                      wait_us, span)
 
 
 def per_unit(longer: DeviceWork, shorter: DeviceWork, units: int) -> DeviceWork:
@@ -190,7 +211,10 @@ def per_unit(longer: DeviceWork, shorter: DeviceWork, units: int) -> DeviceWork:
                                         shorter.by_family.get(f, 0.0)))
                        for f in FAMILIES},
                       diff(longer.syncs, shorter.syncs), diff(longer.transfers, shorter.transfers),
-                      diff(longer.allocs, shorter.allocs))
+                      diff(longer.allocs, shorter.allocs),
+                      diff(longer.sync_wait_us, shorter.sync_wait_us),
+                      None if longer.span_us is None or shorter.span_us is None
+                      else diff(longer.span_us, shorter.span_us))
 
 
 Profile = Callable[[Callable[[], Any]], list[Event]]
@@ -250,7 +274,12 @@ def _metrics(steps: list[DeviceWork], prefill_us: list[float],
         "decode_syncs": metric("decode_syncs", [s.syncs for s in steps], "exact"),
         "decode_copies": metric("decode_copies", [s.transfers for s in steps], "exact"),
         "decode_allocs": metric("decode_allocs", [s.allocs for s in steps], "exact"),
+        "decode_sync_wait_us": metric("decode_sync_wait_us",
+                                      [max(0.0, s.sync_wait_us) for s in steps], "fixed"),
     }
+    if all(s.span_us is not None for s in steps):
+        out["decode_host_busy_us"] = metric(
+            "decode_host_busy_us", [max(0.0, s.span_us - s.sync_wait_us) for s in steps], "fixed")
     for fam in FAMILIES:
         out[f"kernel_us_{fam}"] = metric(f"kernel_us_{fam}", [s.by_family[fam] for s in steps],
                                          "fixed")
