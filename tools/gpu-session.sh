@@ -47,6 +47,14 @@ fsess() { mkdir -p $R/fresh; BASE=$R/fresh sess "$@"; }
 # compare compile time with a pinned session, whose inductor workers start before the pin).
 MAPM=${MAPM:-fp16,bf16,nf4,awq,int8wo,int4wo,fp8wo,fp8dq}; MAPK=${MAPK:-generate and bs1 or prefill and len128}
 mapsess() { local name=$1 size=$2 mode=$3; shift 3; sess $name --qb-scenario decode-128 --qb-model synthetic:qwen2.5-$size-instruct --qb-modes $mode --qb-methods $MAPM -k "$MAPK" --qb-interleave "$@"; }
+# Which of an earlier method's passes makes the next one's host time dearer (issue 24; BF16 compiled
+# after FP16 paid 1.8-2.7x FP16's host time a token with the same kernels and Python calls):
+# "orderab 0.5b compiled" runs FP16 then BF16 with the work pass whole, without the CUDA profiler
+# and without the Python-call count (quantbench.testing.nowork), then BF16 alone in its process.
+orderab() { local size=$1 mode=$2 v extra
+  for v in whole profile calls; do extra=; [ $v != whole ] && extra="-p quantbench.testing.nowork --qb-skip-pass $v"
+    NEED=${ONEED:-60} MAPM=fp16,bf16 MAPK='generate and bs1' mapsess o$v-$mode $size $mode $extra; done
+  NEED=${ONEED:-60} MAPM=bf16 MAPK='generate and bs1' mapsess oalone-$mode $size $mode; }
 # Same-host A/B with --pairs auto, FP16 batch-1 generate (issue 19): "abauto abI", and
 # "MAXP=3 abauto abS --head-args '-p quantbench.testing.slowdown --qb-slowdown 0.25'"; ARGS go to ab.
 abauto() { local name=$1; shift; step $name python3 -m quantbench ab --base python3 --head python3 --pairs auto \
