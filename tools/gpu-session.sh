@@ -50,9 +50,13 @@ mapsess() { local name=$1 size=$2 mode=$3; shift 3; sess $name --qb-scenario dec
 # Which of an earlier method's passes makes the next one's host time dearer (issue 24; BF16 compiled
 # after FP16 paid 1.8-2.7x FP16's host time a token with the same kernels and Python calls):
 # "orderab 0.5b compiled" runs FP16 then BF16 with the work pass whole, without the CUDA profiler
-# and without the Python-call count (quantbench.testing.nowork), then BF16 alone in its process.
+# and without the Python-call count (quantbench.testing.nowork), with CUPTI torn down after each
+# primed trace (quantbench.testing.teardown: are the counts whole, is the cost gone?), then BF16
+# alone in its process.
 orderab() { local size=$1 mode=$2 v extra
-  for v in whole profile calls; do extra=; [ $v != whole ] && extra="-p quantbench.testing.nowork --qb-skip-pass $v"
+  for v in whole profile calls teardown; do case $v in whole) extra= ;;
+      teardown) extra="-p quantbench.testing.teardown --qb-teardown-cupti" ;;
+      *) extra="-p quantbench.testing.nowork --qb-skip-pass $v" ;; esac
     NEED=${ONEED:-60} MAPM=fp16,bf16 MAPK='generate and bs1' mapsess o$v-$mode $size $mode $extra; done
   NEED=${ONEED:-60} MAPM=bf16 MAPK='generate and bs1' mapsess oalone-$mode $size $mode; }
 # Same-host A/B with --pairs auto, FP16 batch-1 generate (issue 19): "abauto abI", and

@@ -1,0 +1,94 @@
+"""Test-only pytest plugin: CUPTI torn down after every profiled call, each trace primed first.
+
+Load it with ``-p quantbench.testing.teardown`` to try, on a GPU, whether the cost a method pays
+for being measured after another one's CUDA profiler pass (docs/findings.md, "The method
+measured second pays more host time") goes when Kineto releases CUPTI after each trace
+(``TEARDOWN_CUPTI=1``; pytorch/pytorch#144455 reports training 10-20 % slower after a finished
+trace without it). On lease F (docs/results/h200-2026-12-02c) that setting alone broke the work
+counters: each trace lost some of its first records to CUPTI re-attaching, so the N-token and
+1-token profiles lost different numbers (kernels per token 1,029 -> 1,099.73). Here every trace
+first runs ``PRIME`` rounds of a one-element add and a CUDA event synchronisation, and every
+record that starts before the end of the last primer synchronisation is dropped, so what a
+re-attach loses is the primer's. The measured call must not synchronise on CUDA events itself
+(the profiled ``generate`` calls do not: their step hook does nothing).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence
+
+import pytest
+
+PRIME = 3
+PRIMER_SYNC = "cudaEventSynchronize"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("quantbench").addoption(
+        "--qb-teardown-cupti", dest="qb_teardown_cupti", action="store_true", default=False,
+        help="test only: tear CUPTI down after every profiled call (TEARDOWN_CUPTI=1), each "
+             "trace primed so the records a re-attach loses are the primer's")
+
+
+def after_primer(records: Sequence[tuple[str, str, int, int | None]]) -> list[tuple]:
+    """The records that start at or after the end of the last primer synchronisation."""
+    ends = [start + duration for name, _, duration, start in records
+            if name.startswith(PRIMER_SYNC) and start is not None]
+    if not ends:
+        raise RuntimeError(f"no {PRIMER_SYNC} record in the trace: the primer was lost as well")
+    cut = max(ends)
+    return [r for r in records if r[3] is not None and r[3] >= cut]
+
+
+def primed_activity(fn: Callable[[], Any]) -> list[tuple]:
+    """``compat.cuda_activity``'s records of ``fn``, the trace primed and the primer's records cut."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from quantbench.compat.torch_internals import activity_type
+
+    x = torch.zeros(1, device="cuda")
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(PRIME):
+            x.add_(1)
+            done = torch.cuda.Event()
+            done.record()
+            done.synchronize()
+        fn()
+        torch.cuda.synchronize()
+    return after_primer([(e.name(), activity_type(e), e.duration_ns(), e.start_ns())
+                         for e in prof.profiler.kineto_results.events()])
+
+
+NOTE = "profiled with CUPTI torn down after each primed trace (quantbench.testing.teardown)"
+
+
+def noted(work_metrics: Callable[..., Any]) -> Callable[..., Any]:
+    """``work_metrics`` whose notes also say how this session profiled."""
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        work, notes = work_metrics(*args, **kwargs)
+        return work, [*notes, NOTE]
+    return wrapped
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("qb_teardown_cupti"):
+        return
+    from quantbench import compat
+    from quantbench.run import runner  # torch: loaded only when the switch is on
+
+    previous_env, original = os.environ.get("TEARDOWN_CUPTI"), compat.cuda_activity
+    original_work = runner.work_metrics
+    os.environ["TEARDOWN_CUPTI"] = "1"
+    compat.cuda_activity = primed_activity
+    runner.work_metrics = noted(original_work)
+
+    def undo() -> None:
+        compat.cuda_activity = original
+        runner.work_metrics = original_work
+        if previous_env is None:
+            os.environ.pop("TEARDOWN_CUPTI", None)
+        else:
+            os.environ["TEARDOWN_CUPTI"] = previous_env
+    config.add_cleanup(undo)

@@ -1,0 +1,80 @@
+"""The test-only ``quantbench.testing.teardown`` plugin: the primer's records are cut from a trace,
+a trace without them is refused, and the switch sets and restores ``TEARDOWN_CUPTI`` and the
+profiler the runner calls."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import pytest
+
+from quantbench import compat
+from quantbench.testing import teardown
+from quantbench.testing.teardown import after_primer, primed_activity
+
+# The primer (two adds, two event synchronisations ending at 30 and 60 ns), then the measured
+# call: a launch at 70 ns, its kernel at 75 ns, a stream synchronisation at 80 ns.
+TRACE = [("add_kernel", "kernel", 5, 2), ("cudaEventSynchronize", "cuda_runtime", 20, 10),
+         ("add_kernel", "kernel", 5, 35), ("cudaEventSynchronize_v2", "cuda_runtime", 20, 40),
+         ("cudaLaunchKernel", "cuda_runtime", 4, 70), ("gemv", "kernel", 50, 75),
+         ("cudaStreamSynchronize", "cuda_runtime", 60, 80)]
+
+
+def test_the_primers_records_are_cut_and_the_calls_kept() -> None:
+    assert after_primer(TRACE) == TRACE[4:]
+
+
+def test_a_record_without_a_start_is_dropped() -> None:
+    assert after_primer([*TRACE, ("gemv", "kernel", 50, None)]) == TRACE[4:]
+
+
+def test_a_trace_that_lost_the_primer_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="no cudaEventSynchronize record in the trace"):
+        after_primer(TRACE[4:])
+
+
+class Config:
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.cleanups: list[Callable[[], Any]] = []
+
+    def getoption(self, name: str) -> bool:
+        assert name == "qb_teardown_cupti"
+        return self.on
+
+    def add_cleanup(self, fn: Callable[[], Any]) -> None:
+        self.cleanups.append(fn)
+
+
+@pytest.mark.parametrize("before", [None, "0"])
+def test_the_switch_sets_and_restores(monkeypatch: pytest.MonkeyPatch, before: str | None) -> None:
+    if before is None:
+        monkeypatch.delenv("TEARDOWN_CUPTI", raising=False)
+    else:
+        monkeypatch.setenv("TEARDOWN_CUPTI", before)
+    from quantbench.run import runner
+
+    original, work = compat.cuda_activity, runner.work_metrics
+    config = Config(True)
+    teardown.pytest_configure(config)  # type: ignore[arg-type]
+    assert os.environ["TEARDOWN_CUPTI"] == "1" and compat.cuda_activity is primed_activity
+    assert runner.work_metrics is not work
+    for undo in config.cleanups:
+        undo()
+    assert os.environ.get("TEARDOWN_CUPTI") == before and compat.cuda_activity is original
+    assert runner.work_metrics is work
+
+
+def test_the_work_pass_says_how_it_profiled() -> None:
+    wrapped = teardown.noted(lambda *a, **k: ({"decode_kernel_us": 1.0}, ["a note"]))
+    assert wrapped(1, 2) == ({"decode_kernel_us": 1.0}, ["a note", teardown.NOTE])
+
+
+def test_off_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TEARDOWN_CUPTI", raising=False)
+    original = compat.cuda_activity
+    config = Config(False)
+    teardown.pytest_configure(config)  # type: ignore[arg-type]
+    assert "TEARDOWN_CUPTI" not in os.environ and compat.cuda_activity is original
+    assert config.cleanups == []
