@@ -29,6 +29,12 @@ def test_a_record_without_a_start_is_dropped() -> None:
     assert after_primer([*TRACE, ("gemv", "kernel", 50, None)]) == TRACE[4:]
 
 
+def test_a_trace_without_gpu_records_is_refused() -> None:
+    host_only = [r for r in TRACE if r[1] != "kernel"]
+    with pytest.raises(RuntimeError, match="no kernel record after the primer"):
+        after_primer(host_only)
+
+
 def test_a_trace_that_lost_the_primer_is_refused() -> None:
     with pytest.raises(RuntimeError, match="no cudaEventSynchronize record in the trace"):
         after_primer(TRACE[4:])

@@ -32,13 +32,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def after_primer(records: Sequence[tuple[str, str, int, int | None]]) -> list[tuple]:
-    """The records that start at or after the end of the last primer synchronisation."""
+    """The records that start at or after the end of the last primer synchronisation; a trace
+    with no kernel among them is refused rather than read as no GPU work."""
     ends = [start + duration for name, _, duration, start in records
             if name.startswith(PRIMER_SYNC) and start is not None]
     if not ends:
         raise RuntimeError(f"no {PRIMER_SYNC} record in the trace: the primer was lost as well")
     cut = max(ends)
-    return [r for r in records if r[3] is not None and r[3] >= cut]
+    kept = [r for r in records if r[3] is not None and r[3] >= cut]
+    if not any(activity == "kernel" for _, activity, _, _ in kept):
+        # Kineto starts a trace without GPU activities when a previous teardown has not finished.
+        raise RuntimeError("no kernel record after the primer: the trace ran without GPU activities")
+    return kept
 
 
 def primed_activity(fn: Callable[[], Any]) -> list[tuple]:
