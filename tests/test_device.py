@@ -321,6 +321,12 @@ def test_cpu_engine_is_not_profiled() -> None:
     assert CPU_NOTE == "device time: not measured on the CPU"
 
 
+def test_a_profile_without_kernels_is_an_error_not_free_gpu_work() -> None:
+    engine = FakeGpuEngine()
+    with pytest.raises(MeasurementError, match="the CUDA profiler recorded no kernels"):
+        device_metrics(engine, PROMPT, 5, decode_step_ms=1.0, profile=lambda fn: (fn(), [])[1])
+
+
 def test_short_generation_and_too_few_tokens_are_errors() -> None:
     engine = FakeGpuEngine(short_by=1)
     with pytest.raises(MeasurementError, match="produced 4 tokens, expected 5"):

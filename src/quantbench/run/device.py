@@ -253,6 +253,9 @@ def device_metrics(engine: Any, prompt: Any, new_tokens: int, decode_step_ms: fl
         many = device_work(profile(lambda: _generate(engine, prompt, new_tokens)))
         one = device_work(profile(lambda: _generate(engine, prompt, 1)))
         prefill = device_work(profile(lambda: engine.prefill(prompt)))
+        if not (many.kernels and prefill.kernels):  # else "no GPU work" would pass as a gain
+            raise MeasurementError("the CUDA profiler recorded no kernels for a generate call or a "
+                                   "prefill (is another profiler holding CUPTI?)")
         steps.append(per_unit(many, one, new_tokens - 1))
         prefill_us.append(prefill.kernel_us / prompt_tokens)
     return _metrics(steps, prefill_us, decode_step_ms)
