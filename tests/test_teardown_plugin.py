@@ -11,7 +11,7 @@ import pytest
 
 from quantbench import compat
 from quantbench.testing import teardown
-from quantbench.testing.teardown import after_primer, primed_activity
+from quantbench.testing.teardown import after_primer, primed
 
 # The primer (two adds, two event synchronisations ending at 30 and 60 ns), then the measured
 # call: a launch at 70 ns, its kernel at 75 ns, a stream synchronisation at 80 ns.
@@ -64,12 +64,25 @@ def test_the_switch_sets_and_restores(monkeypatch: pytest.MonkeyPatch, before: s
     original, work = compat.cuda_activity, runner.work_metrics
     config = Config(True)
     teardown.pytest_configure(config)  # type: ignore[arg-type]
-    assert os.environ["TEARDOWN_CUPTI"] == "1" and compat.cuda_activity is primed_activity
+    assert os.environ["TEARDOWN_CUPTI"] == "1" and compat.cuda_activity is not original
     assert runner.work_metrics is not work
     for undo in config.cleanups:
         undo()
     assert os.environ.get("TEARDOWN_CUPTI") == before and compat.cuda_activity is original
     assert runner.work_metrics is work
+
+
+def test_each_trace_is_primed_inside_it_and_the_primer_cut() -> None:
+    seen: dict[str, Any] = {}
+
+    def activity(fn: Callable[[], Any], before: Callable[[], Any] | None = None) -> list[tuple]:
+        seen["before"] = before
+        fn()
+        return TRACE
+
+    ran: list[int] = []
+    assert primed(activity)(lambda: ran.append(1)) == TRACE[4:]
+    assert seen["before"] is teardown.prime and ran == [1]
 
 
 def test_the_work_pass_says_how_it_profiled() -> None:

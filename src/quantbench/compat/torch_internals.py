@@ -39,14 +39,17 @@ def dynamo_counts(on_gpu: bool) -> dict[str, Any]:
 # "gpu_memset", "cuda_runtime", "cuda_driver", "gpu_user_annotation", ...) and ``duration_ns()``.
 # The public ``profile.events()`` first builds a FunctionEvent tree over every record, which is slow
 # for the ~10^5 kernels of one generation.
-def cuda_activity(fn: Callable[[], Any]) -> list[tuple[str, str, int]]:
+def cuda_activity(fn: Callable[[], Any],
+                  before: Callable[[], Any] | None = None) -> list[tuple[str, str, int, int | None]]:
     """Run ``fn`` under torch.profiler's CUDA activity (kernels, copies, runtime and driver calls)
     and return each record's name, kineto activity type, duration and start in ns (the start
-    ``None`` where this torch's records lack it)."""
+    ``None`` where this torch's records lack it); ``before`` runs first inside the same trace."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        if before is not None:
+            before()
         fn()
         torch.cuda.synchronize()
     return [(e.name(), activity_type(e), e.duration_ns(),

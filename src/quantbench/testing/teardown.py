@@ -46,24 +46,23 @@ def after_primer(records: Sequence[tuple[str, str, int, int | None]]) -> list[tu
     return kept
 
 
-def primed_activity(fn: Callable[[], Any]) -> list[tuple]:
-    """``compat.cuda_activity``'s records of ``fn``, the trace primed and the primer's records cut."""
+def prime() -> None:
+    """``PRIME`` rounds of a one-element add and a CUDA event synchronisation."""
     import torch
-    from torch.profiler import ProfilerActivity, profile
-
-    from quantbench.compat.torch_internals import activity_type
 
     x = torch.zeros(1, device="cuda")
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(PRIME):
-            x.add_(1)
-            done = torch.cuda.Event()
-            done.record()
-            done.synchronize()
-        fn()
-        torch.cuda.synchronize()
-    return after_primer([(e.name(), activity_type(e), e.duration_ns(), e.start_ns())
-                         for e in prof.profiler.kineto_results.events()])
+    for _ in range(PRIME):
+        x.add_(1)
+        done = torch.cuda.Event()
+        done.record()
+        done.synchronize()
+
+
+def primed(cuda_activity: Callable[..., list[tuple]]) -> Callable[[Callable[[], Any]], list[tuple]]:
+    """``cuda_activity`` with each trace primed and the primer's records cut."""
+    def activity(fn: Callable[[], Any]) -> list[tuple]:
+        return after_primer(cuda_activity(fn, before=prime))
+    return activity
 
 
 NOTE = "profiled with CUPTI torn down after each primed trace (quantbench.testing.teardown)"
@@ -86,7 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
     previous_env, original = os.environ.get("TEARDOWN_CUPTI"), compat.cuda_activity
     original_work = runner.work_metrics
     os.environ["TEARDOWN_CUPTI"] = "1"
-    compat.cuda_activity = primed_activity
+    compat.cuda_activity = primed(original)
     runner.work_metrics = noted(original_work)
 
     def undo() -> None:
