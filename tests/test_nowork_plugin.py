@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from quantbench.run import work_pass
-from quantbench.testing.nowork import skipping
+from quantbench.run import runner, work_pass
+from quantbench.testing import nowork
 from test_sessions import run_session
 
 
@@ -31,11 +31,30 @@ def test_only_the_parts_not_skipped_run(monkeypatch: pytest.MonkeyPatch, skip: s
 
     monkeypatch.setattr(work_pass, "device_metrics", profile)
     monkeypatch.setattr(work_pass, "python_calls_per_step", count)
-    work, notes = skipping(skip)(object(), object(), 64, 5.0, "cuda")
+    config = Config(skip)
+    nowork.pytest_configure(config)  # type: ignore[arg-type]
+    work, notes = runner.work_metrics(object(), object(), 64, 5.0, "cuda")
     assert calls == ran
     figures = {"profile": "decode_kernel_us", "calls": "decode_py_calls"}
     assert set(work) == {figures[part] for part in ran}
     assert notes == [f"work pass without its {left} (quantbench.testing.nowork)"]
+    for undo in config.cleanups:
+        undo()
+    assert work_pass.device_metrics is profile and work_pass.python_calls_per_step is count
+    assert runner.work_metrics is work_pass.work_metrics
+
+
+class Config:
+    def __init__(self, skip: str | None) -> None:
+        self.skip = skip
+        self.cleanups: list[Any] = []
+
+    def getoption(self, name: str) -> str | None:
+        assert name == "qb_skip_pass"
+        return self.skip
+
+    def add_cleanup(self, fn: Any) -> None:
+        self.cleanups.append(fn)
 
 
 def test_a_session_without_the_call_count_records_none_and_says_why(tmp_path: Path) -> None:

@@ -85,9 +85,17 @@ def test_each_trace_is_primed_inside_it_and_the_primer_cut() -> None:
     assert seen["before"] is teardown.prime and ran == [1]
 
 
-def test_the_work_pass_says_how_it_profiled() -> None:
-    wrapped = teardown.noted(lambda *a, **k: ({"decode_kernel_us": 1.0}, ["a note"]))
-    assert wrapped(1, 2) == ({"decode_kernel_us": 1.0}, ["a note", teardown.NOTE])
+def test_the_work_pass_says_how_it_profiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    from quantbench.run import runner
+
+    monkeypatch.setattr(runner, "work_metrics", lambda *a, **k: ({"decode_kernel_us": 1.0}, ["a note"]))
+    monkeypatch.setattr(compat, "cuda_activity", compat.cuda_activity)
+    monkeypatch.delenv("TEARDOWN_CUPTI", raising=False)
+    config = Config(True)
+    teardown.pytest_configure(config)  # type: ignore[arg-type]
+    assert runner.work_metrics(1, 2) == ({"decode_kernel_us": 1.0}, ["a note", teardown.NOTE])
+    for undo in config.cleanups:
+        undo()
 
 
 def test_off_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

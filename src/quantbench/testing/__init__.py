@@ -7,6 +7,26 @@ from typing import Any, Callable
 import pytest
 
 
+def patch(config: pytest.Config, owner: Any, name: str, value: Any) -> None:
+    """For this pytest session, ``owner.name = value``; the original comes back when it ends."""
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    config.add_cleanup(lambda: setattr(owner, name, original))
+
+
+def note_work_pass(config: pytest.Config, note: str) -> None:
+    """For this pytest session, every generate case's notes end with ``note`` (how a test plugin
+    changed its work pass), so the record says what it was measured under."""
+    from quantbench.run import runner  # torch: loaded only by a plugin that is switched on
+
+    work_metrics = runner.work_metrics
+
+    def noted(*args: Any, **kwargs: Any) -> Any:
+        work, notes = work_metrics(*args, **kwargs)
+        return work, [*notes, note]
+    patch(config, runner, "work_metrics", noted)
+
+
 def after_each_load(config: pytest.Config, change: Callable[[Any], Any]) -> None:
     """For this pytest session, call ``change(model)`` on every model the runner loads (a fault
     plugin's hook), and undo the patch when the session ends."""
@@ -19,8 +39,7 @@ def after_each_load(config: pytest.Config, change: Callable[[Any], Any]) -> None
         change(loaded.model)
         return loaded
 
-    Runner.load = load  # type: ignore[method-assign]
-    config.add_cleanup(lambda: setattr(Runner, "load", original))
+    patch(config, Runner, "load", load)
 
 
 def when_set(config: pytest.Config, dest: str, change: Callable[[Any, Any], Any]) -> None:

@@ -11,9 +11,9 @@ leaves the cost behind. The skipped figures are simply absent from the record.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+
+from quantbench.testing import note_work_pass, patch
 
 CHOICES = ("profile", "calls", "both")
 
@@ -25,32 +25,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "(calls) or both from every generate case's work pass")
 
 
-def skipping(skip: str) -> Any:
-    """A stand-in for ``run.work_pass.work_metrics`` that leaves out the ``skip`` part."""
-    from quantbench.run import work_pass
-
-    def work_metrics(engine: Any, prompt: Any, new_tokens: int, step_ms: float,
-                     device: str) -> tuple[dict[str, Any], list[str]]:
-        work: dict[str, Any] = {}
-        if skip == "calls":
-            work = work_pass.device_metrics(engine, prompt, min(work_pass.PROFILE_TOKENS, new_tokens),
-                                            step_ms)
-        if skip == "profile":
-            calls = work_pass.python_calls_per_step(engine, prompt,
-                                                    min(work_pass.HOST_CALL_TOKENS, new_tokens))
-            if calls is not None:
-                work["decode_py_calls"] = calls
-        return work, [f"work pass without its {'passes' if skip == 'both' else skip} "
-                      "(quantbench.testing.nowork)"]
-    return work_metrics
-
-
 def pytest_configure(config: pytest.Config) -> None:
     skip = config.getoption("qb_skip_pass")
     if not skip:
         return
-    from quantbench.run import runner  # torch: loaded only when the switch is on
+    from quantbench.run import work_pass  # torch: loaded only when the switch is on
 
-    original = runner.work_metrics
-    runner.work_metrics = skipping(skip)
-    config.add_cleanup(lambda: setattr(runner, "work_metrics", original))
+    if skip in ("profile", "both"):
+        patch(config, work_pass, "device_metrics", lambda *args, **kwargs: {})
+    if skip in ("calls", "both"):
+        patch(config, work_pass, "python_calls_per_step", lambda *args, **kwargs: None)
+    note_work_pass(config, f"work pass without its {'passes' if skip == 'both' else skip} "
+                           "(quantbench.testing.nowork)")

@@ -20,6 +20,8 @@ from typing import Any, Callable, Sequence
 
 import pytest
 
+from quantbench.testing import note_work_pass, patch
+
 PRIME = 3
 PRIMER_SYNC = "cudaEventSynchronize"
 
@@ -68,31 +70,19 @@ def primed(cuda_activity: Callable[..., list[tuple]]) -> Callable[[Callable[[], 
 NOTE = "profiled with CUPTI torn down after each primed trace (quantbench.testing.teardown)"
 
 
-def noted(work_metrics: Callable[..., Any]) -> Callable[..., Any]:
-    """``work_metrics`` whose notes also say how this session profiled."""
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        work, notes = work_metrics(*args, **kwargs)
-        return work, [*notes, NOTE]
-    return wrapped
-
-
 def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("qb_teardown_cupti"):
         return
     from quantbench import compat
-    from quantbench.run import runner  # torch: loaded only when the switch is on
 
-    previous_env, original = os.environ.get("TEARDOWN_CUPTI"), compat.cuda_activity
-    original_work = runner.work_metrics
+    previous = os.environ.get("TEARDOWN_CUPTI")
     os.environ["TEARDOWN_CUPTI"] = "1"
-    compat.cuda_activity = primed(original)
-    runner.work_metrics = noted(original_work)
 
-    def undo() -> None:
-        compat.cuda_activity = original
-        runner.work_metrics = original_work
-        if previous_env is None:
+    def restore() -> None:
+        if previous is None:
             os.environ.pop("TEARDOWN_CUPTI", None)
         else:
-            os.environ["TEARDOWN_CUPTI"] = previous_env
-    config.add_cleanup(undo)
+            os.environ["TEARDOWN_CUPTI"] = previous
+    config.add_cleanup(restore)
+    patch(config, compat, "cuda_activity", primed(compat.cuda_activity))
+    note_work_pass(config, NOTE)
