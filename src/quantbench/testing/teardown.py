@@ -11,6 +11,8 @@ first runs ``PRIME`` rounds of a one-element add and a CUDA event synchronisatio
 record that starts before the end of the last primer synchronisation is dropped, so what a
 re-attach loses is the primer's. The measured call must not synchronise on CUDA events itself
 (the profiled ``generate`` calls do not: their step hook does nothing).
+On lease AB (docs/results/h200-2026-12-04g, 0.5B compiled) even the primer's records were lost in
+both cases' traces, and both were refused: the plugin stays as the probe that showed it.
 """
 
 from __future__ import annotations
