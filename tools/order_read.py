@@ -9,22 +9,25 @@ the test plugins. A figure a session did not measure reads "-".
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+from quantbench.session import Session, SessionError
 
 FIGURES = ("decode_tps", "decode_kernel_us", "decode_host_us", "decode_sync_wait_us",
            "decode_host_busy_us", "decode_kernels", "decode_py_calls")
 
 
 def lines(folder: Path) -> list[str]:
-    data = json.loads((folder / "session.json").read_text())
+    try:
+        session = Session.read(folder / "session.json")
+    except SessionError as exc:
+        raise SystemExit(str(exc)) from None
     out = []
-    for row in data["results"]:
-        metrics = row["metrics"]
-        cells = [f"{metrics[f]['median']:,.1f}" if f in metrics else "-" for f in FIGURES]
-        notes = [n for n in row["notes"] if "quantbench.testing" in n]
-        out.append("  ".join([folder.name, row["method"], *cells, *notes]))
+    for row in session.results:
+        cells = [f"{row.metrics[f].median:,.1f}" if f in row.metrics else "-" for f in FIGURES]
+        notes = [n for n in row.notes if "quantbench.testing" in n]
+        out.append("  ".join([folder.name, row.method, *cells, *notes]))
     return out
 
 
