@@ -48,6 +48,7 @@ class Config:
     def __init__(self, skip: str | None) -> None:
         self.skip = skip
         self.cleanups: list[Any] = []
+        self.stash = pytest.Stash()
 
     def getoption(self, name: str) -> str | None:
         assert name == "qb_skip_pass"

@@ -44,6 +44,7 @@ class Config:
     def __init__(self, on: bool) -> None:
         self.on = on
         self.cleanups: list[Callable[[], Any]] = []
+        self.stash = pytest.Stash()
 
     def getoption(self, name: str) -> bool:
         assert name == "qb_teardown_cupti"

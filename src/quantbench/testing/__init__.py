@@ -7,11 +7,21 @@ from typing import Any, Callable
 import pytest
 
 
+_PATCHES = pytest.StashKey[pytest.MonkeyPatch]()
+
+
+def patches(config: pytest.Config) -> pytest.MonkeyPatch:
+    """This pytest session's ``MonkeyPatch``: what a test plugin changes through it (attributes,
+    environment variables) comes back when the session ends."""
+    if _PATCHES not in config.stash:
+        config.stash[_PATCHES] = pytest.MonkeyPatch()
+        config.add_cleanup(config.stash[_PATCHES].undo)
+    return config.stash[_PATCHES]
+
+
 def patch(config: pytest.Config, owner: Any, name: str, value: Any) -> None:
     """For this pytest session, ``owner.name = value``; the original comes back when it ends."""
-    original = getattr(owner, name)
-    setattr(owner, name, value)
-    config.add_cleanup(lambda: setattr(owner, name, original))
+    patches(config).setattr(owner, name, value)
 
 
 def note_work_pass(config: pytest.Config, note: str) -> None:

@@ -17,12 +17,11 @@ both cases' traces, and both were refused: the plugin stays as the probe that sh
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable, Sequence
 
 import pytest
 
-from quantbench.testing import note_work_pass, patch
+from quantbench.testing import note_work_pass, patch, patches
 
 PRIME = 3
 PRIMER_SYNC = "cudaEventSynchronize"
@@ -77,14 +76,6 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from quantbench import compat
 
-    previous = os.environ.get("TEARDOWN_CUPTI")
-    os.environ["TEARDOWN_CUPTI"] = "1"
-
-    def restore() -> None:
-        if previous is None:
-            os.environ.pop("TEARDOWN_CUPTI", None)
-        else:
-            os.environ["TEARDOWN_CUPTI"] = previous
-    config.add_cleanup(restore)
+    patches(config).setenv("TEARDOWN_CUPTI", "1")
     patch(config, compat, "cuda_activity", primed(compat.cuda_activity))
     note_work_pass(config, NOTE)
