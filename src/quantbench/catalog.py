@@ -17,7 +17,9 @@ DEFAULT_METHODS = ("fp16", "bf16", "int8", "nf4", "awq")
 METHOD_NAMES = (*DEFAULT_METHODS, "int8vw", "int8wo", "int4wo", "fp8wo", "fp8dq")
 # The method every other one is compared with (quality reference, speed and memory ratios).
 REFERENCE_METHOD = "fp16"
-MODES = ("eager", "compiled")
+# Which loop each mode times: Hugging Face ``generate`` (eager, or compiled with a static cache),
+# or quantbench's own serving-grade loop (``run.decode_loop``: one CUDA graph a decode token).
+MODES = ("eager", "compiled", "graph", "graph-compiled")
 
 
 @dataclass(frozen=True)

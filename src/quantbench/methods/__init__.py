@@ -164,7 +164,8 @@ METHODS: dict[str, Method] = {
     for m in (
         Method("fp16", (), load_fp16),
         Method("bf16", (), load_bf16, half="bf16"),
-        Method("int8", ("bitsandbytes",), load_int8),
+        Method("int8", ("bitsandbytes",), load_int8,
+               uncapturable="bitsandbytes LLM.int8 checks for outlier columns on the host every forward"),
         Method("nf4", ("bitsandbytes",), load_nf4),
         Method("awq", ("awq",), load_awq, cuda_packages=("triton",), prepare=prepare_awq),
         Method("int8vw", ("bitsandbytes",), load_int8vw),

@@ -54,3 +54,6 @@ class Method:
     min_capability: tuple[int, int] | None = None
     # The half-precision dtype its model loads in on a GPU ("fp16" or "bf16"): the activations'.
     half: str = "fp16"
+    # Why its decode step cannot be captured as a CUDA graph, if it cannot: a failed capture in
+    # the graph modes is then a skip with the capture error, not a failure of the method.
+    uncapturable: str | None = None

@@ -25,11 +25,14 @@ class Option:
 
 
 def _default(dest: str) -> str:
+    if dest == "batch_sizes":  # a scenario field
+        return ",".join(map(str, Settings().scenario.batch_sizes))
     value = getattr(Settings(), dest)
     if isinstance(value, tuple):
         return ",".join(map(str, value))
     if dest == "scenario":
         return value.name
+
     if isinstance(value, bool) and dest == "steady":
         return "on" if value else "off"
     return str(value)
@@ -44,6 +47,8 @@ OPTIONS = (
     Option("--qb-device", "device", "auto, cuda or cpu"),
     Option("--qb-scenario", "scenario", f"what is measured: {', '.join(SCENARIOS)}"),
     Option("--qb-modes", "modes", f"comma-separated modes, of {','.join(MODES)}"),
+    Option("--qb-batch-sizes", "batch_sizes", "comma-separated batch sizes of the generate cases, "
+           "e.g. 1,4,16,64 (a scenario field: a baseline made with others is refused)"),
     Option("--qb-time-budget", "time_budget_s", "seconds of measuring per bench case on any "
            "device (overrides time_budget_s and cpu_time_budget_s)", (("type", float),)),
     Option("--qb-tolerance", "tolerance", "allowed relative change before a regression, per "

@@ -31,8 +31,8 @@ RESERVE = 0.25  # share of device memory left free with every interleaved model 
 # twice (beside FP16, then for its own bench after dynamo's reset); on one H200 (2026-12-04,
 # docs/results/h200-2026-12-04d) AWQ's second compile failed inside inductor, and the interleaved
 # rounds of FP16 and four torchao methods at 0.5B took 392 s before any method's own bench.
-COMPILED_NOTE = ("not interleaved: compiled cases run one method at a time (else each "
-                 "compiles twice); ratio to FP16 not paired")
+COMPILED_NOTE = ("not interleaved: compiled and graph cases run one method at a time (else each is "
+                 "built twice); ratio to FP16 not paired")
 
 
 @dataclass
@@ -94,7 +94,7 @@ def interleave_case(runner: Any, batch: int, mode: str,
     """Load the session's methods beside the reference, run interleaved rounds of this generate
     case, free them again and return each method's ratios to the reference."""
     methods = list(runner.settings.methods)
-    if mode == "compiled":
+    if mode != "eager":
         return Ratios(notes={m: [COMPILED_NOTE] for m in methods if m != REFERENCE_METHOD})
     if runner.pool.current is None or runner.pool.current.method != REFERENCE_METHOD:
         line = f"not interleaved: --qb-interleave pairs every method with {REFERENCE_METHOD}, which is not running"

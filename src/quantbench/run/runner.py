@@ -14,11 +14,12 @@ from typing import Any, Callable
 
 from quantbench.catalog import REFERENCE_METHOD
 from quantbench.run.energy import EnergyMeter
+from quantbench.run.decode_loop import GRAPH_MODES, CaptureError, DecodeLoop
 from quantbench.run.engine import compile_metrics, HFEngine
 from quantbench.run.host_probe import launch_overhead_us
 from quantbench.run.measure import Run, generation_metrics, measure_generation, measure_prefill, prefill_metrics
 from quantbench.run.memory import MemoryProbe, memory_metrics, probe_for, release_device_memory
-from quantbench.methods import LoadedModel, LoadError, LoadRequest, Unavailable, unavailable_reason
+from quantbench.methods import METHODS, LoadedModel, LoadError, LoadRequest, Unavailable, unavailable_reason
 from quantbench.run.pool import ModelPool
 from quantbench.run.prompts import PromptBook
 from quantbench.results import CaseResult, Metric
@@ -83,7 +84,7 @@ class Runner:
         self.prompts = PromptBook(self.tokenizer, s.scenario, s.seed, self.device)
         self._engines: dict[tuple[str, str], Any] = {}
         self.reference: Any = None  # the FP16 QualityReference, once captured
-        self.pinned = steady.pin_cpus(self.device, compiles="compiled" in s.modes) if s.steady else None
+        self.pinned = steady.pin_cpus(self.device, compiles=any("compiled" in m for m in s.modes)) if s.steady else None
         if self.loaders is None and self.engine_factory is None:  # a real session, not a test's
             steady.freeze_heap()  # the collections before each case's rounds skip the imports
         self._spun = not s.steady
@@ -98,7 +99,7 @@ class Runner:
 
     def note_run(self, method: str, run: Run, mode: str = "eager") -> None:
         """A case's timed rounds: its warm-up (compiling, in compiled mode) and its measuring."""
-        self.note_time(method, "compile" if mode == "compiled" else "warmup", run.warmup_s)
+        self.note_time(method, "warmup" if mode == "eager" else "compile", run.warmup_s)
         self.note_time(method, "measure", run.measure_s)
 
     def record_parts(self) -> RecordParts:
@@ -163,10 +164,11 @@ class Runner:
         return self._engines[key]
 
     def new_engine(self, model: Any, mode: str) -> Any:
-        """A fresh engine: the factory given, else ``HFEngine``."""
+        """A fresh engine: the factory given, else quantbench's decode loop (graph modes) or
+        ``HFEngine`` (``generate``)."""
         if self.engine_factory is not None:
             return self.engine_factory(model, mode)
-        return HFEngine(model, mode)
+        return DecodeLoop(model, mode) if mode in GRAPH_MODES else HFEngine(model, mode)
 
     def probe_host(self) -> float | None:
         """The host probes, once per session before the first timed case of any kind: the
@@ -211,20 +213,26 @@ class Runner:
         prompts = self.prompts.generation(loaded.model, batch)
         engine = self._engine(loaded, mode)
         self.memory.reset_peak()
-        # Compiled: the first rounds compile and capture graphs; they are timed as compile_s.
+        # Other modes: the first rounds compile and capture graphs; they are timed as compile_s.
         warmup = sc.warmup if mode == "eager" else max(2, sc.warmup)
         shape = (mode, str(getattr(loaded.model, "dtype", "")), batch, prompts[0].length, sc.new_tokens)
         with self.steadied():
-            run = measure_generation(engine, prompts, batch, sc.new_tokens, self.clock,
-                                     self.stop_rule(sc.prompts), warmup, self.energy.read_mj,
-                                     SHORT_WARMUP_TOKENS if shape in self.warm_shapes else None)
+            try:
+                run = measure_generation(engine, prompts, batch, sc.new_tokens, self.clock,
+                                         self.stop_rule(sc.prompts), warmup, self.energy.read_mj,
+                                         SHORT_WARMUP_TOKENS if shape in self.warm_shapes else None)
+            except CaptureError as exc:
+                known = getattr(METHODS.get(loaded.method), "uncapturable", None)
+                if known:  # expected of this method: a skip with the error, never another loop
+                    raise Unavailable(f"{exc} ({known})") from None
+                raise
         if mode == "eager":
             self.warm_shapes.add(shape)
         self.note_run(loaded.method, run, mode)
         metrics = {**generation_metrics(run), **self._memory_metrics(loaded)}
         metrics.update(self._roofline(loaded, batch, prompts[0].length, metrics["decode_tps"].median))
         notes: list[str] = []
-        if mode == "compiled":
+        if mode != "eager":
             compiled, notes = compile_metrics(engine, run)
             metrics.update(compiled)
         if self.engine_factory is None:  # after the timed rounds, in passes of their own
