@@ -55,8 +55,8 @@ class Slots:
     mask: torch.Tensor  # [B, L] attention mask: the prompt's, then 1 as each position fills
     pos: torch.Tensor  # [1] the cache position the next step writes
     pos_ids: torch.Tensor  # [B, 1] the position id of that token (left padding taken out)
-    logits: torch.Tensor | None = None  # the last step's logits (the graph's own output)
-    graph: Any = None  # torch.cuda.CUDAGraph, once captured (never on a CPU)
+    logits: torch.Tensor | None = None  # the last step's logits
+    graph: Callable[[], torch.Tensor] | None = None  # replays the captured step (never on a CPU)
 
 
 def decode_step(model: Any, s: Slots) -> torch.Tensor:
@@ -77,23 +77,24 @@ class DecodeLoop:
     """The ``graph`` and ``graph-compiled`` engines: ``generate``, ``prefill`` and the quality
     hooks the runner asks of an engine, over quantbench's own loop."""
 
-    def __init__(self, model: Any, mode: str) -> None:
+    def __init__(self, model: Any, mode: str, graphs: Any = None) -> None:
         if mode not in GRAPH_MODES:
             raise ValueError(f"unknown decode-loop mode {mode!r}; known: {', '.join(GRAPH_MODES)}")
         self.model = model
         self.mode = mode
         self.device = next(model.parameters()).device
-        self.capture = self.device.type == "cuda"
+        # What captures the step: CUDA graphs on a GPU, none on a CPU (tests pass a fake).
+        self.graphs = graphs if graphs is not None else (
+            CudaGraphs() if self.device.type == "cuda" else None)
         self.last_tokens: torch.Tensor | None = None
         self._slots: dict[tuple[int, int], Slots] = {}
-        self._pool: Any = None
         step = decode_step
         if mode == "graph-compiled":
             compat.reset_dynamo()
             step = torch.compile(decode_step, fullgraph=True, dynamic=False)
         self._step = step
         how = "captured by hand after inductor compiled it" if mode == "graph-compiled" else "captured as is"
-        where = ("one CUDA graph a decode token" if self.capture
+        where = ("one CUDA graph a decode token" if self.graphs is not None
                  else "on the CPU the step runs without capture")
         self.notes = [f"quantbench's decode loop ({mode}): static KV cache, the step {how}; "
                       f"{where}; token and position kept on the device"]
@@ -162,10 +163,7 @@ class DecodeLoop:
 
     def _advance(self, s: Slots) -> torch.Tensor:
         """One decode step: the graph replayed, or on a CPU the step itself; its logits."""
-        if s.graph is not None:
-            s.graph.replay()
-        else:
-            s.logits = self._step(self.model, s)
+        s.logits = s.graph() if s.graph is not None else self._step(self.model, s)
         return s.logits
 
     def _ready(self, prompt: Prompt, new_tokens: int) -> Slots:
@@ -185,36 +183,58 @@ class DecodeLoop:
                   mask=torch.zeros(batch, length, dtype=torch.long, device=dev),
                   pos=torch.zeros(1, dtype=torch.long, device=dev),
                   pos_ids=torch.zeros(batch, 1, dtype=torch.long, device=dev))
-        if self.capture:
+        if self.graphs is not None:
             self._capture(s, prompt)
         return s
 
     def _capture(self, s: Slots, prompt: Prompt) -> None:
-        """Warm the step up on a side stream, capture it, and check that replaying it decodes the
-        tokens the uncaptured step does."""
+        """Warm the step up, capture it, and check that replaying it decodes the tokens the
+        uncaptured step does."""
         room = s.seq.shape[1] - prompt.length - 2  # steps the cache holds after the prefill
         steps = min(CHECK_TOKENS, room)
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
+
+        def warm() -> None:
+            self._prefill(s, prompt)
+            for _ in range(min(max(WARM_STEPS, steps), room)):
+                self._advance(s)
+
         try:
-            with torch.cuda.stream(side):
-                self._prefill(s, prompt)
-                for _ in range(min(max(WARM_STEPS, steps), room)):
-                    self._advance(s)
-            torch.cuda.current_stream().wait_stream(side)
+            self.graphs.warm(warm)
             expected = s.seq[:, prompt.length:prompt.length + steps + 1].clone()
-            self._pool = self._pool or torch.cuda.graph_pool_handle()
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
-                s.logits = self._step(self.model, s)
+            replay = self.graphs.capture(lambda: self._step(self.model, s))
         except Exception as exc:
             raise CaptureError(f"not captured: {one_line(exc, 300)}") from None
-        s.graph = graph
         self._prefill(s, prompt)
         for _ in range(steps):
-            graph.replay()
-        got = s.seq[:, prompt.length:prompt.length + steps + 1]
-        if not torch.equal(got, expected):
-            s.graph = None
+            replay()
+        if not torch.equal(s.seq[:, prompt.length:prompt.length + steps + 1], expected):
             raise CaptureError("not captured: the replayed graph decoded other tokens than the "
                                "step run without capture (host state frozen into the graph)")
+        s.graph = replay
+
+
+class CudaGraphs:
+    """``torch.cuda.CUDAGraph`` capture, every graph of one loop in one memory pool."""
+
+    def __init__(self) -> None:
+        self.pool: Any = None
+
+    def warm(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on a side stream, as capture needs (lazy allocations, autotuning, compiling)."""
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            fn()
+        torch.cuda.current_stream().wait_stream(side)
+
+    def capture(self, fn: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+        """Capture ``fn`` (nothing runs); the returned call replays it and gives its output."""
+        self.pool = self.pool or torch.cuda.graph_pool_handle()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool):
+            out = fn()
+
+        def replay() -> torch.Tensor:
+            graph.replay()
+            return out
+        return replay
