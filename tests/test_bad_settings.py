@@ -53,8 +53,8 @@ def test_an_unknown_method_is_refused_where_it_was_given_naming_the_known_ones()
         f"pyproject.toml [tool.quantbench] methods: unknown method 'FP16'; known methods: {KNOWN_METHODS}")
     assert _error({}, {"methods": "nf44"}) == (
         f"--qb-methods: unknown method 'nf44' (did you mean 'nf4'?); known methods: {KNOWN_METHODS}")
-    assert _error({"modes": "eager, graph"}, {}) == (
-        "pyproject.toml [tool.quantbench] modes: unknown mode 'graph'; known modes: eager, compiled")
+    assert _error({"modes": "eager, turbo"}, {}) == (
+        f"pyproject.toml [tool.quantbench] modes: unknown mode 'turbo'; known modes: {', '.join(catalog.MODES)}")
 
 
 def test_names_checks_against_the_names_it_is_given() -> None:

@@ -15,16 +15,16 @@ pytest.importorskip("torchao")
 
 
 def test_compiled_mode_on_the_cpu(tmp_path: Path) -> None:
-    session = run_session(tmp_path / "cache", tmp_path, "--qb-modes", "eager,compiled",
+    session = run_session(tmp_path / "cache", tmp_path, "--qb-modes", "eager,generate-compiled",
                           "--qb-methods", "fp16,int8wo,nf4,awq", "-k", "bs1")
     assert session.code == 0, session.output[-3000:]
     data = session.data
     order = [(r["mode"], r["method"]) for r in data["results"]]
     assert order == [("eager", "fp16"), ("eager", "int8wo"), ("eager", "nf4"), ("eager", "awq"),
-                     ("compiled", "fp16"), ("compiled", "int8wo"), ("compiled", "nf4"),
-                     ("compiled", "awq")]
+                     ("generate-compiled", "fp16"), ("generate-compiled", "int8wo"), ("generate-compiled", "nf4"),
+                     ("generate-compiled", "awq")]
     assert data["loads"] == {"fp16": 2, "int8wo": 2, "nf4": 2, "awq": 2}  # once per mode
-    compiled = {r["method"]: r for r in data["results"] if r["mode"] == "compiled"}
+    compiled = {r["method"]: r for r in data["results"] if r["mode"] == "generate-compiled"}
     for method in ("fp16", "int8wo", "awq"):  # dense, torchao and autoawq weights compile whole
         metrics = compiled[method]["metrics"]
         assert metrics["graph_breaks"]["median"] == 0
@@ -47,11 +47,11 @@ def test_quality_in_a_compiled_only_session(tmp_path: Path) -> None:
     """Without an eager run, FP16 still captures the reference (eagerly), and every method's
     compiled engine is judged on both checks: its own greedy tokens and its logits teacher-forced
     on FP16's tokens through the compiled graphs."""
-    session = run_session(tmp_path / "cache", tmp_path, "--qb-modes", "compiled",
+    session = run_session(tmp_path / "cache", tmp_path, "--qb-modes", "generate-compiled",
                           "--qb-methods", "fp16,int8wo", "-k", "quality")
     assert session.code == 0, session.output[-3000:]
     rows = {r["method"]: r for r in session.data["results"]}
-    assert {(r["mode"], r["case"]) for r in rows.values()} == {("compiled", "quality")}
+    assert {(r["mode"], r["case"]) for r in rows.values()} == {("generate-compiled", "quality")}
     fp16, int8wo = rows["fp16"]["metrics"], rows["int8wo"]["metrics"]
     assert fp16["kl_divergence"]["median"] < 1e-4  # compiling alone barely moves float32 logits
     assert fp16["token_agreement"]["median"] > 0.9

@@ -45,7 +45,7 @@ def test_compiled_torchao_weights_are_unwrapped_and_said_so() -> None:
     model = _model(torchao=True)
     quantized = sum(isinstance(p, TorchAOBaseTensor) for p in model.parameters())
     assert quantized == 15  # 7 linear layers in each of 2 blocks, and the LM head
-    engine = HFEngine(model, "compiled")
+    engine = HFEngine(model, "generate-compiled")
     assert _unwrapped(model) == quantized
     assert not any(isinstance(p, TorchAOBaseTensor) for p in model.parameters())
     assert engine.notes == [f"torchao weights unwrapped for torch.compile in {quantized} layers "
@@ -60,15 +60,15 @@ def test_weights_that_quantize_activations_stay_wrapped_and_said_so() -> None:
     model = _model(torchao=True)
     weights = [p for p in model.parameters() if isinstance(p, TorchAOBaseTensor)]
     weights[3].act_quant_kwargs = object()  # one layer that quantizes its activations keeps all wrapped
-    engine = HFEngine(model, "compiled")
+    engine = HFEngine(model, "generate-compiled")
     assert _unwrapped(model) == 0
     assert sum(isinstance(p, TorchAOBaseTensor) for p in model.parameters()) == 15
     assert engine.notes == ["torchao weights left wrapped for torch.compile (15 tensors): they quantize "
                             "activations on the fly, which does not trace once unwrapped"]
 
 
-@pytest.mark.parametrize(("torchao", "mode", "unwrap"), [(True, "eager", True), (True, "compiled", False),
-                                                         (False, "compiled", True)])
+@pytest.mark.parametrize(("torchao", "mode", "unwrap"), [(True, "eager", True), (True, "generate-compiled", False),
+                                                         (False, "generate-compiled", True)])
 def test_nothing_is_unwrapped_outside_compiled_torchao(torchao: bool, mode: str, unwrap: bool) -> None:
     model = _model(torchao)
     engine = HFEngine(model, mode, unwrap=unwrap)
@@ -79,7 +79,7 @@ def test_unwrapped_compiled_decode_matches_eager() -> None:
     prompt = _prompt()
     eager = HFEngine(_model(torchao=True), "eager")
     assert eager.generate(prompt, 5, lambda: None) == 5
-    compiled = HFEngine(_model(torchao=True), "compiled")
+    compiled = HFEngine(_model(torchao=True), "generate-compiled")
     steps: list[int] = []
     assert compiled.generate(prompt, 5, lambda: steps.append(1)) == 5
     assert len(steps) == 5

@@ -87,4 +87,4 @@ def test_the_pytest_gate_gives_4_for_a_bad_argument() -> None:
                            "--qb-modes", "turbo"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120, check=False)
     assert proc.returncode == exits.USAGE, proc.stdout + proc.stderr
-    assert proc.stderr.strip() == "ERROR: quantbench: --qb-modes: unknown mode 'turbo'; known modes: eager, compiled"
+    assert proc.stderr.strip() == "ERROR: quantbench: --qb-modes: unknown mode 'turbo'; known modes: eager, generate-compiled, graph, graph-compiled"

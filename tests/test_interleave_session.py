@@ -91,7 +91,7 @@ def test_compiled_cases_are_not_interleaved_and_say_why() -> None:
             raise AssertionError(f"{method} loaded for a compiled case")
 
     runner = SimpleNamespace(settings=SimpleNamespace(methods=("fp16", "bf16", "awq")), pool=NoLoads())
-    ratios = interleave_case(runner, 1, "compiled")
+    ratios = interleave_case(runner, 1, "generate-compiled")
     assert ratios.metrics == {}
     assert ratios.notes == {"bf16": [COMPILED_NOTE], "awq": [COMPILED_NOTE]}
     assert "not paired" in COMPILED_NOTE and len(COMPILED_NOTE) <= 120

@@ -61,7 +61,7 @@ def test_engine_reads_and_resets_dynamo_counters(tmp_path) -> None:
 
     model = AutoModelForCausalLM.from_pretrained(materialize_synthetic("qwen2-tiny", tmp_path, 0))
     counters["graph_break"]["left over from another model"] += 5
-    engine = HFEngine(model, "compiled")
+    engine = HFEngine(model, "generate-compiled")
     assert engine.compile_stats() == {"graph_breaks": 0, "unique_graphs": 0, "break_reasons": []}
     counters["graph_break"]["call to an opaque op"] += 2
     counters["stats"]["unique_graphs"] += 3
@@ -78,7 +78,7 @@ def test_engine_reads_and_resets_dynamo_counters(tmp_path) -> None:
     stats = engine.compile_stats()
     assert stats["cudagraph_skips"] == 1
     assert stats["cudagraph_skip_reasons"] == ["skipping cudagraphs due to cpu device (x)"]
-    HFEngine(model, "compiled")  # the next model starts from no skips and no reasons
+    HFEngine(model, "generate-compiled")  # the next model starts from no skips and no reasons
     assert engine.compile_stats()["cudagraph_skips"] == 0
     assert engine.compile_stats()["cudagraph_skip_reasons"] == []
     counters.clear()
@@ -137,3 +137,21 @@ def test_graph_break_reasons_are_cut_to_title_and_explanation() -> None:
         "Dynamic shape operator: Operator `bitsandbytes.int8_vectorwise_quant.default`'s output "
         "shape depends on input Tensor data.")
     assert short_reason("call to an opaque op") == "call to an opaque op"
+
+
+def test_records_from_before_the_rename_read_compiled_as_generate_compiled() -> None:
+    """Session records and baselines written while ``compiled`` named generate's compiled path
+    read under its current name, so old sessions, maps and baselines keep their meaning."""
+    from pathlib import Path
+
+    from quantbench.judge.baseline import from_json
+    from quantbench.results import CaseResult
+
+    old = CaseResult.from_dict({"scenario": "default", "mode": "compiled", "case": "generate-bs1",
+                                "method": "fp16", "metrics": {}})
+    assert (old.mode, old.case_key) == ("generate-compiled", "generate-compiled/generate-bs1")
+    committed = Path(__file__).parents[1] / "baselines/nvidia-h100-80gb-hbm3/synthetic-qwen2.5-0.5b-instruct.json"
+    text = committed.read_text()
+    assert '"compiled/generate-bs1"' in text
+    keys = set(from_json(text).results)
+    assert "generate-compiled/generate-bs1" in keys and not any(k.startswith("compiled/") for k in keys)

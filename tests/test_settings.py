@@ -20,6 +20,8 @@ from quantbench.config.settings import (
 
 REPO = Path(__file__).resolve().parents[1]
 
+MODES_TEXT = "eager, generate-compiled, graph, graph-compiled"
+
 
 def _write_pyproject(root: Path, text: str) -> Path:
     (root / "pyproject.toml").write_text(text)
@@ -85,7 +87,7 @@ awq_model = "Qwen/Qwen2.5-0.5B-Instruct-AWQ"
 methods = ["fp16", "nf4"]
 device = "cpu"
 scenario = "t4-study"
-modes = "eager, compiled"
+modes = "eager, generate-compiled"
 time_budget_s = 12
 cpu_time_budget_s = 1.5
 target_rel_ci = 0.05
@@ -106,7 +108,7 @@ memory = 0.01
     assert s.awq_model == "Qwen/Qwen2.5-0.5B-Instruct-AWQ"
     assert s.methods == ("fp16", "nf4")
     assert s.device == "cpu"
-    assert s.modes == ("eager", "compiled")
+    assert s.modes == ("eager", "generate-compiled")
     assert s.time_budget_s == 12.0 and isinstance(s.time_budget_s, float)
     assert s.cpu_time_budget_s == 1.5
     assert s.target_rel_ci == 0.05
@@ -163,8 +165,18 @@ def test_unknown_scenario() -> None:
 
 def test_unknown_mode() -> None:
     with pytest.raises(SettingsError) as exc:
-        build_settings({}, {"modes": "eager,graph"})
-    assert str(exc.value) == "option modes: unknown mode 'graph'; known modes: eager, compiled"
+        build_settings({}, {"modes": "eager,turbo"})
+    assert str(exc.value) == f"option modes: unknown mode 'turbo'; known modes: {MODES_TEXT}"
+
+
+def test_the_old_name_of_generate_compiled_says_its_new_one() -> None:
+    """``compiled`` named Hugging Face generate's compiled path until the serving-grade loops
+    came; the name now says which loop, and the old one says so in one line."""
+    with pytest.raises(SettingsError) as exc:
+        build_settings({}, {"modes": "eager,compiled"})
+    assert str(exc.value) == ("option modes: mode 'compiled' is now 'generate-compiled' (Hugging "
+                              "Face generate, compiled); quantbench's own serving-grade loops are "
+                              "'graph' and 'graph-compiled'")
 
 
 def test_unknown_device() -> None:

@@ -19,7 +19,20 @@ METHOD_NAMES = (*DEFAULT_METHODS, "int8vw", "int8wo", "int4wo", "fp8wo", "fp8dq"
 REFERENCE_METHOD = "fp16"
 # Which loop each mode times: Hugging Face ``generate`` (eager, or compiled with a static cache),
 # or quantbench's own serving-grade loop (``run.decode_loop``: one CUDA graph a decode token).
-MODES = ("eager", "compiled", "graph", "graph-compiled")
+MODES = ("eager", "generate-compiled", "graph", "graph-compiled")
+# Names records written before a rename still carry: ``compiled`` was ``generate-compiled``.
+LEGACY_MODES = {"compiled": "generate-compiled"}
+
+
+def current_mode(mode: str) -> str:
+    """A stored mode under its current name (records and baselines from before a rename)."""
+    return LEGACY_MODES.get(mode, mode)
+
+
+def current_case_key(key: str) -> str:
+    """A stored ``<mode>/<case>`` key under the mode's current name."""
+    mode, sep, case = key.partition("/")
+    return f"{current_mode(mode)}{sep}{case}"
 
 
 @dataclass(frozen=True)

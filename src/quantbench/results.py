@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from quantbench.catalog import current_mode
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -84,7 +86,7 @@ class CaseResult:
     def from_dict(cls, data: dict[str, Any]) -> CaseResult:
         return cls(
             scenario=data["scenario"],
-            mode=data["mode"],
+            mode=current_mode(data["mode"]),
             case=data["case"],
             method=data["method"],
             dtype=data.get("dtype", ""),

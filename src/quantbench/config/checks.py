@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from quantbench.catalog import DEFAULT_TOLERANCE_BY_KIND, SPECS
+from quantbench.catalog import DEFAULT_TOLERANCE_BY_KIND, LEGACY_MODES as LEGACY_NAMES, SPECS
 from quantbench.validate import (
     BOOL,
     NAME,
@@ -49,6 +49,10 @@ def names(what: str, known: tuple[str, ...]) -> Check:
         if not out:
             raise expected(where, f"at least one {what} ({', '.join(known)})", value)
         for name in out:
+            if name in LEGACY_NAMES and LEGACY_NAMES[name] in known:
+                raise Invalid(f"{where}: {what} {name!r} is now {LEGACY_NAMES[name]!r} (Hugging Face "
+                              "generate, compiled); quantbench's own serving-grade loops are 'graph' "
+                              "and 'graph-compiled'", where, what, name)
             if name not in known:
                 raise Invalid(f"{where}: unknown {what} {name!r}{did_you_mean(name, known)}; "
                               f"known {what}s: {', '.join(known)}", where, what, name)

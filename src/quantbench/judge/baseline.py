@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from quantbench import files, validate
+from quantbench.catalog import current_case_key
 from quantbench.judge.window import Entry
 from quantbench.results import CaseResult, Metric
 
@@ -151,7 +152,7 @@ def from_dict(data: Any) -> Baseline:
     except validate.Invalid as exc:
         raise BaselineError(str(exc)) from None
     return Baseline(gpu=v["gpu"], model_source=v["model_source"], scenario=dict(v["scenario"]),
-                    results=v["results"], environment=dict(v["environment"]),
+                    results={current_case_key(k): r for k, r in v["results"].items()}, environment=dict(v["environment"]),
                     provenance=dict(v["provenance"]), schema=v["schema"],
                     sessions=tuple(Entry.from_dict(e) for e in v.get("sessions", ())))
 

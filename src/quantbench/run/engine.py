@@ -6,7 +6,7 @@ without an end-of-sequence token (``eos_token_id=None``), so no round ends early
 runs per step; the caller checks the count. (It used to set ``min_new_tokens``, whose logits
 processor clones the logits and builds an EOS mask on every step, outside the compiled graph.)
 
-``compiled`` is transformers' own static-cache path: a static KV cache, and the decode forward
+``generate-compiled`` is transformers' own static-cache path: a static KV cache, and the decode forward
 compiled by ``torch.compile`` (mode ``reduce-overhead`` on a GPU, so captured as CUDA graphs;
 inductor's ``default`` mode on the CPU, where transformers compiles only when asked to for all
 devices). transformers declines to compile any model whose quantizer is not marked compileable,
@@ -87,7 +87,7 @@ class HFEngine:
         self.last_tokens: torch.Tensor | None = None
         self.notes: list[str] = []
         self.on_gpu = next(model.parameters()).device.type == "cuda"
-        if mode == "compiled":
+        if mode == "generate-compiled":
             compat.reset_dynamo()  # a fresh model: no guards or counts left by the previous one
             if self.on_gpu:
                 self.notes += filter(None, [compat.allow_compile(model)])
@@ -96,7 +96,7 @@ class HFEngine:
         self.pad_token_id = pad_token_id(model)
 
     def _mode_kwargs(self) -> dict[str, Any]:
-        if self.mode == "compiled":
+        if self.mode == "generate-compiled":
             return {"cache_implementation": "static",
                     "compile_config": compat.compile_config(self.on_gpu)}
         return {}
