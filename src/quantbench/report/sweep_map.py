@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from quantbench.catalog import MODES, REFERENCE_METHOD
+from quantbench.report.batch_map import batch_rows, batch_tables, write_batch_chart
 from quantbench.report.pay_table import NO_REFERENCE, billions, failed_methods, markdown_table, pay_tables
 from quantbench.results import CaseResult
 from quantbench.session import Session
@@ -210,7 +211,7 @@ def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequ
           _ratio(r, r.kernel_ratio, r.kernel_us),
           _ratio(r, r.prefill_kernel_ratio, r.kernel_us),
           _num(r.weights_gb, 3), _saved(r, r.vram_saved), _saved(r, r.peak_saved)] for r in rows])
-    lines += pay_tables(rows, failed_methods(runs))
+    lines += pay_tables(rows, failed_methods(runs)) + batch_tables(rows)
     notes = notes_of(runs)
     if notes:
         lines += ["", "## Notes", "", *(f"- {n}" for n in notes)]
@@ -250,10 +251,11 @@ def write_chart(path: Path, rows: Sequence[MapRow]) -> str | None:
     except ImportError:
         return "map.png not written: matplotlib is not installed (pip install .[report])"
     sizes = sorted({r.parameters / 1e9 for r in rows if r.parameters})
-    fig, axes = plt.subplots(len(LEVELS), len(MODES), figsize=(6.4 * len(MODES), 4.6 * len(LEVELS)),
+    modes = [m for m in MODES if any(r.mode == m for r in rows)] or list(MODES[:1])
+    fig, axes = plt.subplots(len(LEVELS), len(modes), figsize=(6.4 * len(modes), 4.6 * len(LEVELS)),
                              squeeze=False)
     for i, (level, level_label) in enumerate(LEVELS):
-        for j, mode in enumerate(MODES):
+        for j, mode in enumerate(modes):
             ax = axes[i][j]
             lines = {k: v for k, v in series(rows, mode, level).items() if k != REFERENCE_METHOD}
             for label, points in lines.items():
@@ -286,7 +288,11 @@ def write_map(out: Path, runs: Sequence[ModelRun], command: Sequence[str]) -> tu
     atomic_write_bytes(out / "map.md", map_markdown(runs, rows, command).encode("utf-8"))
     atomic_write_bytes(out / "map.json", json.dumps(map_json(runs, rows, command), indent=2,
                                                     default=str).encode("utf-8"))
-    note = write_chart(out / "map.png", rows)
-    written = [out / "map.md", out / "map.json"] + ([] if note else [out / "map.png"])
-    return written, [note] if note else []
+    written, notes = [out / "map.md", out / "map.json"], []
+    charts = [("map.png", write_chart)] + ([("batch.png", write_batch_chart)] if batch_rows(rows) else [])
+    for name, draw in charts:
+        note = draw(out / name, rows)
+        notes += [note] if note else []
+        written += [] if note else [out / name]
+    return written, notes
 
