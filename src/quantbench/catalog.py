@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_METHODS = ("fp16", "bf16", "int8", "nf4", "awq")
-# Opt-in: bitsandbytes INT8 without outlier columns (compiles as one graph), torchao's
+# Opt-in: AWQ's checkpoint on gemlite's Triton kernels instead of autoawq's GEMM
+# (``awq-gemlite``), bitsandbytes INT8 without outlier columns (compiles as one graph), torchao's
 # weight-only methods, built to compile (``--qb-methods fp16,int8vw,int8wo,int4wo``), and
 # torchao's FP8 methods, which need FP8 tensor cores (compute capability 8.9: Ada, Hopper).
-METHOD_NAMES = (*DEFAULT_METHODS, "int8vw", "int8wo", "int4wo", "fp8wo", "fp8dq")
+METHOD_NAMES = (*DEFAULT_METHODS, "awq-gemlite", "int8vw", "int8wo", "int4wo", "fp8wo", "fp8dq")
 # The method every other one is compared with (quality reference, speed and memory ratios).
 REFERENCE_METHOD = "fp16"
 # Which loop each mode times: Hugging Face ``generate`` (eager, or compiled with a static cache),

@@ -95,6 +95,12 @@ def load_awq(req: LoadRequest) -> LoadedModel:
     return awq.load(req)
 
 
+def load_awq_gemlite(req: LoadRequest) -> LoadedModel:
+    from quantbench.methods import awq_gemlite  # gemlite: imported at load only
+
+    return awq_gemlite.load(req)
+
+
 def prepare_awq(req: LoadRequest) -> list[str]:
     return awq.prepare(req)
 
@@ -168,6 +174,8 @@ METHODS: dict[str, Method] = {
                uncapturable="bitsandbytes LLM.int8 checks for outlier columns on the host every forward"),
         Method("nf4", ("bitsandbytes",), load_nf4),
         Method("awq", ("awq",), load_awq, cuda_packages=("triton",), prepare=prepare_awq),
+        Method("awq-gemlite", ("awq", "gemlite"), load_awq_gemlite, cpu_ok=False,
+               cuda_packages=("triton",), prepare=prepare_awq),
         Method("int8vw", ("bitsandbytes",), load_int8vw),
         Method("int8wo", ("torchao",), load_int8wo),
         Method("int4wo", ("torchao",), load_int4wo, cpu_ok=False, half="bf16"),
@@ -179,7 +187,7 @@ METHODS: dict[str, Method] = {
 }
 
 _INSTALL_HINT = {"bitsandbytes": "quantbench[bnb]", "awq": "quantbench[awq]", "triton": "triton",
-                 "torchao": "quantbench[torchao]"}
+                 "torchao": "quantbench[torchao]", "gemlite": "quantbench[gemlite]"}
 
 
 # What a package check imports beyond the package: for autoawq the layer quantbench builds models
