@@ -188,3 +188,28 @@ def test_the_runner_builds_the_loop_for_the_graph_modes(runner: Runner, tmp_path
     assert isinstance(runner.new_engine(model, "graph"), DecodeLoop)
     assert isinstance(runner.new_engine(model, "graph-compiled"), DecodeLoop)
     assert isinstance(runner.new_engine(model, "eager"), HFEngine)
+
+
+def test_a_graph_mode_session_makes_and_passes_its_own_baseline(tmp_path: Path) -> None:
+    """The whole path in the serving-grade mode on the CPU: batch sizes from the option, the
+    loop's note on every case, its warm-up counted as compiling, a baseline written, then a
+    compare against it that passes."""
+    from test_sessions import run_session
+
+    baselines = tmp_path / "baselines"
+    args = ("--qb-modes", "graph", "--qb-methods", "fp16,int8", "--qb-batch-sizes", "1,2",
+            "-k", "generate")
+    first = run_session(tmp_path / "cache", tmp_path, *args, "--qb-update-baseline",
+                        baseline_dir=baselines)
+    assert first.code == 0, first.output[-3000:]
+    rows = first.data["results"]
+    assert [(r["mode"], r["case"], r["method"]) for r in rows] == [
+        ("graph", "generate-bs1", "fp16"), ("graph", "generate-bs2", "fp16"),
+        ("graph", "generate-bs1", "int8"), ("graph", "generate-bs2", "int8")]
+    assert all(any(n.startswith("quantbench's decode loop (graph)") for n in r["notes"]) for r in rows)
+    assert first.data["scenario"]["batch_sizes"] == [1, 2]
+    assert first.data["time"]["per_method"]["fp16"]["compile"] > 0
+    second = run_session(tmp_path / "cache", tmp_path, *args, "--benchmark-compare",
+                         baseline_dir=baselines)
+    assert second.code == 0, second.output[-3000:]
+    assert "\ngate: pass" in second.output, second.output[-1500:]

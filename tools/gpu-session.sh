@@ -24,7 +24,14 @@ step() { local name=$1; shift; local s=$SECONDS; local left=$((END-SECONDS)); [ 
   timeout -s INT -k 20 $left "$@" > $R/$name.log 2>&1; echo "$name rc=$? $((SECONDS-s))s" >> $R/steps.txt; pack; }
 env_info() { nvidia-smi > $R/nvidia-smi.txt; python3 -c "import torch,transformers,bitsandbytes,awq,triton;print(torch.__version__,torch.version.cuda,transformers.__version__,bitsandbytes.__version__,awq.__version__,triton.__version__)
 try: import torchao; print('torchao',torchao.__version__,getattr(torchao,'_skip_reason',None))
-except ImportError: print('torchao not on the path (NOTAO)')" > $R/versions.txt 2>&1; mkdir -p $R/baselines; cp -r baselines/* $R/baselines/; }
+except ImportError: print('torchao not on the path (NOTAO)')
+try: import gemlite; print('gemlite', gemlite.__version__)
+except ImportError as e: print('gemlite not importable:', e)" > $R/versions.txt 2>&1; mkdir -p $R/baselines; cp -r baselines/* $R/baselines/; }
+# The serving-grade loop (issue 43): "servesess NAME SIZE MODES BATCHES", one process per size,
+# every SERVEM method; e.g. "servesess s7 7b graph-compiled,graph 1" or "SERVEM=fp16,int4wo
+# servesess b05 0.5b graph-compiled 1,4,16,64"; further arguments go to pytest.
+SERVEM=${SERVEM:-fp16,int4wo,int8wo,fp8dq,fp8wo,bf16,nf4,awq,awq-gemlite,int8}
+servesess() { local name=$1 size=$2 modes=$3 batches=$4; shift 4; sess $name --qb-model synthetic:qwen2.5-$size-instruct --qb-modes $modes --qb-batch-sizes $batches --qb-methods $SERVEM -k generate "$@"; }
 disturb() { step disturb python3 tools/disturb.py "$@"; }
 warm() { step warm python3 -c "
 from quantbench.config import build_settings; from quantbench.sources import resolve_source; from quantbench.methods import LoadRequest; from quantbench.methods import awq; import time
