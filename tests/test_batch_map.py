@@ -57,3 +57,16 @@ def test_a_single_batch_map_has_no_batch_section_or_chart(tmp_path: Path) -> Non
     assert batch_tables(map_rows(one)) == []
     written, _ = write_map(tmp_path, one, ["sweep"])
     assert not (tmp_path / "batch.png").exists() and tmp_path / "batch.png" not in written
+
+
+def test_the_map_says_how_close_each_method_runs_to_the_hardware() -> None:
+    from quantbench.results import Metric
+
+    extra = {"decode_bandwidth_gbs": 2680.4, "roofline_pct": 80.2, "gpu_busy_pct": 96.4}
+    fp16 = case("fp16", "graph-compiled", 100.0, 15.0, 6000.0)
+    fp16 = replace(fp16, metrics={**fp16.metrics, **{k: Metric.exact(k, "", v, higher_is_better=True) for k, v in extra.items()}})
+    run = [ModelRun(BIG, PARAMS[BIG], 0, "passed", "out/big", session(BIG, [fp16]))]
+    (row,) = map_rows(run)
+    assert (row.bandwidth_gbs, row.roofline_pct, row.gpu_busy_pct) == (2680.4, 80.2, 96.4)
+    line = next(x for x in map_markdown(run, [row], ["sweep"]).splitlines() if "| fp16 |" in x)
+    assert line.endswith("| 2680 (80 %) | 96 % |")

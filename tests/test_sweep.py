@@ -18,8 +18,9 @@ from quantbench.session import Session
 from quantbench.commands.child import ChildRun, run_child
 from quantbench.commands.sweep import folder_name, main, outcome, session_command
 from quantbench.report.sweep_map import (
-    NOT_MEASURED, ModelRun, map_markdown, map_rows, model_parameters, series, write_map,
+    NOT_MEASURED, ModelRun, map_markdown, map_rows, series, write_map,
 )
+from quantbench.sources import model_parameters
 
 SMALL, BIG = "synthetic:qwen2.5-0.5b-instruct", "synthetic:qwen2.5-7b-instruct"
 PARAMS = {SMALL: 494_032_768, BIG: 7_615_616_512}
@@ -101,7 +102,7 @@ def test_a_cpu_session_says_kernel_time_not_measured() -> None:
     assert [(r.e2e_ratio, r.kernel_ratio) for r in rows] == [(1.0, None), (0.5, None)]
     line = next(l for l in map_markdown(runs, rows, []).splitlines() if "| int8 |" in l)
     assert line.split(" | ")[6:10] == ["0.50×", NOT_MEASURED, NOT_MEASURED, NOT_MEASURED]
-    assert line.endswith("| 50% | - |")  # weights saved; no peak measured on the CPU here
+    assert line.endswith("| 50% | - | - | not measured |")  # weights saved; no peak, bandwidth or busy share here
 
 
 def test_chart_series_per_mode_and_level() -> None:

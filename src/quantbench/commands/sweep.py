@@ -34,7 +34,8 @@ from quantbench.catalog import REFERENCE_METHOD
 from quantbench.config import differing_fields
 from quantbench.commands.child import ChildRun, RunFn, child_env, run_child, run_subprocess
 from quantbench.session import Session, SessionError
-from quantbench.report.sweep_map import ModelRun, model_parameters, write_map
+from quantbench.report.sweep_map import ModelRun, write_map
+from quantbench.sources import model_parameters
 from quantbench.files import check_writable_dir, describe
 from quantbench.sources import SourceError, source_kind
 

@@ -25,7 +25,6 @@ from quantbench.report.pay_table import NO_REFERENCE, billions, failed_methods, 
 from quantbench.results import CaseResult
 from quantbench.session import Session
 from quantbench.files import atomic_write_bytes
-from quantbench.sources import SYNTHETIC_PREFIX, meta_model, synthetic_config_dict
 
 NOT_MEASURED = "not measured"
 PAIRED_RATIO = "decode_ratio"  # the interleaved rounds' decode tok/s over the reference's
@@ -68,21 +67,11 @@ class MapRow:
     e2e_high: float | None = None
     prefill_kernel_ratio: float | None = None  # the reference's prefill kernel time over this one's
     peak_saved: float | None = None  # 1 - peak allocated GB over the reference's
-
-
-def model_parameters(spec: str) -> int | None:
-    """The parameter count of a synthetic or local model (built on the meta device, no weights
-    allocated; tied weights once), or ``None`` for one whose config is not at hand."""
-    from transformers import AutoConfig
-
-    if spec.startswith(SYNTHETIC_PREFIX):
-        cfg = dict(synthetic_config_dict(spec[len(SYNTHETIC_PREFIX):]))
-        config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
-    elif (Path(spec).expanduser() / "config.json").is_file():
-        config = AutoConfig.from_pretrained(Path(spec).expanduser())
-    else:
-        return None
-    return sum(p.numel() for p in meta_model(config).parameters())
+    # Close to the hardware: bytes read a decode step (weights and KV) per second, that over the
+    # host probe's copy bandwidth, and the GPU's busy share of a token (the profiled pass).
+    bandwidth_gbs: float | None = None
+    roofline_pct: float | None = None
+    gpu_busy_pct: float | None = None
 
 
 def _median(result: CaseResult | None, metric: str) -> float | None:
@@ -123,7 +112,8 @@ def map_rows(runs: Sequence[ModelRun]) -> list[MapRow]:
                 ref is not None, paired is not None, paired.low if paired else None,
                 paired.high if paired else None,
                 _over(_median(ref, "prefill_kernel_us"), _median(result, "prefill_kernel_us")),
-                _saved_part(_median(result, "peak_gb"), _median(ref, "peak_gb")))))
+                _saved_part(_median(result, "peak_gb"), _median(ref, "peak_gb")),
+                *(_median(result, m) for m in ("decode_bandwidth_gbs", "roofline_pct", "gpu_busy_pct")))))
     mode_order = {m: i for i, m in enumerate(MODES)}
     # a size split over several sessions (each with its own FP16) keeps each session's rows together
     rows.sort(key=lambda ir: (ir[1].parameters or 0, ir[1].model, mode_order.get(ir[1].mode, 9),
@@ -200,17 +190,21 @@ def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequ
               f"\"paired\": from rounds interleaved with {REFERENCE_METHOD}'s "
               "(`--qb-interleave`), the geometric mean of per-round ratios and its 95 % interval, "
               "which host drift between methods cannot bias; otherwise from each method's own "
-              "rounds, measured one after another.", ""]
+              "rounds, measured one after another. Decode GB/s: the weights and KV cache a step "
+              "reads, per second, and that over the host probe's copy bandwidth; GPU busy: kernel "
+              "time over wall time a token, in the profiled pass.", ""]
     lines += markdown_table(
         ["Model", "Parameters", "Mode", "Case", "Method", "Decode tok/s", "× FP16 end to end",
          "Kernel µs/token", "× FP16 kernel level", "× FP16 prefill kernels", "Weights GB",
-         "Weights saved", "Peak saved"],
+         "Weights saved", "Peak saved", "Decode GB/s (% of copy)", "GPU busy"],
         [[r.model, billions(r.parameters), r.mode, r.case, r.method, _num(r.decode_tps),
           _e2e(r),
           NOT_MEASURED if r.kernel_us is None else _num(r.kernel_us),
           _ratio(r, r.kernel_ratio, r.kernel_us),
           _ratio(r, r.prefill_kernel_ratio, r.kernel_us),
-          _num(r.weights_gb, 3), _saved(r, r.vram_saved), _saved(r, r.peak_saved)] for r in rows])
+          _num(r.weights_gb, 3), _saved(r, r.vram_saved), _saved(r, r.peak_saved),
+          "-" if r.bandwidth_gbs is None else f"{r.bandwidth_gbs:.0f} ({_num(r.roofline_pct, 0)} %)",
+          NOT_MEASURED if r.gpu_busy_pct is None else f"{r.gpu_busy_pct:.0f} %"] for r in rows])
     lines += pay_tables(rows, failed_methods(runs)) + batch_tables(rows)
     notes = notes_of(runs)
     if notes:

@@ -171,3 +171,18 @@ def load_tokenizer(source: ModelSource) -> Any:
         return AutoTokenizer.from_pretrained(source.location)
     except (OSError, ValueError):
         return None
+
+
+def model_parameters(spec: str) -> int | None:
+    """The parameter count of a synthetic or local model (built on the meta device, no weights
+    allocated; tied weights once), or ``None`` for one whose config is not at hand."""
+    from transformers import AutoConfig
+
+    if spec.startswith(SYNTHETIC_PREFIX):
+        cfg = dict(synthetic_config_dict(spec[len(SYNTHETIC_PREFIX):]))
+        config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+    elif (Path(spec).expanduser() / "config.json").is_file():
+        config = AutoConfig.from_pretrained(Path(spec).expanduser())
+    else:
+        return None
+    return sum(p.numel() for p in meta_model(config).parameters())
