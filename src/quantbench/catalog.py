@@ -59,7 +59,7 @@ _SPECS = [
     MetricSpec("weights_gb", "GB", False, "memory", "Weights", "memory"),
     MetricSpec("peak_gb", "GB", False, "memory", "Peak", "memory"),
     # What the caching allocator and the driver hold depends on the process's allocation history
-    # as much as on the method: on one H200 (2026-12-02) an unchanged build's FP16 reserved
+    # as much as on the method: on one H200 an unchanged build's FP16 reserved
     # 1.04 GB in one session and 3.15 GB in the next with the same peak. Reported, never gated.
     MetricSpec("reserved_gb", "GB", False, "info", "Reserved"),
     MetricSpec("device_used_gb", "GB", False, "info", "Device used (NVML)"),
@@ -111,7 +111,7 @@ DEFAULT_TOLERANCE_BY_KIND: dict[str, float] = {
     "throughput": 0.10,
     "latency": 0.10,
     "memory": 0.05,
-    # Kernel time repeated within 0.01-0.3 % between rounds and leases on H100s (issue 11).
+    # Kernel time repeated within 0.01-0.3 % between rounds and machines on H100s (issue 11).
     "device": 0.03,
     # Exact work counters: any change beyond rounding is a change of the work done.
     "count": 0.005,

@@ -41,7 +41,7 @@ def defer_package_init() -> None:
     which then runs it as an import would.
 
     Why: autoawq 0.2.9's ``awq/__init__.py`` imports ``awq.models``: every model family, datasets
-    and the calibration code, 5-9 s on a lent H200's host (``python -X importtime``, 2026-12-04),
+    and the calibration code, 5-9 s on a lent H200's host (``python -X importtime``),
     while loading a GEMM checkpoint needs only ``awq.modules.linear.gemm``. Nothing is done when
     ``awq`` is already imported or not installed."""
     if "awq" in sys.modules:
@@ -126,7 +126,7 @@ def awq_quantizer(clip_tokens: int | None = None) -> type:
     copies; on a CPU it returns the very tensor being scaled, so the "snapshot" is the first trial's
     scaled weight and the search leaves every searched linear multiplied by it, with no inverse
     applied to the layer before. SmolLM2-135M calibrated this way on a CPU scored perplexity
-    74,431 against 39.56 (docs/results/cpu-2026-11-26/). This subclass makes the snapshot a copy
+    74,431 against 39.56 (docs/findings.md). This subclass makes the snapshot a copy
     for the length of each search, by a state-dict post-hook on the inspected module.
 
     The clipping search costs (tokens sampled) x (weights) x 20 trials whatever the calibration

@@ -55,10 +55,10 @@ def unwrap_torchao(model: Any) -> str | None:
 
     Why: dynamo guards on every tensor-subclass weight at every call of a compiled step. On one
     H200 a gpt-fast-style loop at 7B shapes ran int4wo at 98-134 tok/s as loaded and 163-168 after
-    unwrapping (issue 24, measured 2026-12-02 by a previous session). Weights that quantize their
+    unwrapping (issue 24). Weights that quantize their
     activations on the fly (``act_quant_kwargs``, fp8dq) stay wrapped: rebuilt inside the graph
     their constructor does not trace (on an H200 every compiled fp8dq session failed with
-    ``'Float8Tensor' object has no attribute 'block_size'``, docs/results/h200-2026-12-04e; on a
+    ``'Float8Tensor' object has no attribute 'block_size'``; on a
     CPU, one fp8dq Linear traced with ``fullgraph=True`` as it is and failed unwrapped)."""
     if "torchao" not in sys.modules:
         return None

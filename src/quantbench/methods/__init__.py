@@ -135,7 +135,7 @@ def torchao_config(name: str) -> Any:
     turns on coordinate-descent tuning for the whole process, so every method compiled after the
     first torchao load, FP16 included, compiled with it and the others without (on one H200, FP16
     compiled at 0.5B read 1,243 µs and 30 launches a token after a torchao load against 1,368
-    µs and 59.6 before, docs/results/h200-2026-12-04d). Every method compiles alike.
+    µs and 59.6 before). Every method compiles alike.
     """
     from torchao import quantization as q
 

@@ -38,7 +38,7 @@ class Calibration:
 GPU_CALIB = Calibration(32, 512, None, "float16")
 # On 2 CPU cores autoawq's search for SmolLM2-135M took 784 s at 8 x 256 tokens, most of it the
 # clipping search over 512 sampled tokens; with 64 it took 137 s and scored perplexity 46.5
-# against 47.9 (docs/results/cpu-2026-11-26/awq-search.md). The result is cached either way.
+# against 47.9. The result is cached either way.
 CPU_CALIB = Calibration(8, 256, 64, "float32")
 # What runs the search, in the cache key: checkpoints searched before quantbench mended autoawq's
 # CPU search (compat.awq_quantizer) are broken and must not be reused.

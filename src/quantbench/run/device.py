@@ -1,6 +1,6 @@
 """Device work per generated token, read from the CUDA profiler in a pass of its own.
 
-Why: on a shared fleet wall-clock figures spread tens of percent between leases, while the GPU
+Why: on a shared fleet wall-clock figures spread tens of percent between machines, while the GPU
 kernel time of one token and the number of kernels it takes are set by the software alone
 (issue 11). The host cannot move them, so they keep the gate sharp.
 

@@ -2,7 +2,7 @@
 
 Eager decode at batch 1 on a small model is bound by the host, not the GPU: every step launches
 hundreds of small kernels from Python. On lent H100s the same code ran 22-40 % slower on some
-hosts than on others (docs/results/h100-2026-11-24), so a session records a launch-overhead
+hosts than on others, so a session records a launch-overhead
 probe beside the host CPU (``env``) and the GPU's copy bandwidth; a slow session can then be
 told apart from a slow library (``judge.host_note``).
 """

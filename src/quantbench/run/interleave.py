@@ -1,9 +1,9 @@
 """Interleaved generation rounds: every method's round r before any method's round r + 1.
 
 Why: measured one after another, each method meets whatever the shared host does while it runs.
-On one H200 lease host time per FP16 decode token was 12.1 ms in one session and 23.5 ms in
-another (issue 24), and BF16 read 0.73x FP16 end to end with kernel times 1.00x apart: the ratio
-of two medians carried the drift between them. Here the methods are all resident and warmed up;
+Host time per FP16 decode token has doubled between two sessions of one machine while BF16 read
+0.73x FP16 end to end with kernel times 1.00x apart: the ratio of two medians
+carried the drift between them. Here the methods are all resident and warmed up;
 round r takes one generation of each (the order rotated every round, so none always goes first),
 so a drift lands on every method of a round alike, and each method's ratio to the reference
 comes from its paired rounds: per round the log of method / reference, then mean ± Student t

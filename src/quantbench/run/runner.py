@@ -34,9 +34,9 @@ from quantbench.run.work_pass import work_metrics
 
 __all__ = ["RecordParts", "Runner", "Unavailable"]  # Unavailable: raised by load, defined in methods
 
-# A first full-length eager generation at a shape builds a cuDNN attention plan per KV length (H200:
-# 73.3 against 18-20 ms an FP16 token, docs/results/h200-2026-12-02d); plans are per shape, not
-# per model, so a later method of a warmed shape (dtype, batch, prompt, tokens) warms up this short.
+# A first full-length eager generation at a shape builds a cuDNN attention plan per KV length (on
+# an H200 it ran 3-4x slower a token than the next one); plans are per shape, not per model, so a
+# later method of a warmed shape (dtype, batch, prompt, tokens) warms up this short.
 SHORT_WARMUP_TOKENS = 8
 
 

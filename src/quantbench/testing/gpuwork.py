@@ -2,7 +2,7 @@
 
 Load it with ``-p quantbench.testing.gpuwork --qb-gpu-work 0.1`` to prove the gate catches a
 GPU-side regression by device time and kernels per token, not only by the wall clock (whose
-lease-to-lease spread hides it). Each decoder layer gets two extra matmuls after its forward,
+spread between machines hides it). Each decoder layer gets two extra matmuls after its forward,
 ``h @ A @ B`` with ``A`` of shape ``hidden x k`` and ``B`` of ``k x hidden``, sized so their
 weights are ``fraction`` of the layer's linear weights (counted unquantized), in the model's
 activation dtype; their product is added times zero, so
