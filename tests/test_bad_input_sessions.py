@@ -27,7 +27,7 @@ def _clean(session: Session) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--qb-methods", ""], "quantbench: --qb-methods: expected at least one method (fp16, bf16, int8, nf4, awq, "
-                        "int8vw, int8wo, int4wo, fp8wo, fp8dq), got ''"),
+                        "awq-gemlite, int8vw, int8wo, int4wo, fp8wo, fp8dq), got ''"),
     (["--qb-time-budget", "-5"], "quantbench: --qb-time-budget: expected a finite number > 0, got -5.0"),
     (["--qb-tolerance", "decode_tsp=0.1"], "quantbench: --qb-tolerance decode_tsp: unknown metric or kind "
                                            "'decode_tsp' (did you mean 'decode_tps'?)"),

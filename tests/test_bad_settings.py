@@ -32,7 +32,7 @@ def _error(table: dict[str, Any], overrides: dict[str, Any]) -> str:
 def test_empty_methods_on_the_command_line(value: str) -> None:
     assert _error({}, {"methods": value}) == (
         "--qb-methods: expected at least one method "
-        f"(fp16, bf16, int8, nf4, awq, int8vw, int8wo, int4wo, fp8wo, fp8dq), "
+        f"(fp16, bf16, int8, nf4, awq, awq-gemlite, int8vw, int8wo, int4wo, fp8wo, fp8dq), "
         f"got {value!r}")
 
 
@@ -41,7 +41,7 @@ def test_empty_methods_and_modes_in_the_table() -> None:
     assert _error({"modes": ""}, {}).startswith("pyproject.toml [tool.quantbench] modes: expected at least one")
 
 
-KNOWN_METHODS = "fp16, bf16, int8, nf4, awq, int8vw, int8wo, int4wo, fp8wo, fp8dq"
+KNOWN_METHODS = "fp16, bf16, int8, nf4, awq, awq-gemlite, int8vw, int8wo, int4wo, fp8wo, fp8dq"
 
 
 def test_an_unknown_method_is_refused_where_it_was_given_naming_the_known_ones() -> None:

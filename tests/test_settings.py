@@ -35,7 +35,7 @@ def test_defaults_without_any_configuration() -> None:
     assert s.cpu_model == "synthetic:qwen2-tiny"
     assert s.awq_model is None
     assert s.methods == DEFAULT_METHODS == ("fp16", "bf16", "int8", "nf4", "awq")
-    assert METHOD_NAMES == (*DEFAULT_METHODS, "int8vw", "int8wo", "int4wo", "fp8wo", "fp8dq")  # opt-in
+    assert METHOD_NAMES == (*DEFAULT_METHODS, "awq-gemlite", "int8vw", "int8wo", "int4wo", "fp8wo", "fp8dq")  # opt-in
     assert s.device == "auto"
     assert s.scenario is SCENARIOS["default"]
     assert s.modes == ("eager",)
@@ -149,7 +149,7 @@ def test_unknown_method() -> None:
     with pytest.raises(SettingsError) as exc:
         build_settings({}, {"methods": "fp16,gptq,exl2"})
     assert str(exc.value) == ("option methods: unknown method 'gptq'; known methods: fp16, bf16, int8, nf4, "
-                              "awq, int8vw, int8wo, int4wo, fp8wo, fp8dq")
+                              "awq, awq-gemlite, int8vw, int8wo, int4wo, fp8wo, fp8dq")
 
 
 def test_unknown_method_in_the_table() -> None:
