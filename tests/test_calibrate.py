@@ -301,7 +301,7 @@ def test_exclude_metric_leaves_it_out_everywhere(tmp_path: Path) -> None:
 
 def test_exclude_result_drops_cases_everywhere_or_from_named_sessions(tmp_path: Path) -> None:
     def nf4(median: float) -> CaseResult:
-        return CaseResult("default", "compiled", "generate-bs1", "nf4", "nf4",
+        return CaseResult("default", "generate-compiled", "generate-bs1", "nf4", "nf4",
                           {"decode_tps": _decode(median, median - 1, median + 1, 5, 0.01)})
 
     def awq() -> CaseResult:
@@ -313,14 +313,14 @@ def test_exclude_result_drops_cases_everywhere_or_from_named_sessions(tmp_path: 
     new = _session(tmp_path, "run2", _decode(110.0, 109.0, 111.0, 5, 0.01), _ttft(20.0),
                    extra_results=(nf4(243.0), awq()))
     assert calibrate.main([str(old), str(new), "--baseline-dir", str(tmp_path / "b"),
-                           "--exclude-result", "*run1*:compiled/*/nf4",
+                           "--exclude-result", "*run1*:generate-compiled/*/nf4",
                            "--exclude-result", "eager/generate-*/awq", "--min-sessions", "1"]) == 0
     base = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL))
-    kept = base.results["compiled/generate-bs1"]["nf4"]["decode_tps"]
+    kept = base.results["generate-compiled/generate-bs1"]["nf4"]["decode_tps"]
     assert (kept.median, kept.low, kept.high) == (243.0, 242.0, 244.0)  # run2's alone
     assert "awq" not in base.results["eager/generate-bs1"]
     assert base.results["eager/generate-bs1"]["fp16"]["decode_tps"].median == 105.0
-    assert "--exclude-result '*run1*:compiled/*/nf4'" in base.provenance["command"]
+    assert "--exclude-result '*run1*:generate-compiled/*/nf4'" in base.provenance["command"]
 
 
 def test_excluded_matches_mode_case_method_and_session_path() -> None:
