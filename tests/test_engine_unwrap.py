@@ -110,11 +110,11 @@ def test_timed_generate_runs_no_eos_machinery_and_never_stops_early(monkeypatch:
 
 
 def _int4_split_tool():
-    """``tools/int4_split.py`` loaded as a module (tools/ is not a package)."""
+    """``lab/int4_split.py`` loaded as a module (lab/ is not a package)."""
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "tools" / "int4_split.py"
+    path = Path(__file__).resolve().parents[1] / "lab" / "int4_split.py"
     spec = importlib.util.spec_from_file_location("int4_split", path)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
@@ -122,7 +122,7 @@ def _int4_split_tool():
 
 
 def test_int4_split_counts_cuda_api_calls_per_decode_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``tools/int4_split.py``: per token = (N-token run − 1-token run) / (N − 1), by call name."""
+    """``lab/int4_split.py``: per token = (N-token run − 1-token run) / (N − 1), by call name."""
     from quantbench import compat
 
     tool = _int4_split_tool()

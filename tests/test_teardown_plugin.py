@@ -1,4 +1,4 @@
-"""The test-only ``quantbench.testing.teardown`` plugin: the primer's records are cut from a trace,
+"""The lab's teardown plugin (``lab/teardown_plugin.py``, outside the package): the primer's records are cut from a trace,
 a trace without them is refused, and the switch sets and restores ``TEARDOWN_CUPTI`` and the
 profiler the runner calls."""
 
@@ -9,9 +9,14 @@ from typing import Any, Callable
 
 import pytest
 
+import sys
+from pathlib import Path
+
 from quantbench import compat
-from quantbench.testing import teardown
-from quantbench.testing.teardown import after_primer, primed
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
+import teardown_plugin as teardown  # noqa: E402  (lab/ is not a package)
+from teardown_plugin import after_primer, primed  # noqa: E402
 
 # The primer (two adds, two event synchronisations ending at 30 and 60 ns), then the measured
 # call: a launch at 70 ns, its kernel at 75 ns, a stream synchronisation at 80 ns.

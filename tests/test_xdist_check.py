@@ -1,4 +1,4 @@
-"""``tools/xdist_check.py`` (issue 23): one-GPU and ``-n N`` report folders compared."""
+"""``lab/xdist_check.py`` (issue 23): one-GPU and ``-n N`` report folders compared."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from quantbench.results import CaseResult
 from quantbench.session import Session
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "xdist_check.py"
+TOOL = Path(__file__).resolve().parents[1] / "lab" / "xdist_check.py"
 
 
 def tool():

@@ -120,7 +120,7 @@ def _torchao(req: LoadRequest, name: str, config: Any, label: str) -> LoadedMode
 
 
 def torchao_config(name: str) -> Any:
-    """The torchao config each torchao method quantizes with (also used by ``tools/int4_split.py``).
+    """The torchao config each torchao method quantizes with (also used by ``lab/int4_split.py``).
 
     * ``int8wo``: per-channel int8 weights, half-precision activations;
     * ``int4wo``: int4 weights, group size 128, on PyTorch's own tinygemm kernel

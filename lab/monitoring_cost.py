@@ -6,7 +6,7 @@ interpreter kept code instrumented after the tool is freed. Times a call tree sh
 modules (1,093 objects, two frames each, 20 passes), then counts it with ``run.python_calls``'
 own ``count_calls`` N times, then times it again (no torch needed):
 
-    PYTHONPATH=src python3.12 tools/monitoring_cost.py [N]     # prints the median of 7 timings, ms
+    PYTHONPATH=src python3.12 lab/monitoring_cost.py [N]     # prints the median of 7 timings, ms
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Why: eager batch-1 decode on lent H200s read 16-39 tok/s for a 0.5B model (25-60 ms per token,
 nearly all of it outside the GPU). This tells whether the harness (its per-step marker, CUDA
 events, pinning to four CPUs) adds to that, or whether the host is simply that slow. (Those
-session figures were later found to be cold first rounds: tools/decode_probe.py.)
+session figures were later found to be cold first rounds: lab/decode_probe.py.)
 
-    python tools/raw_decode.py [--dtype float16] [--tokens 128] [--reps 3] [--pin N] > out.jsonl
+    python lab/raw_decode.py [--dtype float16] [--tokens 128] [--reps 3] [--pin N] > out.jsonl
 
 Each line: variant, dtype, ms per token over the timed reps (median, min, max). Synthetic
 checkpoint from the harness's cache (seeded random weights; speed only).

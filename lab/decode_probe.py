@@ -1,7 +1,7 @@
 """Why a session's timed eager decode read ~3x what a process of its own read, on a lent H200.
 
 Inside a default session eager FP16 decode of the 0.5B model read 64-89 ms per token, while the
-same ``generate`` in a process of its own (tools/raw_decode.py) read 17-29 ms. Two suspects, timed
+same ``generate`` in a process of its own (lab/raw_decode.py) read 17-29 ms. Two suspects, timed
 here in one process with the harness's own ``generate``:
 
 * the warm-up: the session warmed up with 8 tokens, then timed ONE round of the full length, so
@@ -17,7 +17,7 @@ between models?), a BF16 model (another dtype) and batch 8 (other shapes), each 
 warm-up. ``--sdpa flash,efficient,math`` runs it all under ``torch.nn.attention.sdpa_kernel``
 with those backends only; the profiled pass names the attention kernels that ran.
 
-    python tools/decode_probe.py [--tokens 128] [--reps 3] [--sdpa B1,B2] [--device cpu] > out.jsonl
+    python lab/decode_probe.py [--tokens 128] [--reps 3] [--sdpa B1,B2] [--device cpu] > out.jsonl
 
 Each line: phase, ms per token of each rep, each rep's new cudaMalloc segments and median host
 interval between its steps, the profiled pass's own seconds, and ``TEARDOWN_CUPTI`` as the

@@ -12,7 +12,7 @@ same FP16 model is timed again (reps of ``--tokens``) beside the harness's own h
 (microseconds per kernel launch, ``run.host_probe``), which moves if a launch got dearer; a BF16
 model is timed before any pass and, freshly loaded, after them all (the session's pattern):
 
-    python tools/order_probe.py [--tokens 128] [--reps 3] [--device cuda] > out.jsonl
+    python lab/order_probe.py [--tokens 128] [--reps 3] [--device cuda] > out.jsonl
 
 Each line: phase, ms per token of each rep, each rep's median host interval between steps, and
 launch overhead in us. Run it twice, with ``TEARDOWN_CUPTI`` unset and ``=1``, to see whether

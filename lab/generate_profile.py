@@ -2,7 +2,7 @@
 three batch-1 generates of 128 tokens, and prints the cProfile of the first (cumulative time,
 top 30). On an H100 it showed cuDNN SDPA building an execution plan for each new decode shape:
 docs/results/h100-2026-11-24/diag-first-generate-profile.log.
-usage: python3 tools/generate_profile.py   (run with PYTHONPATH=.gpu-site:src; needs CUDA)
+usage: python3 lab/generate_profile.py   (run with PYTHONPATH=.gpu-site:src; needs CUDA)
 """
 import cProfile, pstats, sys, time, io
 import torch

@@ -1,6 +1,6 @@
-"""One line per method of each session folder given: what ``orderab`` (tools/gpu-session.sh) asks.
+"""One line per method of each session folder given: what ``orderab`` (lab/gpu-session.sh) asks.
 
-    python tools/order_read.py R/owhole-compiled R/oprofile-compiled ...
+    python lab/order_read.py R/owhole-compiled R/oprofile-compiled ...
 
 Columns: decode tok/s; kernel, host (wall minus kernels), host waiting in synchronising calls and
 host busy (profiled), all µs a token; kernels and Python calls a token; the session's notes from

@@ -1,5 +1,5 @@
-# usage: BUDGET=SECONDS bash tools/gpu-session.sh STEP...   (on the device: run(), carrying .gpu-site and .scratch; each STEP is a function below)
-# e.g.   BUDGET=540 bash tools/gpu-session.sh env_info warm "sess e8 --qb-modes eager --qb-methods fp16,nf4 -k 'generate and bs1' --benchmark-compare"
+# usage: BUDGET=SECONDS bash lab/gpu-session.sh STEP...   (on the device: run(), carrying .gpu-site and .scratch; each STEP is a function below)
+# e.g.   BUDGET=540 bash lab/gpu-session.sh env_info warm "sess e8 --qb-modes eager --qb-methods fp16,nf4 -k 'generate and bs1' --benchmark-compare"
 #        "NEED=170 fsess c3 --benchmark-compare" skips a step that has less than 170 s left, rather than
 #        start it and lose it to the call's limit (on 2026-12-04 three steps were cut off that way)
 #        "LIMIT=150 sess ..." stops that step after 150 s (a probe that may hang on compiling)
@@ -15,7 +15,7 @@
 # .scratch/tao` here), unpacked on the device into /tmp/site.
 SITE=$PWD; if [ -f .scratch/site.tar.xz ]; then SITE=/tmp/site; mkdir -p $SITE; tar xJf .scratch/site.tar.xz -C $SITE; fi
 TAO=$SITE/.scratch/tao; [ -n "${NOTAO:-}" ] && TAO=
-export PYTHONPATH=$SITE/.gpu-site:${TAO:+$TAO:}$PWD/src HF_HUB_OFFLINE=1
+export PYTHONPATH=$SITE/.gpu-site:${TAO:+$TAO:}$PWD/src:$PWD/lab HF_HUB_OFFLINE=1
 END=$((SECONDS+${BUDGET:-540})); R=/tmp/qb-results/r; mkdir -p $R
 C="-p no:cacheprovider -p quantbench.plugin --qb-cache-dir /tmp/qbc"  # not pip-installed there: load the plugin by name
 pack() { local t=$OUT/r.$BASHPID.part; tar czf $t -C /tmp/qb-results r 2>/dev/null && mv $t $OUT/r.tgz || rm -f $t; }  # own temp name: the packer loop and a step may pack at once
@@ -32,7 +32,7 @@ except ImportError as e: print('gemlite not importable:', e)" > $R/versions.txt 
 # servesess b05 0.5b graph-compiled 1,4,16,64"; further arguments go to pytest.
 SERVEM=${SERVEM:-fp16,int4wo,int8wo,fp8dq,fp8wo,bf16,nf4,awq,awq-gemlite,int8}
 servesess() { local name=$1 size=$2 modes=$3 batches=$4; shift 4; sess $name --qb-model synthetic:qwen2.5-$size-instruct --qb-modes $modes --qb-batch-sizes $batches --qb-methods $SERVEM -k generate "$@"; }
-disturb() { step disturb python3 tools/disturb.py "$@"; }
+disturb() { step disturb python3 lab/disturb.py "$@"; }
 warm() { step warm python3 -c "
 from quantbench.config import build_settings; from quantbench.sources import resolve_source; from quantbench.methods import LoadRequest; from quantbench.methods import awq; import time
 s=build_settings({}, {'cache_dir':'/tmp/qbc'}); src=resolve_source(s.model, s.cache_dir, s.seed); t=time.time()
@@ -44,7 +44,7 @@ cprof() { local name=$1; shift; mkdir -p $R/$name; step $name python3 -m cProfil
 imptime() { step imptime python3 -X importtime -c "import quantbench.plugin, quantbench.run.runner, quantbench.methods.awq, awq"; }
 # setup: each step of a session's set-up before the first load, and a full collection before and after freeze_heap;
 # then a real Runner's set-up in a fresh process with the checkpoint cached (cProfile)
-setup() { step setup python3 tools/setup_probe.py; step setup-runner python3 tools/setup_probe.py --runner; }
+setup() { step setup python3 lab/setup_probe.py; step setup-runner python3 lab/setup_probe.py --runner; }
 # fsess: the same against R/fresh, a baseline folder that starts empty on each machine (issue 19's
 # flow on one lease: "fsess upd --qb-update-baseline", then "fsess cK --benchmark-compare").
 fsess() { mkdir -p $R/fresh; BASE=$R/fresh sess "$@"; }
@@ -58,11 +58,11 @@ mapsess() { local name=$1 size=$2 mode=$3; shift 3; sess $name --qb-scenario dec
 # after FP16 paid 1.8-2.7x FP16's host time a token with the same kernels and Python calls):
 # "orderab 0.5b compiled" runs FP16 then BF16 with the work pass whole, without the CUDA profiler
 # and without the Python-call count (quantbench.testing.nowork), with CUPTI torn down after each
-# primed trace (quantbench.testing.teardown: are the counts whole, is the cost gone?), then BF16
+# primed trace (lab/teardown_plugin.py: are the counts whole, is the cost gone?), then BF16
 # alone in its process.
 orderab() { local size=$1 mode=$2 v extra
   for v in whole profile calls teardown; do case $v in whole) extra= ;;
-      teardown) extra="-p quantbench.testing.teardown --qb-teardown-cupti" ;;
+      teardown) extra="-p teardown_plugin --qb-teardown-cupti" ;;
       *) extra="-p quantbench.testing.nowork --qb-skip-pass $v" ;; esac
     NEED=${ONEED:-60} MAPM=fp16,bf16 MAPK='generate and bs1' mapsess o$v-$mode $size $mode $extra; done
   NEED=${ONEED:-60} MAPM=bf16 MAPK='generate and bs1' mapsess oalone-$mode $size $mode; }
@@ -71,7 +71,7 @@ orderab() { local size=$1 mode=$2 v extra
 abauto() { local name=$1; shift; step $name python3 -m quantbench ab --base python3 --head python3 --pairs auto \
   --max-pairs ${MAXP:-4} --out $R/$name "$@" -- $C --qb-methods fp16 -k 'generate and bs1'; }
 # Issue 19 item 3, with warm rounds: FP16 batch-1 eager in N processes a side, --qb-steady on and
-# off alternating ("steadyab 6"); tools/steady_spread.py reads R/st*on and R/st*off.
+# off alternating ("steadyab 6"); lab/steady_spread.py reads R/st*on and R/st*off.
 steadyab() { local i; for i in $(seq 1 $1); do for side in on off; do
   NEED=40 sess st$i$side --qb-methods fp16 -k 'generate and bs1' --qb-steady $side; done; done; }
 # Two steps at once on a two-GPU host (nvidia-h200-x2): pair "STEP A" "STEP B" runs A on GPU 0 and the
@@ -82,10 +82,10 @@ pair() { local n=$(nproc); local h=$((n/2)) a b
   ( taskset -cp $h-$((n-1)) $BASHPID > /dev/null; export CUDA_VISIBLE_DEVICES=1; eval "$2" ) & b=$!
   wait $a $b; }
 # Issue 23 on a two-GPU host: the default session against the committed baselines without -n and with
-# -n 2, in alternating order, each pair then read by tools/xdist_check.py (xcheck-a.log, xcheck-b.log).
+# -n 2, in alternating order, each pair then read by lab/xdist_check.py (xcheck-a.log, xcheck-b.log).
 xdist() { NEED=200 sess n0a --benchmark-compare; NEED=120 sess n2a -n 2 --benchmark-compare
   NEED=120 sess n2b -n 2 --benchmark-compare; NEED=200 sess n0b --benchmark-compare
-  NEED=5 step xcheck-a python3 tools/xdist_check.py --one $R/n0a --many $R/n2a
-  NEED=5 step xcheck-b python3 tools/xdist_check.py --one $R/n0b --many $R/n2b; }
+  NEED=5 step xcheck-a python3 lab/xdist_check.py --one $R/n0a --many $R/n2a
+  NEED=5 step xcheck-b python3 lab/xdist_check.py --one $R/n0b --many $R/n2b; }
 for st in "$@"; do eval "$st"; done
 kill $PACKER; pack; cat $R/steps.txt

@@ -5,7 +5,7 @@ Reads session records of one case and method, made alternately with ``--qb-stead
 speeds, their median and spread (SD of log), then Levene's test of the spreads and Welch's t-test
 of the log medians (scipy).
 
-    python tools/steady_spread.py --on R/st*on/session.json --off R/st*off/session.json \
+    python lab/steady_spread.py --on R/st*on/session.json --off R/st*off/session.json \
         [--case generate-bs1] [--method fp16] [--metric decode_tps]
 """
 

@@ -19,7 +19,7 @@ Variants, in order (quantizing and unwrapping are in place, so the order is fixe
 guard evaluation costs); ``unwrapped`` (``compat.unwrap_torchao``: what quantbench's compiled mode runs);
 ``unwrapped-skip-guards`` (that, without guard evaluation).
 
-usage (one GPU, torchao installed): PYTHONPATH=src python tools/int4_split.py [--size 7b] [--tokens 128]
+usage (one GPU, torchao installed): PYTHONPATH=src python lab/int4_split.py [--size 7b] [--tokens 128]
   [--rounds 5] [--method int4wo|int8wo|fp8wo|fp8dq] [--cprofile]
   [--variants bf16,wrapped,skip-guards,unwrapped,unwrapped-skip-guards]
 Writes int4_split.json to $OUT (or the current folder). Needs no network and no checkpoint on disk.

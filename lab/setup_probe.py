@@ -8,7 +8,7 @@ FP16 model loaded, before and after ``steady.freeze_heap``. With ``--runner``, i
 once the checkpoint is cached: a real ``Runner``'s set-up first thing (CUDA not yet touched, as in
 a session), under cProfile.
 
-    python tools/setup_probe.py [--model synthetic:qwen2.5-0.5b-instruct] [--cache-dir DIR] [--runner] > out.jsonl
+    python lab/setup_probe.py [--model synthetic:qwen2.5-0.5b-instruct] [--cache-dir DIR] [--runner] > out.jsonl
 
 Each line: step, seconds. Synthetic checkpoint (seeded random weights; speed only).
 """

@@ -9,7 +9,7 @@ that differs only between passing ones (``pass`` and a wall-only ``unconfirmed``
 fails) is listed but agrees on the gate. Exit 0 when the cases and every row's gate outcome agree,
 the device rows hold and the wall ratio is at most ``--max-ratio``; else 1.
 
-    python tools/xdist_check.py --one R/n0 --many R/n2 [--max-ratio 0.6]
+    python lab/xdist_check.py --one R/n0 --many R/n2 [--max-ratio 0.6]
 """
 
 from __future__ import annotations

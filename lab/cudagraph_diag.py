@@ -2,7 +2,7 @@
 ~2.6 ms? Counts, per decode step, what inductor's CUDA-graph tree manager does: replays a
 recorded graph (execute_node), records a new one (record_function) or runs without graphs
 (run_eager), and the invariant check that sent it to record again.
-usage: python3 tools/cudagraph_diag.py METHOD...   (PYTHONPATH=.gpu-site:.scratch/tao:src;
+usage: python3 lab/cudagraph_diag.py METHOD...   (PYTHONPATH=.gpu-site:.scratch/tao:src;
 QB_DEVICE=cpu QB_MODEL=synthetic:qwen2-tiny checks the script itself on a CPU)"""
 import collections
 import json

@@ -1,7 +1,7 @@
 """Test-only pytest plugin: CUPTI torn down after every profiled call, each trace primed first.
 
-Load it with ``-p quantbench.testing.teardown`` to try, on a GPU, whether the cost a method pays
-for being measured after another one's CUDA profiler pass (docs/findings.md, "The method
+Load it with ``-p teardown_plugin`` (``lab/`` on ``PYTHONPATH``) to try, on a GPU, whether the
+cost a method pays for being measured after another one's CUDA profiler pass (docs/findings.md, "The method
 measured second pays more host time") goes when Kineto releases CUPTI after each trace
 (``TEARDOWN_CUPTI=1``; pytorch/pytorch#144455 reports training 10-20 % slower after a finished
 trace without it). On lease F (docs/results/h200-2026-12-02c) that setting alone broke the work
@@ -68,7 +68,7 @@ def primed(cuda_activity: Callable[..., list[tuple]]) -> Callable[[Callable[[], 
     return activity
 
 
-NOTE = "profiled with CUPTI torn down after each primed trace (quantbench.testing.teardown)"
+NOTE = "profiled with CUPTI torn down after each primed trace (lab/teardown_plugin.py)"
 
 
 def pytest_configure(config: pytest.Config) -> None:

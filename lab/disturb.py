@@ -7,7 +7,7 @@ is more than 10 % below its phase A (or with QB_DISTURB_ALL=1), so one GPU call 
 A-C. Each row: end-to-end tok/s (harness median), time spent in Python's garbage collector
 while measuring, collections by generation, objects the collector tracks, threads and child
 processes.
-usage: python3 tools/disturb.py METHOD...   (run with PYTHONPATH=.gpu-site:src; QB_DEVICE=cpu for a CPU)
+usage: python3 lab/disturb.py METHOD...   (run with PYTHONPATH=.gpu-site:src; QB_DEVICE=cpu for a CPU)
 Results: docs/results/h100-2026-11-24/disturb-cut-off.log, docs/results/h100-2026-11-25/disturb2.log,
 docs/results/cpu-2026-11-24/disturb-cpu-tiny.log.
 """
