@@ -278,6 +278,6 @@ def test_failed_load_drops_the_previous_model(pool: ModelPool, loaders: Loaders,
 def test_loaders_given_means_no_preparers(probe: FakeProbe, loaders: Loaders) -> None:
     assert ModelPool(REQUEST, probe, loaders=loaders.table()).preparers == {}
     default = ModelPool(REQUEST, probe)
-    assert set(default.loaders) == {"fp16", "bf16", "int8", "nf4", "awq", "int8vw", "int8wo", "int4wo",
-                                    "fp8wo", "fp8dq"}
-    assert set(default.preparers) == {"awq"}
+    assert set(default.loaders) == {"fp16", "bf16", "int8", "nf4", "awq", "awq-gemlite", "int8vw",
+                                    "int8wo", "int4wo", "fp8wo", "fp8dq"}
+    assert set(default.preparers) == {"awq", "awq-gemlite"}  # one cached checkpoint for both

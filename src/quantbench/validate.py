@@ -21,7 +21,7 @@ import json
 import math
 from typing import Any, Callable, Iterable, Mapping
 
-from quantbench.catalog import SPECS
+from quantbench.catalog import SPECS, current_mode
 from quantbench.results import CaseResult, Metric
 
 Check = Callable[[str, Any], Any]
@@ -285,7 +285,7 @@ def case_result(where: str, data: Any) -> CaseResult:
     """``CaseResult.to_dict()`` read back."""
     values = record(where, data, {**CASE_RESULT, "metrics": metrics}, extra=True,
                     required=("scenario", "mode", "case", "method", "metrics"))
-    return CaseResult(values["scenario"], values["mode"], values["case"], values["method"],
+    return CaseResult(values["scenario"], current_mode(values["mode"]), values["case"], values["method"],
                       values.get("dtype", ""), values["metrics"], tuple(values.get("notes", ())))
 
 
