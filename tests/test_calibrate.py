@@ -13,6 +13,7 @@ from quantbench.judge import calibrate as merging
 from quantbench.judge.baseline import baseline_path, load_baseline
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS
+from quantbench.stats import prediction_halfwidth, t975
 
 GPU = "NVIDIA H100 80GB HBM3"
 MODEL = "synthetic:qwen2.5-0.5b-instruct"
@@ -281,13 +282,13 @@ def test_memory_from_must_name_a_given_session(tmp_path: Path, capsys: pytest.Ca
 
 @pytest.mark.parametrize(("df", "t"), [(1, 12.706), (2, 4.303), (4, 2.776), (20, 2.086), (21, 2.080), (500, 1.965)])
 def test_t_quantiles(df: int, t: float) -> None:
-    assert merging.t975(df) == pytest.approx(t, abs=5e-4)  # the printed tables' values
+    assert t975(df) == pytest.approx(t, abs=5e-4)  # the printed tables' values
 
 
 def test_prediction_halfwidth_is_exact() -> None:
     # k = 3, s = 10: 4.30265273 * 10 * sqrt(4/3)
-    assert merging.prediction_halfwidth([90.0, 100.0, 110.0]) == pytest.approx(49.68276, abs=1e-4)
-    assert merging.prediction_halfwidth([100.0]) == 0.0
+    assert prediction_halfwidth([90.0, 100.0, 110.0]) == pytest.approx(49.68276, abs=1e-4)
+    assert prediction_halfwidth([100.0]) == 0.0
 
 
 def test_exclude_metric_leaves_it_out_everywhere(tmp_path: Path) -> None:

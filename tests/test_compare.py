@@ -19,11 +19,11 @@ from quantbench.judge.compare import (
     check_compatible,
     compare,
     relative_change,
-    z_score,
 )
 from quantbench.judge.diagnose import what_moved
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS, Settings, build_settings
+from quantbench.stats import z_score
 
 REPO = Path(__file__).resolve().parents[1]
 T4_FILE = REPO / "baselines" / "nvidia-tesla-t4" / "qwen2.5-0.5b-instruct.json"
