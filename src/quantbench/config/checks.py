@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from quantbench.catalog import DEFAULT_TOLERANCE_BY_KIND, SPECS
+from quantbench.config.exports import ExportError, parse_export
 from quantbench.validate import (
     BOOL,
     NAME,
@@ -26,7 +27,6 @@ from quantbench.validate import (
     unknown,
     whole,
 )
-from quantbench.report.exports import ExportError, parse_export
 
 TABLE = "pyproject.toml [tool.quantbench]"
 TOLERANCES = "pyproject.toml [tool.quantbench.tolerances]"
