@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from quantbench.catalog import DEFAULT_TOLERANCE_BY_KIND, SPECS
+from quantbench.catalog import GATED_KINDS, SPECS
 from quantbench.config.exports import ExportError, parse_export
 from quantbench.validate import (
     BOOL,
@@ -30,8 +30,6 @@ from quantbench.validate import (
 
 TABLE = "pyproject.toml [tool.quantbench]"
 TOLERANCES = "pyproject.toml [tool.quantbench.tolerances]"
-# Every kind judged against a tolerance: the catalog's, less quality (judged by its thresholds).
-GATED_KINDS = tuple(k for k in DEFAULT_TOLERANCE_BY_KIND if k != "quality")
 FRACTION = number("a fraction in (0, 1) such as 0.1", lambda v: 0 < v < 1)
 
 
