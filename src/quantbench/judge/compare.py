@@ -160,13 +160,23 @@ def percent(fraction: float) -> str:
     return f"{fraction * 100:.2g}%"
 
 
+def signed_percent(change: float, infinite: str | None = None) -> str:
+    """A relative change as a signed percentage (+12.3%); one that is not finite as
+    ``infinite``, else ``+inf`` or ``-inf``."""
+    if math.isfinite(change):
+        return f"{change * 100:+.1f}%"
+    if infinite is not None:
+        return infinite
+    return "+inf" if change > 0 else "-inf"
+
+
 def judge_metric(base: Metric, current: Metric, tolerance: float,
                  evidence: Evidence = Evidence()) -> tuple[str, str, float]:
     """Verdict, reason and change of one metric (see the module docstring)."""
     if not (math.isfinite(base.median) and math.isfinite(current.median)):  # never "within ±10 %"
         return REGRESSION, f"not a finite value: baseline {base.median}, now {current.median}", math.nan
     change = relative_change(base.median, current.median, base.higher_is_better)
-    pct = f"{change * 100:+.1f}%" if math.isfinite(change) else "from 0"
+    pct = signed_percent(change, "from 0")
     tol = percent(tolerance)
     worse, better = change < -(tolerance + _EPS), change > tolerance + _EPS
     if evidence.wall and evidence.sessions < MIN_WALL_SESSIONS and (worse or better):

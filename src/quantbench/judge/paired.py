@@ -33,23 +33,18 @@ log cannot take (0 or below) are judged by that same per-pair rule.
 
 from __future__ import annotations
 
-import math
 import statistics
 from typing import Callable, Sequence
 
 from quantbench.catalog import SPECS, gated, spec
 from quantbench.judge.calibrate import merge_metric
 from quantbench.judge.compare import (
-    IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE, Comparison, Row, relative_change,
+    IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE, Comparison, Row, relative_change, signed_percent,
 )
 from quantbench.results import CaseResult, Metric
 from quantbench.stats import ALPHA, PairedTest, holm, log_ratios, paired_test
 
 _EPS = 1e-12
-
-
-def _pct(change: float) -> str:
-    return f"{change * 100:+.1f}%" if math.isfinite(change) else ("+inf" if change > 0 else "-inf")
 
 
 def judge_paired(test: PairedTest, tolerance: float, p: float | None = None,
@@ -58,7 +53,8 @@ def judge_paired(test: PairedTest, tolerance: float, p: float | None = None,
     p-value after Holm's correction over the A/B's ``tests`` paired tests (alone: its own)."""
     low, high = test.interval
     mde = test.mde_at(ALPHA / tests) if tests > 1 else test.mde
-    what = (f"{_pct(test.change)} over {test.k} pairs, 95% CI {_pct(low)} .. {_pct(high)}, "
+    what = (f"{signed_percent(test.change)} over {test.k} pairs, 95% CI {signed_percent(low)} .. "
+            f"{signed_percent(high)}, "
             f"MDE {mde:.1%}" + (f" at 5%/{tests}" if tests > 1 else ""))
     if p is None:
         p = test.p
