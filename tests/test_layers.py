@@ -5,14 +5,14 @@ validate, exits, catalog, stats, with compat, env, merge and device_memory, whic
 above them), then config, then model sources and methods, then run (measuring), judge, report,
 and at the top what pytest and the command line call (plugin, commands, testing). Data flows one
 way (docs/methods.md): a lower layer that imports a higher one is a layer turned upside down, even
-when no import circle closes. The edges are ``test_import_graph``'s, read from the source with
+when no import circle closes. The edges are ``import_graph``'s, read from the source with
 ``ast``: module-level imports and those inside functions (both run), not those under
 ``if TYPE_CHECKING:`` (never run).
 """
 
 from __future__ import annotations
 
-from test_import_graph import PACKAGE, graph, module_names
+from import_graph import PACKAGE, graph, module_names
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("results", "session", "files", "validate", "exits", "catalog", "stats",
