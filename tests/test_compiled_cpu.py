@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test_sessions import run_session
+from session_runs import run_session
 
 pytest.importorskip("torchao")
 

@@ -11,7 +11,7 @@ import pytest
 
 from quantbench.methods import LoadError
 from quantbench.run.resident import load_beside
-from test_sessions import run_session
+from session_runs import run_session
 
 
 def test_interleaved_session_gives_each_method_its_paired_ratio(tmp_path: Path) -> None:

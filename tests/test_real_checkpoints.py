@@ -19,7 +19,7 @@ from quantbench.run.prompts import QUESTIONS, text_prompts
 from quantbench.run.quality import default_text
 from quantbench.sources import ModelSource, load_tokenizer, materialize_synthetic
 
-from test_sessions import run_session
+from session_runs import run_session
 
 CHAT_TEMPLATE = ("{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}"
                  "{% if add_generation_prompt %}<assistant>{% endif %}")

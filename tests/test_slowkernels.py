@@ -11,7 +11,7 @@ import torch
 from quantbench.sources import materialize_synthetic
 from quantbench.testing.gpuwork import decoder_layers, linear_weights
 from quantbench.testing.slowkernels import pad_down_projections
-from test_gpuwork import hooks_loads
+from session_runs import hooks_loads
 
 
 @pytest.fixture
