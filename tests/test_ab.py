@@ -223,6 +223,7 @@ def test_bench_command_puts_side_arguments_after_the_shared_ones() -> None:
         "--benchmark-disable"]
 
 
+@pytest.mark.session
 def test_a_real_ab_on_the_cpu_catches_a_4x_slowdown(tmp_path) -> None:
     """Five pairs of real sessions on the tiny model, head about 4x slower: exit 1, decode regressed.
 

@@ -19,6 +19,8 @@ from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS
 from session_runs import MODEL, Session, baseline_file, run_session
 
+pytestmark = pytest.mark.session  # every test here starts a real pytest benches session
+
 
 def _clean(session: Session) -> None:
     assert "INTERNALERROR" not in session.output and "Traceback" not in session.output, session.explain()

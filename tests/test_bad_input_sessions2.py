@@ -42,6 +42,7 @@ def _stale(report: Path) -> dict[str, str]:
 # item 8 and 18: a run leaves no earlier run's record or reports to be read as its own
 
 
+@pytest.mark.session
 def test_a_run_killed_before_its_first_case_leaves_no_stale_session(cache_dir: Path, work: Path,
                                                                      tmp_path: Path, capsys) -> None:
     report = tmp_path / "report"
@@ -53,6 +54,7 @@ def test_a_run_killed_before_its_first_case_leaves_no_stale_session(cache_dir: P
     assert capsys.readouterr().err == f"quantbench compare: no session file at {report / 'session.json'}\n"
 
 
+@pytest.mark.session
 def test_an_exit_4_run_leaves_no_earlier_no_regressions_summary(cache_dir: Path, work: Path,
                                                                 tmp_path: Path) -> None:
     report = tmp_path / "report"
@@ -67,6 +69,7 @@ def test_an_exit_4_run_leaves_no_earlier_no_regressions_summary(cache_dir: Path,
 # item 14: a cache that cannot be written is one line and exit 4
 
 
+@pytest.mark.session
 def test_an_unwritable_cache_is_one_line_and_exit_4(work: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
@@ -92,6 +95,7 @@ sys.exit(pytest.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.session
 @pytest.mark.parametrize("cache", ["given", "default"])
 def test_no_home_folder_needs_only_a_cache_dir(tmp_path: Path, cache: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
@@ -119,6 +123,7 @@ def test_no_home_folder_needs_only_a_cache_dir(tmp_path: Path, cache: str) -> No
     (["-n", "2"], "quantbench: -n 2 on a host without a GPU: the workers would share the CPU and slow each other "
                   "down; pass --qb-device cpu to run them anyway"),
 ])
+@pytest.mark.session
 def test_a_refused_n_mode_is_one_line_and_exit_4(cache_dir: Path, work: Path,
                                                args: list[str], message: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,6 +137,7 @@ def test_a_refused_n_mode_is_one_line_and_exit_4(cache_dir: Path, work: Path,
 # item 1: -n workers that cannot write their records do not skip the gate
 
 
+@pytest.mark.session
 def test_a_worker_report_folder_that_is_a_file_is_exit_4(cache_dir: Path, work: Path,
                                                         tmp_path: Path) -> None:
     report = tmp_path / "report"
@@ -143,6 +149,7 @@ def test_a_worker_report_folder_that_is_a_file_is_exit_4(cache_dir: Path, work: 
                               "it is a file, not a folder"), session.explain()
 
 
+@pytest.mark.session
 @pytest.mark.parametrize("update", [False, True])
 def test_workers_on_a_full_disk_fail_the_session(cache_dir: Path, work: Path, tmp_path: Path,
                                                  update: bool) -> None:
@@ -159,6 +166,7 @@ def test_workers_on_a_full_disk_fail_the_session(cache_dir: Path, work: Path, tm
 # item 2: two -n 2 sessions sharing one report folder each judge their own workers
 
 
+@pytest.mark.session
 def test_two_n_sessions_sharing_a_report_folder_do_not_mix(cache_dir: Path, tmp_path: Path) -> None:
     report = tmp_path / "shared-report"
     env = dict(os.environ)
@@ -204,6 +212,7 @@ def test_a_controller_keeps_a_live_controllers_folder_and_removes_a_dead_ones(tm
 # item 10, live: a method that ran in the baseline and cannot import now fails the gate
 
 
+@pytest.mark.session
 def test_a_method_whose_library_is_gone_fails_the_live_gate(cache_dir: Path, work: Path,
                                                            tmp_path: Path) -> None:
     folder = tmp_path / "baselines"

@@ -11,6 +11,8 @@ import pytest
 
 from session_runs import run_session
 
+pytestmark = pytest.mark.session  # every test here starts a real pytest benches session
+
 pytest.importorskip("torchao")
 
 

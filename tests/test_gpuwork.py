@@ -40,6 +40,7 @@ def test_a_model_without_decoder_layers_is_refused() -> None:
         decoder_layers(torch.nn.Linear(2, 2))
 
 
+@pytest.mark.session
 def test_the_plugin_hooks_the_runners_loads(tmp_path: Path) -> None:
     hooks_loads(tmp_path, "quantbench.testing.gpuwork", "--qb-gpu-work", "0.1",
                 "qb_model.model._qb_gpu_work == 0.1")

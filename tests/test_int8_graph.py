@@ -47,6 +47,7 @@ def test_int8vw_traces_as_one_graph(source) -> None:
                if type(m).__name__ == "Linear8bitLt")
 
 
+@pytest.mark.session
 def test_int8vw_session_reports_speed_memory_and_quality(tmp_path: Path) -> None:
     from session_runs import run_session
 

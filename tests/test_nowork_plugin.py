@@ -45,6 +45,7 @@ def test_only_the_parts_not_skipped_run(monkeypatch: pytest.MonkeyPatch, skip: s
     assert runner.work_metrics is work_pass.work_metrics
 
 
+@pytest.mark.session
 def test_a_session_without_the_call_count_records_none_and_says_why(tmp_path: Path) -> None:
     session = run_session(tmp_path / "cache", tmp_path, "-p", "quantbench.testing.nowork",
                           "--qb-skip-pass", "calls", "--qb-methods", "fp16", "-k", "generate and bs1")
@@ -54,6 +55,7 @@ def test_a_session_without_the_call_count_records_none_and_says_why(tmp_path: Pa
     assert "work pass without its calls (quantbench.testing.nowork)" in row["notes"]
 
 
+@pytest.mark.session
 def test_an_unknown_part_is_refused(tmp_path: Path) -> None:
     session = run_session(tmp_path / "cache", tmp_path, "-p", "quantbench.testing.nowork",
                           "--qb-skip-pass", "kernels", "--qb-methods", "fp16", "-k", "generate and bs1")

@@ -72,6 +72,7 @@ def test_text_prompts_share_one_left_padded_shape(real: Path) -> None:
         assert ((p.input_ids == tok.pad_token_id) == (mask == 0)).all()
 
 
+@pytest.mark.session
 def test_benches_run_on_a_local_checkpoint_and_a_prequantized_awq_folder(
         real: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"

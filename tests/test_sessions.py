@@ -24,6 +24,8 @@ from quantbench.judge.baseline import load_baseline
 from quantbench.catalog import spec
 from session_runs import FEW, LOOSE, SLOWDOWN, Session, baseline_file, gate_reason, run_session
 
+pytestmark = pytest.mark.session
+
 # fixtures
 
 

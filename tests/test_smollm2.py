@@ -27,6 +27,8 @@ from quantbench.config import build_settings, default_cache_dir, read_pyproject
 from quantbench.judge.quality import thresholds_of
 from session_runs import ROOT, Session, run_session
 
+pytestmark = pytest.mark.session  # every test here starts a real pytest benches session
+
 METHODS = ("fp16", "bf16", "int8", "int8vw", "nf4", "awq", "int8wo")
 SESSION_TIMEOUT_S = 1200  # seven methods' loads and quality cases and AWQ's search, on a shared CPU
 GATES = {"top1_agreement": "top-1 agreement", "kl_divergence": "KL divergence"}

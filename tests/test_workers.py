@@ -222,6 +222,7 @@ def cases(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     return sorted((r["method"], r["mode"], r["case"]) for r in data["results"])
 
 
+@pytest.mark.session
 def test_two_workers_one_merged_session_and_one_gate(cache_dir: Path, work: Path) -> None:
     session = run_session(cache_dir, work, "-n", "2", *FEW)
     assert session.code == 0, session.explain()
@@ -239,6 +240,7 @@ def test_two_workers_one_merged_session_and_one_gate(cache_dir: Path, work: Path
     assert sorted(p.name for p in run.glob("*.json")) == ["gw0.json", "gw1.json"]
 
 
+@pytest.mark.session
 def test_a_killed_worker_keeps_its_cases_and_fails_the_session(cache_dir: Path, work: Path) -> None:
     session = run_session(cache_dir, work, "-n", "2", *FEW, "--qbt-die-at", "bf16-bs1")
     assert session.code == 1, session.explain()
@@ -252,6 +254,7 @@ def test_a_killed_worker_keeps_its_cases_and_fails_the_session(cache_dir: Path, 
     assert len(session.lines_with("gate: ")) == 1, session.explain()
 
 
+@pytest.mark.session
 def test_more_workers_than_visible_gpus_exits_at_once(cache_dir: Path, work: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
