@@ -18,74 +18,16 @@ import re
 import statistics
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import pytest
 
 from quantbench.commands import cli
 from quantbench.commands.ab import bench_command, main, schedule, Side
-from quantbench.config import Scenario
 from quantbench.results import CaseResult, Metric
-from quantbench.session import Session
+from fakes import PYTEST_ARGS, FakeAbRunner, ab, metric
 
 ROOT = Path(__file__).resolve().parents[1]
-PYTEST_ARGS = ["-k", "generate and bs1", "--qb-methods", "fp16"]
-
-
-def metric(name: str, value: float) -> Metric:
-    return Metric(name, "tok/s", value, value * 0.99, value * 1.01, 20, True, 0.01, "budget")
-
-
-@dataclass
-class FakeRunner:
-    """Writes a session per call; ``speed`` maps side to per-pair decode tok/s, ``codes`` maps
-    ``(side, pair)`` to an exit status and ``no_file``/``partial`` name runs to spoil."""
-
-    speed: Mapping[str, Sequence[float]]
-    codes: Mapping[tuple[str, int], int] = field(default_factory=dict)
-    no_file: tuple[tuple[str, int], ...] = ()
-    partial: tuple[tuple[str, int], ...] = ()
-    gpu: Mapping[str, str] = field(default_factory=dict)
-    extra: Mapping[str, list[CaseResult]] = field(default_factory=dict)
-    ttft: Mapping[str, Sequence[float]] = field(default_factory=dict)  # per-pair TTFT, ms
-    calls: list[tuple[str, int, list[str], Path, dict[str, str]]] = field(default_factory=list)
-
-    def __call__(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> int:
-        report = Path(argv[argv.index("--qb-report-dir") + 1])
-        side, pair = report.name.split("-")
-        key = (side, int(pair))
-        self.calls.append((side, int(pair), list(argv), cwd, dict(env)))
-        log.write_text(f"fake run of {side} {pair}\n")
-        if key not in self.no_file:
-            tps = self.speed[side][int(pair) - 1]
-            result = CaseResult("default", "eager", "generate-bs1", "fp16", "float32",
-                                {"decode_tps": metric("decode_tps", tps)})
-            if self.ttft:  # with a counter that never moves, which auto must not wait on
-                result.metrics["decode_kernels"] = Metric.exact("decode_kernels", "kernels/token", 900.0,
-                                                                higher_is_better=False)
-                ms = self.ttft[side][int(pair) - 1]
-                result.metrics["ttft_ms"] = Metric("ttft_ms", "ms", ms, ms * 0.99, ms * 1.01, 20, False,
-                                                   0.01, "budget")
-            Session({"gpu": self.gpu.get(side, "cpu"), "model_source": "synthetic:qwen2-tiny"},
-                    Scenario("default").to_dict(), [result, *self.extra.get(side, [])],
-                    partial=key in self.partial,
-                    ).write(report / "session.json")
-        return self.codes.get(key, 0)
-
-
-def ab(tmp_path: Path, runner: FakeRunner, *extra: str, pairs: int | str = 3) -> int:
-    base_dir, head_dir = tmp_path / "base-src", tmp_path / "head-src"
-    base_dir.mkdir(exist_ok=True)
-    head_dir.mkdir(exist_ok=True)
-    argv = ["--base", "/envs/base/python", "--head", "/envs/head/python", "--pairs", str(pairs),
-            "--head-args", "-p quantbench.testing.slowdown --qb-slowdown 0.25",
-            "--base-dir", str(base_dir), "--head-dir", str(head_dir),
-            "--out", str(tmp_path / "ab"), *extra, "--", *PYTEST_ARGS]
-    return main(argv, run=runner)
-
-
 def verdicts(tmp_path: Path) -> dict[str, str]:
     data = json.loads((tmp_path / "ab" / "comparison.json").read_text())
     return {r["metric"]: r["verdict"] for r in data["comparison"]["rows"]}
@@ -93,7 +35,7 @@ def verdicts(tmp_path: Path) -> dict[str, str]:
 
 def test_runs_alternate_base_and_head_each_in_its_own_folder(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "step-summary.md"))
-    runner = FakeRunner({"base": [100, 102, 98], "head": [100, 102, 98]})
+    runner = FakeAbRunner({"base": [100, 102, 98], "head": [100, 102, 98]})
     assert ab(tmp_path, runner) == 0
     assert [(s, i) for s, i, *_ in runner.calls] == schedule(3) == [
         ("base", 1), ("head", 1), ("base", 2), ("head", 2), ("base", 3), ("head", 3)]
@@ -115,7 +57,7 @@ def test_runs_alternate_base_and_head_each_in_its_own_folder(tmp_path, monkeypat
 
 
 def test_a_consistent_slowdown_fails_with_exit_1(tmp_path, capsys) -> None:
-    runner = FakeRunner({"base": [100, 102, 98], "head": [100 / 1.2, 102 / 1.25, 98 / 1.3]})
+    runner = FakeAbRunner({"base": [100, 102, 98], "head": [100 / 1.2, 102 / 1.25, 98 / 1.3]})
     assert ab(tmp_path, runner) == 1
     assert verdicts(tmp_path) == {"decode_tps": "regression"}
     out = capsys.readouterr().out
@@ -125,7 +67,7 @@ def test_a_consistent_slowdown_fails_with_exit_1(tmp_path, capsys) -> None:
 
 
 def test_a_run_that_fails_stops_the_ab_with_one_line_and_exit_4(tmp_path, capsys) -> None:
-    runner = FakeRunner({"base": [100] * 3, "head": [100] * 3}, codes={("head", 2): 3})
+    runner = FakeAbRunner({"base": [100] * 3, "head": [100] * 3}, codes={("head", 2): 3})
     assert ab(tmp_path, runner) == 4
     assert len(runner.calls) == 4  # base 1, head 1, base 2, head 2: nothing after the failure
     log = tmp_path / "ab" / "head-2" / "pytest.log"
@@ -135,10 +77,10 @@ def test_a_run_that_fails_stops_the_ab_with_one_line_and_exit_4(tmp_path, capsys
 
 def test_a_run_without_a_session_file_is_unusable_even_with_a_stale_one_there(tmp_path, capsys) -> None:
     stale = tmp_path / "ab" / "base-1" / "session.json"
-    FakeRunner({"base": [1.0], "head": [1.0]})(["py", "--qb-report-dir", str(stale.parent)],
+    FakeAbRunner({"base": [1.0], "head": [1.0]})(["py", "--qb-report-dir", str(stale.parent)],
                                               tmp_path, {}, tmp_path / "x.log")
     assert stale.is_file()
-    runner = FakeRunner({"base": [100] * 3, "head": [100] * 3}, no_file=(("base", 1),))
+    runner = FakeAbRunner({"base": [100] * 3, "head": [100] * 3}, no_file=(("base", 1),))
     assert ab(tmp_path, runner) == 4
     err = capsys.readouterr().err
     assert err.startswith(f"quantbench ab: base run 1 (exit 0): no session file at {stale}; ")
@@ -146,13 +88,13 @@ def test_a_run_without_a_session_file_is_unusable_even_with_a_stale_one_there(tm
 
 
 def test_a_partial_session_is_unusable(tmp_path, capsys) -> None:
-    runner = FakeRunner({"base": [100] * 3, "head": [100] * 3}, partial=(("head", 1),))
+    runner = FakeAbRunner({"base": [100] * 3, "head": [100] * 3}, partial=(("head", 1),))
     assert ab(tmp_path, runner) == 4
     assert capsys.readouterr().err.startswith("quantbench ab: head run 1 did not finish")
 
 
 def test_exit_1_with_a_finished_session_is_judged_and_noted(tmp_path, capsys) -> None:
-    runner = FakeRunner({"base": [100] * 3, "head": [100] * 3}, codes={("head", 3): 1})
+    runner = FakeAbRunner({"base": [100] * 3, "head": [100] * 3}, codes={("head", 3): 1})
     assert ab(tmp_path, runner) == 0
     log = tmp_path / "ab" / "head-3" / "pytest.log"
     assert f"head run 3 exited 1 (a bench or its quality gate failed): {log}" in capsys.readouterr().out
@@ -161,7 +103,7 @@ def test_exit_1_with_a_finished_session_is_judged_and_noted(tmp_path, capsys) ->
 def test_head_quality_past_its_threshold_fails_the_ab(tmp_path, capsys) -> None:
     kl = Metric.exact("kl_divergence", "nats", 0.9, higher_is_better=False)
     broken = CaseResult("default", "eager", "quality", "int8", "int8", {"kl_divergence": kl})
-    runner = FakeRunner({"base": [100] * 2, "head": [100] * 2}, extra={"head": [broken]})
+    runner = FakeAbRunner({"base": [100] * 2, "head": [100] * 2}, extra={"head": [broken]})
     assert ab(tmp_path, runner, pairs=2) == 1
     assert verdicts(tmp_path) == {"decode_tps": "pass", "kl_divergence": "quality fail"}
     assert capsys.readouterr().out.splitlines()[-1] == (
@@ -169,14 +111,14 @@ def test_head_quality_past_its_threshold_fails_the_ab(tmp_path, capsys) -> None:
 
 
 def test_sessions_of_another_gpu_are_not_compared(tmp_path, capsys) -> None:
-    runner = FakeRunner({"base": [100] * 2, "head": [100] * 2}, gpu={"head": "NVIDIA H100"})
+    runner = FakeAbRunner({"base": [100] * 2, "head": [100] * 2}, gpu={"head": "NVIDIA H100"})
     assert ab(tmp_path, runner, pairs=2) == 4
     assert capsys.readouterr().err == (
         "quantbench ab: head run 1 measured gpu 'NVIDIA H100', base run 1 'cpu'\n")
 
 
 def test_a_tolerance_option_reaches_the_verdicts(tmp_path) -> None:
-    runner = FakeRunner({"base": [100, 102, 98], "head": [100 / 1.2, 102 / 1.25, 98 / 1.3]})
+    runner = FakeAbRunner({"base": [100, 102, 98], "head": [100 / 1.2, 102 / 1.25, 98 / 1.3]})
     assert ab(tmp_path, runner, "--tolerance", "decode_tps=0.25") == 0
     assert verdicts(tmp_path) == {"decode_tps": "pass"}
 
@@ -199,7 +141,7 @@ def test_auto_adds_pairs_one_at_a_time_until_the_interval_is_within_tolerance(tm
     # the first within log(1.1) = 0.0953. TTFT holds exactly and the kernel counter is judged pair
     # by pair: neither needs more pairs.
     head = [100 * math.exp(r) for r in (0.1, -0.1, 0, 0, 0, 0, 0, 0, 0, 0)]
-    runner = FakeRunner({"base": [100.0] * 10, "head": head}, ttft={"base": [20.0] * 10, "head": [20.0] * 10})
+    runner = FakeAbRunner({"base": [100.0] * 10, "head": head}, ttft={"base": [20.0] * 10, "head": [20.0] * 10})
     assert ab(tmp_path, runner, pairs="auto") == 0
     assert [(s, i) for s, i, *_ in runner.calls] == schedule(6)
     out = capsys.readouterr().out
@@ -219,7 +161,7 @@ def test_auto_adds_pairs_one_at_a_time_until_the_interval_is_within_tolerance(tm
 
 def test_auto_stops_at_the_maximum_and_names_the_metric_still_too_noisy(tmp_path, capsys) -> None:
     ttft = {"base": [20.0] * 4, "head": [24.0, 20 / 1.2, 24.0, 20 / 1.2]}  # ±18 % either way
-    runner = FakeRunner({"base": [100.0] * 4, "head": [100.0] * 4}, ttft=ttft)
+    runner = FakeAbRunner({"base": [100.0] * 4, "head": [100.0] * 4}, ttft=ttft)
     assert ab(tmp_path, runner, "--max-pairs", "4", pairs="auto") == 0
     assert len(runner.calls) == 8
     power = next(p for p in report(tmp_path)["environment"]["power"] if p["metric"] == "ttft_ms")
@@ -242,7 +184,7 @@ def test_the_mde_printed_is_the_paired_formula(tmp_path, capsys) -> None:
     t975, t80 = 0.95 / math.sqrt(2 * 0.975 * 0.025), 0.6 / math.sqrt(2 * 0.8 * 0.2)
     mde = math.expm1((t975 + t80) * statistics.stdev(ratios) / math.sqrt(3))
     assert mde == pytest.approx(0.13194, abs=1e-5)
-    runner = FakeRunner({"base": [100, 102, 98], "head": [100 / 1.2, 102 / 1.25, 98 / 1.3]})
+    runner = FakeAbRunner({"base": [100, 102, 98], "head": [100 / 1.2, 102 / 1.25, 98 / 1.3]})
     assert ab(tmp_path, runner) == 1
     (power,) = report(tmp_path)["environment"]["power"]
     assert power["mde"] == pytest.approx(mde)
@@ -254,10 +196,10 @@ def test_the_mde_printed_is_the_paired_formula(tmp_path, capsys) -> None:
 
 
 def test_auto_passes_identical_sides_in_three_pairs_and_fails_a_25_percent_slowdown(tmp_path, capsys) -> None:
-    same = FakeRunner({"base": [100.0, 102.0, 98.0] * 4, "head": [100.0, 102.0, 98.0] * 4})
+    same = FakeAbRunner({"base": [100.0, 102.0, 98.0] * 4, "head": [100.0, 102.0, 98.0] * 4})
     assert ab(tmp_path, same, pairs="auto") == 0
     assert len(same.calls) == 6 and verdicts(tmp_path) == {"decode_tps": "pass"}
-    slow = FakeRunner({"base": [100.0] * 10, "head": [100 / 1.24, 100 / 1.25, 100 / 1.26] * 4})
+    slow = FakeAbRunner({"base": [100.0] * 10, "head": [100 / 1.24, 100 / 1.25, 100 / 1.26] * 4})
     assert ab(tmp_path, slow, pairs="auto") == 1
     assert len(slow.calls) == 6 and verdicts(tmp_path) == {"decode_tps": "regression"}
     assert capsys.readouterr().out.splitlines()[-1].startswith("ab: FAIL, 1 regression(s)")
@@ -281,6 +223,7 @@ def test_bench_command_puts_side_arguments_after_the_shared_ones() -> None:
         "--benchmark-disable"]
 
 
+@pytest.mark.session
 def test_a_real_ab_on_the_cpu_catches_a_4x_slowdown(tmp_path) -> None:
     """Five pairs of real sessions on the tiny model, head about 4x slower: exit 1, decode regressed.
 

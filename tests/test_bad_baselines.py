@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import pytest
 
+from quantbench import exits
 from quantbench.judge import gate as baseline_gate
 from quantbench.session import Session
 from quantbench.judge.baseline import BaselineError, baseline_from_results, baseline_path, load_baseline
@@ -83,7 +84,7 @@ def _one_unusable_line(lines: list[str]) -> str:
 
 def test_the_valid_baseline_judges_a_2x_slowdown_as_a_regression(tmp_path: Path) -> None:
     lines, code = _gate(tmp_path, lambda d: None)
-    assert code == baseline_gate.EXIT_REGRESSION, lines
+    assert code == exits.REGRESSION, lines
     assert lines[-1] == "gate: FAIL: fp16 (1 regression)"
 
 
@@ -100,7 +101,7 @@ def test_the_valid_baseline_judges_a_2x_slowdown_as_a_regression(tmp_path: Path)
 def test_wrong_typed_value_is_exit_4_naming_file_and_field(
         tmp_path: Path, field: str, value: Any, expected: str) -> None:
     lines, code = _gate(tmp_path, lambda d: _metric(d, **{field: value}))
-    assert code == baseline_gate.EXIT_BAD_BASELINE, lines
+    assert code == exits.USAGE, lines
     path = baseline_path(tmp_path / "b", GPU, MODEL)
     assert _one_unusable_line(lines) == f"quantbench: baseline unusable: baseline {path}: {expected}"
 
@@ -119,7 +120,7 @@ def test_wrong_typed_value_is_exit_4_naming_file_and_field(
 def test_nan_zero_negative_or_swapped_medians_are_exit_4_not_a_pass(
         tmp_path: Path, values: dict, expected: str) -> None:
     lines, code = _gate(tmp_path, lambda d: _metric(d, **values))
-    assert code == baseline_gate.EXIT_BAD_BASELINE, lines
+    assert code == exits.USAGE, lines
     assert _one_unusable_line(lines).endswith(f"results.{CASE}.fp16.decode_tps.{expected}")
     assert not (tmp_path / "r" / "comparison.json").exists(), "no report from a baseline not used"
 
@@ -130,20 +131,20 @@ def test_unknown_metric_name_says_did_you_mean(tmp_path: Path) -> None:
         metrics["decode_tsp"] = metrics.pop("decode_tps")
 
     lines, code = _gate(tmp_path, rename)
-    assert code == baseline_gate.EXIT_BAD_BASELINE
+    assert code == exits.USAGE
     assert _one_unusable_line(lines).endswith(
         f"results.{CASE}.fp16.decode_tsp: unknown metric 'decode_tsp' (did you mean 'decode_tps'?)")
 
 
 def test_unknown_top_level_key_says_did_you_mean(tmp_path: Path) -> None:
     lines, code = _gate(tmp_path, lambda d: d.update(enviroment={}))
-    assert code == baseline_gate.EXIT_BAD_BASELINE
+    assert code == exits.USAGE
     assert _one_unusable_line(lines).endswith(": unknown key 'enviroment' (did you mean 'environment'?)")
 
 
 def test_a_string_launch_probe_is_exit_4_not_a_traceback(tmp_path: Path) -> None:
     lines, code = _gate(tmp_path, lambda d: d["environment"].update(launch_overhead_us="fast"))
-    assert code == baseline_gate.EXIT_BAD_BASELINE
+    assert code == exits.USAGE
     assert _one_unusable_line(lines).endswith(
         "environment.launch_overhead_us: expected a finite number > 0 or null, got 'fast'")
 
@@ -153,14 +154,14 @@ def test_a_string_launch_probe_is_exit_4_not_a_traceback(tmp_path: Path) -> None
 
 def test_empty_results_is_exit_4(tmp_path: Path) -> None:
     lines, code = _gate(tmp_path, lambda d: d.update(results={}))
-    assert code == baseline_gate.EXIT_BAD_BASELINE, lines
+    assert code == exits.USAGE, lines
     assert _one_unusable_line(lines).endswith("results: expected at least one case, got {}")
 
 
 def test_baseline_dir_that_is_a_file_is_exit_4(tmp_path: Path) -> None:
     (tmp_path / "b").write_text("not a folder")
     lines, code = _gate(tmp_path)
-    assert code == baseline_gate.EXIT_BAD_BASELINE, lines
+    assert code == exits.USAGE, lines
     assert _one_unusable_line(lines) == (
         f"quantbench: baseline dir {tmp_path / 'b'} is a file, not a folder: nothing compared")
 
@@ -168,12 +169,12 @@ def test_baseline_dir_that_is_a_file_is_exit_4(tmp_path: Path) -> None:
 def test_baseline_dir_that_is_a_file_stays_exit_4_when_a_missing_baseline_is_allowed(tmp_path: Path) -> None:
     (tmp_path / "b").write_text("not a folder")
     lines, code = _gate(tmp_path, table={"allow_missing_baseline": True})
-    assert code == baseline_gate.EXIT_BAD_BASELINE, lines
+    assert code == exits.USAGE, lines
 
 
 def test_missing_baseline_is_exit_4_with_the_first_run_message(tmp_path: Path) -> None:
     lines, code = _gate(tmp_path)
-    assert code == baseline_gate.EXIT_BAD_BASELINE, lines
+    assert code == exits.USAGE, lines
     path = baseline_path(tmp_path / "b", GPU, MODEL)
     assert lines == [f"no baseline for {GPU} / {MODEL} at {path}: nothing compared; create one with "
                      "`pytest benches --qb-update-baseline`, or pass --qb-allow-missing-baseline "
@@ -182,7 +183,7 @@ def test_missing_baseline_is_exit_4_with_the_first_run_message(tmp_path: Path) -
 
 def test_missing_baseline_passes_when_allowed(tmp_path: Path) -> None:
     lines, code = _gate(tmp_path, table={"allow_missing_baseline": True})
-    assert code == baseline_gate.EXIT_OK, lines
+    assert code == exits.OK, lines
     assert len(lines) == 1 and lines[0].startswith(f"no baseline for {GPU} / {MODEL} at ")
     assert lines[0].endswith("nothing compared (allowed: allow_missing_baseline)")
 
@@ -192,7 +193,7 @@ def test_no_row_judged_is_exit_4(tmp_path: Path) -> None:
         data["results"] = {"eager/prefill-128": data["results"][CASE]}
 
     lines, code = _gate(tmp_path, other_case)
-    assert code == baseline_gate.EXIT_BAD_BASELINE, lines
+    assert code == exits.USAGE, lines
     assert lines[-1] == ("quantbench: nothing compared: the baseline holds none of this session's "
                          "1 case result(s) (eager/generate-bs1 fp16)")
     assert not [line for line in lines if line.startswith("gate: pass")]
@@ -203,7 +204,7 @@ def test_no_row_judged_passes_when_a_missing_baseline_is_allowed(tmp_path: Path)
         data["results"] = {"eager/prefill-128": data["results"][CASE]}
 
     lines, code = _gate(tmp_path, other_case, table={"allow_missing_baseline": True})
-    assert code == baseline_gate.EXIT_OK, lines
+    assert code == exits.OK, lines
     assert lines[-1].startswith("nothing compared: the baseline holds none of this session's")
 
 
@@ -227,7 +228,7 @@ def test_baseline_folder_without_permission_is_exit_4(tmp_path: Path, monkeypatc
     folder = baseline_path(tmp_path / "b", GPU, MODEL).parent
     _deny(monkeypatch, folder)
     lines, code = _gate(tmp_path)
-    assert code == baseline_gate.EXIT_BAD_BASELINE, lines
+    assert code == exits.USAGE, lines
     assert _one_unusable_line(lines) == (
         f"quantbench: baseline unusable: cannot read {folder / 'synthetic-qwen2.5-0.5b-instruct.json'}: "
         "permission denied")
@@ -242,7 +243,7 @@ def test_baseline_folder_without_permission_for_real(tmp_path: Path) -> None:
         lines, code = _gate(tmp_path)
     finally:
         folder.chmod(0o755)
-    assert code == baseline_gate.EXIT_BAD_BASELINE, lines
+    assert code == exits.USAGE, lines
     assert "permission denied" in _one_unusable_line(lines)
 
 

@@ -27,7 +27,7 @@ from quantbench.judge.quality import quality_rows
 from quantbench.results import CaseResult, Metric
 from quantbench.run.quality import mean_kl
 from quantbench.session import Session
-from test_ab import FakeRunner, ab
+from fakes import FakeAbRunner, ab
 
 GPU = "cpu"
 MODEL = "synthetic:qwen2-tiny"
@@ -194,7 +194,7 @@ def test_two_folders_of_one_name_do_not_judge_or_overwrite_each_other(tmp_path: 
 # item 9: ab with nothing judged is exit 4; a metric head stops emitting is a regression
 
 
-class EmptyRunner(FakeRunner):
+class EmptyRunner(FakeAbRunner):
     """Every run finishes with no case measured (its only method cannot run here)."""
 
     def __call__(self, argv, cwd, env, log):  # noqa: ANN001, ANN204
@@ -213,7 +213,7 @@ def test_an_ab_that_judged_nothing_is_exit_4(tmp_path: Path, capsys) -> None:
 
 
 def test_a_metric_head_stops_emitting_is_a_regression(tmp_path: Path, capsys) -> None:
-    lost = FakeRunner({"base": [100, 101, 99], "head": [100, 101, 99]},
+    lost = FakeAbRunner({"base": [100, 101, 99], "head": [100, 101, 99]},
                       extra={side: [_case("nf4", case="generate-bs8")] for side in ("base", "head")})
     original = lost.__call__
 
@@ -264,14 +264,14 @@ def test_a_method_that_cannot_run_now_fails_the_gate(tmp_path: Path, field: str,
 def test_ab_out_that_is_a_file_is_one_line_and_exit_4(tmp_path: Path, capsys) -> None:
     out = tmp_path / "a-file"
     out.write_text("")
-    runner = FakeRunner({"base": [100] * 3, "head": [100] * 3})
+    runner = FakeAbRunner({"base": [100] * 3, "head": [100] * 3})
     assert ab_main(["--base", "b", "--head", "h", "--out", str(out), "--"], run=runner) == 4
     assert runner.calls == []
     assert capsys.readouterr().err == f"quantbench ab: cannot write to --out {out}: it is a file, not a folder\n"
 
 
 def test_ab_unclosed_quote_is_one_line_and_exit_4(tmp_path: Path, capsys) -> None:
-    runner = FakeRunner({"base": [100] * 3, "head": [100] * 3})
+    runner = FakeAbRunner({"base": [100] * 3, "head": [100] * 3})
     with pytest.raises(SystemExit) as exc:
         ab_main(["--base", "b", "--head", "h", "--base-args", '"unclosed', "--out", str(tmp_path / "ab"), "--"],
                 run=runner)

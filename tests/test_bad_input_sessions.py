@@ -3,7 +3,7 @@ error (exit 4) with one line, not an INTERNALERROR; an unwritable report folder 
 before any model loads; a baseline that cannot judge, or a comparison that judged nothing, is
 exit 4 with one line, and a missing baseline passes only when the user allows it.
 
-Sessions run as in ``tests/test_sessions.py`` (its ``run_session``), on the tiny synthetic model.
+Sessions run as in ``tests/test_sessions.py`` (``session_runs.run_session``), on the tiny synthetic model.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import pytest
 from quantbench.judge.baseline import baseline_from_results, to_json
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS
-from test_sessions import MODEL, Session, baseline_file, run_session
-from test_sessions import cache_dir, work  # noqa: F401  (module-scoped fixtures: one model cache here)
+from session_runs import MODEL, Session, baseline_file, run_session
+
+pytestmark = pytest.mark.session  # every test here starts a real pytest benches session
 
 
 def _clean(session: Session) -> None:

@@ -17,8 +17,7 @@ import pytest
 
 from quantbench.commands import cli
 from quantbench.plugin.workers import LOCK, start_run_folder
-from test_sessions import FAST, PLUGINS, ROOT, SESSION_TIMEOUT_S, Session, baseline_file, run_session
-from test_sessions import cache_dir, work  # noqa: F401  (module-scoped fixtures: one model cache here)
+from session_runs import FAST, PLUGINS, ROOT, SESSION_TIMEOUT_S, Session, baseline_file, run_session
 
 ONE = ["--qb-methods", "fp16", "-k", "len128"]
 CPU_WORKERS = ["-n", "2", "--qb-device", "cpu", "--qb-methods", "fp16,bf16", "-k", "len128",
@@ -43,7 +42,8 @@ def _stale(report: Path) -> dict[str, str]:
 # item 8 and 18: a run leaves no earlier run's record or reports to be read as its own
 
 
-def test_a_run_killed_before_its_first_case_leaves_no_stale_session(cache_dir: Path, work: Path,  # noqa: F811
+@pytest.mark.session
+def test_a_run_killed_before_its_first_case_leaves_no_stale_session(cache_dir: Path, work: Path,
                                                                      tmp_path: Path, capsys) -> None:
     report = tmp_path / "report"
     _stale(report)
@@ -54,7 +54,8 @@ def test_a_run_killed_before_its_first_case_leaves_no_stale_session(cache_dir: P
     assert capsys.readouterr().err == f"quantbench compare: no session file at {report / 'session.json'}\n"
 
 
-def test_an_exit_4_run_leaves_no_earlier_no_regressions_summary(cache_dir: Path, work: Path,  # noqa: F811
+@pytest.mark.session
+def test_an_exit_4_run_leaves_no_earlier_no_regressions_summary(cache_dir: Path, work: Path,
                                                                 tmp_path: Path) -> None:
     report = tmp_path / "report"
     _stale(report)
@@ -68,7 +69,8 @@ def test_an_exit_4_run_leaves_no_earlier_no_regressions_summary(cache_dir: Path,
 # item 14: a cache that cannot be written is one line and exit 4
 
 
-def test_an_unwritable_cache_is_one_line_and_exit_4(work: Path, tmp_path: Path) -> None:  # noqa: F811
+@pytest.mark.session
+def test_an_unwritable_cache_is_one_line_and_exit_4(work: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     session = run_session(blocker / "cache", work, *ONE)
@@ -93,6 +95,7 @@ sys.exit(pytest.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.session
 @pytest.mark.parametrize("cache", ["given", "default"])
 def test_no_home_folder_needs_only_a_cache_dir(tmp_path: Path, cache: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
@@ -120,7 +123,8 @@ def test_no_home_folder_needs_only_a_cache_dir(tmp_path: Path, cache: str) -> No
     (["-n", "2"], "quantbench: -n 2 on a host without a GPU: the workers would share the CPU and slow each other "
                   "down; pass --qb-device cpu to run them anyway"),
 ])
-def test_a_refused_n_mode_is_one_line_and_exit_4(cache_dir: Path, work: Path,  # noqa: F811
+@pytest.mark.session
+def test_a_refused_n_mode_is_one_line_and_exit_4(cache_dir: Path, work: Path,
                                                args: list[str], message: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # a host without a GPU, whatever this one has
@@ -133,7 +137,8 @@ def test_a_refused_n_mode_is_one_line_and_exit_4(cache_dir: Path, work: Path,  #
 # item 1: -n workers that cannot write their records do not skip the gate
 
 
-def test_a_worker_report_folder_that_is_a_file_is_exit_4(cache_dir: Path, work: Path,  # noqa: F811
+@pytest.mark.session
+def test_a_worker_report_folder_that_is_a_file_is_exit_4(cache_dir: Path, work: Path,
                                                         tmp_path: Path) -> None:
     report = tmp_path / "report"
     report.mkdir()
@@ -144,8 +149,9 @@ def test_a_worker_report_folder_that_is_a_file_is_exit_4(cache_dir: Path, work: 
                               "it is a file, not a folder"), session.explain()
 
 
+@pytest.mark.session
 @pytest.mark.parametrize("update", [False, True])
-def test_workers_on_a_full_disk_fail_the_session(cache_dir: Path, work: Path, tmp_path: Path,  # noqa: F811
+def test_workers_on_a_full_disk_fail_the_session(cache_dir: Path, work: Path, tmp_path: Path,
                                                  update: bool) -> None:
     folder = tmp_path / "baselines"
     extra = ["--qb-update-baseline"] if update else []
@@ -160,7 +166,8 @@ def test_workers_on_a_full_disk_fail_the_session(cache_dir: Path, work: Path, tm
 # item 2: two -n 2 sessions sharing one report folder each judge their own workers
 
 
-def test_two_n_sessions_sharing_a_report_folder_do_not_mix(cache_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+@pytest.mark.session
+def test_two_n_sessions_sharing_a_report_folder_do_not_mix(cache_dir: Path, tmp_path: Path) -> None:
     report = tmp_path / "shared-report"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PLUGINS), env.get("PYTHONPATH")) if p)
@@ -205,7 +212,8 @@ def test_a_controller_keeps_a_live_controllers_folder_and_removes_a_dead_ones(tm
 # item 10, live: a method that ran in the baseline and cannot import now fails the gate
 
 
-def test_a_method_whose_library_is_gone_fails_the_live_gate(cache_dir: Path, work: Path,  # noqa: F811
+@pytest.mark.session
+def test_a_method_whose_library_is_gone_fails_the_live_gate(cache_dir: Path, work: Path,
                                                            tmp_path: Path) -> None:
     folder = tmp_path / "baselines"
     update = run_session(cache_dir, work, "--qb-methods", "fp16,nf4", "-k", "len128", "--qb-update-baseline",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from quantbench import exits
 from quantbench.judge import gate as baseline_gate
 from quantbench.judge.baseline import baseline_from_results, baseline_path, write_baseline
 from quantbench.results import CaseResult, Metric
@@ -36,7 +37,7 @@ def _judge(tmp_path: Path, baseline_us: float | None, session_us: float | None) 
 
 def test_a_slow_host_is_named_and_the_verdict_is_unchanged(tmp_path: Path) -> None:
     lines, code = _judge(tmp_path, 7.4, 12.0)
-    assert code == baseline_gate.EXIT_OK
+    assert code == exits.OK
     host = [line for line in lines if line.startswith("host: ")]
     assert host == [next(line for line in lines if "12.0 us per kernel launch vs 7.4 us" in line)]
     assert "(+62 %)" in host[0]
@@ -57,5 +58,5 @@ def test_the_baseline_line_fits_120_columns_or_puts_a_long_path_on_its_own(
     deep = tmp_path / ("a-folder-with-a-long-name-" * 3)
     lines, code = _judge(deep, None, None)
     path = baseline_path(deep / "b", GPU, MODEL)
-    assert code == baseline_gate.EXIT_OK
+    assert code == exits.OK
     assert lines[:2] == ["compared with the measured baseline (undated):", f"  {path}"]

@@ -13,48 +13,15 @@ from quantbench.judge import calibrate as merging
 from quantbench.judge.baseline import baseline_path, load_baseline
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS
-
-GPU = "NVIDIA H100 80GB HBM3"
-MODEL = "synthetic:qwen2.5-0.5b-instruct"
-SCENARIO = SCENARIOS["default"].to_dict()
-
-
-def _decode(median: float, low: float, high: float, n: int, cv: float) -> Metric:
-    return Metric("decode_tps", "tok/s", median, low, high, n, True, cv, "converged")
-
-
-def _session(tmp: Path, name: str, decode: Metric, ttft: Metric, *, gpu: str = GPU, model: str = MODEL,
-             scenario: dict | None = None, weights: float = 0.998, extra_results: tuple = (),
-             date: str | None = None) -> Path:
-    weights_m = Metric.exact("weights_gb", "GB", weights, higher_is_better=False)
-    results = [
-        CaseResult("default", "eager", "generate-bs1", "fp16", "float16",
-                   {"decode_tps": decode, "ttft_ms": ttft, "weights_gb": weights_m}, ("a note",)),
-        *extra_results,
-    ]
-    data = {
-        "environment": {"gpu": gpu, "model_source": model, "date": date or f"2025-01-0{name[-1]}T00:00:00+00:00",
-                        "device": "cuda"},
-        "results": [r.to_dict() for r in results],
-        "scenario": scenario if scenario is not None else SCENARIO,
-        "loads": {"fp16": 1},
-    }
-    path = tmp / name / "session.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps(data, indent=2))
-    return path
-
-
-def _ttft(median: float, n: int = 10) -> Metric:
-    return Metric("ttft_ms", "ms", median, median - 1.0, median + 1.0, n, False, 0.01, "budget")
-
+from quantbench.stats import prediction_halfwidth, t975
+from fakes import GPU, MODEL, SCENARIO, decode_metric, session_file, ttft_metric
 
 @pytest.fixture
 def three(tmp_path: Path) -> list[Path]:
     return [
-        _session(tmp_path, "run1", _decode(100.0, 98.0, 103.0, 30, 0.02), _ttft(20.0, 11)),
-        _session(tmp_path, "run2", _decode(120.0, 119.0, 125.0, 25, 0.05), _ttft(16.0, 12)),
-        _session(tmp_path, "run3", _decode(90.0, 89.0, 93.0, 40, 0.01), _ttft(18.0, 13)),
+        session_file(tmp_path, "run1", decode_metric(100.0, 98.0, 103.0, 30, 0.02), ttft_metric(20.0, 11)),
+        session_file(tmp_path, "run2", decode_metric(120.0, 119.0, 125.0, 25, 0.05), ttft_metric(16.0, 12)),
+        session_file(tmp_path, "run3", decode_metric(90.0, 89.0, 93.0, 40, 0.01), ttft_metric(18.0, 13)),
     ]
 
 
@@ -105,8 +72,8 @@ def test_merges_sessions_into_a_baseline(tmp_path: Path, three: list[Path], caps
 
 def test_even_number_of_sessions_averages_the_middle_medians(tmp_path: Path) -> None:
     paths = [
-        _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0)),
-        _session(tmp_path, "run2", _decode(110.0, 109.0, 111.0, 5, 0.01), _ttft(22.0)),
+        session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0)),
+        session_file(tmp_path, "run2", decode_metric(110.0, 109.0, 111.0, 5, 0.01), ttft_metric(22.0)),
     ]
     assert _run(paths, tmp_path / "b") == 0
     m = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL)).results["eager/generate-bs1"]["fp16"]
@@ -118,9 +85,9 @@ def test_even_number_of_sessions_averages_the_middle_medians(tmp_path: Path) -> 
 
 def test_exact_counts_that_differ_become_an_interval(tmp_path: Path) -> None:
     paths = [
-        _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0), weights=1.0),
-        _session(tmp_path, "run2", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0), weights=1.25),
-        _session(tmp_path, "run3", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0), weights=1.5),
+        session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0), weights=1.0),
+        session_file(tmp_path, "run2", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0), weights=1.25),
+        session_file(tmp_path, "run3", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0), weights=1.5),
     ]
     assert _run(paths, tmp_path / "b") == 0
     w = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL)).results["eager/generate-bs1"]["fp16"]["weights_gb"]
@@ -134,8 +101,8 @@ def test_a_case_only_some_sessions_ran_is_kept_from_those(tmp_path: Path) -> Non
     extra = CaseResult("default", "eager", "prefill-128", "fp16", "float16",
                        {"prefill_tps": Metric("prefill_tps", "tok/s", 5000.0, 4900.0, 5100.0, 9, True, 0.01, "converged")})
     paths = [
-        _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0), extra_results=(extra,)),
-        _session(tmp_path, "run2", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0)),
+        session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0), extra_results=(extra,)),
+        session_file(tmp_path, "run2", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0)),
     ]
     assert calibrate.main([*map(str, paths), "--baseline-dir", str(tmp_path / "b"),
                            "--min-sessions", "1"]) == 0
@@ -155,8 +122,8 @@ def test_merge_metric_directly() -> None:
 
 def test_mismatched_gpu_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     paths = [
-        _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0)),
-        _session(tmp_path, "run2", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0), gpu="Tesla T4"),
+        session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0)),
+        session_file(tmp_path, "run2", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0), gpu="Tesla T4"),
     ]
     out_dir = tmp_path / "baselines"
     assert _run(paths, out_dir) == 4
@@ -167,8 +134,8 @@ def test_mismatched_gpu_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_mismatched_model_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     paths = [
-        _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0)),
-        _session(tmp_path, "run2", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0), model="synthetic:qwen2-tiny"),
+        session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0)),
+        session_file(tmp_path, "run2", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0), model="synthetic:qwen2-tiny"),
     ]
     assert _run(paths, tmp_path / "baselines") == 4
     assert not (tmp_path / "baselines").exists()
@@ -177,8 +144,8 @@ def test_mismatched_model_writes_nothing(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_mismatched_scenario_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     paths = [
-        _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0)),
-        _session(tmp_path, "run2", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0),
+        session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0)),
+        session_file(tmp_path, "run2", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0),
                  scenario=SCENARIOS["t4-study"].to_dict()),
     ]
     assert _run(paths, tmp_path / "baselines") == 4
@@ -192,14 +159,14 @@ def test_sessions_of_other_round_counts_or_budgets_are_one_scenario(tmp_path: Pa
     default moved from 3 to 1) measures the same thing."""
     fewer = {**SCENARIOS["default"].to_dict(), "min_rounds": 3, "prompts": 5}
     paths = [
-        _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0)),
-        _session(tmp_path, "run2", _decode(101.0, 99.0, 102.0, 5, 0.01), _ttft(20.0), scenario=fewer),
+        session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0)),
+        session_file(tmp_path, "run2", decode_metric(101.0, 99.0, 102.0, 5, 0.01), ttft_metric(20.0), scenario=fewer),
     ]
     assert _run(paths, tmp_path / "baselines") == 0
 
 
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    good = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0))
+    good = session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0))
     missing = tmp_path / "run9" / "session.json"
     assert _run([good, missing], tmp_path / "baselines") == 4
     assert not (tmp_path / "baselines").exists()
@@ -222,7 +189,7 @@ def test_unusable_file(tmp_path: Path, capsys: pytest.CaptureFixture, content: s
 
 
 def test_sessions_holding_no_results(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    a = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0))
+    a = session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0))
     data = json.loads(a.read_text())
     data["results"] = []
     b, c = tmp_path / "other.json", tmp_path / "another.json"
@@ -242,8 +209,8 @@ def test_second_calibration_keeps_the_previous_baseline(tmp_path: Path, three: l
     capsys.readouterr()
 
     later = [
-        _session(tmp_path, "run4", _decode(130.0, 129.0, 131.0, 5, 0.01), _ttft(15.0)),
-        _session(tmp_path, "run5", _decode(140.0, 139.0, 141.0, 5, 0.01), _ttft(15.0)),
+        session_file(tmp_path, "run4", decode_metric(130.0, 129.0, 131.0, 5, 0.01), ttft_metric(15.0)),
+        session_file(tmp_path, "run5", decode_metric(140.0, 139.0, 141.0, 5, 0.01), ttft_metric(15.0)),
     ]
     assert _run(later, out_dir) == 0
     history = list((path.parent / "history").iterdir())
@@ -258,9 +225,9 @@ def test_second_calibration_keeps_the_previous_baseline(tmp_path: Path, three: l
 def test_memory_from_keeps_memory_only_from_the_named_session(tmp_path: Path) -> None:
     weights = {"peak_gb": Metric("peak_gb", "GB", 1.15, 1.15, 1.15, 1, False, 0.0, "exact")}
     clean = {"peak_gb": Metric("peak_gb", "GB", 0.52, 0.52, 0.52, 1, False, 0.0, "exact")}
-    a = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0),
+    a = session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0),
                  extra_results=(CaseResult("default", "eager", "generate-bs1", "nf4", "nf4", weights),))
-    b = _session(tmp_path, "run2", _decode(110.0, 109.0, 111.0, 5, 0.01), _ttft(20.0),
+    b = session_file(tmp_path, "run2", decode_metric(110.0, 109.0, 111.0, 5, 0.01), ttft_metric(20.0),
                  extra_results=(CaseResult("default", "eager", "generate-bs1", "nf4", "nf4", clean),))
     assert calibrate.main([str(a), str(b), "--baseline-dir", str(tmp_path / "b"),
                            "--memory-from", str(b)]) == 0
@@ -272,7 +239,7 @@ def test_memory_from_keeps_memory_only_from_the_named_session(tmp_path: Path) ->
 
 
 def test_memory_from_must_name_a_given_session(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    a = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0))
+    a = session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0))
     assert calibrate.main([str(a), "--baseline-dir", str(tmp_path / "b"),
                            "--memory-from", str(tmp_path / "other.json")]) == 4
     assert "is not one of the sessions given" in capsys.readouterr().err
@@ -281,17 +248,17 @@ def test_memory_from_must_name_a_given_session(tmp_path: Path, capsys: pytest.Ca
 
 @pytest.mark.parametrize(("df", "t"), [(1, 12.706), (2, 4.303), (4, 2.776), (20, 2.086), (21, 2.080), (500, 1.965)])
 def test_t_quantiles(df: int, t: float) -> None:
-    assert merging.t975(df) == pytest.approx(t, abs=5e-4)  # the printed tables' values
+    assert t975(df) == pytest.approx(t, abs=5e-4)  # the printed tables' values
 
 
 def test_prediction_halfwidth_is_exact() -> None:
     # k = 3, s = 10: 4.30265273 * 10 * sqrt(4/3)
-    assert merging.prediction_halfwidth([90.0, 100.0, 110.0]) == pytest.approx(49.68276, abs=1e-4)
-    assert merging.prediction_halfwidth([100.0]) == 0.0
+    assert prediction_halfwidth([90.0, 100.0, 110.0]) == pytest.approx(49.68276, abs=1e-4)
+    assert prediction_halfwidth([100.0]) == 0.0
 
 
 def test_exclude_metric_leaves_it_out_everywhere(tmp_path: Path) -> None:
-    a = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0))
+    a = session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0))
     assert calibrate.main([str(a), "--baseline-dir", str(tmp_path / "b"), "--min-sessions", "1",
                            "--exclude-metric", "ttft_ms"]) == 0
     base = load_baseline(baseline_path(tmp_path / "b", GPU, MODEL))
@@ -302,15 +269,15 @@ def test_exclude_metric_leaves_it_out_everywhere(tmp_path: Path) -> None:
 def test_exclude_result_drops_cases_everywhere_or_from_named_sessions(tmp_path: Path) -> None:
     def nf4(median: float) -> CaseResult:
         return CaseResult("default", "generate-compiled", "generate-bs1", "nf4", "nf4",
-                          {"decode_tps": _decode(median, median - 1, median + 1, 5, 0.01)})
+                          {"decode_tps": decode_metric(median, median - 1, median + 1, 5, 0.01)})
 
     def awq() -> CaseResult:
         return CaseResult("default", "eager", "generate-bs1", "awq", "int4",
-                          {"decode_tps": _decode(26.0, 25.0, 27.0, 3, 0.1)})
+                          {"decode_tps": decode_metric(26.0, 25.0, 27.0, 3, 0.1)})
 
-    old = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0),
+    old = session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0),
                    extra_results=(nf4(24.0), awq()))
-    new = _session(tmp_path, "run2", _decode(110.0, 109.0, 111.0, 5, 0.01), _ttft(20.0),
+    new = session_file(tmp_path, "run2", decode_metric(110.0, 109.0, 111.0, 5, 0.01), ttft_metric(20.0),
                    extra_results=(nf4(243.0), awq()))
     assert calibrate.main([str(old), str(new), "--baseline-dir", str(tmp_path / "b"),
                            "--exclude-result", "*run1*:generate-compiled/*/nf4",
@@ -337,12 +304,12 @@ def test_metrics_from_too_few_sessions_are_left_out_and_named(
     out of a calibrated baseline (the gate would cry wolf on it); exact ones are kept."""
     def awq(median: float) -> CaseResult:
         return CaseResult("default", "eager", "generate-bs1", "awq", "int4",
-                          {"decode_tps": _decode(median, median - 1, median + 1, 3, 0.1),
+                          {"decode_tps": decode_metric(median, median - 1, median + 1, 3, 0.1),
                            "weights_gb": Metric.exact("weights_gb", "GB", 0.459, higher_is_better=False)})
 
-    a = _session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0),
+    a = session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0),
                  extra_results=(awq(15.1),))
-    b = _session(tmp_path, "run2", _decode(110.0, 109.0, 111.0, 5, 0.01), _ttft(20.0))
+    b = session_file(tmp_path, "run2", decode_metric(110.0, 109.0, 111.0, 5, 0.01), ttft_metric(20.0))
     assert calibrate.main([str(a), str(b), "--baseline-dir", str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     assert "left out, measured in fewer than 2 sessions: eager/generate-bs1 awq: decode_tps" in out.splitlines()

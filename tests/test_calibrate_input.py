@@ -14,7 +14,7 @@ import pytest
 
 from quantbench.commands import calibrate
 from quantbench.judge.baseline import baseline_path, load_baseline
-from test_calibrate import GPU, MODEL, _decode, _session, _ttft
+from fakes import GPU, MODEL, decode_metric, session_file, ttft_metric
 
 
 def _run(paths: list[Path | str], out: Path, *extra: str) -> int:
@@ -29,8 +29,8 @@ def _edit_decode(path: Path, value: Any) -> None:
 
 
 def _two(tmp_path: Path) -> list[Path]:
-    return [_session(tmp_path, "run1", _decode(100.0, 99.0, 101.0, 5, 0.01), _ttft(20.0)),
-            _session(tmp_path, "run2", _decode(110.0, 109.0, 111.0, 5, 0.01), _ttft(21.0))]
+    return [session_file(tmp_path, "run1", decode_metric(100.0, 99.0, 101.0, 5, 0.01), ttft_metric(20.0)),
+            session_file(tmp_path, "run2", decode_metric(110.0, 109.0, 111.0, 5, 0.01), ttft_metric(21.0))]
 
 
 @pytest.mark.parametrize(("value", "shown"), [(math.nan, "NaN"), ("915", "'915'"), (None, "null"),
@@ -65,9 +65,9 @@ def test_a_symlink_to_a_given_session_is_refused(tmp_path: Path, capsys: pytest.
 
 
 def test_a_session_far_slower_than_the_others_is_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    paths = [_session(tmp_path, "run1", _decode(910.0, 900.0, 920.0, 5, 0.01), _ttft(2.0)),
-             _session(tmp_path, "run2", _decode(93.0, 90.0, 95.0, 5, 0.01), _ttft(20.0)),
-             _session(tmp_path, "run3", _decode(905.0, 900.0, 910.0, 5, 0.01), _ttft(2.1))]
+    paths = [session_file(tmp_path, "run1", decode_metric(910.0, 900.0, 920.0, 5, 0.01), ttft_metric(2.0)),
+             session_file(tmp_path, "run2", decode_metric(93.0, 90.0, 95.0, 5, 0.01), ttft_metric(20.0)),
+             session_file(tmp_path, "run3", decode_metric(905.0, 900.0, 910.0, 5, 0.01), ttft_metric(2.1))]
     assert _run(paths, tmp_path / "b") == 0
     out = capsys.readouterr().out.splitlines()
     slow = [line for line in out if "far slower" in line]

@@ -19,11 +19,11 @@ from quantbench.judge.compare import (
     check_compatible,
     compare,
     relative_change,
-    z_score,
 )
 from quantbench.judge.diagnose import what_moved
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS, Settings, build_settings
+from quantbench.stats import z_score
 
 REPO = Path(__file__).resolve().parents[1]
 T4_FILE = REPO / "baselines" / "nvidia-tesla-t4" / "qwen2.5-0.5b-instruct.json"
@@ -83,8 +83,12 @@ def test_other_gpu(stored: tuple[Path, bytes, Baseline]) -> None:
 
 def test_gpu_named_with_or_without_vendor_is_the_same_gpu() -> None:
     b = load_baseline(T4_FILE)
-    check_compatible(b, gpu="NVIDIA Tesla T4", model_source="Qwen/Qwen2.5-0.5B-Instruct",
-                     scenario=SCENARIOS["t4-study"].to_dict())
+    assert b.gpu == "Tesla T4"  # stored without the vendor
+    scenario = SCENARIOS["t4-study"].to_dict()
+    for gpu in ("NVIDIA Tesla T4", "Tesla T4"):  # raises BaselineError if judged another GPU
+        assert check_compatible(b, gpu=gpu, model_source="Qwen/Qwen2.5-0.5B-Instruct", scenario=scenario) is None
+    with pytest.raises(BaselineError, match="this GPU is NVIDIA Tesla V100"):
+        check_compatible(b, gpu="NVIDIA Tesla V100", model_source="Qwen/Qwen2.5-0.5B-Instruct", scenario=scenario)
 
 
 def test_other_model(stored: tuple[Path, bytes, Baseline]) -> None:
@@ -118,7 +122,11 @@ def test_scenario_fields_outside_comparable_ones_are_ignored() -> None:
     b = make_baseline({})
     run = {**SCENARIOS["default"].to_dict(), "name": "other", "prompts": 3, "min_rounds": 1,
            "batch_sizes": (1, 8)}
-    check_compatible(b, gpu=GPU, model_source=SOURCE, scenario=run)
+    assert {k: run[k] for k in ("name", "prompts", "min_rounds")} != {k: b.scenario.get(k) for k in
+                                                                   ("name", "prompts", "min_rounds")}
+    assert check_compatible(b, gpu=GPU, model_source=SOURCE, scenario=run) is None  # no BaselineError
+    with pytest.raises(BaselineError, match="new_tokens"):  # a comparable field still counts
+        check_compatible(b, gpu=GPU, model_source=SOURCE, scenario={**run, "new_tokens": 32})
 
 
 def test_published_baseline_compares_only_fields_it_states() -> None:

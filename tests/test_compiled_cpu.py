@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from test_sessions import run_session
+from session_runs import run_session
+
+pytestmark = pytest.mark.session  # every test here starts a real pytest benches session
 
 pytest.importorskip("torchao")
 

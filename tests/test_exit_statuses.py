@@ -81,6 +81,7 @@ def test_fetch_failures_are_exit_4_with_the_reason(tmp_path: Path, capsys) -> No
                                        "path is a file, not a folder\n")
 
 
+@pytest.mark.session
 def test_the_pytest_gate_gives_4_for_a_bad_argument() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
     proc = subprocess.run([sys.executable, "-m", "pytest", "benches", "--co", "-q", "-p", "no:cacheprovider",

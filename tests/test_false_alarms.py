@@ -20,7 +20,7 @@ from quantbench.judge.baseline import Baseline
 from quantbench.judge.calibrate import add_session
 from quantbench.judge.compare import (IMPROVEMENT, PASS, REGRESSION, UNCONFIRMED, WITHIN_NOISE,
                                       compare)
-from quantbench.judge.evidence import ALPHA, between_sessions, holm, pooled_spread
+from quantbench.stats import ALPHA, between_sessions, holm, pooled_spread
 from quantbench.judge.window import WINDOW, Entry, entry
 from quantbench.results import CaseResult, Metric
 from quantbench.session import Session

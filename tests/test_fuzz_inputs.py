@@ -26,7 +26,7 @@ from quantbench.commands import calibrate
 from quantbench.judge.baseline import BaselineError, baseline_from_results, baseline_path, from_json, load_baseline
 from quantbench.catalog import spec
 from quantbench.judge.compare import INFO, NOT_RUN, REGRESSION, UNCONFIRMED, WITHIN_NOISE, check_compatible, compare
-from quantbench.judge.evidence import ALPHA
+from quantbench.stats import ALPHA
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SettingsError, build_settings
 

@@ -9,6 +9,7 @@ import torch
 
 from quantbench.sources import materialize_synthetic
 from quantbench.testing.gpuwork import add_gpu_work, decoder_layers, linear_weights
+from session_runs import hooks_loads
 
 
 @pytest.fixture(scope="module")
@@ -39,22 +40,7 @@ def test_a_model_without_decoder_layers_is_refused() -> None:
         decoder_layers(torch.nn.Linear(2, 2))
 
 
-def hooks_loads(tmp_path: Path, plugin: str, option: str, value: str, check: str) -> None:
-    """A bench that asserts ``check`` on the loaded model passes under ``-p plugin option value``:
-    the fault plugin patched the runner's loads."""
-    import subprocess
-    import sys
-
-    probe = tmp_path / "bench_probe.py"
-    probe.write_text(f"def test_probe(qb_model):\n    assert {check}\n")
-    proc = subprocess.run([sys.executable, "-m", "pytest", str(probe), "-p", "no:cacheprovider",
-                           "-p", plugin, option, value,
-                           "--qb-methods", "fp16", "--qb-cache-dir", str(tmp_path / "c"),
-                           "--qb-report-dir", str(tmp_path / "r")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-2000:]
-
-
+@pytest.mark.session
 def test_the_plugin_hooks_the_runners_loads(tmp_path: Path) -> None:
     hooks_loads(tmp_path, "quantbench.testing.gpuwork", "--qb-gpu-work", "0.1",
                 "qb_model.model._qb_gpu_work == 0.1")

@@ -14,7 +14,7 @@ import pytest
 from quantbench.commands.history import main
 from quantbench.judge.baseline import baseline_from_results, baseline_path, to_json
 from quantbench.results import CaseResult, Metric
-from quantbench.series import collect, read_baseline
+from quantbench.judge.series import collect, read_baseline
 from quantbench.session import Session
 
 pytest.importorskip("ruptures")

@@ -47,8 +47,9 @@ def test_int8vw_traces_as_one_graph(source) -> None:
                if type(m).__name__ == "Linear8bitLt")
 
 
+@pytest.mark.session
 def test_int8vw_session_reports_speed_memory_and_quality(tmp_path: Path) -> None:
-    from test_sessions import run_session
+    from session_runs import run_session
 
     session = run_session(tmp_path / "cache", tmp_path, "--qb-methods", "fp16,int8vw",
                           "-k", "bs1 or quality")

@@ -11,9 +11,10 @@ import pytest
 
 from quantbench.methods import LoadError
 from quantbench.run.resident import load_beside
-from test_sessions import run_session
+from session_runs import run_session
 
 
+@pytest.mark.session
 def test_interleaved_session_gives_each_method_its_paired_ratio(tmp_path: Path) -> None:
     session = run_session(tmp_path / "cache", tmp_path, "--qb-interleave", "--qb-methods", "fp16,bf16,int8wo",
                           "-k", "generate and bs1")
@@ -32,6 +33,7 @@ def test_interleaved_session_gives_each_method_its_paired_ratio(tmp_path: Path) 
     assert time["bf16"]["measure"] > 0 and time["int8wo"]["load"] > 0
 
 
+@pytest.mark.session
 def test_interleave_refuses_xdist(tmp_path: Path) -> None:
     pytest.importorskip("xdist")
     session = run_session(tmp_path / "cache", tmp_path, "--qb-interleave", "-n", "2", "-k", "generate")

@@ -137,12 +137,23 @@ def test_real_rss_is_positive() -> None:
     assert memory._rss() > 0
 
 
-def test_probe_for_cpu() -> None:
-    assert isinstance(probe_for("cpu"), CpuMemory)
+def test_probe_for_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CPU probe reads the process's resident set and knows no device memory."""
+    monkeypatch.setattr(memory, "_rss", lambda: 4321)
+    probe = probe_for("cpu")
+    assert isinstance(probe, CpuMemory)
+    assert (probe.allocated(), probe.reserved(), probe.rss(), probe.device_used()) == (4321, 4321, 4321, None)
 
 
 def test_probe_for_cuda(allocator: FakeAllocator) -> None:
-    assert isinstance(probe_for("cuda"), CudaMemory)
+    """The CUDA probe reads torch's allocator counters of device 0, not the resident set."""
+    probe = probe_for("cuda")
+    assert isinstance(probe, CudaMemory)
+    allocator.alloc(1000)
+    allocator.free(400)
+    assert (probe.allocated(), probe.reserved(), probe.peak()) == (600, 1000, 1000)
+    assert allocator.indices == [0, 0, 0]
+    assert probe.rss() == 123_456 and probe.device_used() is None  # the fixture's RSS; no NVML
 
 
 # ---------------------------------------------------------------- tensor_bytes

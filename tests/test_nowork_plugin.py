@@ -10,7 +10,8 @@ import pytest
 
 from quantbench.run import runner, work_pass
 from quantbench.testing import nowork
-from test_sessions import run_session
+from session_runs import run_session
+from fakes import FakeConfig
 
 
 @pytest.mark.parametrize(("skip", "ran", "left"), [
@@ -31,7 +32,7 @@ def test_only_the_parts_not_skipped_run(monkeypatch: pytest.MonkeyPatch, skip: s
 
     monkeypatch.setattr(work_pass, "device_metrics", profile)
     monkeypatch.setattr(work_pass, "python_calls_per_step", count)
-    config = Config(skip)
+    config = FakeConfig({"qb_skip_pass": skip})
     nowork.pytest_configure(config)  # type: ignore[arg-type]
     work, notes = runner.work_metrics(object(), object(), 64, 5.0, "cuda")
     assert calls == ran
@@ -44,20 +45,7 @@ def test_only_the_parts_not_skipped_run(monkeypatch: pytest.MonkeyPatch, skip: s
     assert runner.work_metrics is work_pass.work_metrics
 
 
-class Config:
-    def __init__(self, skip: str | None) -> None:
-        self.skip = skip
-        self.cleanups: list[Any] = []
-        self.stash = pytest.Stash()
-
-    def getoption(self, name: str) -> str | None:
-        assert name == "qb_skip_pass"
-        return self.skip
-
-    def add_cleanup(self, fn: Any) -> None:
-        self.cleanups.append(fn)
-
-
+@pytest.mark.session
 def test_a_session_without_the_call_count_records_none_and_says_why(tmp_path: Path) -> None:
     session = run_session(tmp_path / "cache", tmp_path, "-p", "quantbench.testing.nowork",
                           "--qb-skip-pass", "calls", "--qb-methods", "fp16", "-k", "generate and bs1")
@@ -67,6 +55,7 @@ def test_a_session_without_the_call_count_records_none_and_says_why(tmp_path: Pa
     assert "work pass without its calls (quantbench.testing.nowork)" in row["notes"]
 
 
+@pytest.mark.session
 def test_an_unknown_part_is_refused(tmp_path: Path) -> None:
     session = run_session(tmp_path / "cache", tmp_path, "-p", "quantbench.testing.nowork",
                           "--qb-skip-pass", "kernels", "--qb-methods", "fp16", "-k", "generate and bs1")

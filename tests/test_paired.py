@@ -20,11 +20,10 @@ import pytest
 from quantbench.catalog import spec
 from quantbench.config import Settings
 from quantbench.judge.compare import IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE
-from quantbench.judge.paired import (
-    judge_metric, judge_paired, log_ratios, paired_comparison, paired_test,
-)
-from quantbench.judge.power import Power, power
+from quantbench.judge.detectable import Detectable, detectable
+from quantbench.judge.paired import judge_metric, judge_paired, paired_comparison
 from quantbench.results import CaseResult, Metric
+from quantbench.stats import log_ratios, paired_test
 
 BASE_TPS = (100.0, 102.0, 98.0)
 T975_DF2 = 0.95 / math.sqrt(2 * 0.975 * 0.025)  # Student's t with 2 degrees of freedom, closed form
@@ -193,7 +192,7 @@ def test_power_watches_timed_gated_metrics_every_session_measured() -> None:
     base = [session(v, 20.0, 1000.0) for v in BASE_TPS]
     head = [session(v, 20.0 if i else None, 1100.0 + i) for i, v in enumerate(BASE_TPS)]
     head[2] = head[2][:1]  # int8 missing from one head run: not watched (its rows say it was lost)
-    rows = power(base, head, Settings().tolerance)
+    rows = detectable(base, head, Settings().tolerance)
     # not the counter, not the info row, not a value a log cannot take, not TTFT (one head run lacks it)
     assert [(p.method, p.metric) for p in rows] == [("fp16", "decode_tps")]
     assert rows[0].test.halfwidth == 0.0 and rows[0].enough and rows[0].tolerance == 0.10
@@ -202,8 +201,8 @@ def test_power_watches_timed_gated_metrics_every_session_measured() -> None:
 def test_enough_means_a_half_width_within_log_one_plus_tolerance() -> None:
     # ratios ±d: mean 0, s = d * sqrt(2), half-width 12.706 * s / sqrt(2) = 12.706 * d
     edge = math.log1p(0.10) / math.tan(0.475 * math.pi)
-    inside = Power("c", "m", "decode_tps", paired_test([edge * 0.999, -edge * 0.999]), 0.10)
-    outside = Power("c", "m", "decode_tps", paired_test([edge * 1.001, -edge * 1.001]), 0.10)
+    inside = Detectable("c", "m", "decode_tps", paired_test([edge * 0.999, -edge * 0.999]), 0.10)
+    outside = Detectable("c", "m", "decode_tps", paired_test([edge * 1.001, -edge * 1.001]), 0.10)
     assert inside.enough and not outside.enough
 
 
@@ -216,7 +215,7 @@ def test_one_round_per_session_is_timed_not_exact() -> None:
 
     base = [[case("fp16", [one_round(v)])] for v in BASE_TPS]
     head = [[case("fp16", [one_round(v / 1.25)])] for v in BASE_TPS]
-    rows = power(base, head, Settings().tolerance)
+    rows = detectable(base, head, Settings().tolerance)
     assert [(p.method, p.metric, p.test.k) for p in rows] == [("fp16", "decode_tps", 3)]
     verdict, reason, change, t = judge_metric("decode_tps", [one_round(v) for v in BASE_TPS],
                                               [one_round(v / 1.25) for v in BASE_TPS], 0.10)
@@ -264,7 +263,7 @@ def test_the_h200_identical_sides_pass_once_the_eight_tests_are_corrected_togeth
     assert comparison.exit_ok and rows["token_p99_ms"].verdict == WITHIN_NOISE
     assert rows["token_p99_ms"].p == pytest.approx(min(1.0, 8 * alone.p))  # the smallest p: Holm's step 1
     assert rows["token_p99_ms"].reason.endswith("after Holm over 8 tests > 0.05")
-    powers = power(sessions_of(LEASE_M, 0), sessions_of(LEASE_M, 1), Settings().tolerance)
+    powers = detectable(sessions_of(LEASE_M, 0), sessions_of(LEASE_M, 1), Settings().tolerance)
     assert {p.tests for p in powers} == {8} and all(p.alpha == 0.05 / 8 for p in powers)
     kernel = next(p for p in powers if p.metric == "decode_kernel_us")
     assert kernel.enough and kernel.mde < 0.01  # the kernels would have shown a 1 % change
@@ -276,7 +275,7 @@ def test_a_family_mde_uses_holms_first_step() -> None:
         return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
 
     test = paired_test([0.01, -0.02, 0.03])
-    row = Power("c", "m", "decode_tps", test, 0.10, tests=8)
+    row = Detectable("c", "m", "decode_tps", test, 0.10, tests=8)
     assert row.alpha == 0.05 / 8
     step = test.stdev / math.sqrt(3)
     assert row.halfwidth == pytest.approx(t2(1 - 0.05 / 16) * step)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from quantbench.results import Metric
 from quantbench.report.pay_table import NOT_RUN, billions, pay_tables
 from quantbench.report.sweep_map import ModelRun, map_markdown, map_rows
-from test_sweep import BIG, PARAMS, SMALL, case, gpu_runs, session
+from fakes import BIG, PARAMS, SMALL, case, gpu_runs, session
 
 
 def test_one_row_per_method_one_column_per_size_in_size_order() -> None:

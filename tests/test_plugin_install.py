@@ -65,6 +65,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("model-cache")
 
 
+@pytest.mark.session
 def test_a_fresh_repo_runs_and_gates_with_the_installed_plugin(tmp_path: Path, cache: Path) -> None:
     pytest.importorskip("bitsandbytes")
     repo = _repo(tmp_path, 0.5)
@@ -92,6 +93,7 @@ def test_a_fresh_repo_runs_and_gates_with_the_installed_plugin(tmp_path: Path, c
         ("generate-bs1", "fp16"), ("generate-bs1", "nf4"), ("quality", "fp16"), ("quality", "nf4")}
 
 
+@pytest.mark.session
 def test_a_quality_failure_fails_the_session_and_shows_in_the_reports(tmp_path: Path, cache: Path) -> None:
     pytest.importorskip("bitsandbytes")
     repo = _repo(tmp_path, 1e-12)  # NF4's KL from FP16 on the tiny model is ~1e-3 nats
@@ -118,6 +120,7 @@ def test_a_quality_failure_fails_the_session_and_shows_in_the_reports(tmp_path: 
     assert "- FAIL eager/quality nf4 — quality: KL divergence " in summary.split("|")[0]
 
 
+@pytest.mark.session
 def test_the_verdict_is_the_last_block_after_pytest_benchmarks_tables(tmp_path: Path, cache: Path) -> None:
     """Installed through its entry point, the plugin's summary ran before pytest-benchmark's, whose
     tables then came last; the gate's block must end the output, above pytest's short summary."""

@@ -19,7 +19,7 @@ from quantbench.run.prompts import QUESTIONS, text_prompts
 from quantbench.run.quality import default_text
 from quantbench.sources import ModelSource, load_tokenizer, materialize_synthetic
 
-from test_sessions import run_session
+from session_runs import run_session
 
 CHAT_TEMPLATE = ("{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}"
                  "{% if add_generation_prompt %}<assistant>{% endif %}")
@@ -72,6 +72,7 @@ def test_text_prompts_share_one_left_padded_shape(real: Path) -> None:
         assert ((p.input_ids == tok.pad_token_id) == (mask == 0)).all()
 
 
+@pytest.mark.session
 def test_benches_run_on_a_local_checkpoint_and_a_prequantized_awq_folder(
         real: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"

@@ -11,7 +11,7 @@ import torch
 from quantbench.sources import materialize_synthetic
 from quantbench.testing.gpuwork import decoder_layers, linear_weights
 from quantbench.testing.slowkernels import pad_down_projections
-from test_gpuwork import hooks_loads
+from session_runs import hooks_loads
 
 
 @pytest.fixture
@@ -63,6 +63,7 @@ def test_quantized_layers_are_left_alone(model) -> None:
     assert pad_down_projections(model, 0.1) == 0 and model._qb_slow_kernels == 0
 
 
+@pytest.mark.session
 def test_the_plugin_hooks_the_runners_loads(tmp_path: Path) -> None:
     hooks_loads(tmp_path, "quantbench.testing.slowkernels", "--qb-slow-kernels", "0.1",
                 "qb_model.model._qb_slow_kernels > 0")

@@ -21,11 +21,13 @@ from pathlib import Path
 
 import pytest
 
-import test_sessions
+import session_runs
 from quantbench.sources.fetch import DownloadError, fetch
 from quantbench.config import build_settings, default_cache_dir, read_pyproject
 from quantbench.judge.quality import thresholds_of
-from test_sessions import ROOT, Session, run_session
+from session_runs import ROOT, Session, run_session
+
+pytestmark = pytest.mark.session  # every test here starts a real pytest benches session
 
 METHODS = ("fp16", "bf16", "int8", "int8vw", "nf4", "awq", "int8wo")
 SESSION_TIMEOUT_S = 1200  # seven methods' loads and quality cases and AWQ's search, on a shared CPU
@@ -43,7 +45,7 @@ def smollm2() -> Path:
 @pytest.fixture(scope="module")
 def session(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> Session:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(test_sessions, "SESSION_TIMEOUT_S", SESSION_TIMEOUT_S)
+        mp.setattr(session_runs, "SESSION_TIMEOUT_S", SESSION_TIMEOUT_S)
         return run_session(default_cache_dir(), tmp_path_factory.mktemp("smollm2"),
                            "--qb-model", f"gguf:{smollm2}", "--qb-methods", ",".join(METHODS),
                            "-k", "quality or len128")

@@ -9,7 +9,8 @@ import pytest
 
 from quantbench.catalog import SPECS
 from quantbench.results import Metric
-from quantbench.run.stats import StopRule, Summary, median_interval, summarize, to_metric
+from quantbench.run.stats import StopRule, to_metric
+from quantbench.stats import Summary, median_interval, summarize
 
 
 def _skewed(n: int, seed: int) -> list[float]:

@@ -13,50 +13,15 @@ import pytest
 
 from quantbench.commands import cli
 from quantbench.config import Scenario
-from quantbench.results import CaseResult, Metric
+from quantbench.results import Metric
 from quantbench.session import Session
 from quantbench.commands.child import ChildRun, run_child
+from fakes import BIG, PARAMS, RTN, SMALL, case, gpu_runs, session
 from quantbench.commands.sweep import folder_name, main, outcome, session_command
 from quantbench.report.sweep_map import (
     NOT_MEASURED, ModelRun, map_markdown, map_rows, series, write_map,
 )
 from quantbench.sources import model_parameters
-
-SMALL, BIG = "synthetic:qwen2.5-0.5b-instruct", "synthetic:qwen2.5-7b-instruct"
-PARAMS = {SMALL: 494_032_768, BIG: 7_615_616_512}
-RTN = ("AWQ on synthetic weights: round-to-nearest packing (no calibration search); same "
-       "kernels and bytes as a calibrated AWQ checkpoint")
-
-
-def case(method: str, mode: str, tps: float, weights: float, kernel: float | None = None,
-         notes: tuple[str, ...] = ()) -> CaseResult:
-    """A generate case; on a GPU (kernel given) prefill kernels take kernel/50 and the peak is
-    the weights plus 0.1 GB."""
-    metrics = {"decode_tps": Metric("decode_tps", "tok/s", tps, tps * 0.99, tps * 1.01, 20, True),
-               "weights_gb": Metric.exact("weights_gb", "GB", weights, higher_is_better=False)}
-    if kernel is not None:
-        for name, value in (("decode_kernel_us", kernel), ("prefill_kernel_us", kernel / 50)):
-            metrics[name] = Metric(name, "us/token", value, value, value, 5, False)
-        metrics["peak_gb"] = Metric.exact("peak_gb", "GB", weights + 0.1, higher_is_better=False)
-    return CaseResult("default", mode, "generate-bs1", method, "x", metrics, notes)
-
-
-def session(model: str, results: list[CaseResult], partial: bool = False) -> Session:
-    return Session({"gpu": "NVIDIA H100", "model_source": model}, Scenario("default").to_dict(),
-                   results, partial=partial)
-
-
-def gpu_runs() -> list[ModelRun]:
-    """7B and 0.5B (given out of size order) on a GPU; 7B compiled has no fp16 case."""
-    big = session(BIG, [case("fp16", "eager", 120.0, 15.2, 6500.0),
-                        case("awq", "eager", 72.0, 5.5, 3800.0, (RTN,)),
-                        case("int4wo", "eager", 90.0, 5.0, 3250.0),
-                        case("int4wo", "compiled", 100.0, 5.0, 3760.0)])
-    small = session(SMALL, [case("fp16", "eager", 320.0, 0.988, 1437.0),
-                            case("awq", "eager", 100.0, 0.45, 1500.0, (RTN,))])
-    return [ModelRun(BIG, PARAMS[BIG], 0, "passed", "out/big", big),
-            ModelRun(SMALL, PARAMS[SMALL], 0, "passed", "out/small", small)]
-
 
 def test_every_ratio_is_exact() -> None:
     rows = {(r.model, r.mode, r.method): r for r in map_rows(gpu_runs())}
@@ -132,7 +97,7 @@ def test_parameters_of_shipped_and_unknown_models() -> None:
 
 
 @dataclass
-class FakeRunner:
+class FakeSweepRunner:
     """Writes each model's session; ``codes``, ``partial`` and ``no_file`` spoil some."""
 
     codes: Mapping[str, int] = field(default_factory=dict)
@@ -151,14 +116,14 @@ class FakeRunner:
         return self.codes.get(model, 0)
 
 
-def sweep(tmp_path: Path, runner: FakeRunner, models: Sequence[str], *extra: str) -> int:
+def sweep(tmp_path: Path, runner: FakeSweepRunner, models: Sequence[str], *extra: str) -> int:
     argv = ["--models", ",".join(models), "--out", str(tmp_path / "sweep"), *extra,
             "--", "-k", "generate", "--qb-methods", "fp16,nf4"]
     return main(argv, run=runner, parameters=lambda m: PARAMS.get(m))
 
 
 def test_one_session_per_model_in_order(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    runner = FakeRunner()
+    runner = FakeSweepRunner()
     assert sweep(tmp_path, runner, [SMALL, BIG]) == 0
     out = tmp_path / "sweep"
     assert runner.calls == [session_command(runner.calls[0][0], m, out / folder_name(m),
@@ -174,7 +139,7 @@ def test_one_session_per_model_in_order(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_a_failed_or_cut_off_model_does_not_stop_the_others(tmp_path: Path) -> None:
     tiny = "synthetic:qwen2-tiny"
-    runner = FakeRunner(codes={SMALL: 1, BIG: -9}, partial=(BIG,), no_file=())
+    runner = FakeSweepRunner(codes={SMALL: 1, BIG: -9}, partial=(BIG,), no_file=())
     assert sweep(tmp_path, runner, [SMALL, BIG, tiny]) == 137  # the worst: SIGKILL
     assert len(runner.calls) == 3
     sessions = json.loads((tmp_path / "sweep" / "map.json").read_text())["sessions"]
@@ -221,7 +186,7 @@ def test_a_child_run_reads_back_only_its_own_session(tmp_path: Path) -> None:
 ])
 def test_bad_input_is_one_line_and_exit_4(argv: list[str], message: str, tmp_path: Path,
                                           capsys: pytest.CaptureFixture) -> None:
-    runner = FakeRunner()
+    runner = FakeSweepRunner()
     assert main([*argv, "--out", str(tmp_path)] if "--" not in argv else argv, run=runner) == 4
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"quantbench sweep: {message}") and "\n" not in err
@@ -231,7 +196,7 @@ def test_bad_input_is_one_line_and_exit_4(argv: list[str], message: str, tmp_pat
 def test_an_unwritable_out_folder_is_exit_4(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    runner = FakeRunner()
+    runner = FakeSweepRunner()
     assert main(["--models", SMALL, "--out", str(blocker)], run=runner) == 4
     assert capsys.readouterr().err.strip() == (f"quantbench sweep: cannot write the out folder "
                                                f"{blocker}: it is a file, not a folder")
@@ -260,7 +225,7 @@ def test_the_map_from_stored_sessions_of_several_leases(tmp_path: Path, capsys: 
         stored.write(tmp_path / name / "session.json")
         paths.append(str(tmp_path / name / "session.json"))
     out = tmp_path / "map"
-    runner = FakeRunner()
+    runner = FakeSweepRunner()
     code = main(["--from", *paths, "--out", str(out)], run=runner, parameters=lambda m: PARAMS.get(m))
     assert code == 4 and runner.calls == []  # the partial one counts as cut off; nothing ran
     data = json.loads((out / "map.json").read_text())
@@ -288,7 +253,7 @@ def test_stored_sessions_bad_input_is_one_line_and_exit_4(problem: str, tmp_path
             "both": ["--from", str(path), str(other), *out],
             "missing": ["--from", str(tmp_path / "none.json"), *out],
             "scenario": ["--from", str(path), str(older), *out]}[problem]
-    assert main(argv, run=FakeRunner()) == 4
+    assert main(argv, run=FakeSweepRunner()) == 4
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("quantbench sweep: ")
     assert {"models": "--from draws the map from stored sessions", "pytest": "--from draws the map",
@@ -321,7 +286,7 @@ def test_a_size_split_over_sessions_keeps_each_methods_ratio_to_its_own_fp16(tmp
     for stored, path in zip((first, second), paths):
         stored.write(path)
     out = tmp_path / "map"
-    code = main(["--from", *map(str, paths), "--out", str(out)], run=FakeRunner(),
+    code = main(["--from", *map(str, paths), "--out", str(out)], run=FakeSweepRunner(),
                 parameters=lambda m: PARAMS.get(m))
     assert code == 0
     data = json.loads((out / "map.json").read_text())
@@ -343,7 +308,7 @@ def test_a_stored_session_with_a_failed_method_fails_the_sweep_and_its_cells_say
     path = tmp_path / "s.json"
     stored.write(path)
     out = tmp_path / "map"
-    code = main(["--from", str(path), "--out", str(out)], run=FakeRunner(), parameters=lambda m: PARAMS.get(m))
+    code = main(["--from", str(path), "--out", str(out)], run=FakeSweepRunner(), parameters=lambda m: PARAMS.get(m))
     assert code == 1
     assert capsys.readouterr().out.splitlines()[-1] == f"sweep: exit 1; {BIG}: failed ({path}): {why}"
     text = (out / "map.md").read_text()

@@ -17,6 +17,7 @@ from quantbench import compat
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
 import teardown_plugin as teardown  # noqa: E402  (lab/ is not a package)
 from teardown_plugin import after_primer, primed  # noqa: E402
+from fakes import FakeConfig  # noqa: E402
 
 # The primer (two adds, two event synchronisations ending at 30 and 60 ns), then the measured
 # call: a launch at 70 ns, its kernel at 75 ns, a stream synchronisation at 80 ns.
@@ -45,20 +46,6 @@ def test_a_trace_that_lost_the_primer_is_refused() -> None:
         after_primer(TRACE[4:])
 
 
-class Config:
-    def __init__(self, on: bool) -> None:
-        self.on = on
-        self.cleanups: list[Callable[[], Any]] = []
-        self.stash = pytest.Stash()
-
-    def getoption(self, name: str) -> bool:
-        assert name == "qb_teardown_cupti"
-        return self.on
-
-    def add_cleanup(self, fn: Callable[[], Any]) -> None:
-        self.cleanups.append(fn)
-
-
 @pytest.mark.parametrize("before", [None, "0"])
 def test_the_switch_sets_and_restores(monkeypatch: pytest.MonkeyPatch, before: str | None) -> None:
     if before is None:
@@ -68,7 +55,7 @@ def test_the_switch_sets_and_restores(monkeypatch: pytest.MonkeyPatch, before: s
     from quantbench.run import runner
 
     original, work = compat.cuda_activity, runner.work_metrics
-    config = Config(True)
+    config = FakeConfig({"qb_teardown_cupti": True})
     teardown.pytest_configure(config)  # type: ignore[arg-type]
     assert os.environ["TEARDOWN_CUPTI"] == "1" and compat.cuda_activity is not original
     assert runner.work_metrics is not work
@@ -97,7 +84,7 @@ def test_the_work_pass_says_how_it_profiled(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(runner, "work_metrics", lambda *a, **k: ({"decode_kernel_us": 1.0}, ["a note"]))
     monkeypatch.setattr(compat, "cuda_activity", compat.cuda_activity)
     monkeypatch.delenv("TEARDOWN_CUPTI", raising=False)
-    config = Config(True)
+    config = FakeConfig({"qb_teardown_cupti": True})
     teardown.pytest_configure(config)  # type: ignore[arg-type]
     assert runner.work_metrics(1, 2) == ({"decode_kernel_us": 1.0}, ["a note", teardown.NOTE])
     for undo in config.cleanups:
@@ -107,7 +94,7 @@ def test_the_work_pass_says_how_it_profiled(monkeypatch: pytest.MonkeyPatch) -> 
 def test_off_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TEARDOWN_CUPTI", raising=False)
     original = compat.cuda_activity
-    config = Config(False)
+    config = FakeConfig({"qb_teardown_cupti": False})
     teardown.pytest_configure(config)  # type: ignore[arg-type]
     assert "TEARDOWN_CUPTI" not in os.environ and compat.cuda_activity is original
     assert config.cleanups == []

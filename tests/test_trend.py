@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quantbench.judge.trend import MIN_POINTS, analyse, robust_noise
+from quantbench.judge.trend import MIN_POINTS, analyse
+from quantbench.stats import robust_noise
 
 pytest.importorskip("ruptures")
 

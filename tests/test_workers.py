@@ -17,8 +17,7 @@ from quantbench.plugin.scheduling import (DTYPE_WARMUP_S, EXPECTED_S, REFERENCE_
 from quantbench.plugin.gpus import GpuPool, gpu_problem, visible_gpus
 from quantbench.results import CaseResult
 from quantbench.session import Session
-from test_sessions import run_session
-from test_sessions import cache_dir, work  # noqa: F401  (module-scoped fixtures: one model cache)
+from session_runs import run_session
 
 METHODS = ("fp16", "bf16", "nf4")
 EVEN = {"fp16": 1.0, "bf16": 1.0, "nf4": 1.0}  # equal costs
@@ -223,7 +222,8 @@ def cases(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     return sorted((r["method"], r["mode"], r["case"]) for r in data["results"])
 
 
-def test_two_workers_one_merged_session_and_one_gate(cache_dir: Path, work: Path) -> None:  # noqa: F811
+@pytest.mark.session
+def test_two_workers_one_merged_session_and_one_gate(cache_dir: Path, work: Path) -> None:
     session = run_session(cache_dir, work, "-n", "2", *FEW)
     assert session.code == 0, session.explain()
     data = session.data
@@ -240,7 +240,8 @@ def test_two_workers_one_merged_session_and_one_gate(cache_dir: Path, work: Path
     assert sorted(p.name for p in run.glob("*.json")) == ["gw0.json", "gw1.json"]
 
 
-def test_a_killed_worker_keeps_its_cases_and_fails_the_session(cache_dir: Path, work: Path) -> None:  # noqa: F811
+@pytest.mark.session
+def test_a_killed_worker_keeps_its_cases_and_fails_the_session(cache_dir: Path, work: Path) -> None:
     session = run_session(cache_dir, work, "-n", "2", *FEW, "--qbt-die-at", "bf16-bs1")
     assert session.code == 1, session.explain()
     data = session.data
@@ -253,7 +254,8 @@ def test_a_killed_worker_keeps_its_cases_and_fails_the_session(cache_dir: Path, 
     assert len(session.lines_with("gate: ")) == 1, session.explain()
 
 
-def test_more_workers_than_visible_gpus_exits_at_once(cache_dir: Path, work: Path,  # noqa: F811
+@pytest.mark.session
+def test_more_workers_than_visible_gpus_exits_at_once(cache_dir: Path, work: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     session = run_session(cache_dir, work, "-n", "2", "--qb-device", "cuda")

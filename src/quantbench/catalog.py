@@ -121,6 +121,8 @@ DEFAULT_TOLERANCE_BY_KIND: dict[str, float] = {
 
 # Kinds never judged against a tolerance: info explains a result, quality has its thresholds.
 UNGATED_KINDS = ("info", "quality")
+# Kinds judged against a tolerance (``gated``): the default tolerances' kinds less the ungated.
+GATED_KINDS = tuple(k for k in DEFAULT_TOLERANCE_BY_KIND if k not in UNGATED_KINDS)
 
 
 def gated(name: str) -> bool:

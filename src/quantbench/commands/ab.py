@@ -45,7 +45,7 @@ from quantbench import exits
 from quantbench.files import check_writable_dir, describe
 from quantbench.judge.calibrate import merge_sessions
 from quantbench.judge.paired import paired_comparison
-from quantbench.judge.power import power
+from quantbench.judge.detectable import detectable as power
 from quantbench.judge.quality import quality_rows
 from quantbench.report.power import auto_notes, noisy_line, power_records, power_table
 from quantbench.report.publish import clear_reports, comparison_table, write_reports

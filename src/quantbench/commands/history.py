@@ -27,7 +27,7 @@ from quantbench import exits
 from quantbench.catalog import SPECS
 from quantbench.config import Settings, SettingsError, build_settings, read_pyproject
 from quantbench.judge.trend import findings, judge_group
-from quantbench.series import HistoryError, collect, default_metrics
+from quantbench.judge.series import HistoryError, collect, default_metrics
 from quantbench.files import describe
 from quantbench.report.exports import ExportError, parse_exports, write_exports
 from quantbench.report.history_page import write_page

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from quantbench.catalog import DEFAULT_TOLERANCE_BY_KIND, LEGACY_MODES as LEGACY_NAMES, SPECS
+from quantbench.catalog import GATED_KINDS, LEGACY_MODES as LEGACY_NAMES, SPECS
+from quantbench.config.exports import ExportError, parse_export
 from quantbench.validate import (
     BOOL,
     NAME,
@@ -26,12 +27,9 @@ from quantbench.validate import (
     unknown,
     whole,
 )
-from quantbench.report.exports import ExportError, parse_export
 
 TABLE = "pyproject.toml [tool.quantbench]"
 TOLERANCES = "pyproject.toml [tool.quantbench.tolerances]"
-# Every kind judged against a tolerance: the catalog's, less quality (judged by its thresholds).
-GATED_KINDS = tuple(k for k in DEFAULT_TOLERANCE_BY_KIND if k != "quality")
 FRACTION = number("a fraction in (0, 1) such as 0.1", lambda v: 0 < v < 1)
 
 

@@ -4,9 +4,8 @@ One session's interval says how steady the numbers were *within* that session; o
 eager batch-1 figures moved 19-40 % *between* sessions. Merging repeated sessions records that
 spread: each metric's median is the median of the k sessions' medians, and its interval is the
 95 % prediction interval for one more session, median ± t(k-1) × s × sqrt(1 + 1/k), with s the
-standard deviation of the session medians and t(k-1) Student's 97.5 % quantile (12.7 for two
-sessions, 4.3 for three, 2.8 for five): with s estimated from a handful of sessions, 1.96 × s
-would understate the noise. The interval is widened to span every session's own interval.
+standard deviation of the session medians and t(k-1) Student's 97.5 % quantile
+(``stats.prediction_halfwidth``). The interval is widened to span every session's own interval.
 The gate reads a baseline's standard error as half the width / 1.96, so its z-test then asks
 whether a new session lies outside that prediction interval, not outside one session's interval.
 The same merge serves ``--qb-update-baseline`` (``add_session``: the window grows by one) and
@@ -15,8 +14,6 @@ The same merge serves ``--qb-update-baseline`` (``add_session``: the window grow
 
 from __future__ import annotations
 
-import functools
-import math
 import statistics
 from typing import Any, Sequence
 
@@ -24,27 +21,7 @@ from quantbench.judge.baseline import Baseline, baseline_from_results
 from quantbench.judge.window import WINDOW, entry
 from quantbench.results import CaseResult, Metric
 from quantbench.session import Session
-
-
-@functools.lru_cache(maxsize=None)
-def t_quantile(p: float, df: int) -> float:
-    """Student's t ``p`` quantile for ``df`` degrees of freedom (df >= 1), from scipy."""
-    from scipy.stats import t
-
-    return float(t.ppf(p, df))
-
-
-def t975(df: int) -> float:
-    """Student's t 97.5 % quantile for ``df`` degrees of freedom (df >= 1)."""
-    return t_quantile(0.975, df)
-
-
-def prediction_halfwidth(medians: Sequence[float]) -> float:
-    """Half-width of the 95 % prediction interval for one more session's median."""
-    k = len(medians)
-    if k < 2:
-        return 0.0
-    return t975(k - 1) * statistics.stdev(medians) * math.sqrt(1 + 1 / k)
+from quantbench.stats import prediction_halfwidth
 
 
 def merge_metric(samples: Sequence[Metric]) -> Metric:

@@ -4,14 +4,14 @@ A metric regresses when it is both *worse than its tolerance* and *beyond the no
 exposed to; either alone is not enough (pyperf's rule). The tolerance (``Settings.tolerance``: per
 metric, else per kind) says how much change matters. The noise test (``judge.evidence``) says
 whether the change is real, with one p-value per metric and Holm's correction over every metric
-the session tests, so an unchanged build fails with probability at most ``evidence.ALPHA``:
+the session tests, so an unchanged build fails with probability at most ``stats.ALPHA``:
 
 * wall-clock metrics (family ``wall``) against the spread of the baseline's *sessions*: with
   ``window.MIN_WALL_SESSIONS`` or more, a prediction test on their medians; with fewer, a move is
   ``unconfirmed`` (reported with the A/B that would confirm it; it fails only when
   ``evidence.WALL_PRIOR_FACTOR`` times worse);
 * device time against the spread of the window's sessions pooled over the mode's rows
-  (``evidence.pooled_spread``) once it holds two; counts, memory and a one-session window: both
+  (``stats.pooled_spread``) once it holds two; counts, memory and a one-session window: both
   sides' intervals in a z-test; where noise cannot be judged (exact counts, one profiled round, a
   published single number) the tolerance decides alone.
 
@@ -29,15 +29,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from quantbench.judge.baseline import Baseline, BaselineError, gpu_slug, model_slug
-from quantbench.judge.evidence import (ALPHA, WALL_PRIOR_FACTOR, Z_CRITICAL, Evidence, ab_command,
-                                       factor, holm, p_value, pooled_spread, z_score)
-
-__all__ = ["Z_CRITICAL", "z_score"]  # part of this module's interface since before judge.evidence
+from quantbench.judge.evidence import WALL_PRIOR_FACTOR, Evidence, ab_command, factor
 from quantbench.judge.window import MIN_WALL_SESSIONS, evidence, evidence_by_row
 from quantbench.catalog import spec
 from quantbench.results import CaseResult, Metric
 from quantbench.config import Settings, differing_fields, listed
 from quantbench.sources import same_model
+from quantbench.stats import ALPHA, holm, p_value, pooled_spread, z_score
 
 _EPS = 1e-9
 
@@ -162,13 +160,23 @@ def percent(fraction: float) -> str:
     return f"{fraction * 100:.2g}%"
 
 
+def signed_percent(change: float, infinite: str | None = None) -> str:
+    """A relative change as a signed percentage (+12.3%); one that is not finite as
+    ``infinite``, else ``+inf`` or ``-inf``."""
+    if math.isfinite(change):
+        return f"{change * 100:+.1f}%"
+    if infinite is not None:
+        return infinite
+    return "+inf" if change > 0 else "-inf"
+
+
 def judge_metric(base: Metric, current: Metric, tolerance: float,
                  evidence: Evidence = Evidence()) -> tuple[str, str, float]:
     """Verdict, reason and change of one metric (see the module docstring)."""
     if not (math.isfinite(base.median) and math.isfinite(current.median)):  # never "within ±10 %"
         return REGRESSION, f"not a finite value: baseline {base.median}, now {current.median}", math.nan
     change = relative_change(base.median, current.median, base.higher_is_better)
-    pct = f"{change * 100:+.1f}%" if math.isfinite(change) else "from 0"
+    pct = signed_percent(change, "from 0")
     tol = percent(tolerance)
     worse, better = change < -(tolerance + _EPS), change > tolerance + _EPS
     if evidence.wall and evidence.sessions < MIN_WALL_SESSIONS and (worse or better):
@@ -227,7 +235,7 @@ def compare(
 ) -> Comparison:
     """One ``Row`` per (case, method, metric) the baseline holds; ``skipped`` maps method -> reason
     for methods the session could not run (their rows are ``not run`` with that reason). Every
-    row with a p-value enters one Holm correction (``judge.evidence``) before its verdict."""
+    row with a p-value enters one Holm correction (``stats.holm``) before its verdict."""
     skipped = dict(skipped or {})
     current = {(r.case_key, r.method): r for r in results}
     rows: list[Row | None] = []
@@ -257,7 +265,7 @@ def compare(
         wall = spec(base.name).family == "wall"
         medians = evidence(baseline.sessions, case_key, method, base.name)
         pooled = None
-        if kind == "device":  # its spread pooled over the mode's rows (``evidence.pooled_spread``)
+        if kind == "device":  # its spread pooled over the mode's rows (``stats.pooled_spread``)
             mode = case_key.partition("/")[0]
             if (mode, base.name) not in pools:
                 pools[mode, base.name] = pooled_spread(evidence_by_row(baseline.sessions, mode, base.name))

@@ -39,8 +39,6 @@ from quantbench.judge.host_note import host_note
 from quantbench.judge.inputs import locate, lost_methods, nothing_judged, unbaselined_metrics
 from quantbench.session import Session
 
-EXIT_OK, EXIT_REGRESSION, EXIT_BAD_BASELINE = exits.OK, exits.REGRESSION, exits.USAGE
-
 
 def _command() -> str:
     return " ".join(shlex.quote(a) for a in ["pytest", *sys.argv[1:]])
@@ -54,7 +52,7 @@ def update(session: Session, settings: Settings, exitstatus: int) -> tuple[list[
     if exitstatus != 0:
         return [f"baseline not updated: the session failed (exit {exitstatus}); {path} is unchanged"], exitstatus
     if not session.results:
-        return [f"baseline not updated: no results in this session; {path} is unchanged"], EXIT_BAD_BASELINE
+        return [f"baseline not updated: no results in this session; {path} is unchanged"], exits.USAGE
     said: list[str] = []
     provenance = {"kind": "measured", "command": _command(),
                   "note": "written by quantbench --qb-update-baseline"}
@@ -84,12 +82,12 @@ def update(session: Session, settings: Settings, exitstatus: int) -> tuple[list[
     try:
         kept = write_baseline(path, build)
     except BaselineError as exc:
-        return [f"quantbench: baseline not updated: {exc}"], EXIT_BAD_BASELINE
+        return [f"quantbench: baseline not updated: {exc}"], exits.USAGE
     except OSError as exc:
-        return [f"baseline not updated: cannot write {path}: {describe(exc)}"], EXIT_BAD_BASELINE
+        return [f"baseline not updated: cannot write {path}: {describe(exc)}"], exits.USAGE
     lines = [f"baseline written: {path}", *said]
     lines.append(f"previous baseline kept as {kept}" if kept else "no previous baseline (or identical)")
-    return lines, EXIT_OK
+    return lines, exits.OK
 
 
 def against_baseline(session: Session, settings: Settings) -> tuple[list[str], Comparison | None, int]:
@@ -102,7 +100,7 @@ def against_baseline(session: Session, settings: Settings) -> tuple[list[str], C
     try:
         baseline = load_baseline(path)
     except BaselineError as exc:
-        return [f"quantbench: baseline unusable: {exc}"], None, EXIT_BAD_BASELINE
+        return [f"quantbench: baseline unusable: {exc}"], None, exits.USAGE
     try:
         check_compatible(baseline, gpu=session.gpu, model_source=session.model_source,
                          scenario=session.scenario)
@@ -110,7 +108,7 @@ def against_baseline(session: Session, settings: Settings) -> tuple[list[str], C
         name = scenario_matching(baseline.scenario)  # a named scenario the run did not use
         used = name in (None, session.scenario.get("name"))
         hint = "" if used else f" (it matches --qb-scenario {name})"
-        return [f"quantbench: baseline unusable: {exc}{hint}"], None, EXIT_BAD_BASELINE
+        return [f"quantbench: baseline unusable: {exc}{hint}"], None, exits.USAGE
     comparison = compare(baseline, session.results, settings, skipped=session.skipped)
     comparison = lost_methods(comparison, session.skipped, session.failures)
     comparison = replace(comparison, notes=comparison.notes
@@ -125,7 +123,7 @@ def against_baseline(session: Session, settings: Settings) -> tuple[list[str], C
     empty = nothing_judged(comparison, session.results, settings.allow_missing_baseline)
     if empty is not None:
         return lines + empty[0], None, empty[1]
-    return lines, comparison, EXIT_OK
+    return lines, comparison, exits.OK
 
 
 @dataclass(frozen=True)
@@ -168,7 +166,7 @@ def judge_session(session: Session, settings: Settings) -> Verdict:
     not_compared = "--benchmark-compare was not given: quality thresholds only"
     if settings.compare:
         lines, compared, code = against_baseline(session, settings)
-        if code != EXIT_OK:
+        if code != exits.OK:
             return Verdict(lines, None, "", code, lines[-1].removeprefix("quantbench: "))
         comparison = compared or comparison
         not_compared = "" if compared else lines[-1].removeprefix("quantbench: ")
@@ -176,8 +174,8 @@ def judge_session(session: Session, settings: Settings) -> Verdict:
     verdicts = Comparison(comparison.rows + rows, comparison.notes, comparison.baseline_gpu,
                           comparison.baseline_source)
     if not verdicts.rows:
-        return Verdict(lines, None, "", EXIT_OK, not_compared)
-    code = EXIT_OK if verdicts.exit_ok else EXIT_REGRESSION
+        return Verdict(lines, None, "", exits.OK, not_compared)
+    code = exits.OK if verdicts.exit_ok else exits.REGRESSION
     return Verdict(lines, verdicts, outcome(verdicts), code, not_compared)
 
 
@@ -187,10 +185,10 @@ def run(session: Session, settings: Settings, exitstatus: int) -> tuple[Verdict,
     verdict = judge_session(session, settings)
     if not settings.update_baseline:
         return verdict, []
-    if verdict.code != EXIT_OK:
+    if verdict.code != exits.OK:
         path = baseline_path(settings.baseline_dir, session.gpu, session.model_source)
         why = (f"the session failed the gate ({len(verdict.comparison.regressions)} regression(s) or "
-               "quality failure(s))" if verdict.code == EXIT_REGRESSION and verdict.comparison
+               "quality failure(s))" if verdict.code == exits.REGRESSION and verdict.comparison
                else f"the comparison with the stored baseline was unusable (exit {verdict.code})")
         return verdict, [f"baseline not updated: {why}; {path} is unchanged"]
     lines, code = update(session, settings, exitstatus)

@@ -26,7 +26,6 @@ from quantbench.judge.baseline import Baseline
 from quantbench.judge.compare import INFO, NOT_RUN, REGRESSION, Comparison
 from quantbench.results import CaseResult
 
-EXIT_OK, EXIT_BAD_BASELINE = exits.OK, exits.USAGE
 _ALLOW = ("create one with `pytest benches --qb-update-baseline`, or pass "
           "--qb-allow-missing-baseline (compare: --allow-missing-baseline) if no baseline yet is fine")
 
@@ -39,13 +38,13 @@ def locate(path: Path, *, gpu: str, source: str, allow_missing: bool) -> tuple[l
     except FileNotFoundError:
         missing = f"no baseline for {gpu} / {source} at {path}: nothing compared"
         if allow_missing:
-            return [f"{missing} (allowed: allow_missing_baseline)"], EXIT_OK
-        return [f"{missing}; {_ALLOW}"], EXIT_BAD_BASELINE
+            return [f"{missing} (allowed: allow_missing_baseline)"], exits.OK
+        return [f"{missing}; {_ALLOW}"], exits.USAGE
     except NotADirectoryError:
         part = next((p for p in reversed(path.parents) if p.is_file()), path.parent)
-        return [f"quantbench: baseline dir {part} is a file, not a folder: nothing compared"], EXIT_BAD_BASELINE
+        return [f"quantbench: baseline dir {part} is a file, not a folder: nothing compared"], exits.USAGE
     except OSError as exc:
-        return [f"quantbench: baseline unusable: cannot read {path}: {describe(exc)}"], EXIT_BAD_BASELINE
+        return [f"quantbench: baseline unusable: cannot read {path}: {describe(exc)}"], exits.USAGE
 
 
 def nothing_judged(comparison: Comparison, results: Sequence[CaseResult],
@@ -61,8 +60,8 @@ def nothing_judged(comparison: Comparison, results: Sequence[CaseResult],
         text = (f"nothing compared: the baseline holds none of this session's {len(ran)} case result(s)"
                 + (f" ({', '.join(ran)})" if ran else ""))
     if allow_missing:
-        return [text], EXIT_OK
-    return [f"quantbench: {text}"], EXIT_BAD_BASELINE
+        return [text], exits.OK
+    return [f"quantbench: {text}"], exits.USAGE
 
 
 def lost_methods(comparison: Comparison, skipped: Mapping[str, str],

@@ -7,9 +7,9 @@ machine does to one run of a pair it does to the other, and what is left to judg
     r_i = log(head_i / base_i)    (negated for lower-is-better metrics: positive means better)
 
 of the two sessions' medians. The change is the geometric mean ratio, exp(mean r) − 1, and its
-95 % interval is mean r ± t(K−1) · s / √K (Student's t, ``calibrate.t975``; s the standard
-deviation of the r_i). Following pyperf's rule a difference must be both *significant* and
-*large enough*:
+95 % interval is mean r ± t(K−1) · s / √K (the paired test, ``stats.paired_test``; s the
+standard deviation of the r_i). Following pyperf's rule a difference must be both *significant*
+and *large enough*:
 
 * ``regression``: the change is worse than the metric's tolerance and its p-value, after Holm's
   correction over every paired test of the A/B, is at most ``evidence.ALPHA``; ``improvement``
@@ -22,7 +22,7 @@ the dependence between the rows: a session's six wall-clock metrics and two kern
 eight tests, and an H200 A/B of identical sides (2026-12-03, docs/results/h200-2026-12-03b)
 failed token p99 on an unadjusted 95 % interval of −32.8 % .. −1.3 %.
 
-Each metric's smallest detectable change at that corrected level is ``judge.power``'s.
+Each metric's smallest detectable change at that corrected level is ``judge.detectable``'s.
 
 Exact counters (catalog kind ``count``, ``stop == "exact"`` or zero-width intervals: kernels per
 token, weight bytes) need no t-test: identical in every pair passes; a change beyond the
@@ -33,98 +33,18 @@ log cannot take (0 or below) are judged by that same per-pair rule.
 
 from __future__ import annotations
 
-import math
 import statistics
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from scipy import stats
-
 from quantbench.catalog import SPECS, gated, spec
-from quantbench.judge.calibrate import merge_metric, t975, t_quantile
-from quantbench.judge.evidence import ALPHA, holm
+from quantbench.judge.calibrate import merge_metric
 from quantbench.judge.compare import (
-    IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE, Comparison, Row, relative_change,
+    IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE, Comparison, Row, relative_change, signed_percent,
 )
 from quantbench.results import CaseResult, Metric
+from quantbench.stats import ALPHA, PairedTest, holm, log_ratios, paired_test
 
 _EPS = 1e-12
-
-
-@dataclass(frozen=True)
-class PairedTest:
-    """Mean and 95 % half-width of K oriented log ratios (positive = head better)."""
-
-    mean: float
-    halfwidth: float
-    k: int
-    stdev: float
-
-    @property
-    def mde(self) -> float:
-        """Minimum detectable effect (5 % two-sided, 80 % power) as a relative change."""
-        return self.mde_at(0.05)
-
-    def mde_at(self, alpha: float) -> float:
-        """Minimum detectable effect at two-sided level ``alpha`` with 80 % power."""
-        df = self.k - 1
-        return math.expm1((t_quantile(1 - alpha / 2, df) + t_quantile(0.80, df))
-                          * self.stdev / math.sqrt(self.k))
-
-    def halfwidth_at(self, alpha: float) -> float:
-        """Half-width (log scale) of the two-sided ``1 − alpha`` interval of the mean ratio."""
-        return t_quantile(1 - alpha / 2, self.k - 1) * self.stdev / math.sqrt(self.k)
-
-    @property
-    def p(self) -> float:
-        """Two-sided p-value of the paired t-test of no change (0 when every pair agrees on a
-        nonzero change, 1 when every pair reads exactly 0)."""
-        t = self.t
-        if math.isinf(t):
-            return 0.0
-        return 2 * float(stats.t.sf(abs(t), self.k - 1))
-
-    @property
-    def change(self) -> float:
-        """Geometric-mean relative change, positive = better."""
-        return math.expm1(self.mean)
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        """The 95 % interval of the change, as relative changes."""
-        return math.expm1(self.mean - self.halfwidth), math.expm1(self.mean + self.halfwidth)
-
-    @property
-    def significant(self) -> bool:
-        """Whether the interval excludes 0 (no change)."""
-        return self.mean - self.halfwidth > 0 or self.mean + self.halfwidth < 0
-
-    @property
-    def t(self) -> float:
-        """The paired t statistic, mean / (s / √K); ±inf when every pair agrees exactly."""
-        if self.stdev == 0:
-            return 0.0 if self.mean == 0 else math.copysign(math.inf, self.mean)
-        return self.mean / (self.stdev / math.sqrt(self.k))
-
-
-def log_ratios(base: Sequence[float], head: Sequence[float], higher_is_better: bool) -> list[float]:
-    """Per-pair ``log(head / base)``, negated for lower-is-better metrics (positive = better)."""
-    sign = 1.0 if higher_is_better else -1.0
-    return [sign * math.log(h / b) for b, h in zip(base, head, strict=True)]
-
-
-def paired_test(ratios: Sequence[float]) -> PairedTest:
-    """Mean and Student-t 95 % half-width of the per-pair log ratios (at least two pairs)."""
-    k = len(ratios)
-    if k < 2:
-        raise ValueError(f"a paired test needs at least 2 pairs, got {k}")
-    mean = statistics.fmean(ratios)
-    stdev = statistics.stdev(ratios)
-    return PairedTest(mean, t975(k - 1) * stdev / math.sqrt(k), k, stdev)
-
-
-def _pct(change: float) -> str:
-    return f"{change * 100:+.1f}%" if math.isfinite(change) else ("+inf" if change > 0 else "-inf")
 
 
 def judge_paired(test: PairedTest, tolerance: float, p: float | None = None,
@@ -133,7 +53,8 @@ def judge_paired(test: PairedTest, tolerance: float, p: float | None = None,
     p-value after Holm's correction over the A/B's ``tests`` paired tests (alone: its own)."""
     low, high = test.interval
     mde = test.mde_at(ALPHA / tests) if tests > 1 else test.mde
-    what = (f"{_pct(test.change)} over {test.k} pairs, 95% CI {_pct(low)} .. {_pct(high)}, "
+    what = (f"{signed_percent(test.change)} over {test.k} pairs, 95% CI {signed_percent(low)} .. "
+            f"{signed_percent(high)}, "
             f"MDE {mde:.1%}" + (f" at 5%/{tests}" if tests > 1 else ""))
     if p is None:
         p = test.p

@@ -36,11 +36,11 @@ from quantbench.config import Settings
 from quantbench.judge.compare import judge_metric
 from quantbench.judge.diagnose import change_text, value_text
 from quantbench.results import Metric
-from quantbench.series import Group
+from quantbench.judge.series import Group
+from quantbench.stats import change_points, l1_cost, robust_noise, segments, theil_sen
 
 MIN_POINTS = 5  # fewer points than this: no change points and no drift are looked for
 MIN_SEGMENT = 2
-NOISE_FLOOR = 1e-4  # relative: an exact count's series has no noise; any step is real
 PENALTY_PER_LN_N = 2.0
 
 
@@ -72,20 +72,6 @@ class Trend:
     fit: tuple[float, float] | None = None
 
 
-def robust_noise(values: Sequence[float]) -> float:
-    """The noise of one point from the differences of neighbours, blind to a few steps."""
-    import numpy as np
-
-    diffs = np.diff(np.asarray(values, dtype=float))
-    mad = float(np.median(np.abs(diffs - np.median(diffs))))
-    return max(mad / 0.6745 / math.sqrt(2), NOISE_FLOOR)
-
-
-def _segments(n: int, breaks: Sequence[int]) -> list[tuple[int, int]]:
-    edges = [0, *breaks, n]
-    return list(zip(edges, edges[1:]))
-
-
 def analyse(values: Sequence[float], reference: float, tolerance: float | None,
             higher_is_better: bool) -> Trend:
     """Change points and drift of ``values`` (in session order) around ``reference``.
@@ -96,25 +82,23 @@ def analyse(values: Sequence[float], reference: float, tolerance: float | None,
     if n < MIN_POINTS or reference == 0:
         return Trend(points=n)
     import numpy as np
-    import ruptures
-    from scipy.stats import theilslopes
 
     y = np.asarray(values, dtype=float) / reference
     sign = 1.0 if higher_is_better else -1.0
     sigma = robust_noise(y)
     z = y / sigma
     penalty = PENALTY_PER_LN_N * math.log(n)
-    breaks = ruptures.Pelt(model="l1", min_size=MIN_SEGMENT, jump=1).fit(z).predict(pen=penalty)[:-1]
-    step_cost = sum(float(np.abs(z[a:b] - np.median(z[a:b])).sum()) for a, b in _segments(n, breaks))
+    breaks = change_points(z, penalty, MIN_SEGMENT)
+    step_cost = l1_cost(z, breaks)
     x = np.arange(n, dtype=float)
-    line = theilslopes(y, x, alpha=0.95)
+    line = theil_sen(y)
     line_cost = float(np.abs(z - (line.intercept + line.slope * x) / sigma).sum()) + penalty
     if breaks and line_cost < step_cost + penalty * len(breaks):
         breaks = []  # a slope sampled by noise, not steps
-    segments = _segments(n, breaks)
-    medians = [float(np.median(y[a:b])) for a, b in segments]
+    pieces = segments(n, breaks)
+    medians = [float(np.median(y[a:b])) for a, b in pieces]
     points = tuple(ChangePoint(start, sign * (after - before), before, after)
-                   for (start, _), before, after in zip(segments[1:], medians, medians[1:]))
+                   for (start, _), before, after in zip(pieces[1:], medians, medians[1:]))
     span = n - 1
     low, high = sorted((sign * line.low_slope * span, sign * line.high_slope * span))
     change = sign * line.slope * span

@@ -25,7 +25,7 @@ from typing import Any
 
 from quantbench.sources import cache
 from quantbench.methods.base import LoadedModel, LoadError, LoadRequest
-from quantbench.run.memory import release_device_memory
+from quantbench.device_memory import release_device_memory
 from quantbench.methods.awq_key import MARKER, awq_version, cache_key, calibration_for, quant_config
 from quantbench.methods.awq_rtn import NOTE, rtn_checkpoint
 from quantbench.sources import ModelSource

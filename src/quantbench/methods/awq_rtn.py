@@ -21,7 +21,7 @@ from typing import Any
 from quantbench import compat
 from quantbench.sources import cache
 from quantbench.methods.awq_key import MARKER, awq_version, cache_key, quant_config
-from quantbench.run.memory import release_device_memory
+from quantbench.device_memory import release_device_memory
 from quantbench.sources import ModelSource, meta_model
 
 W_BIT = 4

@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
+from quantbench.config.exports import BENCHER, ExportError, parse_export
 from quantbench.files import replace_bytes, describe
 from quantbench.judge.baseline import gpu_slug, model_slug
 from quantbench.results import Metric
@@ -28,28 +29,10 @@ from quantbench.results import Metric
 if TYPE_CHECKING:
     from quantbench.session import Session
 
-GAB = "github-action-benchmark"
-BENCHER = "bencher"
-FORMATS = (GAB, BENCHER)
 GAB_SUFFIXES = {True: "-bigger-is-better", False: "-smaller-is-better"}
 
 # (gpu, model_source, {(case_key, method): {metric: Metric}}, date, commit)
 Run = tuple[str, str, Mapping[tuple[str, str], Mapping[str, Metric]], str | None, str | None]
-
-
-class ExportError(ValueError):
-    """An export that cannot be written as asked; the message is the one-line reason."""
-
-
-def parse_export(where: str, item: str) -> tuple[str, Path]:
-    """``FORMAT=FILE`` -> ``(format, path)``."""
-    fmt, sep, path = str(item).partition("=")
-    if not sep or not path.strip():
-        raise ExportError(f"{where}: expected FORMAT=FILE with FORMAT one of {', '.join(FORMATS)}, "
-                          f"got {item!r}")
-    if fmt.strip() not in FORMATS:
-        raise ExportError(f"{where}: unknown export format {fmt.strip()!r}; known: {', '.join(FORMATS)}")
-    return fmt.strip(), Path(path.strip()).expanduser()
 
 
 def parse_exports(items: Sequence[str], where: str = "--export") -> tuple[tuple[str, Path], ...]:

@@ -21,7 +21,7 @@ from quantbench.catalog import METHOD_NAMES, SPECS, spec
 from quantbench.judge.compare import IMPROVEMENT, REGRESSION
 from quantbench.judge.diagnose import change_text
 from quantbench.report.chart import VERDICT_COLOURS
-from quantbench.series import Group, changed
+from quantbench.judge.series import Group, changed
 
 if TYPE_CHECKING:
     from quantbench.judge.trend import Line

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from quantbench.judge.baseline import gpu_slug, model_slug
 from quantbench.report.history_chart import draw, figures
-from quantbench.series import Group, changed
+from quantbench.judge.series import Group, changed
 
 if TYPE_CHECKING:
     from quantbench.judge.trend import Line

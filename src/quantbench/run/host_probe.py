@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from quantbench.run.stats import summarize
+from quantbench.stats import summarize
 
 
 def launch_overhead_us(device: str, sync: Callable[[], None],

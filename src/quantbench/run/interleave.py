@@ -7,7 +7,7 @@ carried the drift between them. Here the methods are all resident and warmed up;
 round r takes one generation of each (the order rotated every round, so none always goes first),
 so a drift lands on every method of a round alike, and each method's ratio to the reference
 comes from its paired rounds: per round the log of method / reference, then mean ± Student t
-(``judge.paired.paired_test``), reported as a ratio with its 95 % interval.
+(``stats.paired_test``), reported as a ratio with its 95 % interval.
 
 Like ``run.measure`` this drives ``Engine`` objects and a ``Clock`` only; tests plant a drift in a
 fake clock and watch it cancel.
@@ -19,11 +19,11 @@ import math
 from typing import Any, Mapping, Sequence
 
 from quantbench.catalog import spec
-from quantbench.judge.paired import paired_test
 from quantbench.results import Metric
 from quantbench.run.measure import Engine, GenerationTiming, Run, time_generation
 from quantbench.run.stats import StopRule
 from quantbench.run.timing import Clock
+from quantbench.stats import paired_test
 
 # (ratio metric, the per-round figure it is the ratio of)
 RATIOS = (("decode_ratio", "decode_tps"), ("e2e_ratio", "e2e_tps"))

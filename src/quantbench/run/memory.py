@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from quantbench import compat
 from quantbench.catalog import spec
+# Re-exported: run.runner and tools/order_probe.py import it from here.
+from quantbench.device_memory import release_device_memory  # noqa: F401
 from quantbench.results import Metric
 
 GB = 1e9
@@ -156,18 +158,3 @@ def tensor_bytes(model: Any) -> int:
         for extra in compat.quant_state_tensors(p):
             add(extra)
     return total
-
-
-def release_device_memory() -> None:
-    """Collect garbage and give the CUDA caching allocator's free blocks back, so the next
-    reading (or the next method's weights) starts from what is really still referenced."""
-    import gc
-
-    gc.collect()
-    try:
-        import torch
-    except ImportError:
-        return
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-        torch.cuda.empty_cache()

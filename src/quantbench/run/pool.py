@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-from quantbench.run.memory import release_device_memory
+from quantbench.device_memory import release_device_memory
 from quantbench.run.memory import MemoryProbe, tensor_bytes
 from quantbench.methods import METHODS, LoadedModel, LoadError, LoadRequest
 

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from quantbench.catalog import REFERENCE_METHOD
 from quantbench.methods import LoadedModel, LoadError, unavailable_reason
-from quantbench.run.memory import release_device_memory
+from quantbench.device_memory import release_device_memory
 from quantbench.results import Metric
 from quantbench.run.interleave import interleaved_rounds, ratio_metrics
 from quantbench.run.memory import tensor_bytes

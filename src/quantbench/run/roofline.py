@@ -14,7 +14,7 @@ from typing import Any
 from quantbench.catalog import spec
 from quantbench.run.memory import GB, tensor_bytes
 from quantbench.results import Metric
-from quantbench.run.stats import summarize
+from quantbench.stats import summarize
 from quantbench.run.timing import Clock
 
 

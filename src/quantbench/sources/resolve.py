@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from quantbench.sources import cache
-from quantbench.run.memory import release_device_memory
+from quantbench.device_memory import release_device_memory
 from quantbench.sources.gguf import gguf_file, materialize_gguf, origin_note
 from quantbench.sources.model import GGUF_PREFIX, SYNTHETIC_PREFIX, ModelSource, SourceError
 

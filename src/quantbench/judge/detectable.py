@@ -2,14 +2,11 @@
 
 The A/B's verdicts (``judge.paired``) take Holm's correction over its m paired tests, so a single
 metric that moved must reach p <= α/m (Holm's first step; the Bonferroni bound) to fail. Its
-*minimum detectable effect* is therefore
-
-    MDE = (t(K−1, 1 − α/2m) + t(K−1, 0.80)) · s / √K    (log scale; reported as exp(MDE) − 1)
-
-for K pairs whose log ratios have standard deviation s: the true change the A/B would find with
-80 % power. ``ab --pairs auto`` adds pairs until every *watched* metric (gated, in every session,
-not a counter: counters are judged pair by pair, so more pairs never sharpen them) has a
-half-width at that level within log(1 + tolerance), so a change of the tolerance's size would show.
+*minimum detectable effect* is therefore ``stats.detectable_effect`` at α/m: the true change the
+A/B would find with 80 % power (statistical power, not watts). ``ab --pairs auto`` adds pairs
+until every *watched* metric (gated, in every session, not a counter: counters are judged pair by
+pair, so more pairs never sharpen them) has a half-width at that level within log(1 + tolerance),
+so a change of the tolerance's size would show.
 """
 
 from __future__ import annotations
@@ -18,16 +15,15 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from quantbench.judge.evidence import ALPHA
-from quantbench.judge.paired import (PairedTest, gated_samples, is_exact, keyed, log_ratios,
-                                     oriented, paired_test)
+from quantbench.judge.paired import gated_samples, is_exact, keyed, oriented
 from quantbench.results import CaseResult
+from quantbench.stats import ALPHA, PairedTest, log_ratios, paired_test
 
 _EPS = 1e-12
 
 
 @dataclass(frozen=True)
-class Power:
+class Detectable:
     """A watched metric's paired test after K pairs, against its tolerance, at the level the
     A/B's ``tests`` paired tests leave it (α / tests)."""
 
@@ -60,8 +56,8 @@ class Power:
         return self.halfwidth <= math.log1p(self.tolerance) + _EPS
 
 
-def power(base: Sequence[Sequence[CaseResult]], head: Sequence[Sequence[CaseResult]],
-          tolerance: Callable[[str], float]) -> list[Power]:
+def detectable(base: Sequence[Sequence[CaseResult]], head: Sequence[Sequence[CaseResult]],
+               tolerance: Callable[[str], float]) -> list[Detectable]:
     """The paired test of every watched metric, each knowing how many there are (m)."""
     base_k = [keyed(s) for s in base]
     head_k = [keyed(s) for s in head]
@@ -73,4 +69,4 @@ def power(base: Sequence[Sequence[CaseResult]], head: Sequence[Sequence[CaseResu
             hib, bm, hm = oriented(name, b, h)
             if not is_exact(name, [*b, *h]) and min(bm + hm) > 0:
                 found.append((key, name, paired_test(log_ratios(bm, hm, hib)), tolerance(name)))
-    return [Power(*key, name, test, tol, len(found)) for key, name, test, tol in found]
+    return [Detectable(*key, name, test, tol, len(found)) for key, name, test, tol in found]

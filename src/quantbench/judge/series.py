@@ -18,14 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from quantbench.catalog import SPECS, spec
+from quantbench.catalog import GATED_KINDS, SPECS, spec
 from quantbench.judge.baseline import Baseline, BaselineError, from_dict, gpu_slug, model_slug
 from quantbench.judge.compare import check_compatible
 from quantbench.results import Metric
 from quantbench.session import Session, SessionError
 
-# Kinds a baseline gates (``judge.compare``): the default metrics of a history.
-GATED_KINDS = ("throughput", "latency", "memory", "device", "count")
 VERSION_KEYS = ("driver", "cuda", "python")  # besides the environment's ``versions`` table
 _STAMP = re.compile(r"\.(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:_\d+)?\.json$")
 
@@ -91,6 +89,7 @@ def changed(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
 
 
 def default_metrics() -> list[str]:
+    """The metrics a history shows unless told: every metric of a gated kind."""
     return [name for name, s in SPECS.items() if s.kind in GATED_KINDS]
 
 
