@@ -132,7 +132,7 @@ def gpu_runs() -> list[ModelRun]:
     big = session(BIG, [case("fp16", "eager", 120.0, 15.2, 6500.0),
                         case("awq", "eager", 72.0, 5.5, 3800.0, (RTN,)),
                         case("int4wo", "eager", 90.0, 5.0, 3250.0),
-                        case("int4wo", "compiled", 100.0, 5.0, 3760.0)])
+                        case("int4wo", "generate-compiled", 100.0, 5.0, 3760.0)])
     small = session(SMALL, [case("fp16", "eager", 320.0, 0.988, 1437.0),
                             case("awq", "eager", 100.0, 0.45, 1500.0, (RTN,))])
     return [ModelRun(BIG, PARAMS[BIG], 0, "passed", "out/big", big),

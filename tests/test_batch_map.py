@@ -8,7 +8,7 @@ from pathlib import Path
 
 from quantbench.report.batch_map import batch_of, batch_rows, batch_tables
 from quantbench.report.sweep_map import ModelRun, map_markdown, map_rows, write_map
-from test_sweep import BIG, PARAMS, case, session
+from fakes import BIG, PARAMS, case, session
 
 # decode tok/s by batch: int4wo wins at 1 and 4 and loses from 16; fp8dq the other way round.
 TPS = {"fp16": {1: 100.0, 4: 380.0, 16: 1400.0, 64: 4800.0},

@@ -190,11 +190,12 @@ def test_the_runner_builds_the_loop_for_the_graph_modes(runner: Runner, tmp_path
     assert isinstance(runner.new_engine(model, "eager"), HFEngine)
 
 
+@pytest.mark.session
 def test_a_graph_mode_session_makes_and_passes_its_own_baseline(tmp_path: Path) -> None:
     """The whole path in the serving-grade mode on the CPU: batch sizes from the option, the
     loop's note on every case, its warm-up counted as compiling, a baseline written, then a
     compare against it that passes."""
-    from test_sessions import run_session
+    from session_runs import run_session
 
     baselines = tmp_path / "baselines"
     args = ("--qb-modes", "graph", "--qb-methods", "fp16,int8", "--qb-batch-sizes", "1,2",

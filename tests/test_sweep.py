@@ -37,7 +37,7 @@ def test_every_ratio_is_exact() -> None:
     assert small_awq.vram_saved == 1 - 0.45 / 0.988
     fp16 = rows[(BIG, "eager", "fp16")]
     assert (fp16.e2e_ratio, fp16.kernel_ratio, fp16.vram_saved) == (1.0, 1.0, 0.0)
-    compiled = rows[(BIG, "compiled", "int4wo")]
+    compiled = rows[(BIG, "generate-compiled", "int4wo")]
     assert not compiled.has_reference
     assert (compiled.e2e_ratio, compiled.kernel_ratio, compiled.vram_saved) == (None, None, None)
 
@@ -45,7 +45,7 @@ def test_every_ratio_is_exact() -> None:
 def test_rows_go_by_size_then_mode_with_fp16_first() -> None:
     order = [(r.model, r.mode, r.method) for r in map_rows(gpu_runs())]
     assert order == [(SMALL, "eager", "fp16"), (SMALL, "eager", "awq"), (BIG, "eager", "fp16"),
-                     (BIG, "eager", "awq"), (BIG, "eager", "int4wo"), (BIG, "compiled", "int4wo")]
+                     (BIG, "eager", "awq"), (BIG, "eager", "int4wo"), (BIG, "generate-compiled", "int4wo")]
 
 
 def test_markdown_rows_and_notes() -> None:
@@ -53,7 +53,7 @@ def test_markdown_rows_and_notes() -> None:
     text = map_markdown(runs, map_rows(runs), ["python", "-m", "quantbench", "sweep"])
     assert ("| synthetic:qwen2.5-7b-instruct | 7.62B | eager | generate-bs1 | awq | 72.0 | 0.60× "
             "| 3800.0 | 1.71× | 1.71× | 5.500 | 64% | 63% |") in text
-    assert "| synthetic:qwen2.5-7b-instruct | 7.62B | compiled | generate-bs1 | int4wo | 100.0 | " \
+    assert "| synthetic:qwen2.5-7b-instruct | 7.62B | generate-compiled | generate-bs1 | int4wo | 100.0 | " \
            "no fp16 | 3760.0 | no fp16 | no fp16 | 5.000 | no fp16 | no fp16 |" in text
     assert "| synthetic:qwen2.5-0.5b-instruct | 0.49B | 0 | passed | out/small |" in text
     assert text.count(RTN) == 1  # each distinct AWQ note once
@@ -75,7 +75,7 @@ def test_chart_series_per_mode_and_level() -> None:
     eager = series(rows, "eager", "kernel_ratio")
     assert eager["awq"] == [(PARAMS[SMALL] / 1e9, 1437.0 / 1500.0), (PARAMS[BIG] / 1e9, 6500.0 / 3800.0)]
     assert eager["int4wo"] == [(PARAMS[BIG] / 1e9, 6500.0 / 3250.0)]
-    assert series(rows, "compiled", "e2e_ratio") == {}  # no fp16 compiled: nothing to draw
+    assert series(rows, "generate-compiled", "e2e_ratio") == {}  # no fp16 compiled: nothing to draw
 
 
 def test_write_map_files(tmp_path: Path) -> None:
@@ -217,8 +217,8 @@ def test_the_map_from_stored_sessions_of_several_leases(tmp_path: Path, capsys: 
     # a map too long for one lease: 7B eager and 7B compiled measured apart, 0.5B in a third
     files = {"big-eager": session(BIG, [case("fp16", "eager", 120.0, 15.2, 6500.0),
                                         case("int4wo", "eager", 90.0, 5.0, 3250.0)]),
-             "big-compiled": session(BIG, [case("fp16", "compiled", 150.0, 15.2, 6400.0),
-                                           case("int4wo", "compiled", 240.0, 5.0, 3500.0)]),
+             "big-compiled": session(BIG, [case("fp16", "generate-compiled", 150.0, 15.2, 6400.0),
+                                           case("int4wo", "generate-compiled", 240.0, 5.0, 3500.0)]),
              "small": session(SMALL, [case("fp16", "eager", 320.0, 0.988, 1437.0)], partial=True)}
     paths = []
     for name, stored in files.items():
@@ -231,7 +231,7 @@ def test_the_map_from_stored_sessions_of_several_leases(tmp_path: Path, capsys: 
     data = json.loads((out / "map.json").read_text())
     assert [(r["model"], r["mode"], r["method"], r["e2e_ratio"]) for r in data["rows"]] == [
         (SMALL, "eager", "fp16", 1.0), (BIG, "eager", "fp16", 1.0), (BIG, "eager", "int4wo", 0.75),
-        (BIG, "compiled", "fp16", 1.0), (BIG, "compiled", "int4wo", 1.6)]
+        (BIG, "generate-compiled", "fp16", 1.0), (BIG, "generate-compiled", "int4wo", 1.6)]
     assert [s["status"] for s in data["sessions"]] == [
         f"stored ({paths[0]})", f"stored ({paths[1]})", "cut off (partial session)"]
     assert (out / "map.md").is_file()
@@ -302,8 +302,8 @@ def test_a_stored_session_with_a_failed_method_fails_the_sweep_and_its_cells_say
     # every compiled fp8dq case failed on an H200 (2026-12-04) and the stored-session map said pass
     why = ("fp8dq failed in test_generate[fp8dq-bs1-compiled]: InternalTorchDynamoError: "
            "AttributeError: 'Float8Tensor' object has no attribute 'block_size'")
-    stored = session(BIG, [case("fp16", "compiled", 150.0, 15.2, 6400.0),
-                           case("int4wo", "compiled", 240.0, 5.0, 3500.0)])
+    stored = session(BIG, [case("fp16", "generate-compiled", 150.0, 15.2, 6400.0),
+                           case("int4wo", "generate-compiled", 240.0, 5.0, 3500.0)])
     stored.failures = {"fp8dq": why}
     path = tmp_path / "s.json"
     stored.write(path)
@@ -313,5 +313,5 @@ def test_a_stored_session_with_a_failed_method_fails_the_sweep_and_its_cells_say
     assert capsys.readouterr().out.splitlines()[-1] == f"sweep: exit 1; {BIG}: failed ({path}): {why}"
     text = (out / "map.md").read_text()
     assert f"| {BIG} | 7.62B | 1 | failed ({path}): {why} |" in text
-    table = text[text.index("### compiled, generate-bs1"):]
+    table = text[text.index("### generate-compiled, generate-bs1"):]
     assert "| int4wo | **1.60** / 1.83 |" in table and "| fp8dq | failed |" in table
