@@ -14,6 +14,7 @@ from quantbench.catalog import spec
 from quantbench.judge.compare import FAILING, INFO, NOT_RUN, Comparison, Row, percent
 from quantbench.judge.diagnose import (WIDTH, change_text, confirm_hint, terminal_hint, unconfirmed_lines,
                                       value_text, what_moved)
+from quantbench.report.escape import markdown, markdown_block
 from quantbench.report.tables import fmt_metric, fmt_value
 from quantbench.results import Metric
 
@@ -135,10 +136,9 @@ def note_lines(comparison: Comparison) -> list[str]:
 
 
 def markdown_table(rows: list[Row]) -> str:
-    """A Markdown table of ``rows`` with their reasons."""
-    esc = lambda c: c.replace("|", "\\|")  # noqa: E731
+    """A Markdown table of ``rows`` with their reasons, every cell escaped."""
     out = ["| " + " | ".join(MARKDOWN_HEADER) + " |", "|" + "---|" * len(MARKDOWN_HEADER)]
-    out += ["| " + " | ".join(esc(c) for c in [r.case_key, r.method, *cells(r), r.reason]) + " |"
+    out += ["| " + " | ".join(markdown(c) for c in [r.case_key, r.method, *cells(r), r.reason]) + " |"
             for r in rows]
     return "\n".join(out)
 
@@ -147,10 +147,10 @@ def markdown_verdicts(comparison: Comparison) -> list[str]:
     """``summary.md``'s verdict: one line per failing or unconfirmed (case, method), the failing
     rows, then every other row that ran inside ``<details>``."""
     moved = what_moved(comparison.rows) + unconfirmed_lines(comparison.rows)
-    parts = [f"- {line}" for line in moved]
+    parts = [f"- {markdown(line)}" for line in moved]
     hint = confirm_hint(comparison.rows)
     if hint:
-        parts += ["", hint[0], "", "```", hint[1], "```"]
+        parts += ["", markdown(hint[0]), "", markdown_block(hint[1], "")]
     parts += [""] if moved else []
     failing = shown(comparison)
     if failing:
