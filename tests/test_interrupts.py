@@ -20,9 +20,13 @@ from test_sessions import run_session
 
 
 def test_sigterm_in_a_session_is_exit_2_with_a_partial_record(tmp_path: Path) -> None:
-    report = tmp_path / "report"
-    session = run_session(tmp_path / "cache", tmp_path / "work", "--qb-methods", "fp16,bf16",
-                          "-k", "len128", "--qb-report-dir", str(report), "--qbt-term-at", "bf16")
+    report, baselines, cache = tmp_path / "report", tmp_path / "baselines", tmp_path / "cache"
+    made = run_session(cache, tmp_path / "work", "--qb-methods", "fp16", "-k", "len128",
+                       "--qb-update-baseline", baseline_dir=baselines)
+    assert made.code == 0, made.explain()
+    session = run_session(cache, tmp_path / "work", "--qb-methods", "fp16,bf16", "-k", "len128",
+                          "--benchmark-compare", "--qb-tolerance", "throughput=0.99",
+                          "--qb-report-dir", str(report), "--qbt-term-at", "bf16", baseline_dir=baselines)
     assert session.code == exits.INTERRUPTED, session.explain()  # was 143: killed, nothing said
     record = json.loads((report / "session.json").read_text())
     assert record["partial"] is True
@@ -30,6 +34,8 @@ def test_sigterm_in_a_session_is_exit_2_with_a_partial_record(tmp_path: Path) ->
     assert session.lines_with("quantbench results")  # the gate's block still printed
     assert session.lines_with("ERROR quantbench gate - exit 2: interrupted (Ctrl-C or SIGTERM)")
     assert not list(report.glob(".*.tmp"))
+    summary = (report / "summary.md").read_text()  # whole, and no pass: the session was cut short
+    assert "✅" not in summary and "the session was interrupted (Ctrl-C or SIGTERM)" in summary
 
 
 def test_sigterm_raises_keyboard_interrupt_and_is_put_back() -> None:

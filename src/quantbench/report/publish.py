@@ -175,9 +175,11 @@ def publish(verdict: Any, session: Any, report_dir: Path, *, show_all: bool = Fa
     problems = list(problems)
     lines = list(verdict.lines)
     if comparison is not None:
+        cut = ([f"the session was interrupted (Ctrl-C or SIGTERM): only the {len(session.results)} "
+                "case(s) it finished were judged"] if status == exits.INTERRUPTED else [])
         saved = save_reports(report_dir, comparison, session.results, session.environment,
                              title=f"quantbench: {session.gpu} / {session.model_source}",
-                             not_compared=verdict.not_compared)
+                             not_compared=verdict.not_compared, failures=cut)
         lines += saved.lines
         if saved.code is not None:
             problems.insert(0, saved.lines[-1])
