@@ -228,7 +228,9 @@ def judge_session(session: Session, settings: Settings) -> Verdict:
         lines, compared, code = against_baseline(session, settings)
         if code != EXIT_OK:
             why = lines[-1].removeprefix("quantbench: ")
-            return Verdict(lines, None, "", code, why, cause=why)
+            cause = ("nothing compared: this GPU and model have no baseline yet"
+                     if why.startswith("no baseline for ") else why)  # the line above has the path
+            return Verdict(lines, None, "", code, why, cause=cause)
         comparison = compared or comparison
         not_compared = "" if compared else lines[-1].removeprefix("quantbench: ")
     rows = tuple(quality_rows(session.results, settings, synthetic=session.synthetic))
