@@ -30,7 +30,7 @@ def test_failing_rows_come_first_and_the_rest_is_folded() -> None:
     text = digest(comparison(), "quantbench: H100")
     head, folded = text.split("<details>")
     assert head.startswith("### quantbench: H100\n\n❌ **1 failing** against NVIDIA H100 80GB HBM3 · "
-                           "1 improvement, 1 pass\n")
+                           "1 improvement, 1 pass, 1 not run\n")
     assert "| eager/generate-bs1 | fp16 | decode_tps | 100 ±1.0% → 70.0 ±1.0% tok/s | -30.0% | ±10% | regression |" in head
     assert "FAIL eager/generate-bs1 fp16 — wall clock (no device data)" in head
     assert "nf4" not in head and "ttft_ms" not in head

@@ -300,3 +300,133 @@ def test_a_partial_stale_or_merged_session_is_judged_by_the_rules(case: dict) ->
         said = err.getvalue() or "\n".join(line for line in out.getvalue().splitlines()
                                             if line.startswith(("quantbench: ", "no baseline for ")))
         assert said.strip() and "\n" not in said.strip(), (err.getvalue(), out.getvalue())
+
+
+# Issue 44's angles: hostile strings in every report, links at report names, interrupts while
+# writing. A string is inert when no Markdown or HTML acts on it; a link at a report's name is
+# replaced, its target untouched; an interrupt at any write leaves no report at all.
+
+HOSTILE_PARTS = ["<img src=x onerror=alert(1)>", "</details>", "<script>", "@octocat", "#12", "[a](javascript:x)",
+                 "![i](http://e/p.png)", "$x$", "`", "```", "|", "\\", "\n", "\r\n", "\u202e", "\x00", "\x1b[31m",
+                 "www.e.com", "https://e.com", "&#64;x", "&lt;", "~~s~~", "**b**", "## h", "> q", "- l"]
+HOSTILE = st.lists(st.one_of(st.sampled_from(HOSTILE_PARTS), st.text(max_size=8)), max_size=12).map("".join)
+STRINGS = settings(max_examples=200, deadline=None, database=None, derandomize=True)
+
+
+def _active(text: str, char: str) -> bool:
+    """Whether ``char`` stands in ``text`` with an even run of backslashes before it (unescaped)."""
+    import re
+
+    return re.search(r"(?<!\\)(?:\\\\)*" + re.escape(char), text) is not None
+
+
+@STRINGS
+@given(HOSTILE)
+def test_a_hostile_string_is_one_inert_line_of_markdown(text: str) -> None:
+    from quantbench.report.escape import ZWSP, markdown
+
+    line = markdown(text)
+    assert "\n" not in line and "\r" not in line and "<" not in line and ">" not in line
+    assert not any(_active(line, c) for c in "[]|$`")
+    assert all(line[i + 1:i + 2] == ZWSP for i, c in enumerate(line) if c in "@#")
+
+
+def _tags(markdown_text: str) -> tuple[list[str], list[tuple[str, str | None]], str]:
+    """The start tags and attributes of ``markdown_text`` rendered as GitHub would (raw HTML on),
+    and its text outside code blocks. A code block's language class is no attribute of concern."""
+    import html.parser
+    import re
+
+    from markdown_it import MarkdownIt
+
+    found: tuple[list[str], list[tuple[str, str | None]], str] = ([], [], "")
+
+    class Parser(html.parser.HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            found[0].append(tag)
+            found[1].extend(a for a in attrs if not (a[0] == "class" and a[1].startswith("language-")))
+
+    page = MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown_text)
+    Parser().feed(page)
+    return found[0], found[1], re.sub(r"(?s)<pre>.*?</pre>", "", page)
+
+
+@STRINGS
+@given(st.lists(HOSTILE, min_size=1, max_size=6))
+def test_any_comment_the_head_writes_is_inert_once_guarded(lines: list[str]) -> None:
+    from quantbench.report.untrusted import guard
+
+    body = guard("\n".join(lines), limit=2000)
+    assert len(body) <= 2000
+    tags, attributes, text = _tags(body)
+    assert set(tags) <= {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "table", "thead", "tbody",
+                         "tr", "th", "td", "details", "summary", "strong", "em", "code", "pre", "sub", "hr",
+                         "blockquote", "br", "del", "s"}, tags
+    assert not attributes, attributes
+    assert "@octocat" not in text and "#12" not in text  # in a code block GitHub links nothing
+
+
+def _hostile_comparison(name: str) -> tuple[Any, list[CaseResult]]:
+    results = [CaseResult("default", "eager" + name, "generate-bs1", "fp16" + name, "float16",
+                          {"decode_tps": _metric("decode_tps", 100.0)}, notes=(name,))]
+    baseline = baseline_from_results(results, gpu="cpu", model_source="m" + name, scenario={},
+                                     environment={}, provenance={"kind": "measured"})
+    slower = [replace(results[0], metrics={"decode_tps": _metric("decode_tps", 40.0)})]
+    return compare(baseline, slower, SETTINGS), slower
+
+
+@settings(max_examples=25, deadline=None, database=None, derandomize=True)
+@given(HOSTILE)
+def test_reports_of_a_hostile_session_are_inert(name: str) -> None:
+    from quantbench.report.publish import write_reports
+
+    comparison, results = _hostile_comparison(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        written = write_reports(Path(tmp), comparison, results, {}, title="quantbench: cpu / m" + name)
+        for report in ("summary.md", "comment.md"):
+            tags, attributes, _ = _tags(written[report].read_text())
+            assert not {"img", "script", "a", "iframe"} & set(tags) and not attributes, (report, tags)
+        assert written["comparison.png"].read_bytes().startswith(b"\x89PNG")
+
+
+@settings(max_examples=16, deadline=None, database=None, derandomize=True)
+@given(st.sets(st.sampled_from(["summary.md", "comment.md", "comparison.json", "comparison.png"])))
+def test_links_at_any_report_names_are_replaced_never_followed(linked: set[str]) -> None:
+    from quantbench.report.publish import write_reports
+
+    comparison, results = _hostile_comparison("")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, victims = Path(tmp) / "r", Path(tmp) / "victims"
+        folder.mkdir()
+        victims.mkdir()
+        for name in linked:
+            (victims / name).write_text("precious")
+            (folder / name).symlink_to(victims / name)
+        write_reports(folder, comparison, results, {})
+        assert all((victims / name).read_text() == "precious" for name in linked)
+        assert not any((folder / name).is_symlink() for name in linked)
+
+
+def test_an_interrupt_at_any_write_leaves_no_report() -> None:
+    from quantbench import exits
+    from quantbench.report import publish
+
+    comparison, results = _hostile_comparison("")
+    real = publish.replace_bytes
+    for cut in range(3):  # comparison.json, summary.md, comment.md (the chart is written before)
+        calls: list[Path] = []
+
+        def interrupted(path: Any, data: bytes) -> None:
+            calls.append(Path(path))
+            if len(calls) > cut:
+                raise KeyboardInterrupt  # as SIGTERM becomes one (quantbench.interrupts)
+            real(path, data)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            publish.replace_bytes = interrupted
+            try:
+                saved = publish.save_reports(Path(tmp), comparison, results, {})
+            finally:
+                publish.replace_bytes = real
+            assert saved.code == exits.INTERRUPTED, cut
+            assert sorted(p.name for p in Path(tmp).iterdir()) == [], cut

@@ -15,6 +15,7 @@ import pytest
 from quantbench.sources import fetch as fetch_mod
 from quantbench.commands.fetch import main
 from quantbench.sources.fetch import DownloadError, FetchError, WheelModel, cached_file, fetch, fetch_command
+from quantbench.sources.cache import MANIFEST, write_manifest
 from quantbench.sources.gguf import MARKER, dense_key, materialize_gguf, origin_note
 from quantbench.config import default_cache_dir
 from quantbench.sources import ModelSource, SourceError, resolve_source
@@ -124,13 +125,15 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def _fake_dense(file: Path, cache: Path) -> Path:
-    """The folder ``materialize_gguf`` would write for ``file``, with a marker and a weights file."""
+    """The folder ``materialize_gguf`` would write for ``file``, with a marker, a weights file and
+    the manifest ``sources.cache`` checks it against."""
     folder = cache / "gguf" / "dense" / f"{file.stem.lower()}-{dense_key(file)}"
     folder.mkdir(parents=True)
     (folder / "model.safetensors").write_bytes(b"")
     marker = {"file": str(file), "size": file.stat().st_size,
               "tensor_types": {"Q4_1": 210, "F32": 61, "Q8_0": 1}, "dequantized_to": "float32"}
     (folder / MARKER).write_text(json.dumps(marker))
+    write_manifest(folder)
     return folder
 
 
@@ -162,7 +165,8 @@ def test_half_written_folder_is_not_trusted(tmp_path: Path, monkeypatch: pytest.
     file = tmp_path / "m.gguf"
     file.write_bytes(CONTENT)
     folder = _fake_dense(file, tmp_path)
-    (folder / MARKER).unlink()  # weights but no marker: an interrupted conversion
+    (folder / MARKER).unlink()  # weights but no marker: an older version's interrupted conversion,
+    (folder / MANIFEST).unlink()  # from before folders were built whole and given a manifest
     calls: list[Path] = []
 
     def convert(path: Path) -> None:

@@ -190,3 +190,24 @@ def test_unusable_input_is_one_line_and_exit_4(case: str, history, tmp_path, cap
     assert code == 4
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("quantbench history: ") and reason in err
+
+
+# issue 44, item 3: the page and its charts replace a link at their names, never write through it
+
+
+def test_links_at_the_page_and_chart_names_are_replaced_not_followed(history, tmp_path, capsys) -> None:
+    baselines, sessions = history
+    out = tmp_path / "page"
+    args = [*map(str, sessions), "--baseline-dir", str(baselines), "--out", str(out)]
+    assert run(capsys, *args)[0] == 0
+    chart = sorted(out.glob("*.png"))[0]
+    victims = {name: tmp_path / f"victim-{name}" for name in ("index.html", chart.name)}
+    for name, victim in victims.items():
+        victim.write_text("precious")
+        (out / name).unlink()
+        (out / name).symlink_to(victim)
+    assert run(capsys, *args)[0] == 0
+    for name, victim in victims.items():
+        assert victim.read_text() == "precious", f"{name} wrote through its link"
+        assert not (out / name).is_symlink() and (out / name).stat().st_size > 1000
+    assert not list(out.glob(".*.tmp")), "no temporary file is left"

@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 
 import pytest
 
+from quantbench.report.escape import markdown
 from quantbench.commands import cli
 from quantbench.config import Scenario
 from quantbench.results import Metric
@@ -312,6 +313,6 @@ def test_a_stored_session_with_a_failed_method_fails_the_sweep_and_its_cells_say
     assert code == 1
     assert capsys.readouterr().out.splitlines()[-1] == f"sweep: exit 1; {BIG}: failed ({path}): {why}"
     text = (out / "map.md").read_text()
-    assert f"| {BIG} | 7.62B | 1 | failed ({path}): {why} |" in text
+    assert f"| {BIG} | 7.62B | 1 | {markdown(f'failed ({path}): {why}')} |" in text  # escaped
     table = text[text.index("### generate-compiled, generate-bs1"):]
     assert "| int4wo | **1.60** / 1.83 |" in table and "| fp8dq | failed |" in table

@@ -153,7 +153,7 @@ def test_the_last_block_ends_in_one_line_per_failure_then_a_short_outcome(
         failing: Comparison, tmp_path: Path) -> None:
     verdict = gate.Verdict(["compared with baselines/x.json"], failing, gate.outcome(failing), 1)
     lines = publish(verdict, _session([result(m, v) for m, v in AFTER.items()]), tmp_path,
-                    before_outcome=["baseline not updated: the session's quality verdicts failed"])
+                    before_outcome=["baseline not updated: the session's quality verdicts failed"]).lines
     assert lines[-1] == "gate: FAIL: fp16, int8, nf4 (9 regressions)"
     assert lines[-5:-2] == what_moved(failing.rows)
     assert max(map(len, lines[-15:])) <= 120

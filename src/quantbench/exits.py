@@ -34,3 +34,10 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         name = self.prog.removeprefix("python -m ")
         self.exit(USAGE, f"{name}: {message} (see --help)\n")
+
+
+def one_line(exc: BaseException, limit: int | None = None) -> str:
+    """An exception as the one-line reason a command gives: its type, then its message's first
+    line (cut at ``limit``)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:limit]}" if text else type(exc).__name__

@@ -17,7 +17,11 @@ Loaded into a ``pytest benches`` subprocess with ``-p qb_session_helpers`` (this
 ``--qbt-never-converge``     set the convergence target to 0 so sampling stops only on the time
                              budget or the round cap (exposes which budget a session really uses);
 ``--qbt-full-disk``          in an ``-n`` worker, every session record it writes fails with
-                             ENOSPC, as on a full disk (the controller's session.json is written).
+                             ENOSPC, as on a full disk (the controller's session.json is written);
+``--qbt-record-loads FILE``  every method's loader appends the method's name to FILE, then loads
+                             as it would (a fake loader that tells whether, and when, one ran);
+``--qbt-term-at TEXT``       send this process SIGTERM when the first test whose id contains TEXT
+                             starts, as a CI runner cancelling the job would.
 """
 
 from __future__ import annotations
@@ -52,6 +56,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     default=False, help="sampling never converges (target_rel_ci = 0)")
     group.addoption("--qbt-full-disk", dest="qbt_full_disk", action="store_true", default=False,
                     help="session records written by this process (a worker's) fail with ENOSPC")
+    group.addoption("--qbt-record-loads", dest="qbt_record_loads", default=None, metavar="FILE",
+                    help="every method's load appends its name to FILE first")
+    group.addoption("--qbt-term-at", dest="qbt_term_at", default=None, metavar="TEXT",
+                    help="SIGTERM this process when a test whose id contains TEXT starts")
 
 
 def _failing_load(request):  # noqa: ANN001, ANN202 - same signature as a Method.load
@@ -77,6 +85,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.add_cleanup(restore)
 
+    record = config.getoption("qbt_record_loads")
+    if record:
+        from quantbench import methods
+
+        saved_methods = dict(methods.METHODS)
+
+        def recording(method):  # noqa: ANN001, ANN202
+            def load(request):  # noqa: ANN001, ANN202 - a Method.load
+                with open(record, "a", encoding="utf-8") as fh:
+                    fh.write(method.name + "\n")
+                return method.load(request)
+            return load
+
+        for name, method in saved_methods.items():
+            methods.METHODS[name] = dataclasses.replace(method, load=recording(method))
+        config.add_cleanup(lambda: (methods.METHODS.clear(), methods.METHODS.update(saved_methods)))
+
     if config.getoption("qbt_full_disk") and hasattr(config, "workerinput"):
         from quantbench.session import Session
 
@@ -94,6 +119,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    text = item.config.getoption("qbt_term_at")
+    if text and text in item.nodeid:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGTERM)
     text = item.config.getoption("qbt_die_at")
     if text and text in item.nodeid:
         sys.stdout.flush()

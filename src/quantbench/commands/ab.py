@@ -29,15 +29,18 @@ session file, stops the A/B with one line and exit 4. Verdicts go to ``<out>/sum
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from quantbench.config import Settings, SettingsError, build_settings, differing_fields, read_pyproject
+from quantbench.config import Settings, SettingsError, build_settings, read_pyproject
 from quantbench.judge.compare import Comparison
 from quantbench.results import CaseResult
+from quantbench.commands.ab_runs import (AbError, Runs, baseline_writes, check_comparable,
+                                         nothing_judged, run_failures)
 from quantbench.commands.child import RunFn, child_env, run_child, run_subprocess
 from quantbench.session import Session
 
@@ -48,7 +51,7 @@ from quantbench.judge.paired import paired_comparison
 from quantbench.judge.detectable import detectable as power
 from quantbench.judge.quality import quality_rows
 from quantbench.report.power import auto_notes, noisy_line, power_records, power_table
-from quantbench.report.publish import clear_reports, comparison_table, write_reports
+from quantbench.report.publish import clear_reports, comparison_table, save_reports
 
 # 1 is a finished session whose bench failed or whose own quality gate failed: still judged.
 ACCEPTED_EXITS = (0, 1)
@@ -56,10 +59,6 @@ ACCEPTED_EXITS = (0, 1)
 MIN_AUTO_PAIRS = 3
 DEFAULT_MAX_PAIRS = 10
 
-
-
-class AbError(RuntimeError):
-    """The A/B cannot be judged; the message is the one-line reason."""
 
 
 @dataclass(frozen=True)
@@ -83,15 +82,6 @@ def schedule(pairs: int) -> list[tuple[str, int]]:
     return [(name, i) for i in range(1, pairs + 1) for name in ("base", "head")]
 
 
-@dataclass(frozen=True)
-class Runs:
-    """The finished sessions of each side, pair by pair, and notes on the runs."""
-
-    base: list[Session]
-    head: list[Session]
-    notes: list[str]
-
-
 def run_pairs(base: Side, head: Side, pairs: int, out: Path, pytest_args: Sequence[str],
               run: RunFn = run_subprocess, say: Callable[[str], None] = print,
               enough: Callable[[Runs], bool] | None = None) -> Runs:
@@ -100,6 +90,7 @@ def run_pairs(base: Side, head: Side, pairs: int, out: Path, pytest_args: Sequen
     ``MIN_AUTO_PAIRS`` on, the A/B stops once ``enough`` says the pairs so far suffice."""
     sides = {"base": base, "head": head}
     sessions: dict[str, list[Session]] = {"base": [], "head": []}
+    codes: dict[str, list[int]] = {"base": [], "head": []}
     notes: list[str] = []
     env = child_env()
     total = str(pairs) if enough is None else f"≤{pairs}"
@@ -117,26 +108,13 @@ def run_pairs(base: Side, head: Side, pairs: int, out: Path, pytest_args: Sequen
         if code:
             notes.append(f"{name} run {i} exited {code} (a bench or its quality gate failed): {log}")
         sessions[name].append(session)
+        codes[name].append(code)
         say(f"quantbench ab: {name} {i}/{total}: exit {code}, {len(session.results)} case(s), "
             f"{child.seconds:.1f} s")
         if (enough is not None and name == "head" and i >= MIN_AUTO_PAIRS
-                and enough(Runs(sessions["base"], sessions["head"], notes))):
+                and enough(Runs(sessions["base"], sessions["head"], notes, codes))):
             break
-    return Runs(sessions["base"], sessions["head"], notes)
-
-
-def check_comparable(runs: Runs) -> None:
-    """Every session must have measured the same GPU, model and scenario."""
-    first = runs.base[0]
-    for label, sessions in (("base", runs.base), ("head", runs.head)):
-        for i, session in enumerate(sessions, 1):
-            for what in ("gpu", "model_source"):
-                if getattr(session, what) != getattr(first, what):
-                    raise AbError(f"{label} run {i} measured {what} {getattr(session, what)!r}, "
-                                  f"base run 1 {getattr(first, what)!r}")
-            differs = differing_fields(session.scenario, first.scenario)
-            if differs:
-                raise AbError(f"{label} run {i}'s scenario differs from base run 1's in {differs[0]}")
+    return Runs(sessions["base"], sessions["head"], notes, codes)
 
 
 def judge_runs(runs: Runs, settings: Settings, head_results: list[CaseResult]) -> Comparison:
@@ -216,6 +194,11 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
                      (("base", args.base_args), ("head", args.head_args))}
     except ValueError as exc:
         parser.error(f"--base-args/--head-args: {exc}")
+    writes = baseline_writes([*pytest_args, *side_args["base"], *side_args["head"]],
+                             os.environ.get("PYTEST_ADDOPTS", ""), [args.base_dir, args.head_dir])
+    if writes:
+        print(f"quantbench ab: {writes}", file=sys.stderr)
+        return exits.USAGE
     try:
         settings = build_settings(read_pyproject(Path.cwd()), {"tolerance": args.tolerance})
     except SettingsError as exc:
@@ -252,28 +235,35 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
            "power": power_records(powers), "pytest_args": pytest_args,
            "base_command": bench_command(base, out / "base-<i>", pytest_args),
            "head_command": bench_command(head, out / "head-<i>", pytest_args)}
-    written = write_reports(out, comparison, head_results, env,
-                            title=f"quantbench A/B: head vs base, {pairs} pairs on "
-                                  f"{runs.base[0].gpu} / {runs.base[0].model_source}")
+    failures, failed = run_failures(runs, out)
+    saved = save_reports(out, comparison, head_results, env, failures=failures,
+                         title=f"quantbench A/B: head vs base, {pairs} pairs on "
+                               f"{runs.base[0].gpu} / {runs.base[0].model_source}")
     print(comparison_table(comparison))
     if powers:
         print(power_table(powers))
     for note in comparison.notes:
         print(note)
-    print("reports: " + ", ".join(str(p) for p in written.values()))
-    if comparison.exit_ok:
-        print(f"ab: pass ({len(comparison.improvements)} improvement(s))")
-        return exits.OK
-    names = sorted({f"{r.case_key} {r.method} {r.metric}" for r in comparison.regressions})
-    print(f"ab: FAIL, {len(names)} regression(s) or quality failure(s): " + "; ".join(names))
-    return exits.REGRESSION
+    print("\n".join(saved.lines))
+    return outcome(comparison, failures, failed, saved.code)
 
 
-def nothing_judged(runs: Runs, comparison: Comparison) -> str:
-    """Why an A/B with no verdict row judged nothing: the case counts and the first skip."""
-    counts = [len(s.results) for s in (*runs.base, *runs.head)]
-    skipped = {m: why for s in (*runs.base, *runs.head) for m, why in s.skipped.items()}
-    why = f"; skipped: {next(iter(skipped.values()))}" if skipped else ""
-    notes = f"; {comparison.notes[0]}" if comparison.notes else ""
-    return (f"nothing judged: no gated metric was measured in every run (cases per run: "
-            f"{', '.join(map(str, counts))}){why}{notes}")
+def outcome(comparison: Comparison, failures: list[str], failed: int, saved: int | None) -> int:
+    """Print the A/B's last line and return its exit status: interrupted while writing its
+    reports 2, failed runs (``run_failures``) their status, a regression 1, reports that could not
+    be written 4, else 0."""
+    if saved == exits.INTERRUPTED:
+        print("ab: interrupted while writing the reports (none is left)")
+        return saved
+    if failures:
+        print(f"ab: {'FAIL' if failed == exits.REGRESSION else 'cannot judge'}: {failures[0]}")
+        return failed
+    if not comparison.exit_ok:
+        names = sorted({f"{r.case_key} {r.method} {r.metric}" for r in comparison.regressions})
+        print(f"ab: FAIL, {len(names)} regression(s) or quality failure(s): " + "; ".join(names))
+        return exits.REGRESSION
+    if saved:
+        print(f"ab: exit {saved}: the verdict passed, but its reports were not all written")
+        return saved
+    print(f"ab: pass ({len(comparison.improvements)} improvement(s))")
+    return exits.OK

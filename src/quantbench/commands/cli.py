@@ -22,6 +22,7 @@ from quantbench import exits
 from quantbench.commands import fetch, sweep
 from quantbench.config import SettingsError, build_settings, read_pyproject
 from quantbench.files import check_writable_dir, describe
+from quantbench.interrupts import sigterm_as_interrupt
 from quantbench.session import Session, SessionError
 
 
@@ -30,7 +31,7 @@ def compare_main(argv: Sequence[str]) -> int:
     have at its end: the same settings (``[tool.quantbench]`` of the current folder), baseline
     and verdicts; the reports go to ``--report-dir``."""
     from quantbench.judge.gate import judge_session  # scipy: only a command that judges loads it
-    from quantbench.report.publish import clear_reports, publish, reports_unwritten
+    from quantbench.report.publish import clear_reports, publish
 
     parser = exits.ArgumentParser(prog="python -m quantbench compare",
                                   description=compare_main.__doc__.split("\n\n")[0])
@@ -75,18 +76,31 @@ def compare_main(argv: Sequence[str]) -> int:
               "nothing judged", file=sys.stderr)
         return exits.USAGE
     verdict = judge_session(session, settings)
-    lines = publish(verdict, session, settings.report_dir,
-                    show_all=args.all_verdicts or settings.all_verdicts, flag="--all-verdicts")
+    published = publish(verdict, session, settings.report_dir,
+                        show_all=args.all_verdicts or settings.all_verdicts, flag="--all-verdicts")
+    lines = published.lines
     if session.partial:
         lines.insert(0, "partial session (--allow-partial): only the cases it finished are judged")
     print("\n".join(lines))
-    if reports_unwritten(lines) and verdict.code == exits.OK:
-        return exits.USAGE
-    return verdict.code
+    return published.code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; Ctrl-C or SIGTERM ends it with one line and exit 2 (a child process it
+    started is ended with it), and what it was writing is left whole or not at all."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    restore = sigterm_as_interrupt()
+    try:
+        return _dispatch(argv)
+    except KeyboardInterrupt:
+        name = argv[0] if argv else "quantbench"
+        print(f"quantbench {name}: interrupted (Ctrl-C or SIGTERM)", file=sys.stderr)
+        return exits.INTERRUPTED
+    finally:
+        restore()
+
+
+def _dispatch(argv: list[str]) -> int:
     commands = {"compare": compare_main, "sweep": sweep.main, "fetch": fetch.main}
     # calibrate, ab and history judge (scipy): imported only when asked for
     if argv and argv[0] == "calibrate":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import shlex
 import sys
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from quantbench import exits
 from quantbench.config import Settings, scenario_matching
@@ -36,7 +37,8 @@ from quantbench.judge.compare import FAIL, REGRESSION, UNCONFIRMED, Comparison, 
 from quantbench.judge.diagnose import WIDTH
 from quantbench.judge.quality import quality_rows
 from quantbench.judge.host_note import host_note
-from quantbench.judge.inputs import locate, lost_methods, nothing_judged, unbaselined_metrics
+from quantbench.judge.inputs import (locate, lost_methods, lost_metrics, nothing_judged,
+                                     unbaselined_metrics)
 from quantbench.session import Session
 
 
@@ -60,16 +62,8 @@ def update(session: Session, settings: Settings, exitstatus: int) -> tuple[list[
     def build(stored: bytes | None) -> Baseline:
         old = None
         if stored is not None:
-            try:
-                old = from_json(stored.decode("utf-8"))
-            except (BaselineError, UnicodeDecodeError) as exc:
-                raise BaselineError(f"{path} is unreadable ({exc}): move it away to start afresh") from None
-            try:
-                check_compatible(old, gpu=session.gpu, model_source=session.model_source,
-                                 scenario=session.scenario)
-            except BaselineError as exc:
-                raise BaselineError(f"{path} cannot take this session: {exc}; move it away to start "
-                                    "afresh, or make one with python -m quantbench calibrate") from None
+            old = _stored_for(path, stored, gpu=session.gpu, model_source=session.model_source,
+                              scenario=session.scenario)
             if not old.sessions:
                 said.append(f"{path} kept no window of sessions (schema /1, {old.session_count} "
                             "session(s)): a window starts with this one")
@@ -90,27 +84,90 @@ def update(session: Session, settings: Settings, exitstatus: int) -> tuple[list[
     return lines, exits.OK
 
 
-def against_baseline(session: Session, settings: Settings) -> tuple[list[str], Comparison | None, int]:
-    """Compare the session with the stored baseline of its GPU and model source."""
-    path = baseline_path(settings.baseline_dir, session.gpu, session.model_source)
-    problem = locate(path, gpu=session.gpu, source=session.model_source,
-                     allow_missing=settings.allow_missing_baseline)
+def usable_baseline(settings: Settings, *, gpu: str, model_source: str,
+                    scenario: dict) -> Baseline | tuple[list[str], int]:
+    """The stored baseline of this GPU and model when it can judge a run of ``scenario``; else the
+    gate's lines and exit status: no baseline (exit 4 unless allowed), one that cannot be read or
+    is of another schema, GPU, model or scenario (exit 4, naming a ``--qb-scenario`` it matches)."""
+    path = baseline_path(settings.baseline_dir, gpu, model_source)
+    problem = locate(path, gpu=gpu, source=model_source, allow_missing=settings.allow_missing_baseline)
     if problem is not None:
-        return problem[0], None, problem[1]
+        return problem
     try:
         baseline = load_baseline(path)
     except BaselineError as exc:
-        return [f"quantbench: baseline unusable: {exc}"], None, exits.USAGE
+        return [f"quantbench: baseline unusable: {exc}"], exits.USAGE
     try:
-        check_compatible(baseline, gpu=session.gpu, model_source=session.model_source,
-                         scenario=session.scenario)
+        check_compatible(baseline, gpu=gpu, model_source=model_source, scenario=scenario)
     except BaselineError as exc:
         name = scenario_matching(baseline.scenario)  # a named scenario the run did not use
-        used = name in (None, session.scenario.get("name"))
+        used = name in (None, scenario.get("name"))
         hint = "" if used else f" (it matches --qb-scenario {name})"
-        return [f"quantbench: baseline unusable: {exc}{hint}"], None, exits.USAGE
+        return [f"quantbench: baseline unusable: {exc}{hint}"], exits.USAGE
+    return baseline
+
+
+def refusal(settings: Settings, *, gpu: str, model_source: str, scenario: dict) -> str | None:
+    """Why this session must not start, checked before any model loads (a wasted run on an H100
+    measured 185 s before the gate refused its baseline): under ``--benchmark-compare`` a baseline
+    that ``usable_baseline`` refuses; under ``--qb-update-baseline`` a stored file the update would
+    refuse (unreadable, another schema, GPU, model or scenario). ``None`` when it may start; a
+    baseline that does not exist yet is left to the session's end, whose record can make one."""
+    path = baseline_path(settings.baseline_dir, gpu, model_source)
+    if settings.compare and not _missing(path):
+        found = usable_baseline(settings, gpu=gpu, model_source=model_source, scenario=scenario)
+        if isinstance(found, tuple) and found[1] != exits.OK:
+            return found[0][-1].removeprefix("quantbench: ")
+    if settings.update_baseline:
+        try:
+            stored = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return f"baseline not updated: cannot read {path}: {describe(exc)}"
+        try:
+            _stored_for(path, stored, gpu=gpu, model_source=model_source, scenario=scenario)
+        except BaselineError as exc:
+            return f"baseline not updated: {exc}"
+    return None
+
+
+def _missing(path: Path) -> bool:
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # a folder that is a file, say: ``locate`` names it
+    return False
+
+
+def _stored_for(path: object, stored: bytes, *, gpu: str, model_source: str,
+                scenario: dict) -> Baseline:
+    """The stored baseline an update adds to; ``BaselineError`` (one line naming ``path``) when it
+    cannot be read or is of another GPU, model or scenario."""
+    try:
+        old = from_json(stored.decode("utf-8"))
+    except (BaselineError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"{path} is unreadable ({exc}): move it away to start afresh") from None
+    try:
+        check_compatible(old, gpu=gpu, model_source=model_source, scenario=scenario)
+    except BaselineError as exc:
+        raise BaselineError(f"{path} cannot take this session: {exc}; move it away to start "
+                            "afresh, or make one with python -m quantbench calibrate") from None
+    return old
+
+
+def against_baseline(session: Session, settings: Settings) -> tuple[list[str], Comparison | None, int]:
+    """Compare the session with the stored baseline of its GPU and model source."""
+    path = baseline_path(settings.baseline_dir, session.gpu, session.model_source)
+    baseline = usable_baseline(settings, gpu=session.gpu, model_source=session.model_source,
+                               scenario=session.scenario)
+    if isinstance(baseline, tuple):
+        return baseline[0], None, baseline[1]
     comparison = compare(baseline, session.results, settings, skipped=session.skipped)
     comparison = lost_methods(comparison, session.skipped, session.failures)
+    comparison = lost_metrics(comparison, session.results)
     comparison = replace(comparison, notes=comparison.notes
                          + tuple(unbaselined_metrics(baseline, session.results)))
     kind, date = baseline.provenance.get("kind", "?"), baseline.environment.get("date", "undated")
@@ -136,6 +193,7 @@ class Verdict:
     outcome: str
     code: int
     not_compared: str = ""  # why no baseline judged anything ("" when one did)
+    cause: str = ""  # why ``code`` is 4, in one line ("" otherwise)
 
 
 def _count(n: int, what: str) -> str:
@@ -167,7 +225,10 @@ def judge_session(session: Session, settings: Settings) -> Verdict:
     if settings.compare:
         lines, compared, code = against_baseline(session, settings)
         if code != exits.OK:
-            return Verdict(lines, None, "", code, lines[-1].removeprefix("quantbench: "))
+            why = lines[-1].removeprefix("quantbench: ")
+            cause = ("nothing compared: this GPU and model have no baseline yet"
+                     if why.startswith("no baseline for ") else why)  # the line above has the path
+            return Verdict(lines, None, "", code, why, cause=cause)
         comparison = compared or comparison
         not_compared = "" if compared else lines[-1].removeprefix("quantbench: ")
     rows = tuple(quality_rows(session.results, settings, synthetic=session.synthetic))
@@ -192,4 +253,5 @@ def run(session: Session, settings: Settings, exitstatus: int) -> tuple[Verdict,
                else f"the comparison with the stored baseline was unusable (exit {verdict.code})")
         return verdict, [f"baseline not updated: {why}; {path} is unchanged"]
     lines, code = update(session, settings, exitstatus)
-    return replace(verdict, code=code), lines
+    cause = lines[0].removeprefix("quantbench: ") if code != exits.OK else verdict.cause
+    return replace(verdict, code=code, cause=cause), lines

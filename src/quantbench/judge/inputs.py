@@ -1,7 +1,9 @@
 """What the baseline gate checks around a comparison, so that nothing passes unseen.
 
 A method the baseline holds that cannot run now fails (``lost_methods``: the rule ``ab`` applies
-to a lost case); metrics the baseline lacks are named (``unbaselined_metrics``). An update adds
+to a lost case), and so does a gated metric the baseline holds that a case and method which ran
+did not measure (``lost_metrics``: a CPU session that lost its only counter passed); metrics the
+baseline lacks are named (``unbaselined_metrics``). An update adds
 to a baseline's window of sessions and refuses another model's file (``gate.update``).
 
 Under ``--benchmark-compare`` a job that compared nothing must not go green: a baseline folder
@@ -81,6 +83,28 @@ def lost_methods(comparison: Comparison, skipped: Mapping[str, str],
         return comparison
     notes = [n for n in comparison.notes if not any(n.startswith("not run: ") and f" {m} (" in n for m in lost)]
     notes += [f"lost: {m} ran in the baseline and cannot run now ({reason})" for m, reason in lost.items()]
+    return replace(comparison, rows=tuple(rows), notes=tuple(notes))
+
+
+def lost_metrics(comparison: Comparison, results: Sequence[CaseResult]) -> Comparison:
+    """A gated metric the baseline holds for a (case, method) that ran in this session but did
+    not measure it fails the gate: its ``not run`` row becomes a regression, with one note per
+    (case, method). Left ``not run``, the gate passed a session whose work pass lost the CPU's
+    only counter (the Python calls per token) with the note folded away."""
+    ran = {(r.case_key, r.method) for r in results}
+    rows, lost = [], {}
+    for row in comparison.rows:
+        if row.verdict == NOT_RUN and gated(row.metric) and (row.case_key, row.method) in ran:
+            lost.setdefault((row.case_key, row.method), []).append(row.metric)
+            row = replace(row, verdict=REGRESSION,
+                          reason="measured in the baseline, not in this session: the gate cannot see it")
+        rows.append(row)
+    if not lost:
+        return comparison
+    notes = [n for n in comparison.notes
+             if not any(n == f"not run: {c} {m} (metric not measured in this run)" for c, m in lost)]
+    notes += [f"lost: {c} {m} measured {', '.join(names)} in the baseline and not now"
+              for (c, m), names in lost.items()]
     return replace(comparison, rows=tuple(rows), notes=tuple(notes))
 
 

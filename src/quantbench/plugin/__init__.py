@@ -8,6 +8,7 @@ test order, the fixtures, and the end-of-session gate.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import replace
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from quantbench import exits
 from quantbench.catalog import REFERENCE_METHOD
 from quantbench.config import SettingsError, Settings, build_settings, read_pyproject
+from quantbench.interrupts import sigterm_as_interrupt
 from quantbench.merge import worker_lines
 from quantbench.plugin.fixtures import Bench, clear_previous, qb_model, quantbench, write_record
 from quantbench.plugin.keys import BEGUN, BENCH, SETTINGS
@@ -32,7 +34,8 @@ __all__ = ["SETTINGS", "qb_model", "quantbench",  # the fixtures pytest finds in
            "pytest_xdist_make_scheduler"]  # pytest-xdist's hooks, in plugin.workers
 
 GATE = pytest.StashKey[dict]()
-EXIT_INTERRUPTED = exits.INTERRUPTED  # SIGINT or Ctrl-C: later cases never ran
+COLLECTED = pytest.StashKey[bool]()  # the session collected a bench to run
+EXIT_INTERRUPTED = exits.INTERRUPTED  # Ctrl-C or SIGTERM: later cases never ran
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,6 +44,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[BEGUN] = time.perf_counter()
+    config.add_cleanup(sigterm_as_interrupt())  # SIGTERM ends the session as Ctrl-C does: exit 2
     workers.configure_worker(config)
     try:
         settings = build_settings(read_pyproject(config.rootpath), overrides(config), FLAGS)
@@ -100,6 +104,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_collection_finish(session: pytest.Session) -> None:
     """A session that will run a bench starts by removing the last run's record and reports."""
     if any("qb_model" in getattr(item, "fixturenames", ()) for item in session.items):
+        session.config.stash[COLLECTED] = True
         clear_previous(settings_of(session.config).report_dir)
 
 
@@ -126,51 +131,82 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write the final session record, then judge it: quality thresholds always, the baseline
     when ``--benchmark-compare`` or ``--qb-update-baseline`` asks. Under pytest-xdist each
-    worker only writes its own record; the controller merges them and judges once."""
+    worker only writes its own record; the controller merges them and judges once. The exit
+    status is the gate's (``report.publish.final_status``): pytest's own when a bench failed or
+    the session was interrupted, and an interrupt while judging (Ctrl-C, SIGTERM) is exit 2 with
+    no report left."""
     config = session.config
+    try:
+        outcome = _finish(config, int(exitstatus))
+    except KeyboardInterrupt:
+        from quantbench.report.publish import clear_reports
+
+        clear_reports(settings_of(config).report_dir)
+        why = "interrupted while the session was judged (Ctrl-C or SIGTERM)"
+        outcome = {"lines": [f"quantbench: {why}: nothing judged, no report left"],
+                   "code": exits.INTERRUPTED, "why": why}
+    if outcome is not None:
+        config.stash[GATE] = outcome
+        session.exitstatus = outcome["code"]
+
+
+def _finish(config: pytest.Config, status: int) -> dict | None:
+    """The gate's block for ``pytest_sessionfinish``: lines, exit status and its cause (``None``:
+    no block, as on a worker or a session without benches)."""
     settings = settings_of(config)
-    interrupted = int(exitstatus) == EXIT_INTERRUPTED
+    interrupted = status == EXIT_INTERRUPTED
     bench: Bench | None = config.stash.get(BENCH, None)
     extra: list[str] = []
-    status = int(exitstatus)
+    lost: list[str] = []
     if workers.is_controller(config):
         record = workers.merged_session(config, settings)
         lost = workers.unwritten_records(config)
         if record is None:
             if lost:  # no worker could write its record: nothing to judge, and it must not pass
-                code = exits.USAGE if status == 0 else status
-                config.stash[GATE] = {"lines": [*lost, "quantbench: no worker's session record "
-                                                "was written: nothing judged"], "code": code}
-                session.exitstatus = code
-            return
+                why = "no worker's session record was written: nothing judged"
+                return {"lines": [*lost, f"quantbench: {why}"], "code": status or exits.USAGE,
+                        "why": why}
+            return _nothing_ran(config, settings, status)
         record.partial = record.partial or interrupted or bool(lost)
-        status = status or (exits.USAGE if lost else 0)  # an update of a record missing cases: refused
         unwritten = write_record(record, settings.report_dir / "session.json")
         extra = worker_lines(record) + lost
     elif bench is None:
-        return
+        return _nothing_ran(config, settings, status)
     else:
         bench.runner.release()
         record = bench.session(partial=interrupted)
         unwritten = bench.write_session(record)
         if workers.is_worker(config):
             workers.tell_controller(config, unwritten, len(record.results))
-            return
+            return None
     from quantbench.judge import gate  # scipy: imported once a session is judged
-    from quantbench.report.publish import publish, reports_unwritten
+    from quantbench.report.publish import publish
 
-    verdict, update_lines = gate.run(record, settings, status)
+    # an update of a record missing cases (a worker's lost) is refused like a failed session's
+    verdict, update_lines = gate.run(record, settings, status or (exits.USAGE if lost else 0))
     exported, unexported = export_session(settings.exports, record)
-    unwritten = unwritten or unexported
-    tail = update_lines + exported + ([unwritten] if unwritten else [])
+    problems = [line for line in (*lost, unwritten, unexported) if line]
     published = publish(verdict, record, settings.report_dir, show_all=settings.all_verdicts,
-                        before_outcome=tail)
-    lines = extra + session_lines(record) + [""] + published
-    unusable = unwritten or status or reports_unwritten(published)
-    code = verdict.code or (exits.USAGE if unusable else exits.OK)
-    config.stash[GATE] = {"lines": lines, "code": code}
-    if int(exitstatus) == 0:
-        session.exitstatus = code
+                        before_outcome=update_lines + exported + [p for p in (unwritten, unexported) if p],
+                        status=status, problems=problems)
+    lines = extra + session_lines(record) + [""] + published.lines
+    return {"lines": lines, "code": published.code, "why": published.why}
+
+
+def _nothing_ran(config: pytest.Config, settings: Settings, status: int) -> dict | None:
+    """A gate that was asked for (``--benchmark-compare``, ``--qb-update-baseline``) in a session
+    that collected benches and ran none (``--benchmark-skip``, say from a stray
+    ``PYTEST_ADDOPTS``) is exit 4 with one line, never a silent pass."""
+    if status or not config.stash.get(COLLECTED, False) or not (settings.compare or settings.update_baseline):
+        return None
+    asked = " and ".join(flag for flag, on in (("--benchmark-compare", settings.compare),
+                                               ("--qb-update-baseline", settings.update_baseline)) if on)
+    skip = config.getoption("benchmark_skip", default=False)
+    where = ", from PYTEST_ADDOPTS," if "--benchmark-skip" in os.environ.get("PYTEST_ADDOPTS", "") else ""
+    why = f"--benchmark-skip{where} skipped every bench" if skip else "every bench was skipped"
+    left = "nothing judged" + ("; no baseline written" if settings.update_baseline else "")
+    line = f"quantbench: {asked} asked for the gate, but no bench ran ({why}): {left}"
+    return {"lines": [line], "code": exits.USAGE, "why": f"no bench ran ({why})"}
 
 
 @pytest.hookimpl(trylast=True)
@@ -186,16 +222,18 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for line in outcome["lines"]:
         terminalreporter.write_line(line)
     if outcome.get("code"):
-        terminalreporter.stats.setdefault("error", []).append(gate_report(outcome["code"]))
+        report = gate_report(outcome["code"], outcome.get("why", ""))
+        terminalreporter.stats.setdefault("error", []).append(report)
 
 
-def gate_report(code: int) -> pytest.CollectReport:
+def gate_report(code: int, why: str) -> pytest.CollectReport:
     """The failed gate as one report under pytest's ``error`` stats, so that pytest's last line
     reads "N passed, 1 error" in red and its short summary "ERROR quantbench gate - exit 1: ...".
     pytest writes that line after every ``pytest_terminal_summary`` (``TerminalReporter``'s
     ``pytest_sessionfinish`` wraps them), so a report added here is counted; the exit status is
-    the session's, set in ``pytest_sessionfinish``. The message points up rather than repeating
-    the verdict."""
-    why = ("a regression or quality failure" if code == exits.REGRESSION else
-           "nothing compared or baseline not written")
-    return pytest.CollectReport("quantbench gate", "failed", f"exit {code}: {why} (see above)", [])
+    the session's, set in ``pytest_sessionfinish``; ``why`` is its true cause (a failed load is
+    exit 1 and says so, not "nothing compared"). The message points up rather than repeating the
+    verdict."""
+    why = why if len(why) <= 120 else why[:119] + "…"
+    text = f"exit {code}: {why} (see above)" if why else f"exit {code} (see above)"
+    return pytest.CollectReport("quantbench gate", "failed", text, [])

@@ -15,15 +15,15 @@ from typing import Any, Iterator
 import pytest
 
 from quantbench import compat, exits
+from quantbench.exits import one_line
 from quantbench.config import Settings, home_problem
-from quantbench.env import detect_device, environment
+from quantbench.env import detect_device, device_name, environment
 from quantbench.files import check_writable_dir, describe
 from quantbench.methods import LoadedModel, LoadError, Unavailable
 from quantbench.plugin import workers
 from quantbench.plugin.keys import BEGUN, BENCH, SETTINGS
 from quantbench.results import CaseResult
 from quantbench.run.measure import Run
-from quantbench.run.pool import one_line
 from quantbench.session import Session
 from quantbench.sources import SourceError
 from quantbench.sources.cache import DamagedCache
@@ -141,6 +141,9 @@ def bench_of(config: pytest.Config) -> Bench:
             device = detect_device(settings.device)
         except RuntimeError as exc:
             pytest.exit(f"quantbench: {exc}", returncode=exits.USAGE)
+        refused = baseline_refusal(settings, device)
+        if refused:
+            stop(refused)
         session_path = workers.session_file(config, settings)
         try:  # before any model loads: the session file is written after the first case
             check_writable_dir(session_path.parent)
@@ -160,6 +163,17 @@ def bench_of(config: pytest.Config) -> Bench:
         bench = config.stash[BENCH] = Bench(settings, runner)
         bench.session_path = session_path
     return config.stash[BENCH]
+
+
+def baseline_refusal(settings: Settings, device: str) -> str | None:
+    """Why the baseline the gate was asked to use or update refuses this session, found before
+    any model is built or loaded (``judge.gate.refusal``: schema, GPU, model and scenario)."""
+    if not (settings.compare or settings.update_baseline):
+        return None
+    from quantbench.judge.gate import refusal  # scipy: only a session with a gate loads it
+
+    return refusal(settings, gpu=device_name(device), model_source=settings.model_for(device),
+                   scenario=settings.scenario.to_dict())
 
 
 def clear_previous(report_dir: Path) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from quantbench.catalog import REFERENCE_METHOD
+from quantbench.report.escape import chart_text, markdown
+from quantbench.report.figure import pyplot, save_png
 from quantbench.report.pay_table import billions, markdown_table
 
 _BATCH = re.compile(r"^generate-bs(\d+)$")
@@ -80,7 +82,7 @@ def batch_tables(rows: Sequence[Any]) -> list[str]:
     lines += markdown_table(
         ["Model", "Parameters", "Mode", "Method", *(f"× FP16 bs{b}" for b in batches),
          "Largest batch beating FP16"],
-        [[r.model, billions(r.parameters), r.mode, r.method,
+        [[markdown(r.model), billions(r.parameters), markdown(r.mode), markdown(r.method),
           *("-" if r.ratios.get(b) is None else f"{r.ratios[b]:.2f}" for b in batches),
           "none" if r.largest_win is None else f"bs{r.largest_win}"]
          for r in table if r.method != REFERENCE_METHOD])
@@ -94,10 +96,7 @@ def write_batch_chart(path: Path, rows: Sequence[Any]) -> str | None:
     if not table:
         return None
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
     except ImportError:
         return "batch.png not written: matplotlib is not installed (pip install .[report])"
     panels = list(dict.fromkeys((r.model, r.parameters, r.mode) for r in table))
@@ -106,19 +105,18 @@ def write_batch_chart(path: Path, rows: Sequence[Any]) -> str | None:
         for r in (r for r in table if (r.model, r.mode) == (model, mode)):
             points = [(b, t) for b, t in r.tps.items() if t is not None]
             if points:
-                ax.plot(*zip(*points), marker="o", label=r.method,
+                ax.plot(*zip(*points), marker="o", label=chart_text(r.method),
                         linestyle="--" if r.method == REFERENCE_METHOD else "-")
         batches = sorted({b for r in table if (r.model, r.mode) == (model, mode) for b in r.tps})
         ax.set_xscale("log", base=2)
         ax.set_xticks(batches, [str(b) for b in batches])
         ax.minorticks_off()
         ax.set_yscale("log")
-        ax.set_title(f"{billions(parameters)} {mode}: decode throughput by batch", fontsize=11)
+        ax.set_title(chart_text(f"{billions(parameters)} {mode}: decode throughput by batch"), fontsize=11)
         ax.set_xlabel("batch size")
         ax.set_ylabel("decode tok/s (all sequences)")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path, dpi=110)
     return None

@@ -22,6 +22,8 @@ from quantbench.report.chart_panels import (
     SLOT_IN, VERDICT_COLOURS, Bar, chart_bars, footer, headline, lines, panel_slots, panels, title,
     uses_ratio,
 )
+from quantbench.report.escape import chart_text
+from quantbench.report.figure import pyplot, save_png
 from quantbench.results import CaseResult
 
 LINE_IN = 3.4  # figure inches per line of panels
@@ -116,14 +118,14 @@ def _draw_panel(ax: Any, key: tuple[str, str], bars: list[Bar]) -> None:
                             ha="center", va="top", fontsize=6)
     if ratio:
         ax.axhline(1.0, color="#333333", linestyle="--", linewidth=0.8)
-    ax.set_ylabel("now / baseline" if ratio else bars[0].unit, fontsize=8)
+    ax.set_ylabel("now / baseline" if ratio else chart_text(bars[0].unit), fontsize=8)
     ax.set_ylim(0, top)
     ax.set_xlim(-0.7, xs[-1] + 0.7)
-    ax.set_xticks(xs, [spec(b.metric).label for b in bars], rotation=90, fontsize=8)
+    ax.set_xticks(xs, [chart_text(spec(b.metric).label) for b in bars], rotation=90, fontsize=8)
     for _, _, end in groups[:-1]:
         ax.axvline(end + 0.8, color="#c0c4c8", linewidth=0.8)
     methods = ax.secondary_xaxis("top")
-    methods.set_xticks([c for _, c, _ in groups], [m for m, _, _ in groups], fontsize=9,
+    methods.set_xticks([c for _, c, _ in groups], [chart_text(m) for m, _, _ in groups], fontsize=9,
                        fontweight="bold")
     methods.tick_params(length=0)
     ax.tick_params(axis="y", labelsize=8)
@@ -148,23 +150,21 @@ def _legend_handles(bars: list[Bar]) -> list[Any]:
 
 
 def write_chart(path: Path, comparison: Comparison | None, results: list[CaseResult]) -> str | None:
-    """Draw the chart into ``path`` (PNG). Returns a one-line note instead of raising when
-    matplotlib is missing or nothing can be drawn."""
+    """Draw the chart into ``path`` (PNG, written atomically: ``report.figure``), every string
+    from the session or baseline as plain text (``report.escape.chart_text``). Returns a one-line
+    note instead of raising when matplotlib is missing or nothing can be drawn."""
     bars = chart_bars(comparison, results)
     drawn = panels(bars, [r.method for r in results])
     if not drawn:
         return "comparison.png not written: no measured metrics to draw"
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
     except ImportError:
         return "comparison.png not written: matplotlib is not installed (pip install .[report])"
     widths = {key: panel_slots(key, items) for key, items in drawn.items()}
     layout = lines(widths)
     span = max(sum(widths[k] for k in line) for line in layout)
-    status, *moved = headline(comparison).split("\n")
+    status, *moved = chart_text(headline(comparison), limit=200).split("\n")
     head_in = HEAD_IN + MOVED_LINE_IN * len(moved)
     width = max(span * SLOT_IN, 7.0, MOVED_CHAR_IN * max(map(len, moved), default=0))
     fig = plt.figure(figsize=(width, head_in + LINE_IN * len(layout) + 0.5), layout="constrained")
@@ -186,7 +186,7 @@ def write_chart(path: Path, comparison: Comparison | None, results: list[CaseRes
             _draw_panel(ax, key, drawn[key])
         for ax in axes[len(line):]:
             ax.set_axis_off()
-    foot.text(0.01, 0.5, footer(comparison, bars, drawn), fontsize=8, va="center", color="#444444")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    foot.text(0.01, 0.5, chart_text(footer(comparison, bars, drawn), limit=300), fontsize=8, va="center",
+              color="#444444")
+    save_png(fig, path, dpi=100)
     return None

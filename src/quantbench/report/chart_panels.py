@@ -16,6 +16,7 @@ from quantbench.judge.compare import (
     FAIL, IMPROVEMENT, INFO, NOT_RUN, PASS, REGRESSION, UNCONFIRMED, WITHIN_NOISE, Comparison,
 )
 from quantbench.judge.diagnose import what_moved
+from quantbench.report.escape import chart_text
 from quantbench.results import CaseResult, Metric
 
 NO_BASELINE = "no baseline"
@@ -186,8 +187,9 @@ def footer(
 
 
 def title(key: tuple[str, str]) -> str:
-    """A panel's title: ``<mode>/<case> · <what it measures>``."""
-    return f"{key[0]} · {FAMILIES.get(key[1], key[1])}"
+    """A panel's title: ``<mode>/<case> · <what it measures>``, as chart text (a long case key
+    is cut, so it cannot widen the figure past what matplotlib draws)."""
+    return chart_text(f"{key[0]} · {FAMILIES.get(key[1], key[1])}", limit=80)
 
 
 def panel_slots(key: tuple[str, str], bars: list[Bar]) -> int:

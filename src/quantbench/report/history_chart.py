@@ -21,6 +21,8 @@ from quantbench.catalog import METHOD_NAMES, SPECS, spec
 from quantbench.judge.compare import IMPROVEMENT, REGRESSION
 from quantbench.judge.diagnose import change_text
 from quantbench.report.chart import VERDICT_COLOURS
+from quantbench.report.escape import chart_text
+from quantbench.report.figure import pyplot, save_png
 from quantbench.judge.series import Group, changed
 
 if TYPE_CHECKING:
@@ -60,7 +62,7 @@ def figures(lines: Sequence[Line]) -> list[tuple[str, str, list[Line]]]:
 
 def tick_label(group: Group, index: int) -> str:
     sample = group.samples[index]
-    return f"{sample.date[5:16].replace('T', ' ')}\n{sample.commit or '-'}"
+    return chart_text(f"{sample.date[5:16].replace('T', ' ')}\n{sample.commit or '-'}", limit=20)
 
 
 def _plot(ax, lines: Sequence[Line], group: Group, offsets: dict[str, float],
@@ -90,7 +92,7 @@ def _plot(ax, lines: Sequence[Line], group: Group, offsets: dict[str, float],
             x = line.points[cp.index][0] - 0.5
             ax.axvline(x, color=colour, ls=":", lw=1.2, zorder=2)
             worse = change_text(cp.before, cp.after, line.points[0][1].higher_is_better)
-            ax.annotate(f"{line.method} {worse}", (x, 1), xycoords=("data", "axes fraction"),
+            ax.annotate(chart_text(f"{line.method} {worse}"), (x, 1), xycoords=("data", "axes fraction"),
                         xytext=(2, -9 * (1 + labelled.count(x))), textcoords="offset points",
                         color=colour, fontsize=7)
             labelled.append(x)
@@ -101,7 +103,7 @@ def _plot(ax, lines: Sequence[Line], group: Group, offsets: dict[str, float],
             ax.axvline(i - 0.5, color="black", ls="--", lw=0.8, zorder=2)
     direction = "higher" if s.higher_is_better else "lower"
     unit = f", {s.unit}" if s.unit else ""
-    ax.set_title(f"{s.label} ({metric}{unit}): {direction} is better", fontsize=9, loc="left")
+    ax.set_title(chart_text(f"{s.label} ({metric}{unit}): {direction} is better"), fontsize=9, loc="left")
     ref = "baseline median" if based else "series median (no baseline)"
     ax.set_ylabel(f"value / {ref}", fontsize=7)
     ax.tick_params(labelsize=7)
@@ -112,7 +114,8 @@ def _legend(methods: Sequence[str], tolerance_shown: bool) -> list:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Line2D([], [], color=method_colour(m), marker="o", ms=4, label=m) for m in methods]
+    handles = [Line2D([], [], color=method_colour(m), marker="o", ms=4, label=chart_text(m, 40))
+               for m in methods]
     if tolerance_shown:
         handles.append(Patch(color="#d9d9d9", label="baseline ± tolerance"))
     handles += [
@@ -128,12 +131,10 @@ def _legend(methods: Sequence[str], tolerance_shown: bool) -> list:
 
 
 def draw(path: Path, group: Group, case_key: str, panel: str, lines: Sequence[Line],
-         dpi: int = 90) -> Path:
-    """Draw one figure to ``path`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+         dpi: int = 90) -> bytes:
+    """Draw one figure to ``path`` (PNG, written atomically: ``report.figure``); returns its
+    bytes. Every string from a session or baseline is chart text (``report.escape``)."""
+    plt = pyplot()
 
     catalog = list(SPECS)
     metrics = sorted({l.metric for l in lines},
@@ -164,11 +165,9 @@ def draw(path: Path, group: Group, case_key: str, panel: str, lines: Sequence[Li
         ax.set_xlim(first - 0.6, last + 0.4)
         # Labels under the lowest drawn plot of each column only.
         ax.tick_params(axis="x", labelbottom=index + ncols >= len(metrics))
-    fig.suptitle(f"{group.title}: {case_key}, {panel}", fontsize=11, y=1 - 0.08 / height, va="top")
+    fig.suptitle(chart_text(f"{group.title}: {case_key}, {panel}", limit=200), fontsize=11,
+                 y=1 - 0.08 / height, va="top")
     fig.legend(handles=handles, loc="upper center", ncol=LEGEND_COLUMNS, fontsize=7.5,
                frameon=False, bbox_to_anchor=(0.5, 1 - TITLE_IN / height))
     fig.tight_layout(rect=(0, 0, 1, 1 - (top - 0.2) / height))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import html
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
+from quantbench.files import replace_bytes
 from quantbench.judge.baseline import gpu_slug, model_slug
+from quantbench.report.escape import html_text
 from quantbench.report.history_chart import draw, figures
 from quantbench.judge.series import Group, changed
 
@@ -28,8 +30,7 @@ th{background:#f2f2f2}img{max-width:100%;border:1px solid #eee}code{background:#
 .worse{color:#b00020;font-weight:600}.better{color:#1f5fa8}details{margin:.3em 0 1.2em}h3{margin-bottom:.2em}"""
 
 
-def _e(text: object) -> str:
-    return html.escape(str(text))
+_e = html_text  # every string from a session or baseline: escaped, attributes included
 
 
 def _pct(x: float | None) -> str:
@@ -112,10 +113,10 @@ def _group_section(out: Path, group: Group, lines: Sequence[Line]) -> tuple[str,
     parts.append(_samples(group))
     written = []
     for case_key, panel, chart_lines in figures(lines):
-        name = f"{stem}-{case_key.replace('/', '-')}-{panel.replace(' ', '-')}.png"
-        png = draw(out / name, group, case_key, panel, chart_lines)
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{stem}-{case_key}-{panel}")[:150] + ".png"
+        png = out / name
+        data = base64.b64encode(draw(png, group, case_key, panel, chart_lines)).decode("ascii")
         written.append(png)
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
         parts += [f'<h3 id="{_e(png.stem)}">{_e(case_key)} · {_e(panel)}</h3>',
                   f'<img alt="{_e(group.title)} {_e(case_key)} {_e(panel)}" '
                   f'src="data:image/png;base64,{data}">', _series_rows(chart_lines)]
@@ -124,7 +125,8 @@ def _group_section(out: Path, group: Group, lines: Sequence[Line]) -> tuple[str,
 
 def write_page(out: Path, groups: Sequence[Group], judged: Mapping[int, Sequence[Line]],
                notes: Sequence[str], command: str) -> list[Path]:
-    """Write ``out/index.html`` and the charts; returns the page's path, then the charts'."""
+    """Write ``out/index.html`` and the charts, each atomically (a link at a name is replaced,
+    never followed); returns the page's path, then the charts'."""
     out.mkdir(parents=True, exist_ok=True)
     every = [line for group in groups for line in judged[id(group)]]
     made = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -146,5 +148,5 @@ def write_page(out: Path, groups: Sequence[Group], judged: Mapping[int, Sequence
         parts += ["<h2>Left out</h2><ul>"] + [f"<li>{_e(n)}</li>" for n in notes] + ["</ul>"]
     parts.append("</body></html>")
     page = out / "index.html"
-    page.write_text("\n".join(parts) + "\n", encoding="utf-8")
+    replace_bytes(page, ("\n".join(parts) + "\n").encode("utf-8"))
     return [page, *written]

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from quantbench.files import describe
+from quantbench import exits
+from quantbench.files import describe, replace_bytes
 from quantbench.judge.compare import UNCONFIRMED, Comparison
 from quantbench.report.chart import write_chart
-from quantbench.report.digest import digest
+from quantbench.report.digest import TITLE_CHARS, digest
+from quantbench.report.escape import markdown, markdown_block
 from quantbench.report.tables import session_tables
 from quantbench.report.verdicts import markdown_verdicts, shown, terminal_lines, verdict_table
 from quantbench.results import CaseResult
@@ -26,36 +29,48 @@ def comparison_table(comparison: Comparison, show_all: bool = False) -> str:
     return verdict_table(shown(comparison, show_all))
 
 
-def _headline(comparison: Comparison, not_compared: str) -> str:
+def _headline(comparison: Comparison, not_compared: str, failures: int = 0) -> str:
     n_reg, n_imp = len(comparison.regressions), len(comparison.improvements)
     n_skip, n_unconfirmed = len(comparison.not_run), sum(r.verdict == UNCONFIRMED for r in comparison.rows)
+    runs = f", {failures} run failure(s)" if failures else ""
     if not_compared:
-        head = f"**Nothing was compared with a baseline**: {not_compared}."
-        head += f" ❌ **{n_reg} quality failure(s)**" if n_reg else " Quality thresholds: ✅ pass"
+        head = f"**Nothing was compared with a baseline**: {markdown(not_compared)}."
+        head += (f" ❌ **{n_reg} quality failure(s){runs}**" if n_reg or failures
+                 else " Quality thresholds: ✅ pass")
         return head
-    head = f"❌ **FAIL: {n_reg} failing row(s)**" if n_reg else "✅ **pass: no regressions**"
+    head = f"❌ **FAIL: {n_reg} failing row(s){runs}**" if n_reg or failures else "✅ **pass: no regressions**"
     extra = [f"{n_unconfirmed} unconfirmed (not failing)"] if n_unconfirmed else []
     extra += [f"{n_imp} improvement(s): baseline may be stale"] if n_imp else []
     extra += [f"{n_skip} metric(s) not run"] if n_skip else []
-    return head + (" · " + " · ".join(extra) if extra else "") + f" (baseline: {comparison.baseline_gpu})"
+    return (head + (" · " + " · ".join(extra) if extra else "")
+            + f" (baseline: {markdown(comparison.baseline_gpu)})")
 
 
 def markdown_summary(comparison: Comparison | None, results: list[CaseResult], title: str,
-                     not_compared: str = "") -> str:
+                     not_compared: str = "", failures: Sequence[str] = ()) -> str:
     """The Markdown a CI job shows: the gate's headline and one line per failing (case, method),
     the failing rows, every other row inside ``<details>``, the notes (one line per case and
-    method that did not run), then the results. ``not_compared`` says why no baseline judged."""
-    parts = [f"## {title}", ""]
+    method that did not run), then the results. ``not_compared`` says why no baseline judged;
+    ``failures`` are lines that fail the run outside its rows. Every string from the session or
+    the baseline is escaped (``report.escape``)."""
+    parts = [f"## {markdown(title, TITLE_CHARS)}", ""]
+    failed = [f"- ❌ {markdown(line)}" for line in failures]
     if comparison is not None:
-        parts += [_headline(comparison, not_compared), ""]
+        parts += [_headline(comparison, not_compared, len(failures)), "", *failed]
+        parts += [""] if failed else []
         parts += markdown_verdicts(comparison)
-        parts += [f"- {note}" for note in comparison.notes]
+        parts += [f"- {markdown(note)}" for note in comparison.notes]
         parts += [""] if comparison.notes else []
     else:
-        parts += [f"**Nothing was compared**: {not_compared or 'no baseline comparison in this run'}.", ""]
+        why = markdown(not_compared) if not_compared else "no baseline comparison in this run"
+        parts += [f"**Nothing was compared**: {why}.", "", *failed] + ([""] if failed else [])
     if results:
-        parts += ["### Results", "", "```text", session_tables(results), "```", ""]
+        parts += ["### Results", "", markdown_block(session_tables(results)), ""]
     return "\n".join(parts)
+
+
+class JobSummaryUnwritten(Exception):
+    """``$GITHUB_STEP_SUMMARY`` could not be appended; the message is the one-line reason."""
 
 
 def write_reports(
@@ -66,12 +81,16 @@ def write_reports(
     *,
     title: str = "quantbench",
     not_compared: str = "",
+    failures: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Write ``summary.md``, ``comment.md`` (``report.digest``: the PR comment), ``comparison.json``
-    and ``comparison.png`` into ``report_dir``.
+    and ``comparison.png`` into ``report_dir``, each atomically (``files.replace_bytes``: a
+    temporary file renamed over the name, so a link there is replaced, never followed, and an
+    interrupted write leaves no half of a report).
 
-    The digest is also appended to ``$GITHUB_STEP_SUMMARY`` when that is set, so a GitHub
-    Actions run shows it on the job page. Returns name -> path of what was written.
+    The digest is then appended to ``$GITHUB_STEP_SUMMARY`` when that is set, so a GitHub
+    Actions run shows it on the job page; ``JobSummaryUnwritten`` when it cannot be (the reports
+    stay). ``OSError`` when the folder cannot be written. Returns name -> path of what was written.
     """
     folder = Path(report_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -85,47 +104,124 @@ def write_reports(
         "comparison": comparison.to_dict() if comparison else None,
         "results": [r.to_dict() for r in results],
     }
-    (folder / "comparison.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
-    written["comparison.json"] = folder / "comparison.json"
-    markdown = markdown_summary(comparison, results, title, not_compared)
-    if note:
-        markdown += f"\n_{note}_\n"
-    (folder / "summary.md").write_text(markdown, encoding="utf-8")
-    written["summary.md"] = folder / "summary.md"
-    comment = digest(comparison, title)  # the PR comment; the job page gets the same
-    (folder / "comment.md").write_text(comment, encoding="utf-8")
-    written["comment.md"] = folder / "comment.md"
+    texts = {"comparison.json": json.dumps(data, indent=2, default=str) + "\n",
+             "summary.md": markdown_summary(comparison, results, title, not_compared, failures)
+             + (f"\n_{markdown(note)}_\n" if note else ""),
+             "comment.md": digest(comparison, title, failures)}  # the PR comment; the job page's too
+    for name, text in texts.items():
+        replace_bytes(folder / name, text.encode("utf-8"))
+        written[name] = folder / name
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
-        with open(step_summary, "a", encoding="utf-8") as fh:
-            fh.write(comment + "\n")
+        try:
+            with open(step_summary, "a", encoding="utf-8") as fh:
+                fh.write(texts["comment.md"] + "\n")
+        except OSError as exc:
+            raise JobSummaryUnwritten(f"quantbench: the job summary was not appended "
+                                      f"(GITHUB_STEP_SUMMARY={step_summary}): {describe(exc)}; "
+                                      f"the reports in {folder} are whole") from None
     return written
 
 
+@dataclass(frozen=True)
+class Saved:
+    """What ``save_reports`` did: its terminal lines, and the exit status it imposes (``None``:
+    the verdict's own; 4 a report not written; 2 interrupted, the reports removed)."""
+
+    lines: list[str]
+    code: int | None = None
+
+
+def save_reports(report_dir: Path, comparison: Comparison | None, results: list[CaseResult],
+                 environment: dict[str, Any], **kwargs: Any) -> Saved:
+    """``write_reports`` that never raises for what a user's machine does: a folder that cannot be
+    written (the reports are removed, so no earlier or half one is read as this verdict; exit 4),
+    a job summary that cannot be appended (the reports stay; exit 4), Ctrl-C or SIGTERM while
+    writing (the reports are removed; exit 2)."""
+    try:
+        written = write_reports(report_dir, comparison, results, environment, **kwargs)
+    except OSError as exc:
+        clear_reports(report_dir)
+        return Saved([f"{REPORTS_UNWRITTEN} to {report_dir}: {describe(exc)}"], exits.USAGE)
+    except JobSummaryUnwritten as exc:
+        return Saved([str(exc)], exits.USAGE)
+    except KeyboardInterrupt:
+        clear_reports(report_dir)
+        return Saved([f"{REPORTS_UNWRITTEN} to {report_dir}: interrupted while writing them "
+                      "(Ctrl-C or SIGTERM); none is left"], exits.INTERRUPTED)
+    return Saved([f"reports in {report_dir}: " + ", ".join(written)])
+
+
+@dataclass(frozen=True)
+class Published:
+    """The gate's terminal lines (the closing one last), the exit status the run ends with, and
+    its cause for the closing label (``""`` on a pass)."""
+
+    lines: list[str]
+    code: int
+    why: str
+
 
 def publish(verdict: Any, session: Any, report_dir: Path, *, show_all: bool = False,
-            before_outcome: list[str] | None = None, flag: str = "--qb-all-verdicts") -> list[str]:
-    """The gate's verdict (``judge.gate.Verdict``) as terminal lines, with summary.md,
-    comparison.json and comparison.png written to ``report_dir`` when anything was judged: the
-    context, the table (failing rows, or every row with ``show_all``), the reports, one line per
-    failing (case, method), ``before_outcome``, and the outcome last (``flag``: the option that
-    shows every row, named where rows are left out)."""
+            before_outcome: Sequence[str] = (), flag: str = "--qb-all-verdicts",
+            status: int = exits.OK, problems: Sequence[str] = ()) -> Published:
+    """The gate's verdict (``judge.gate.Verdict``) as terminal lines, with the reports written to
+    ``report_dir`` when anything was judged: the context, the table (failing rows, or every row
+    with ``show_all``), the reports, one line per failing (case, method), ``before_outcome``, and
+    the closing line last (``flag``: the option that shows every row, named where rows are left
+    out). ``status`` is pytest's own exit status and ``problems`` the lines of what else spoils a
+    pass (a session record not written): the closing line and ``code`` say the true outcome."""
     comparison = verdict.comparison
-    tail = list(before_outcome or [])
-    if comparison is None:
-        return list(verdict.lines) + tail
+    problems = list(problems)
     lines = list(verdict.lines)
-    try:
-        written = write_reports(report_dir, comparison, session.results, session.environment,
-                                title=f"quantbench: {session.gpu} / {session.model_source}",
-                                not_compared=verdict.not_compared)
-        lines.append(f"reports in {report_dir}: " + ", ".join(written))
-    except OSError as exc:
-        clear_reports(report_dir)  # no half-written chart or summary left to be read as this one
-        lines.append(f"{REPORTS_UNWRITTEN} to {report_dir}: {describe(exc)}")
-    if verdict.not_compared:
-        lines.append(f"nothing was compared with a baseline: {verdict.not_compared}")
-    return lines + terminal_lines(comparison, show_all, flag) + tail + [verdict.outcome]
+    if comparison is not None:
+        cut = ([f"the session was interrupted (Ctrl-C or SIGTERM): only the {len(session.results)} "
+                "case(s) it finished were judged"] if status == exits.INTERRUPTED else [])
+        saved = save_reports(report_dir, comparison, session.results, session.environment,
+                             title=f"quantbench: {session.gpu} / {session.model_source}",
+                             not_compared=verdict.not_compared, failures=cut)
+        lines += saved.lines
+        if saved.code is not None:
+            problems.insert(0, saved.lines[-1])
+            status = status or (saved.code if saved.code == exits.INTERRUPTED else exits.OK)
+        if verdict.not_compared:
+            lines.append(f"nothing was compared with a baseline: {verdict.not_compared}")
+        lines += terminal_lines(comparison, show_all, flag)
+    code, why = final_status(verdict, status, problems)
+    lines += before_outcome
+    if verdict.outcome or code != verdict.code:
+        lines.append(closing_line(verdict, code, why))
+    return Published(lines, code, why)
+
+
+def final_status(verdict: Any, status: int, problems: Sequence[str]) -> tuple[int, str]:
+    """The exit status a run ends with and its cause: pytest's own status when it is not 0 (a
+    bench that failed or a method that could not load: 1; an interrupt: 2), else the verdict's,
+    else 4 when a problem spoils a pass."""
+    regressed = verdict.code == exits.REGRESSION
+    if status == exits.INTERRUPTED:
+        return status, "interrupted (Ctrl-C or SIGTERM): the session record is partial"
+    if status == exits.REGRESSION:
+        return status, "a bench failed or a method could not load" + (
+            "; and a regression or quality failure" if regressed else "")
+    if status:
+        return status, f"pytest's own exit status {status}"
+    if regressed:
+        return verdict.code, "a regression or quality failure"
+    if verdict.code:
+        return verdict.code, verdict.cause or "nothing judged"
+    if problems:
+        return exits.USAGE, problems[0].removeprefix("quantbench: ")
+    return exits.OK, ""
+
+
+def closing_line(verdict: Any, code: int, why: str) -> str:
+    """The gate's last line: the verdict's outcome when the run ends as it says, else the exit
+    status and its true cause (a passing verdict whose reports could not be written is no pass)."""
+    if code == verdict.code and verdict.outcome:
+        return verdict.outcome
+    alone = verdict.outcome.removeprefix("gate: ")
+    return f"gate: exit {code}: {why}" + (f" (the verdict alone: {alone})" if alone else "")
 
 
 REPORTS = ("summary.md", "comment.md", "comparison.json", "comparison.png")
@@ -140,8 +236,3 @@ def clear_reports(report_dir: Path) -> None:
             (Path(report_dir) / name).unlink(missing_ok=True)
         except OSError:
             pass  # a folder that cannot be written: the caller's own check says so
-
-
-def reports_unwritten(lines: list[str]) -> bool:
-    """Whether ``publish``'s lines say the reports could not be written."""
-    return any(line.startswith(REPORTS_UNWRITTEN) for line in lines)

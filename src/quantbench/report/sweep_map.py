@@ -25,6 +25,8 @@ from quantbench.report.pay_table import NO_REFERENCE, billions, failed_methods, 
 from quantbench.results import CaseResult
 from quantbench.session import Session
 from quantbench.files import atomic_write_bytes
+from quantbench.report.escape import chart_text, markdown
+from quantbench.report.figure import pyplot, save_png
 
 NOT_MEASURED = "not measured"
 PAIRED_RATIO = "decode_ratio"  # the interleaved rounds' decode tok/s over the reference's
@@ -180,8 +182,8 @@ def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequ
     """``map.md``: the sessions and how each ended, then the map table."""
     lines = ["# quantbench size sweep", "", f"Command: `{' '.join(command)}`", "", "## Sessions", ""]
     lines += markdown_table(["Model", "Parameters", "Exit", "Status", "Reports"],
-                    [[r.model, billions(r.parameters), str(r.exit_code), r.status, r.report_dir]
-                     for r in runs])
+                    [[markdown(r.model), billions(r.parameters), str(r.exit_code), markdown(r.status),
+                      markdown(r.report_dir)] for r in runs])
     lines += ["", "## Speed-up over FP16 by model size", "",
               f"End to end: decode tok/s over {REFERENCE_METHOD}'s in the same model, mode and "
               f"case. Kernel level: {REFERENCE_METHOD}'s CUDA kernel time per decode token over "
@@ -197,7 +199,8 @@ def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequ
         ["Model", "Parameters", "Mode", "Case", "Method", "Decode tok/s", "× FP16 end to end",
          "Kernel µs/token", "× FP16 kernel level", "× FP16 prefill kernels", "Weights GB",
          "Weights saved", "Peak saved", "Decode GB/s (% of copy)", "GPU busy"],
-        [[r.model, billions(r.parameters), r.mode, r.case, r.method, _num(r.decode_tps),
+        [[markdown(r.model), billions(r.parameters), markdown(r.mode), markdown(r.case),
+          markdown(r.method), _num(r.decode_tps),
           _e2e(r),
           NOT_MEASURED if r.kernel_us is None else _num(r.kernel_us),
           _ratio(r, r.kernel_ratio, r.kernel_us),
@@ -208,7 +211,7 @@ def map_markdown(runs: Sequence[ModelRun], rows: Sequence[MapRow], command: Sequ
     lines += pay_tables(rows, failed_methods(runs)) + batch_tables(rows)
     notes = notes_of(runs)
     if notes:
-        lines += ["", "## Notes", "", *(f"- {n}" for n in notes)]
+        lines += ["", "## Notes", "", *(f"- {markdown(n)}" for n in notes)]
     return "\n".join(lines) + "\n"
 
 
@@ -238,10 +241,7 @@ def write_chart(path: Path, rows: Sequence[MapRow]) -> str | None:
     """``map.png``: speed-up over FP16 against model size, one line per method, a panel per
     (level, mode). Returns a note when it could not be drawn."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
     except ImportError:
         return "map.png not written: matplotlib is not installed (pip install .[report])"
     sizes = sorted({r.parameters / 1e9 for r in rows if r.parameters})
@@ -253,7 +253,7 @@ def write_chart(path: Path, rows: Sequence[MapRow]) -> str | None:
             ax = axes[i][j]
             lines = {k: v for k, v in series(rows, mode, level).items() if k != REFERENCE_METHOD}
             for label, points in lines.items():
-                ax.plot(*zip(*points), marker="o", label=label)
+                ax.plot(*zip(*points), marker="o", label=chart_text(label, 60))
             ax.set_title(f"{mode}: {level_label}", fontsize=11)
             ax.set_xlabel("model parameters (billions)")
             ax.set_ylabel(f"speed-up over {REFERENCE_METHOD} (×)")
@@ -271,8 +271,7 @@ def write_chart(path: Path, rows: Sequence[MapRow]) -> str | None:
                 ax.set_yticks([])
             ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path, dpi=110)
     return None
 
 

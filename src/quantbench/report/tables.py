@@ -10,6 +10,7 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 from quantbench.catalog import REFERENCE_METHOD, spec
+from quantbench.report.escape import plain
 from quantbench.results import WIDTH, CaseResult, Metric, fmt_value
 from quantbench.run.timeline import PHASES
 
@@ -58,6 +59,7 @@ def fmt_paired(metric: Metric | None) -> str:
 
 
 def _block(rows: list[list[str]], header: list[str], columns: list[int]) -> str:
+    rows = [[plain(cell) for cell in row] for row in rows]  # a name with a line break stays in its cell
     widths = {i: max(len(r[i]) for r in [header, *rows]) for i in columns}
     line = lambda r: " | ".join(r[i].ljust(widths[i]) for i in columns)  # noqa: E731
     return "\n".join([line(header), "-+-".join("-" * widths[i] for i in columns), *map(line, rows)])
@@ -160,7 +162,7 @@ def session_tables(results: list[CaseResult]) -> str:
     """All tables of a session, the study-shaped one first for batch-1 generation."""
     blocks = []
     for (scenario, mode, case), rows in group_cases(results).items():
-        title = f"quantbench · scenario {scenario} · {mode} · {case}"
+        title = plain(f"quantbench · scenario {scenario} · {mode} · {case}")
         body = case_table(rows)
         if case == "generate-bs1":
             body = study_table(rows) + "\n\n" + body

@@ -14,6 +14,7 @@ from quantbench.catalog import spec
 from quantbench.judge.compare import FAILING, INFO, NOT_RUN, Comparison, Row, percent
 from quantbench.judge.diagnose import (WIDTH, change_text, confirm_hint, terminal_hint, unconfirmed_lines,
                                       value_text, what_moved)
+from quantbench.report.escape import markdown, markdown_block, plain
 from quantbench.report.tables import fmt_metric, fmt_value
 from quantbench.results import Metric
 
@@ -76,7 +77,7 @@ def shown(comparison: Comparison, show_all: bool = False) -> list[Row]:
 
 
 def _grouped(rows: list[Row], noise: bool) -> list[str]:
-    table = [cells(r, noise=noise) for r in rows]
+    table = [[plain(c) for c in cells(r, noise=noise)] for r in rows]
     widths = [max(len(c[i]) for c in [HEADER, *table]) for i in range(len(HEADER))]
     widths[0] += 2  # metric rows are indented under their (case, method) line
     fmt = lambda c: "  ".join(x.ljust(w) for x, w in zip(c, widths)).rstrip()  # noqa: E731
@@ -85,7 +86,7 @@ def _grouped(rows: list[Row], noise: bool) -> list[str]:
     for row, cell in zip(rows, table):
         if (row.case_key, row.method) != where:
             where = (row.case_key, row.method)
-            out.append(f"{row.case_key} {row.method}")
+            out.append(plain(f"{row.case_key} {row.method}"))
         out.append(fmt(["  " + cell[0], *cell[1:]]))
     return out
 
@@ -114,8 +115,8 @@ def terminal_lines(comparison: Comparison, show_all: bool = False,
         lines.append(f"{len(hidden)} other verdict(s) not shown ({', '.join(sorted(set(hidden)))}): "
                      f"{flag} shows every row")
     lines += note_lines(comparison)
-    return (lines + unconfirmed_lines(comparison.rows) + terminal_hint(comparison.rows)
-            + what_moved(comparison.rows))  # the failures last
+    lines += unconfirmed_lines(comparison.rows) + terminal_hint(comparison.rows)
+    return [plain(line) for line in lines + what_moved(comparison.rows)]  # the failures last, one line each
 
 
 def note_lines(comparison: Comparison) -> list[str]:
@@ -135,10 +136,9 @@ def note_lines(comparison: Comparison) -> list[str]:
 
 
 def markdown_table(rows: list[Row]) -> str:
-    """A Markdown table of ``rows`` with their reasons."""
-    esc = lambda c: c.replace("|", "\\|")  # noqa: E731
+    """A Markdown table of ``rows`` with their reasons, every cell escaped."""
     out = ["| " + " | ".join(MARKDOWN_HEADER) + " |", "|" + "---|" * len(MARKDOWN_HEADER)]
-    out += ["| " + " | ".join(esc(c) for c in [r.case_key, r.method, *cells(r), r.reason]) + " |"
+    out += ["| " + " | ".join(markdown(c) for c in [r.case_key, r.method, *cells(r), r.reason]) + " |"
             for r in rows]
     return "\n".join(out)
 
@@ -147,10 +147,10 @@ def markdown_verdicts(comparison: Comparison) -> list[str]:
     """``summary.md``'s verdict: one line per failing or unconfirmed (case, method), the failing
     rows, then every other row that ran inside ``<details>``."""
     moved = what_moved(comparison.rows) + unconfirmed_lines(comparison.rows)
-    parts = [f"- {line}" for line in moved]
+    parts = [f"- {markdown(line)}" for line in moved]
     hint = confirm_hint(comparison.rows)
     if hint:
-        parts += ["", hint[0], "", "```", hint[1], "```"]
+        parts += ["", markdown(hint[0]), "", markdown_block(hint[1], "")]
     parts += [""] if moved else []
     failing = shown(comparison)
     if failing:

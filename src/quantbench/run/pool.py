@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from quantbench.device_memory import release_device_memory
+from quantbench.exits import one_line
 from quantbench.run.memory import MemoryProbe, tensor_bytes
 from quantbench.methods import METHODS, LoadedModel, LoadError, LoadRequest
 
@@ -27,12 +28,6 @@ class LoadRecord:
     weights_bytes: int  # device allocation after load minus before (RSS delta on the CPU)
     tensor_bytes: int  # the model's own tensors, counted exactly
     notes: list[str] = field(default_factory=list)
-
-
-def one_line(exc: BaseException, limit: int | None = None) -> str:
-    """An exception as one line: its type, then its message's first line (cut at ``limit``)."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:limit]}" if text else type(exc).__name__
 
 
 class ModelPool:

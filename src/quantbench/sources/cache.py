@@ -14,6 +14,13 @@
   of failing deep inside safetensors or being measured as garbage.
 * **Readable by the cache's other users.** Files get ``0o666`` and folders ``0o777`` less the
   umask (transformers writes ``model.safetensors`` as ``0o600``).
+* **Pinned where the cache is not trusted.** The manifest sits beside the files it describes, so
+  whoever can rewrite a checkpoint can rewrite its manifest too: a cached qwen2-tiny with a layer
+  removed, manifest remade, passed a later gate as "5 improvements". With ``QUANTBENCH_CACHE_PINS``
+  naming a file outside the cache (the gate's workflow keeps it where pull requests cannot write,
+  docs/security.md), every folder built records each file's SHA-256 there, and every use hashes
+  every file afresh and compares them, and the set of files, with those pins: a folder that
+  differs is ``DamagedCache``; one without pins is built again.
 """
 
 from __future__ import annotations
@@ -28,12 +35,13 @@ from pathlib import Path
 from typing import Iterator
 
 from quantbench import compat
-from quantbench.files import abandoned, terminable
+from quantbench.files import abandoned, atomic_write_bytes, locked, terminable
 
 MANIFEST = "quantbench-manifest.json"
 BUILDING = ".building-"
 LOCK = ".lock"
 LEGACY_AGE_S = 24 * 3600  # a ``tmp*`` build folder of an older version this old is dead
+PINS_ENV = "QUANTBENCH_CACHE_PINS"  # a file of SHA-256 pins kept outside the cache, when set
 
 
 def _umask() -> int:
@@ -54,9 +62,9 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
 
 
-def write_manifest(folder: Path) -> None:
+def write_manifest(folder: Path) -> dict[str, dict]:
     """Give every file and folder under ``folder`` the umask's permissions, then record each
-    file's size, modification time and SHA-256 in ``MANIFEST``."""
+    file's size, modification time and SHA-256 in ``MANIFEST``; returns those entries."""
     mask = _umask()
     for path in [folder, *folder.rglob("*")]:
         path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
@@ -68,6 +76,54 @@ def write_manifest(folder: Path) -> None:
     manifest = folder / MANIFEST
     manifest.write_text(json.dumps({"files": entries}, indent=1, sort_keys=True) + "\n")
     manifest.chmod(0o666 & ~mask)
+    return entries
+
+
+def pins_file() -> Path | None:
+    """The pins file ``QUANTBENCH_CACHE_PINS`` names (``None``: the manifest alone is checked)."""
+    value = os.environ.get(PINS_ENV, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def _read_pins(path: Path) -> dict[str, dict[str, str]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise DamagedCache(f"cache pins file {path} ({PINS_ENV}) is unreadable: {exc}; delete it "
+                           "and rerun to build the cache afresh") from None
+    pins = data.get("pins") if isinstance(data, dict) else None
+    if not isinstance(pins, dict):
+        raise DamagedCache(f"cache pins file {path} ({PINS_ENV}) holds no 'pins' object; delete "
+                           "it and rerun to build the cache afresh")
+    return pins
+
+
+def _pin(folder: Path, entries: dict[str, dict]) -> None:
+    """Record ``folder``'s files and their SHA-256 in the pins file, under its lock."""
+    path = pins_file()
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with locked(path):
+        pins = _read_pins(path)
+        pins[str(folder.resolve())] = {name: entry["sha256"] for name, entry in entries.items()}
+        atomic_write_bytes(path, (json.dumps({"pins": pins}, indent=1, sort_keys=True) + "\n").encode())
+
+
+def _unlike_pins(folder: Path, pinned: dict[str, str]) -> str | None:
+    """How ``folder``'s files differ from its pins (every file hashed afresh), or ``None``."""
+    present = {p.relative_to(folder).as_posix(): p for p in _files(folder)}
+    extra = sorted(set(present) - set(pinned))
+    if extra:
+        return f"{extra[0]} is not among the pinned files"
+    for name in sorted(pinned):
+        if name not in present:
+            return f"{name} is missing"
+        if sha256(present[name]) != pinned[name]:
+            return f"{name}'s SHA-256 differs from its pin"
+    return None
 
 
 def damage(folder: Path) -> str | None:
@@ -93,10 +149,22 @@ def damage(folder: Path) -> str | None:
 
 
 def check(folder: Path) -> bool:
-    """``True`` when ``folder`` is a finished build that matches its manifest; ``False`` when it
-    is absent or predates manifests (build it); ``DamagedCache`` when it is damaged."""
+    """``True`` when ``folder`` is a finished build that matches its manifest (its pins, with
+    ``QUANTBENCH_CACHE_PINS``); ``False`` when it is absent, predates manifests or has no pins
+    (build it); ``DamagedCache`` when it is damaged."""
     if not folder.is_dir():
         return False
+    pins = pins_file()
+    if pins is not None:
+        pinned = _read_pins(pins).get(str(folder.resolve()))
+        if pinned is None:
+            return False  # not built under these pins: build it (``building_dir`` replaces it)
+        why = _unlike_pins(folder, pinned)
+        if why is not None:
+            raise DamagedCache(f"cached checkpoint {folder} differs from the hashes pinned in {pins} "
+                               f"({why}): it was changed after it was built; delete that folder "
+                               "and rerun to rebuild it")
+        return True
     why = damage(folder)
     if why == "no manifest":
         return False
@@ -143,9 +211,10 @@ def building_dir(target: Path) -> Iterator[Path]:
                     if error is None:
                         raise
                     raise error from exc
-                write_manifest(out)
+                entries = write_manifest(out)
                 if target.exists():
                     shutil.rmtree(target)
                 os.replace(out, target)
+                _pin(target, entries)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

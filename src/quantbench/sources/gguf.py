@@ -9,6 +9,9 @@ half-precision scale times a 4-bit integer plus an offset needs more than float1
 method then casts to its own dtype on load, FP16 included. The key is the file's path, size and
 modification time, so an edited or replaced file is converted again.
 
+A file the parsers cannot read (a text file renamed ``.gguf``, a crafted header) is a
+``SourceError``, one line naming it: the session stops with exit 4 before anything is measured.
+
 The reference is therefore not a full-precision model: it is the GGUF's quantized weights
 (SmolLM2's file is Q4_1) dequantized, and every case's notes say so.
 """
@@ -20,9 +23,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from quantbench.sources.cache import building_dir
+from quantbench.exits import one_line
+from quantbench.sources import cache
 from quantbench.sources.fetch import KNOWN, cached_file, fetch_command
 from quantbench.sources.model import SourceError
+
 
 MARKER = "quantbench-gguf.json"
 
@@ -83,7 +88,7 @@ def materialize_gguf(path: Path, cache_dir: Path) -> Path:
     leaves a half-written folder that a later session would trust.
     """
     target = cache_dir / "gguf" / "dense" / f"{path.stem.lower()}-{dense_key(path)}"
-    if (target / MARKER).is_file() and any(target.glob("*.safetensors")):
+    if cache.check(target) and (target / MARKER).is_file():  # DamagedCache: a rewritten file
         return target
     try:
         types = tensor_types(path)
@@ -91,7 +96,12 @@ def materialize_gguf(path: Path, cache_dir: Path) -> Path:
     except ImportError as exc:
         raise SourceError(f"gguf:{path} needs the gguf package (pip install 'quantbench[gguf]'): "
                         f"{exc}") from exc
-    with building_dir(target) as out:
+    except MemoryError:
+        raise SourceError(f"gguf:{path} is not a usable GGUF file: its header asks for more "
+                          "memory than this machine has") from None
+    except Exception as exc:  # the parsers raise what they meet (ValueError, KeyError, struct.error, ...)
+        raise SourceError(f"gguf:{path} is not a usable GGUF file: {one_line(exc, 200)}") from None
+    with cache.building_dir(target) as out:
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
         marker = {"file": str(path), "size": path.stat().st_size, "tensor_types": types,
