@@ -1,7 +1,7 @@
 """The package's layers hold: a module imports only modules of its own layer or of lower ones.
 
 From the bottom up: records and the other leaves everything stands on (results, session, files,
-validate, exits, catalog, stats, with compat, env, merge and device_memory, which import nothing
+validate, exits, catalog, stats, with compat, env, merge, device_memory and interrupts, which import nothing
 above them), then config, then model sources and methods, then run (measuring), judge, report,
 and at the top what pytest and the command line call (plugin, commands, testing). Data flows one
 way (docs/methods.md): a lower layer that imports a higher one is a layer turned upside down, even
@@ -16,7 +16,7 @@ from import_graph import PACKAGE, graph, module_names
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("results", "session", "files", "validate", "exits", "catalog", "stats",
-     "compat", "env", "merge", "device_memory"),
+     "compat", "env", "merge", "device_memory", "interrupts"),
     ("config",),
     ("sources", "methods"),
     ("run",),
