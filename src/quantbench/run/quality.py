@@ -274,3 +274,14 @@ def text_perplexity(model: Any, tokenizer: Any, text: str | None = None,
 
 
 # --- gating ------------------------------------------------------------------------------------
+
+
+def through_engine(engine: Any, prompt: Any, reference: QualityReference) -> dict[str, Metric]:
+    """Agreement and KL through a mode's own engine: its free greedy tokens against FP16's, and
+    its logits teacher-forced on FP16's tokens (so a compiled or captured graph is what is judged).
+    FP16's eager model captured the reference, so FP16 in another mode shows what the loop alone
+    changes."""
+    engine.generate(prompt, reference.n_tokens, lambda: None)
+    tokens = engine.last_tokens.cpu()
+    logits = engine.teacher_forced_logits(prompt, reference.tokens)
+    return against_reference(reference, tokens, logits)

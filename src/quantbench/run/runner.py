@@ -221,11 +221,9 @@ class Runner:
                 run = measure_generation(engine, prompts, batch, sc.new_tokens, self.clock,
                                          self.stop_rule(sc.prompts), warmup, self.energy.read_mj,
                                          SHORT_WARMUP_TOKENS if shape in self.warm_shapes else None)
-            except CaptureError as exc:
+            except CaptureError as exc:  # a known one is a skip with the error, never another loop
                 known = getattr(METHODS.get(loaded.method), "uncapturable", None)
-                if known:  # expected of this method: a skip with the error, never another loop
-                    raise Unavailable(f"{exc} ({known})") from None
-                raise
+                raise (Unavailable(f"{exc} ({known})") if known else exc) from None
         if mode == "eager":
             self.warm_shapes.add(shape)
         self.note_run(loaded.method, run, mode)
@@ -278,22 +276,12 @@ class Runner:
         if mode == "eager":
             metrics = quality.evaluate(loaded.model, self.reference)
         else:
-            metrics = self._engine_quality(self._engine(loaded, mode), self.prompts.quality(loaded.model))
+            metrics = quality.through_engine(self._engine(loaded, mode), self.prompts.quality(loaded.model),
+                                             self.reference)
         if self.tokenizer is not None and mode == "eager":
             metrics["perplexity"] = quality.text_perplexity(loaded.model, self.tokenizer)
         self.note_time(loaded.method, "quality", time.perf_counter() - start)
         return self._case(loaded, mode, "quality", metrics)
-
-    def _engine_quality(self, engine: Any, prompt: Any) -> dict[str, Metric]:
-        """Agreement and KL through a mode's own engine: its free greedy tokens against FP16's,
-        and its logits teacher-forced on FP16's tokens (so a compiled graph is what is judged).
-        FP16's eager model captured the reference, so compiled FP16 shows what compiling alone
-        changes."""
-        reference = self.reference
-        engine.generate(prompt, reference.n_tokens, lambda: None)
-        tokens = engine.last_tokens.cpu()
-        logits = engine.teacher_forced_logits(prompt, reference.tokens)
-        return quality.against_reference(reference, tokens, logits)
 
     def _roofline(self, loaded: LoadedModel, batch: int, prompt_len: int, decode_tps: float) -> dict[str, Metric]:
         model = loaded.model
