@@ -16,7 +16,7 @@ import pytest
 from quantbench.config import SCENARIOS
 from quantbench.judge.baseline import baseline_from_results, to_json
 from quantbench.results import CaseResult, Metric
-from test_sessions import MODEL, baseline_file, run_session
+from session_runs import MODEL, baseline_file, run_session
 
 
 def _baseline(edit: Callable[[dict[str, Any]], None]) -> str:
@@ -43,6 +43,7 @@ BAD = {
 
 @pytest.mark.parametrize("option", ["--benchmark-compare", "--qb-update-baseline"])
 @pytest.mark.parametrize("kind", list(BAD))
+@pytest.mark.session
 def test_a_bad_baseline_is_refused_before_the_first_load(tmp_path: Path, kind: str,
                                                          option: str) -> None:
     edit, expected = BAD[kind]
@@ -65,6 +66,7 @@ def test_a_bad_baseline_is_refused_before_the_first_load(tmp_path: Path, kind: s
     assert not (session.report_dir / "session.json").exists()
 
 
+@pytest.mark.session
 def test_a_good_baseline_lets_the_session_load_and_run(tmp_path: Path) -> None:
     folder = tmp_path / "baselines"
     path = baseline_file(folder)

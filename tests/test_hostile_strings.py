@@ -123,6 +123,7 @@ def test_a_huge_title_still_fits_a_comment(tmp_path: Path) -> None:
     assert len(guard("x" * 100 + "\n" + "y" * 70_000 + "\n" + "|a|\n" * 30_000)) <= 60_000
 
 
+@pytest.mark.session
 def test_the_chart_draws_a_hostile_session(reports: Path) -> None:
     png = reports / "comparison.png"
     assert png.read_bytes().startswith(b"\x89PNG")  # mathtext crashed on $...$ names before

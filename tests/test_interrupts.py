@@ -16,9 +16,10 @@ from quantbench.commands import cli
 from quantbench.interrupts import sigterm_as_interrupt
 from quantbench.report import publish
 from test_bad_input_round2 import _case, _compare, _saved, _store
-from test_sessions import run_session
+from session_runs import run_session
 
 
+@pytest.mark.session
 def test_sigterm_in_a_session_is_exit_2_with_a_partial_record(tmp_path: Path) -> None:
     report, baselines, cache = tmp_path / "report", tmp_path / "baselines", tmp_path / "cache"
     made = run_session(cache, tmp_path / "work", "--qb-methods", "fp16", "-k", "len128",

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from quantbench.results import Metric
-from test_ab import FakeRunner, ab
+from fakes import FakeAbRunner as FakeRunner, ab
 from test_bad_input_round2 import _case, _compare, _saved, _store
-from test_sessions import run_session
+from session_runs import run_session
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +36,7 @@ CALLS = Metric.exact("decode_py_calls", "calls/token", 412.0, higher_is_better=F
 
 
 @pytest.mark.parametrize("option", ["--benchmark-compare", "--qb-update-baseline"])
+@pytest.mark.session
 def test_a_gate_whose_benches_were_all_skipped_is_exit_4(tmp_path: Path, option: str) -> None:
     folder = tmp_path / "baselines"
     session = run_session(tmp_path / "cache", tmp_path / "work", "--qb-methods", "fp16", "-k", "len128",
@@ -65,7 +66,7 @@ def test_ab_refuses_runs_that_would_update_the_baseline(tmp_path: Path, capsys, 
     elif where == "head args":
         extra = ["--head-args=--qb-update-baseline"]  # the last --head-args is the one used
     else:
-        monkeypatch.setattr("test_ab.PYTEST_ARGS", ["--qb-update-baseline"])
+        monkeypatch.setattr("fakes.PYTEST_ARGS", ["--qb-update-baseline"])
     assert ab(tmp_path, runner, *extra) == 4
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("quantbench ab: --qb-update-baseline in "), err
@@ -144,6 +145,7 @@ def test_a_full_report_folder_does_not_close_with_gate_pass(tmp_path: Path, caps
 # item 10: a failing load is exit 1, and the label says so
 
 
+@pytest.mark.session
 def test_a_failing_load_is_labelled_exit_1_with_its_cause(tmp_path: Path) -> None:
     session = run_session(tmp_path / "cache", tmp_path / "work", "--qb-methods", "fp16,bf16", "-k", "len128",
                           "--qbt-fail-load", "bf16")

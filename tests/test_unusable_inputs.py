@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from quantbench.sources import SourceError, resolve_source
-from test_sessions import run_session
+from session_runs import run_session
 
 ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("gguf")
@@ -41,6 +41,7 @@ def test_an_unreadable_gguf_file_is_one_source_error_line(tmp_path: Path, kind: 
     assert not list((tmp_path / "cache").glob("gguf/dense/*")), "no half-built folder is left"
 
 
+@pytest.mark.session
 def test_a_session_on_an_unreadable_gguf_file_is_exit_4(tmp_path: Path) -> None:
     path = tmp_path / "model.gguf"
     path.write_text("not a model")
@@ -52,6 +53,7 @@ def test_a_session_on_an_unreadable_gguf_file_is_exit_4(tmp_path: Path) -> None:
     assert "Traceback" not in session.output
 
 
+@pytest.mark.session
 def test_benches_and_tests_collect_together() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
     proc = subprocess.run([sys.executable, "-m", "pytest", "benches", "tests", "--co", "-q",

@@ -104,6 +104,7 @@ def test_security_model_is_documented() -> None:
 
 
 @pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed")
+@pytest.mark.session
 def test_actionlint_passes() -> None:
     proc = subprocess.run(["actionlint", *map(str, sorted(WORKFLOWS.glob("*.yml")))], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, check=False)
