@@ -114,7 +114,7 @@ class DecodeLoop:
             self._advance(s)
             on_step()
         start = prompt.length
-        self.last_tokens = s.seq[:, start:start + new_tokens]
+        self.last_tokens = s.seq[:, start:start + new_tokens].clone()  # the buffer is reused
         return new_tokens
 
     @torch.inference_mode()
