@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from quantbench import exits
-from quantbench.config import differing_fields, read_pyproject
+from quantbench.config import read_pyproject, session_difference
 from quantbench.judge.compare import Comparison
 from quantbench.session import Session
 
@@ -71,13 +71,11 @@ def check_comparable(runs: Runs) -> None:
     first = runs.base[0]
     for label, sessions in (("base", runs.base), ("head", runs.head)):
         for i, session in enumerate(sessions, 1):
-            for what in ("gpu", "model_source"):
-                if getattr(session, what) != getattr(first, what):
-                    raise AbError(f"{label} run {i} measured {what} {getattr(session, what)!r}, "
-                                  f"base run 1 {getattr(first, what)!r}")
-            differs = differing_fields(session.scenario, first.scenario)
-            if differs:
-                raise AbError(f"{label} run {i}'s scenario differs from base run 1's in {differs[0]}")
+            found = session_difference(session, first)
+            if found and found[0] == "scenario":
+                raise AbError(f"{label} run {i}'s scenario differs from base run 1's in {found[1][0]}")
+            if found:
+                raise AbError(f"{label} run {i} measured {found[0]} {found[1]!r}, base run 1 {found[2]!r}")
 
 
 def run_failures(runs: Runs, out: Path) -> tuple[list[str], int]:

@@ -22,7 +22,7 @@ from quantbench.files import describe
 from quantbench.judge.baseline import BaselineError, baseline_from_results, baseline_path, write_baseline
 from quantbench.judge.calibrate import merge_sessions
 from quantbench.judge.calibrate_checks import no_shrink, probe_spread, refuse_duplicates, slow_sessions
-from quantbench.config import differing_fields
+from quantbench.config import session_difference
 from quantbench.judge.window import entry
 from quantbench.results import CaseResult
 from quantbench.session import Session, SessionError
@@ -71,13 +71,11 @@ def is_memory(name: str) -> bool:
 def _check_same(sessions: Sequence[Session], paths: Sequence[Path]) -> None:
     first = sessions[0]
     for session, path in zip(sessions[1:], paths[1:]):
-        for what in ("gpu", "model_source"):
-            if getattr(session, what) != getattr(first, what):
-                raise BaselineError(f"{path}: {what} {getattr(session, what)!r} differs from "
-                                    f"{paths[0]}'s {getattr(first, what)!r}")
-        differs = differing_fields(session.scenario, first.scenario)
-        if differs:
-            raise BaselineError(f"{path}: scenario differs from {paths[0]}'s in {', '.join(differs)}")
+        found = session_difference(session, first)
+        if found and found[0] == "scenario":
+            raise BaselineError(f"{path}: scenario differs from {paths[0]}'s in {', '.join(found[1])}")
+        if found:
+            raise BaselineError(f"{path}: {found[0]} {found[1]!r} differs from {paths[0]}'s {found[2]!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

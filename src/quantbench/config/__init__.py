@@ -5,10 +5,10 @@
 """
 
 from quantbench.config.settings import (SCENARIO_FIELDS, SCENARIOS, Scenario, Settings, SettingsError,
-                                        build_settings, default_cache_dir, differing_fields,
+                                        build_settings, default_cache_dir, differing_fields, session_difference,
                                         expand_home, home_problem, listed, read_pyproject,
                                         scenario_matching)
 
 __all__ = ["SCENARIO_FIELDS", "SCENARIOS", "Scenario", "Settings", "SettingsError", "build_settings",
-           "default_cache_dir", "differing_fields", "expand_home", "home_problem", "listed",
+           "default_cache_dir", "differing_fields", "session_difference", "expand_home", "home_problem", "listed",
            "read_pyproject", "scenario_matching"]

@@ -94,6 +94,17 @@ def differing_fields(a: Mapping[str, Any], b: Mapping[str, Any], *,
             and listed(a.get(k)) != listed(b.get(k))]
 
 
+def session_difference(session: Any, first: Any) -> tuple[str, Any, Any] | None:
+    """What makes ``session`` incomparable with ``first`` (two session records): ``("gpu" |
+    "model_source", its value, first's)``, else ``("scenario", the differing fields, None)``, or
+    ``None`` when they measured the same GPU, model and scenario."""
+    for what in ("gpu", "model_source"):
+        if getattr(session, what) != getattr(first, what):
+            return what, getattr(session, what), getattr(first, what)
+    differs = differing_fields(session.scenario, first.scenario)
+    return ("scenario", differs, None) if differs else None
+
+
 def scenario_matching(stored: Mapping[str, Any]) -> str | None:
     """The first named scenario whose comparable fields agree with ``stored`` (a baseline's or
     session's scenario; fields it lacks are not compared), so a refusal can name the option.
