@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from quantbench.commands import calibrate
-from quantbench.judge import calibrate as merging
-from quantbench.judge.baseline import baseline_path, load_baseline
+from quantbench.store import calibrate as merging
+from quantbench.store.baseline import baseline_path, load_baseline
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS
 from quantbench.stats import prediction_halfwidth, t975

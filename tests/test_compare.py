@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from quantbench.judge.baseline import Baseline, BaselineError, load_baseline, write_baseline
+from quantbench.store.baseline import Baseline, BaselineError, load_baseline, write_baseline
 from quantbench.judge.compare import (
     IMPROVEMENT,
     INFO,

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from quantbench.commands.history import main
-from quantbench.judge.baseline import baseline_from_results, baseline_path, to_json
+from quantbench.store.baseline import baseline_from_results, baseline_path, to_json
 from quantbench.results import CaseResult, Metric
-from quantbench.judge.series import collect, read_baseline
+from quantbench.history.series import collect, read_baseline
 from quantbench.session import Session
 
 pytest.importorskip("ruptures")

@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),
     ("sources", "methods"),
     ("run",),
-    ("judge",),
+    ("judge", "store", "ab", "history"),
     ("report",),
     ("plugin", "commands", "testing", "__main__"),
 )

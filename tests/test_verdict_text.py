@@ -14,7 +14,7 @@ import pytest
 from quantbench import catalog
 from quantbench.config import SCENARIOS, Settings
 from quantbench.judge import gate
-from quantbench.judge.baseline import Baseline
+from quantbench.store.baseline import Baseline
 from quantbench.judge.compare import (
     PASS, REGRESSION, UNCONFIRMED, Comparison, Row, compare,
 )

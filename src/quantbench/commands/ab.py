@@ -10,7 +10,7 @@ side runs ``PYTHON -m pytest benches <pytest args> <side args> --qb-report-dir <
 a drift of the machine (clocks, heat, a neighbour) hits both sides alike. This is asv's
 ``asv continuous --interleave-rounds`` and Bencher's relative benchmarking (base and head on the
 same runner in one job); pyperf likewise spreads samples over worker processes.
-``judge.paired`` then judges head against base with a paired test over the K pairs, Holm-corrected
+``ab.paired`` then judges head against base with a paired test over the K pairs, Holm-corrected
 over the A/B's tests so identical sides fail with probability at most 5 %.
 
 ``--pairs auto`` runs 3 pairs, then one more at a time until every timed gated metric's interval
@@ -46,11 +46,11 @@ from quantbench.session import Session
 
 from quantbench import exits
 from quantbench.files import check_writable_dir, describe
-from quantbench.judge.calibrate import merge_sessions
-from quantbench.judge.paired import paired_comparison
-from quantbench.judge.detectable import detectable as power
+from quantbench.store.calibrate import merge_sessions
+from quantbench.ab.paired import paired_comparison
+from quantbench.ab.detectable import detectable as power
 from quantbench.judge.quality import quality_rows
-from quantbench.report.power import auto_notes, noisy_line, power_records, power_table
+from quantbench.report.detectable import auto_notes, noisy_line, power_records, power_table
 from quantbench.report.publish import clear_reports, comparison_table, save_reports
 
 # 1 is a finished session whose bench failed or whose own quality gate failed: still judged.

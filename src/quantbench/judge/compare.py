@@ -28,9 +28,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from quantbench.judge.baseline import Baseline, BaselineError, gpu_slug, model_slug
+from quantbench.store.baseline import Baseline, BaselineError, gpu_slug, model_slug
 from quantbench.judge.evidence import WALL_PRIOR_FACTOR, Evidence, ab_command, factor
-from quantbench.judge.window import MIN_WALL_SESSIONS, evidence, evidence_by_row
+from quantbench.store.window import MIN_WALL_SESSIONS, evidence, evidence_by_row
 from quantbench.catalog import spec
 from quantbench.results import CaseResult, Metric
 from quantbench.config import Settings, differing_fields, listed

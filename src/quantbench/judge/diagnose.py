@@ -17,7 +17,7 @@ from typing import Iterable
 from quantbench.catalog import SPECS, spec
 from quantbench.judge.compare import FAILING, PASS, UNCONFIRMED, Row, percent
 from quantbench.judge.evidence import ab_command_for
-from quantbench.judge.window import MIN_WALL_SESSIONS
+from quantbench.store.window import MIN_WALL_SESSIONS
 from quantbench.results import WIDTH, fmt_value
 
 CATALOG_ORDER = {name: i for i, name in enumerate(SPECS)}  # a tie's lead: the catalog's order

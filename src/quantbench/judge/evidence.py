@@ -5,7 +5,7 @@ tests themselves (the prediction test, the z-test, Holm's correction) are ``quan
 Wall-clock figures (catalog family ``wall``) are judged against the spread of whole sessions,
 never against one session's own interval: between processes on one lent H200, FP16 eager decode
 ranged 41-70 tok/s while one session's interval was ±2 % (issue 19). With the session medians of
-a baseline's window (``judge.window``), the test is Student's prediction test on log medians
+a baseline's window (``store.window``), the test is Student's prediction test on log medians
 (``stats.between_sessions``). A /1 baseline from ``calibrate`` has no window, only its
 prediction interval, read as a standard error (half-width / 1.96) in a z-test as before.
 

@@ -23,10 +23,10 @@ from quantbench.judge.diagnose import change_text
 from quantbench.report.chart import VERDICT_COLOURS
 from quantbench.report.escape import chart_text
 from quantbench.report.figure import pyplot, save_png
-from quantbench.judge.series import Group, changed
+from quantbench.history.series import Group, changed
 
 if TYPE_CHECKING:
-    from quantbench.judge.trend import Line
+    from quantbench.history.trend import Line
 
 PANELS = (("wall clock", ("throughput", "latency")), ("device", ("device", "count")),
           ("memory", ("memory",)), ("other", ("info", "quality")))

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from quantbench.files import replace_bytes
-from quantbench.judge.baseline import gpu_slug, model_slug
+from quantbench.store.baseline import gpu_slug, model_slug
 from quantbench.report.escape import html_text
 from quantbench.report.history_chart import draw, figures
-from quantbench.judge.series import Group, changed
+from quantbench.history.series import Group, changed
 
 if TYPE_CHECKING:
-    from quantbench.judge.trend import Line
+    from quantbench.history.trend import Line
 
 STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1500px;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:12px;margin:.4em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}

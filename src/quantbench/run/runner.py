@@ -27,7 +27,7 @@ from quantbench.run.roofline import copy_bandwidth_gbs, kv_bytes_per_step, roofl
 from quantbench.config import Settings
 from quantbench.sources import load_tokenizer, resolve_source
 from quantbench.run import steady, quality
-from quantbench.run.stats import StopRule
+from quantbench.run.stopping import StopRule
 from quantbench.run.timeline import TimeEntry, time_breakdown
 from quantbench.run.timing import Clock, clock_for
 from quantbench.run.work_pass import work_metrics

@@ -1,6 +1,6 @@
 """Thin wrappers for change points and drift over a series: a robust noise estimate, ruptures'
 PELT segmentation with an l1 cost, and a Theil-Sen line (``scipy.stats.theilslopes``).
-``judge.trend`` says why these and how a series is judged with them; ruptures and scipy are
+``history.trend`` says why these and how a series is judged with them; ruptures and scipy are
 imported when a series is analysed, not before.
 """
 

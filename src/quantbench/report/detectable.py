@@ -12,7 +12,7 @@ import textwrap
 from typing import Any, Sequence
 
 from quantbench.judge.compare import percent
-from quantbench.judge.detectable import Detectable as Power
+from quantbench.ab.detectable import Detectable as Power
 from quantbench.report.tables import render
 from quantbench.results import WIDTH
 

@@ -6,7 +6,7 @@ from, oldest first, medians only) or, where no session is known, a stored baseli
 (``<dir>/<gpu>/<model>.json`` and the versions kept under ``history/``). Samples of one GPU and
 model form a ``Group``; a series is one (case, method, metric) across a group's samples.
 Sessions are deduplicated by their date (a session file wins over a baseline's entry, which
-holds no interval). Files are read with the loaders that check them (``judge.baseline``,
+holds no interval). Files are read with the loaders that check them (``store.baseline``,
 ``session``); anything unusable is a one-line ``HistoryError``.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from quantbench.catalog import GATED_KINDS, SPECS, spec
-from quantbench.judge.baseline import Baseline, BaselineError, from_dict, gpu_slug, model_slug
+from quantbench.store.baseline import Baseline, BaselineError, from_dict, gpu_slug, model_slug
 from quantbench.judge.compare import check_compatible
 from quantbench.results import Metric
 from quantbench.session import Session, SessionError
@@ -133,7 +133,7 @@ def _session_entries(path: Path, entries: Any) -> list[Sample]:
 
 
 def read_baseline(path: Path) -> tuple[Baseline, list[Sample]]:
-    """A baseline file, checked by ``judge.baseline``, and the sessions it lists (if any)."""
+    """A baseline file, checked by ``store.baseline``, and the sessions it lists (if any)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import statistics
 from typing import Any, Sequence
 
-from quantbench.judge.baseline import Baseline, baseline_from_results
-from quantbench.judge.window import WINDOW, entry
+from quantbench.store.baseline import Baseline, baseline_from_results
+from quantbench.store.window import WINDOW, entry
 from quantbench.results import CaseResult, Metric
 from quantbench.session import Session
 from quantbench.stats import prediction_halfwidth

@@ -23,7 +23,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from quantbench.judge.baseline import Baseline, BaselineError, from_json
+from quantbench.store.baseline import Baseline, BaselineError, from_json
 from quantbench.catalog import spec
 from quantbench.judge.host_note import HOST_DIFFERENCE
 

@@ -22,7 +22,7 @@ the dependence between the rows: a session's six wall-clock metrics and two kern
 eight tests, and an H200 A/B of identical sides (2026-12-03, docs/results/h200-2026-12-03b)
 failed token p99 on an unadjusted 95 % interval of −32.8 % .. −1.3 %.
 
-Each metric's smallest detectable change at that corrected level is ``judge.detectable``'s.
+Each metric's smallest detectable change at that corrected level is ``ab.detectable``'s.
 
 Exact counters (catalog kind ``count``, ``stop == "exact"`` or zero-width intervals: kernels per
 token, weight bytes) need no t-test: identical in every pair passes; a change beyond the
@@ -37,7 +37,7 @@ import statistics
 from typing import Callable, Sequence
 
 from quantbench.catalog import SPECS, gated, spec
-from quantbench.judge.calibrate import merge_metric
+from quantbench.store.calibrate import merge_metric
 from quantbench.judge.compare import (
     IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE, Comparison, Row, relative_change, signed_percent,
 )

@@ -36,7 +36,7 @@ from quantbench.config import Settings
 from quantbench.judge.compare import judge_metric
 from quantbench.judge.diagnose import change_text, value_text
 from quantbench.results import Metric
-from quantbench.judge.series import Group
+from quantbench.history.series import Group
 from quantbench.stats import change_points, l1_cost, robust_noise, segments, theil_sen
 
 MIN_POINTS = 5  # fewer points than this: no change points and no drift are looked for
