@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quantbench.history.trend import MIN_POINTS, analyse
+from quantbench.stats import MIN_POINTS, analyse
 from quantbench.stats import robust_noise
 
 pytest.importorskip("ruptures")

@@ -37,11 +37,9 @@ import statistics
 from typing import Callable, Sequence
 
 from quantbench.catalog import SPECS, gated, spec
-from quantbench.store.calibrate import merge_metric
-from quantbench.judge.compare import (
-    IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE, Comparison, Row, relative_change, signed_percent,
-)
-from quantbench.results import CaseResult, Metric
+from quantbench.stats import merge_metric
+from quantbench.judge.compare import IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE, Comparison, Row, relative_change
+from quantbench.results import CaseResult, Metric, signed_percent
 from quantbench.stats import ALPHA, PairedTest, holm, log_ratios, paired_test
 
 _EPS = 1e-12

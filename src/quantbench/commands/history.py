@@ -26,11 +26,12 @@ from typing import Sequence
 from quantbench import exits
 from quantbench.catalog import SPECS
 from quantbench.config import Settings, SettingsError, build_settings, read_pyproject
-from quantbench.history.trend import findings, judge_group
+from quantbench.history.trend import judge_group
 from quantbench.history.series import HistoryError, collect, default_metrics
 from quantbench.files import describe
 from quantbench.report.exports import ExportError, parse_exports, write_exports
 from quantbench.report.history_page import write_page
+from quantbench.report.trend_lines import findings
 from quantbench.validate import unknown
 
 PROG = "quantbench history"

@@ -82,12 +82,6 @@ def versions_of(environment: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def changed(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
-    """``torch 2.10.0→2.11.0`` for each version that differs (one side unknown: not shown)."""
-    return [f"{k} {before[k]}→{after[k]}" for k in sorted(after)
-            if k in before and before[k] != after[k]]
-
-
 def default_metrics() -> list[str]:
     """The metrics a history shows unless told: every metric of a gated kind."""
     return [name for name, s in SPECS.items() if s.kind in GATED_KINDS]

@@ -32,13 +32,13 @@ from quantbench.store.baseline import (
     write_baseline,
 )
 from quantbench.store.calibrate import add_session
-from quantbench.store.window import MIN_WALL_SESSIONS
 from quantbench.judge.compare import FAIL, REGRESSION, UNCONFIRMED, Comparison, check_compatible, compare
-from quantbench.judge.diagnose import WIDTH
+from quantbench.judge.evidence import MIN_WALL_SESSIONS
 from quantbench.judge.quality import quality_rows
 from quantbench.judge.host_note import host_note
 from quantbench.judge.inputs import (locate, lost_methods, lost_metrics, nothing_judged,
                                      unbaselined_metrics)
+from quantbench.results import WIDTH
 from quantbench.session import Session
 
 

@@ -19,8 +19,6 @@ from quantbench.catalog import gated, spec
 from quantbench.results import CaseResult, Metric
 
 WINDOW = 10  # sessions an update keeps (asv and Bencher keep a history per machine likewise)
-# Wall-clock rows fail only with this many sessions of evidence in the baseline (judge.evidence).
-MIN_WALL_SESSIONS = 3
 _ENV_KEYS = ("gpu", "driver", "cuda", "host_cpu", "launch_overhead_us", "versions")
 
 Medians = dict[str, dict[str, dict[str, float]]]  # case_key -> method -> metric -> median
