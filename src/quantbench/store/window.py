@@ -42,18 +42,21 @@ class Entry:
         return cls(str(data.get("date") or ""), data.get("commit"), dict(data.get("environment") or {}),
                    {c: {m: dict(v) for m, v in by.items()} for c, by in data["results"].items()})
 
+    def metrics(self) -> dict[tuple[str, str], dict[str, Metric]]:
+        """The entry's medians as metrics by (case key, method), with no spread: exact for
+        counts and memory, otherwise of ``sessions`` stop (their noise is the window's spread)."""
+        return {(case_key, method): {n: _metric(n, v) for n, v in values.items()}
+                for case_key, by_method in self.medians.items() for method, values in by_method.items()}
+
     def as_results(self, like: dict[tuple[str, str], CaseResult]) -> list[CaseResult]:
-        """The entry as case results whose metrics carry its medians with no spread: exact for
-        counts and memory, otherwise of ``sessions`` stop (their noise is the window's spread).
-        ``like`` supplies each case's scenario, mode and dtype when known."""
+        """The entry as case results carrying ``metrics()``; ``like`` supplies each case's
+        scenario and dtype when known."""
         out = []
-        for case_key, by_method in self.medians.items():
+        for (case_key, method), metrics in self.metrics().items():
             mode, _, case = case_key.partition("/")
-            for method, values in by_method.items():
-                shape = like.get((case_key, method))
-                metrics = {n: _metric(n, v) for n, v in values.items()}
-                out.append(CaseResult(shape.scenario if shape else "", mode, case, method,
-                                      shape.dtype if shape else "", metrics))
+            shape = like.get((case_key, method))
+            out.append(CaseResult(shape.scenario if shape else "", mode, case, method,
+                                  shape.dtype if shape else "", metrics))
         return out
 
 
