@@ -19,8 +19,8 @@ and *large enough*:
 
 Holm's correction keeps the chance that identical sides fail *any* row at most 5 %, whatever
 the dependence between the rows: a session's six wall-clock metrics and two kernel times are
-eight tests, and an H200 A/B of identical sides (2026-12-03, docs/results/h200-2026-12-03b)
-failed token p99 on an unadjusted 95 % interval of −32.8 % .. −1.3 %.
+eight tests, and an A/B of identical sides failed token p99 on an unadjusted 95 % interval
+(docs/results holds the run).
 
 Each metric's smallest detectable change at that corrected level is ``ab.detectable``'s.
 
@@ -93,8 +93,8 @@ def is_exact(name: str, samples: Sequence[Metric]) -> bool:
 
     One timed round gives an interval of zero width that says nothing of the noise (the default
     session takes one round per generate case), so a single sample is never taken for exact:
-    on an H200 (2026-12-02) that sent every wall-clock metric of ``ab`` to the pair-by-pair rule
-    and ``--pairs auto`` found "no timed metric to watch"."""
+    that would send every wall-clock metric of ``ab`` to the pair-by-pair rule and leave
+    ``--pairs auto`` "no timed metric to watch"."""
     return spec(name).kind == "count" or all(
         m.stop == "exact" or (m.n > 1 and m.low == m.high) for m in samples)
 

@@ -1,7 +1,7 @@
 """Merge several sessions into one baseline, so the gate knows the run-to-run noise.
 
-One session's interval says how steady the numbers were *within* that session; on lent H100s
-eager batch-1 figures moved 19-40 % *between* sessions. Merging repeated sessions records that
+One session's interval says how steady the numbers were *within* that session; eager batch-1
+figures move far more *between* sessions (processes, machines). Merging repeated sessions records that
 spread: each metric's median is the median of the k sessions' medians, and its interval is the
 95 % prediction interval for one more session, median ± t(k-1) × s × sqrt(1 + 1/k), with s the
 standard deviation of the session medians and t(k-1) Student's 97.5 % quantile
@@ -30,7 +30,7 @@ def merge_sessions(sessions: Sequence[Session] | Sequence[Sequence[CaseResult]],
     seen in fewer than ``min_sessions`` sessions is left out (named in ``left_out`` under
     ``"mode/case method"``): its
     interval would hold one session's own noise only, and a gate on it cries wolf at the next
-    lease. Exact metrics (weights, memory) need one session."""
+    session on another machine. Exact metrics (weights, memory) need one session."""
     keyed = [{(r.case_key, r.method): r for r in getattr(s, "results", s)} for s in sessions]
     merged: dict[tuple[str, str], CaseResult] = {}
     for table in keyed:

@@ -1,6 +1,6 @@
 """The sessions a baseline was made from: a rolling window per GPU and model.
 
-A wall-clock figure moves far more *between* sessions (processes, leases) than within one, so the
+A wall-clock figure moves far more *between* sessions (processes, machines) than within one, so the
 gate can only judge a wall-clock change against the spread of whole sessions. A baseline therefore
 keeps, beside its merged figures, one entry per session it was made from: the session's date,
 commit and versions, and the median of every gated metric. ``--qb-update-baseline`` adds the new
