@@ -12,7 +12,7 @@ standard deviation of the r_i). Following pyperf's rule a difference must be bot
 and *large enough*:
 
 * ``regression``: the change is worse than the metric's tolerance and its p-value, after Holm's
-  correction over every paired test of the A/B, is at most ``evidence.ALPHA``; ``improvement``
+  correction over every paired test of the A/B, is at most ``stats.ALPHA``; ``improvement``
   symmetrically;
 * ``within noise``: worse than the tolerance but not significant after that correction;
 * ``pass``: otherwise.

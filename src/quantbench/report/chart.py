@@ -2,7 +2,7 @@
 
 Only what this session measured is drawn; metrics the baseline holds but the session did not run
 are counted in the footer, not drawn. The title gives the verdict and one line per failing (case,
-method) (``judge.diagnose``). There is one panel per (case, what the metrics measure): GPU work,
+method) (``report.what_moved``). There is one panel per (case, what the metrics measure): GPU work,
 host work, wall clock, memory, quality, info (``catalog``'s families, in that order). In a panel
 the methods head groups of bars, one pair per metric: the baseline (hollow, its 95 % interval as
 an error bar; for a judged quality metric its threshold, dotted) beside the new value (coloured by

@@ -86,7 +86,7 @@ def evidence(entries: Sequence[Entry], case_key: str, method: str, name: str) ->
 
 def evidence_by_row(entries: Sequence[Entry], mode: str, name: str) -> list[list[float]]:
     """The session medians of one metric for every (case, method) row of one mode, a list per
-    row: what ``evidence.pooled_spread`` pools."""
+    row: what ``stats.pooled_spread`` pools."""
     rows: dict[tuple[str, str], list[float]] = {}
     for e in entries:
         for case_key, by_method in e.medians.items():
