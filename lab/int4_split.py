@@ -46,7 +46,7 @@ from quantbench.run.device import HOST_ACTIVITIES, device_metrics
 from quantbench.run.engine import HFEngine
 from quantbench.run.measure import measure_generation
 from quantbench.run.prompts import Prompt
-from quantbench.run.stats import StopRule
+from quantbench.run.stopping import StopRule
 from quantbench.run.timing import CudaClock
 from quantbench.sources import synthetic_config_dict
 

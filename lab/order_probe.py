@@ -48,7 +48,7 @@ def run(a: argparse.Namespace) -> None:
     from quantbench.run.device import device_metrics
     from quantbench.run.engine import HFEngine
     from quantbench.run.host_probe import launch_overhead_us
-    from quantbench.run.memory import release_device_memory
+    from quantbench.device_memory import free_device_memory
     from quantbench.run.python_calls import python_calls_per_step
     from quantbench.run.quality import QualityReference
     from quantbench.sources.resolve import materialize_synthetic
@@ -104,7 +104,7 @@ def run(a: argparse.Namespace) -> None:
     other = fresh(torch.bfloat16)
     report("bf16, before any pass (as in interleaved rounds)", other)
     del other
-    release_device_memory()
+    free_device_memory()
     after("after Python calls counted (8 and 1 steps)", fp16,
           lambda: python_calls_per_step(fp16, Prompt, 8))
     if cuda:
@@ -114,7 +114,7 @@ def run(a: argparse.Namespace) -> None:
     after("after the quality reference (greedy tokens and logits)", fp16,
           lambda: QualityReference.capture(fp16.model, ids, torch.ones_like(ids), 32))
     report("bf16, loaded after the passes (as its own bench runs)", fresh(torch.bfloat16))
-    release_device_memory()
+    free_device_memory()
     report("a second fp16 model, loaded after the passes", fresh(half))
 
 if __name__ == "__main__":

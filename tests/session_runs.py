@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from quantbench.judge.baseline import gpu_slug, model_slug
+from quantbench.store.baseline import gpu_slug, model_slug
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = Path(__file__).resolve().parent / "plugins"

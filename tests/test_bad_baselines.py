@@ -19,7 +19,7 @@ import pytest
 from quantbench import exits
 from quantbench.judge import gate as baseline_gate
 from quantbench.session import Session
-from quantbench.judge.baseline import BaselineError, baseline_from_results, baseline_path, load_baseline
+from quantbench.store.baseline import BaselineError, baseline_from_results, baseline_path, load_baseline
 from quantbench.results import CaseResult, Metric
 from quantbench.config import build_settings
 

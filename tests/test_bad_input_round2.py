@@ -21,7 +21,7 @@ from quantbench.commands.ab import main as ab_main
 from quantbench.config import build_settings
 from quantbench.commands import calibrate
 from quantbench.judge import gate
-from quantbench.judge.baseline import baseline_from_results, baseline_path, to_json
+from quantbench.store.baseline import baseline_from_results, baseline_path, to_json
 from quantbench.judge.compare import REGRESSION, judge_metric
 from quantbench.judge.quality import quality_rows
 from quantbench.results import CaseResult, Metric

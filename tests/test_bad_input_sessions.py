@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from quantbench.judge.baseline import baseline_from_results, to_json
+from quantbench.store.baseline import baseline_from_results, to_json
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS
 from session_runs import MODEL, Session, baseline_file, run_session

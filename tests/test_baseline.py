@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from quantbench.judge import baseline as bl
-from quantbench.judge.baseline import (
+from quantbench.store import baseline as bl
+from quantbench.store.baseline import (
     SCHEMA,
     Baseline,
     BaselineError,

@@ -9,7 +9,7 @@ import pytest
 
 from quantbench import exits
 from quantbench.judge import gate as baseline_gate
-from quantbench.judge.baseline import baseline_from_results, baseline_path, write_baseline
+from quantbench.store.baseline import baseline_from_results, baseline_path, write_baseline
 from quantbench.results import CaseResult, Metric
 from quantbench.config import build_settings
 from quantbench.session import Session

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import pytest
 
 from quantbench.config import SCENARIOS
-from quantbench.judge.baseline import baseline_from_results, to_json
+from quantbench.store.baseline import baseline_from_results, to_json
 from quantbench.results import CaseResult, Metric
 from session_runs import MODEL, baseline_file, run_session
 

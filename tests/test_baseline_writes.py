@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from quantbench.judge import baseline as bl
-from quantbench.judge.baseline import Baseline, baseline_from_results, load_baseline, write_baseline
+from quantbench.store import baseline as bl
+from quantbench.store.baseline import Baseline, baseline_from_results, load_baseline, write_baseline
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS
 
@@ -86,7 +86,7 @@ def _killed_writer(tmp_path: Path, sig: signal.Signals) -> subprocess.CompletedP
         import os, signal, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_baseline_writes import _baseline
-        from quantbench.judge.baseline import write_baseline
+        from quantbench.store.baseline import write_baseline
         path = {str(tmp_path / "m.json")!r}
         write_baseline(path, _baseline(100.0))
         os.replace = lambda src, dst: os.kill(os.getpid(), {int(sig)})

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from quantbench.commands import calibrate
-from quantbench.judge import calibrate as merging
-from quantbench.judge.baseline import baseline_path, load_baseline
+from quantbench.store.baseline import baseline_path, load_baseline
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS
-from quantbench.stats import prediction_halfwidth, t975
+from quantbench.stats import merge_metric, prediction_halfwidth, t975
 from fakes import GPU, MODEL, SCENARIO, decode_metric, session_file, ttft_metric
 
 @pytest.fixture
@@ -116,7 +115,7 @@ def test_a_case_only_some_sessions_ran_is_kept_from_those(tmp_path: Path) -> Non
 def test_merge_metric_directly() -> None:
     a = Metric("peak_gb", "GB", 2.0, 2.0, 2.0, 1, False, None, "exact")
     b = Metric("peak_gb", "GB", 2.0, 2.0, 2.0, 1, False, None, "exact", approximate=True)
-    merged = merging.merge_metric([a, b])
+    merged = merge_metric([a, b])
     assert merged == Metric("peak_gb", "GB", 2.0, 2.0, 2.0, 2, False, None, "exact", False)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from quantbench.commands import calibrate
-from quantbench.judge.baseline import baseline_path, load_baseline
+from quantbench.store.baseline import baseline_path, load_baseline
 from fakes import GPU, MODEL, decode_metric, session_file, ttft_metric
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from quantbench.judge.baseline import Baseline, BaselineError, load_baseline, write_baseline
+from quantbench.store.baseline import Baseline, BaselineError, load_baseline, write_baseline
 from quantbench.judge.compare import (
     IMPROVEMENT,
     INFO,
@@ -20,7 +20,7 @@ from quantbench.judge.compare import (
     compare,
     relative_change,
 )
-from quantbench.judge.diagnose import what_moved
+from quantbench.report.what_moved import what_moved
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS, Settings, build_settings
 from quantbench.stats import z_score

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from quantbench.config import Settings
-from quantbench.judge.baseline import Baseline
+from quantbench.store.baseline import Baseline
 from quantbench.judge.compare import Comparison, Row, compare
 from quantbench.report import digest as digest_module
 from quantbench.report.digest import digest

@@ -16,12 +16,12 @@ import pytest
 
 from quantbench.catalog import spec
 from quantbench.config import SCENARIOS, Settings
-from quantbench.judge.baseline import Baseline
-from quantbench.judge.calibrate import add_session
+from quantbench.store.baseline import Baseline
+from quantbench.store.calibrate import add_session
 from quantbench.judge.compare import (IMPROVEMENT, PASS, REGRESSION, UNCONFIRMED, WITHIN_NOISE,
                                       compare)
 from quantbench.stats import ALPHA, between_sessions, holm, pooled_spread
-from quantbench.judge.window import WINDOW, Entry, entry
+from quantbench.store.window import WINDOW, Entry, entry
 from quantbench.results import CaseResult, Metric
 from quantbench.session import Session
 

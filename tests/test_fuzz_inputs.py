@@ -23,7 +23,7 @@ from typing import Any
 from hypothesis import HealthCheck, event, example, given, settings, strategies as st
 
 from quantbench.commands import calibrate
-from quantbench.judge.baseline import BaselineError, baseline_from_results, baseline_path, from_json, load_baseline
+from quantbench.store.baseline import BaselineError, baseline_from_results, baseline_path, from_json, load_baseline
 from quantbench.catalog import spec
 from quantbench.judge.compare import INFO, NOT_RUN, REGRESSION, UNCONFIRMED, WITHIN_NOISE, check_compatible, compare
 from quantbench.stats import ALPHA

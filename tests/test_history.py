@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from quantbench.commands.history import main
-from quantbench.judge.baseline import baseline_from_results, baseline_path, to_json
+from quantbench.store.baseline import BaselineError, baseline_from_results, baseline_path, load_baseline, to_json
 from quantbench.results import CaseResult, Metric
-from quantbench.judge.series import collect, read_baseline
+from quantbench.history.series import HistoryError, collect, read_baseline
 from quantbench.session import Session
 
 pytest.importorskip("ruptures")
@@ -122,6 +122,28 @@ def test_a_baselines_session_list_adds_points_deduplicated_by_date(history, tmp_
     assert samples[0].commit == "old" and samples[0].source.endswith("sessions[1]")
     assert samples[0].results[("eager/generate-bs1", "nf4")]["decode_tps"].median == 101.0
     assert samples[1].source == str(sessions[0])  # the file wins over the list's twin
+
+
+def test_a_baselines_window_is_read_by_the_stores_one_parser(history) -> None:
+    """The history reads a baseline's window as the gate does (``store.window.Entry``): the same
+    refusal of a bad entry, and the same metrics (a count is exact) from a good one."""
+    baselines, _ = history
+    path = next(baselines.glob("*/*.json"))
+    data = json.loads(path.read_text())
+    good = {"date": environment(-9)["date"], "commit": "old", "environment": environment(-9),
+            "results": {"eager/generate-bs1": {"nf4": {"decode_tps": 101.0, "decode_kernels": 1029.0}}}}
+    data["sessions"] = [{**good, "results": {"eager/generate-bs1": {"nf4": {"decode_tps": "fast"}}}}]
+    path.write_text(json.dumps(data))
+    with pytest.raises(BaselineError) as gate_refusal:
+        load_baseline(path)
+    with pytest.raises(HistoryError) as history_refusal:
+        read_baseline(path)
+    assert str(history_refusal.value) == str(gate_refusal.value)
+    data["sessions"] = [good]
+    path.write_text(json.dumps(data))
+    baseline, (sample,) = read_baseline(path)
+    assert sample.results == baseline.sessions[0].metrics() == load_baseline(path).sessions[0].metrics()
+    assert sample.results[("eager/generate-bs1", "nf4")]["decode_kernels"].stop == "exact"
 
 
 def test_without_sessions_the_baseline_versions_are_the_points(history) -> None:

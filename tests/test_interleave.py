@@ -12,7 +12,7 @@ import pytest
 
 from quantbench.run.interleave import interleaved_rounds, ratio_metrics, round_order
 from quantbench.run.measure import GenerationTiming, Run, measure_generation
-from quantbench.run.stats import StopRule
+from quantbench.run.stopping import StopRule
 from quantbench.run.timing import FakeClock
 
 NEW_TOKENS = 16

@@ -2,8 +2,10 @@
 
 From the bottom up: records and the other leaves everything stands on (results, session, files,
 validate, exits, catalog, stats, with compat, env, merge, device_memory and interrupts, which import nothing
-above them), then config, then model sources and methods, then run (measuring), judge, report,
-and at the top what pytest and the command line call (plugin, commands, testing). Data flows one
+above them), then config, then model sources and methods, then run (measuring), then what judges
+and keeps the measurements (judge: the session gate; store: baselines and their windows; ab: the
+same-host A/B; history: trends), then report (all the words and charts), and at the top what
+pytest and the command line call (plugin, commands, testing). Data flows one
 way (docs/methods.md): a lower layer that imports a higher one is a layer turned upside down, even
 when no import circle closes. The edges are ``import_graph``'s, read from the source with
 ``ast``: module-level imports and those inside functions (both run), not those under
@@ -20,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),
     ("sources", "methods"),
     ("run",),
-    ("judge",),
+    ("judge", "store", "ab", "history"),
     ("report",),
     ("plugin", "commands", "testing", "__main__"),
 )
@@ -60,6 +62,18 @@ def test_a_planted_upward_import_is_found():
     edges = {"quantbench.low.a": {"quantbench.high.b"}, "quantbench.high.b": {"quantbench.low.c"},
              "quantbench.low.c": {"quantbench.low.a"}}
     assert violations(edges, layers) == ["quantbench.low.a -> quantbench.high.b (layer 0 imports layer 1)"]
+
+
+def test_the_judging_packages_sit_between_run_and_report():
+    """The gate, the store, the A/B and the history read measurements and are read by report:
+    one of them importing report (the words) or report's readers is found."""
+    for name in ("judge", "store", "ab", "history"):
+        assert layer_of("quantbench.run.x") < layer_of(f"quantbench.{name}.x") < layer_of("quantbench.report.x")
+    edges = {"quantbench.store.baseline": {"quantbench.report.tables"},
+             "quantbench.history.trend": {"quantbench.judge.compare", "quantbench.plugin"}}
+    assert violations(edges) == [
+        "quantbench.history.trend -> quantbench.plugin (layer 4 imports layer 6)",
+        "quantbench.store.baseline -> quantbench.report.tables (layer 4 imports layer 5)"]
 
 
 def test_no_module_imports_a_higher_layer():

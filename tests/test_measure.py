@@ -25,7 +25,7 @@ from quantbench.run.measure import (
     time_generation,
     time_prefill,
 )
-from quantbench.run.stats import StopRule
+from quantbench.run.stopping import StopRule
 from quantbench.run.timing import FakeClock
 
 EXACT = 1e-12  # relative slack for values that go through one float division

@@ -144,7 +144,7 @@ def test_records_from_before_the_rename_read_compiled_as_generate_compiled() -> 
     read under its current name, so old sessions, maps and baselines keep their meaning."""
     from pathlib import Path
 
-    from quantbench.judge.baseline import from_json
+    from quantbench.store.baseline import from_json
     from quantbench.results import CaseResult
 
     old = CaseResult.from_dict({"scenario": "default", "mode": "compiled", "case": "generate-bs1",

@@ -1,4 +1,4 @@
-"""``judge.paired``: the same-host A/B's paired test, with hand-computed numbers.
+"""``ab.paired``: the same-host A/B's paired test, with hand-computed numbers.
 
 Timings are built as head = base × ratio per pair, so each pair's log ratio is known exactly:
 a 25 % slowdown (time × 1.2, 1.25, 1.3 in three pairs) gives decode tok/s ratios 1/1.2, 1/1.25,
@@ -20,8 +20,8 @@ import pytest
 from quantbench.catalog import spec
 from quantbench.config import Settings
 from quantbench.judge.compare import IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE
-from quantbench.judge.detectable import Detectable, detectable
-from quantbench.judge.paired import judge_metric, judge_paired, paired_comparison
+from quantbench.ab.detectable import Detectable, detectable
+from quantbench.ab.paired import judge_metric, judge_paired, paired_comparison
 from quantbench.results import CaseResult, Metric
 from quantbench.stats import log_ratios, paired_test
 

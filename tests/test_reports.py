@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from quantbench import catalog
-from quantbench.judge.baseline import Baseline
+from quantbench.store.baseline import Baseline
 from quantbench.report.chart import write_chart, y_limit
 from quantbench.report.chart_panels import (
     NO_BASELINE, VERDICT_COLOURS, Bar, chart_bars, footer, headline, lines, panel_slots, panels,

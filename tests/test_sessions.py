@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from quantbench.judge.baseline import load_baseline
+from quantbench.store.baseline import load_baseline
 from quantbench.catalog import spec
 from session_runs import FEW, LOOSE, SLOWDOWN, Session, baseline_file, gate_reason, run_session
 

@@ -9,7 +9,7 @@ import pytest
 
 from quantbench.catalog import SPECS
 from quantbench.results import Metric
-from quantbench.run.stats import StopRule, to_metric
+from quantbench.run.stopping import StopRule, to_metric
 from quantbench.stats import Summary, median_interval, summarize
 
 

@@ -1,11 +1,11 @@
-"""Change points and drift over a series of sessions (``judge.trend``), on planted series."""
+"""Change points and drift over a series of sessions (``history.trend``), on planted series."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from quantbench.judge.trend import MIN_POINTS, analyse
+from quantbench.stats import MIN_POINTS, analyse
 from quantbench.stats import robust_noise
 
 pytest.importorskip("ruptures")

@@ -14,12 +14,13 @@ import pytest
 from quantbench import catalog
 from quantbench.config import SCENARIOS, Settings
 from quantbench.judge import gate
-from quantbench.judge.baseline import Baseline
+from quantbench.store.baseline import Baseline
 from quantbench.judge.compare import (
     PASS, REGRESSION, UNCONFIRMED, Comparison, Row, compare,
 )
-from quantbench.judge.diagnose import (change_text, confirm_hint, diagnose, figure, line, terminal_hint,
-                                      unconfirmed_lines, what_moved)
+from quantbench.judge.diagnose import diagnose
+from quantbench.report.what_moved import (change_text, confirm_hint, figure, line, moved, terminal_hint,
+                                          unconfirmed_lines, what_moved)
 from quantbench.report.publish import markdown_summary, publish
 from quantbench.report.verdicts import terminal_lines, verdict_table
 from quantbench.results import CaseResult, Metric
@@ -243,7 +244,7 @@ def test_a_tie_leads_with_the_catalogs_order() -> None:
         return Row(CASE, "fp16", metric, "n/token", before, after, -0.5, 0.005, REGRESSION, "")
 
     (found,) = diagnose([row("decode_copies"), row("decode_syncs")])
-    assert found.lead.metric == "decode_syncs" and found.moved == "host work"
+    assert found.lead.metric == "decode_syncs" and moved(found) == "host work"
 
 
 def test_a_quality_row_shows_its_threshold_not_a_baseline() -> None:

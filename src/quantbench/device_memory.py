@@ -8,7 +8,7 @@ measuring layer (``run``) for it.
 from __future__ import annotations
 
 
-def release_device_memory() -> None:
+def free_device_memory() -> None:
     """Collect garbage and give the CUDA caching allocator's free blocks back, so the next
     reading (or the next method's weights) starts from what is really still referenced."""
     import gc

@@ -7,6 +7,7 @@ frozen dataclasses with a dict form, so the same shape lands in pytest-benchmark
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -111,3 +112,18 @@ def fmt_value(value: float) -> str:
     if abs(value) >= 1:
         return f"{value:.2f}"
     return f"{value:.3f}"
+
+
+def percent(fraction: float) -> str:
+    """A tolerance as a percentage with the digits it needs (10%, 3%, 0.5%)."""
+    return f"{fraction * 100:.2g}%"
+
+
+def signed_percent(change: float, infinite: str | None = None) -> str:
+    """A relative change as a signed percentage (+12.3%); one that is not finite as
+    ``infinite``, else ``+inf`` or ``-inf``."""
+    if math.isfinite(change):
+        return f"{change * 100:+.1f}%"
+    if infinite is not None:
+        return infinite
+    return "+inf" if change > 0 else "-inf"

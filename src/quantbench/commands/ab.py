@@ -10,14 +10,14 @@ side runs ``PYTHON -m pytest benches <pytest args> <side args> --qb-report-dir <
 a drift of the machine (clocks, heat, a neighbour) hits both sides alike. This is asv's
 ``asv continuous --interleave-rounds`` and Bencher's relative benchmarking (base and head on the
 same runner in one job); pyperf likewise spreads samples over worker processes.
-``judge.paired`` then judges head against base with a paired test over the K pairs, Holm-corrected
+``ab.paired`` then judges head against base with a paired test over the K pairs, Holm-corrected
 over the A/B's tests so identical sides fail with probability at most 5 %.
 
 ``--pairs auto`` runs 3 pairs, then one more at a time until every timed gated metric's interval
 at that corrected level is within its tolerance (so a change of the tolerance's size would show),
 or ``--max-pairs`` (default 10) is reached; the notes say which stopped it and which metrics were
 still too noisy. Either way the report gives each metric's minimum detectable effect (80 % power
-at the corrected level, ``judge.power``), the smallest change the run could have caught.
+at the corrected level, ``ab.detectable``), the smallest change the run could have caught.
 
 Each side runs in its own working directory (``--base-dir``, ``--head-dir``; default the current
 one), so the base side runs the base checkout's benches. A run that exits with anything but 0 or
@@ -46,11 +46,11 @@ from quantbench.session import Session
 
 from quantbench import exits
 from quantbench.files import check_writable_dir, describe
-from quantbench.judge.calibrate import merge_sessions
-from quantbench.judge.paired import paired_comparison
-from quantbench.judge.detectable import detectable as power
+from quantbench.store.calibrate import merge_sessions
+from quantbench.ab.paired import paired_comparison
+from quantbench.ab.detectable import detectable
 from quantbench.judge.quality import quality_rows
-from quantbench.report.power import auto_notes, noisy_line, power_records, power_table
+from quantbench.report.detectable import auto_notes, noisy_line, detectable_records, detectable_table
 from quantbench.report.publish import clear_reports, comparison_table, save_reports
 
 # 1 is a finished session whose bench failed or whose own quality gate failed: still judged.
@@ -141,10 +141,10 @@ def _pairs(text: str) -> int | str:
 def auto_pairs(tolerance: Callable[[str], float], say: Callable[[str], None]
                ) -> Callable[[Runs], bool]:
     """``--pairs auto``'s test after each pair: every watched metric's interval within its
-    tolerance (``judge.power.power``); otherwise one line names those still too wide."""
+    tolerance (``ab.detectable.detectable``); otherwise one line names those still too wide."""
     def enough(runs: Runs) -> bool:
-        line = noisy_line(power([s.results for s in runs.base], [s.results for s in runs.head],
-                                tolerance))
+        line = noisy_line(detectable([s.results for s in runs.base], [s.results for s in runs.head],
+                                     tolerance))
         if line:
             say(line)
         return line is None
@@ -222,9 +222,9 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
         print(f"quantbench ab: {exc}", file=sys.stderr)
         return exits.USAGE
     pairs = len(runs.base)
-    powers = power([s.results for s in runs.base], [s.results for s in runs.head], settings.tolerance)
+    found = detectable([s.results for s in runs.base], [s.results for s in runs.head], settings.tolerance)
     if auto:
-        runs = replace(runs, notes=runs.notes + auto_notes(powers, pairs, maximum))
+        runs = replace(runs, notes=runs.notes + auto_notes(found, pairs, maximum))
     head_results = merge_sessions(runs.head)
     comparison = judge_runs(runs, settings, head_results)
     if not comparison.rows:
@@ -232,7 +232,7 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
         return exits.USAGE
     env = {"base": runs.base[0].environment, "head": runs.head[0].environment,
            "pairs": pairs, "pairs_asked": f"auto, {MIN_AUTO_PAIRS} to {maximum}" if auto else pairs,
-           "power": power_records(powers), "pytest_args": pytest_args,
+           "power": detectable_records(found), "pytest_args": pytest_args,
            "base_command": bench_command(base, out / "base-<i>", pytest_args),
            "head_command": bench_command(head, out / "head-<i>", pytest_args)}
     failures, failed = run_failures(runs, out)
@@ -240,8 +240,8 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
                          title=f"quantbench A/B: head vs base, {pairs} pairs on "
                                f"{runs.base[0].gpu} / {runs.base[0].model_source}")
     print(comparison_table(comparison))
-    if powers:
-        print(power_table(powers))
+    if found:
+        print(detectable_table(found))
     for note in comparison.notes:
         print(note)
     print("\n".join(saved.lines))

@@ -1,7 +1,7 @@
 """``python -m quantbench calibrate``: make a baseline from several saved sessions.
 
 The statistics (median of session medians, the prediction interval for one more session, the
-window of sessions) live in ``judge.calibrate``; this is the command around them: reading and
+window of sessions) live in ``store.calibrate``; this is the command around them: reading and
 checking the session files, the exclusions, and writing the baseline.
 
     python -m quantbench calibrate .quantbench/run1/session.json .quantbench/run2/session.json ...
@@ -19,11 +19,11 @@ from typing import Any, Sequence
 from quantbench import exits
 from quantbench.catalog import SPECS, spec
 from quantbench.files import describe
-from quantbench.judge.baseline import BaselineError, baseline_from_results, baseline_path, write_baseline
-from quantbench.judge.calibrate import merge_sessions
-from quantbench.judge.calibrate_checks import no_shrink, probe_spread, refuse_duplicates, slow_sessions
+from quantbench.store.baseline import BaselineError, baseline_from_results, baseline_path, write_baseline
+from quantbench.store.calibrate import merge_sessions
+from quantbench.store.calibrate_checks import no_shrink, probe_spread, refuse_duplicates, slow_sessions
 from quantbench.config import session_difference
-from quantbench.judge.window import entry
+from quantbench.store.window import entry
 from quantbench.results import CaseResult
 from quantbench.session import Session, SessionError
 from quantbench.validate import did_you_mean

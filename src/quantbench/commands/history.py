@@ -5,7 +5,7 @@
 
 Reads the stored baselines (``<dir>/<gpu>/<model>.json``, the versions under ``history/`` and
 the sessions a baseline lists) and any session files given (``series``), judges every (case,
-method, metric) series of each GPU and model (``judge.trend``: change points with ruptures, drift
+method, metric) series of each GPU and model (``history.trend``: change points with ruptures, drift
 with a Theil-Sen line; every point against the current baseline as the gate would judge it), and
 writes one self-contained HTML page with a PNG per chart (``report.history_page``). A drift is a
 metric that moved beyond its tolerance across the window while no single step did: the slope
@@ -26,11 +26,12 @@ from typing import Sequence
 from quantbench import exits
 from quantbench.catalog import SPECS
 from quantbench.config import Settings, SettingsError, build_settings, read_pyproject
-from quantbench.judge.trend import findings, judge_group
-from quantbench.judge.series import HistoryError, collect, default_metrics
+from quantbench.history.trend import judge_group
+from quantbench.history.series import HistoryError, collect, default_metrics
 from quantbench.files import describe
 from quantbench.report.exports import ExportError, parse_exports, write_exports
 from quantbench.report.history_page import write_page
+from quantbench.report.trend_lines import findings
 from quantbench.validate import unknown
 
 PROG = "quantbench history"

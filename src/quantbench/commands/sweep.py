@@ -6,7 +6,7 @@
 
 ``--from`` draws the map from stored sessions (one per size and mode, each holding FP16 for its
 ratios, or a size's methods split over several sessions, each with its own FP16), so a map too
-long for one GPU lease is measured over several and drawn once.
+long for one GPU session is measured over several and drawn once.
 
 Each model gets one pytest session in its own process, ``PYTHON -m pytest benches <pytest args>
 --qb-model <model> --qb-report-dir <out>/<model>``, one after another: each (size, method) loads
@@ -135,7 +135,7 @@ def _parser() -> exits.ArgumentParser:
                         help="where sessions and the map go (default .quantbench/sweep)")
     parser.add_argument("--from", dest="stored", type=Path, nargs="+", default=None,
                         metavar="SESSION.json", help="draw the map from stored sessions (one per "
-                        "size and mode, e.g. from several GPU leases) instead of running any")
+                        "size and mode, e.g. from several GPU machines) instead of running any")
     return parser
 
 

@@ -1,4 +1,4 @@
-"""autoawq's internals quantbench relies on, all read in autoawq 0.2.9 (its last release).
+"""autoawq's internals quantbench relies on, all read in autoawq 0.2.9 (its last version).
 
 AWQ checkpoints quantbench writes itself (``methods.awq_rtn``) must be bit for bit what autoawq would
 write, and the subclasses below override autoawq's internal methods; another autoawq could pack in

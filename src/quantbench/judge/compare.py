@@ -7,7 +7,7 @@ whether the change is real, with one p-value per metric and Holm's correction ov
 the session tests, so an unchanged build fails with probability at most ``stats.ALPHA``:
 
 * wall-clock metrics (family ``wall``) against the spread of the baseline's *sessions*: with
-  ``window.MIN_WALL_SESSIONS`` or more, a prediction test on their medians; with fewer, a move is
+  ``evidence.MIN_WALL_SESSIONS`` or more, a prediction test on their medians; with fewer, a move is
   ``unconfirmed`` (reported with the A/B that would confirm it; it fails only when
   ``evidence.WALL_PRIOR_FACTOR`` times worse);
 * device time against the spread of the window's sessions pooled over the mode's rows
@@ -28,11 +28,12 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from quantbench.judge.baseline import Baseline, BaselineError, gpu_slug, model_slug
-from quantbench.judge.evidence import WALL_PRIOR_FACTOR, Evidence, ab_command, factor
-from quantbench.judge.window import MIN_WALL_SESSIONS, evidence, evidence_by_row
+from quantbench.store.baseline import Baseline, BaselineError, gpu_slug, model_slug
+from quantbench.ab.command import ab_command
+from quantbench.judge.evidence import MIN_WALL_SESSIONS, WALL_PRIOR_FACTOR, Evidence, factor
+from quantbench.store.window import evidence, evidence_by_row
 from quantbench.catalog import spec
-from quantbench.results import CaseResult, Metric
+from quantbench.results import CaseResult, Metric, percent, signed_percent
 from quantbench.config import Settings, differing_fields, listed
 from quantbench.sources import same_model
 from quantbench.stats import ALPHA, holm, p_value, pooled_spread, z_score
@@ -153,21 +154,6 @@ def relative_change(baseline: float, current: float, higher_is_better: bool) -> 
     if baseline == 0:
         return 0.0 if diff == 0 else math.copysign(math.inf, diff)
     return diff / abs(baseline)
-
-
-def percent(fraction: float) -> str:
-    """A tolerance as a percentage with the digits it needs (10%, 3%, 0.5%)."""
-    return f"{fraction * 100:.2g}%"
-
-
-def signed_percent(change: float, infinite: str | None = None) -> str:
-    """A relative change as a signed percentage (+12.3%); one that is not finite as
-    ``infinite``, else ``+inf`` or ``-inf``."""
-    if math.isfinite(change):
-        return f"{change * 100:+.1f}%"
-    if infinite is not None:
-        return infinite
-    return "+inf" if change > 0 else "-inf"
 
 
 def judge_metric(base: Metric, current: Metric, tolerance: float,

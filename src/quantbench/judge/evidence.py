@@ -1,11 +1,12 @@
-"""How strong the evidence of a change is: what each p-value of a session rests on, the prior
-for wall-clock rows of a young baseline, and the same-host A/B that would confirm a move. The
-tests themselves (the prediction test, the z-test, Holm's correction) are ``quantbench.stats``.
+"""How strong the evidence of a change is: what each p-value of a session rests on, and the
+sessions and prior a wall-clock row of a young baseline needs (the same-host A/B that would
+confirm such a move is ``ab.command``'s). The tests themselves (the prediction test, the z-test,
+Holm's correction) are ``quantbench.stats``.
 
 Wall-clock figures (catalog family ``wall``) are judged against the spread of whole sessions,
 never against one session's own interval: between processes on one lent H200, FP16 eager decode
 ranged 41-70 tok/s while one session's interval was ±2 % (issue 19). With the session medians of
-a baseline's window (``judge.window``), the test is Student's prediction test on log medians
+a baseline's window (``store.window``), the test is Student's prediction test on log medians
 (``stats.between_sessions``). A /1 baseline from ``calibrate`` has no window, only its
 prediction interval, read as a standard error (half-width / 1.96) in a z-test as before.
 
@@ -20,7 +21,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# With fewer than ``window.MIN_WALL_SESSIONS`` sessions a wall-clock row fails only when this
+# Wall-clock rows fail only with this many sessions of evidence in the baseline's window.
+MIN_WALL_SESSIONS = 3
+# With fewer than ``MIN_WALL_SESSIONS`` sessions a wall-clock row fails only when this
 # many times worse. The prior: between processes of the same build on one lent H200, FP16 eager
 # decode ranged 41-70 tok/s (a spread of about 20 % in log terms) and moved 1.6x between two
 # sessions (32.3 -> 51.8 tok/s, issue 19). At 2x, simulated unchanged sessions with that spread
@@ -33,26 +36,6 @@ def factor(base: float, now: float, higher_is_better: bool) -> float:
     if base <= 0 or now <= 0:
         return 1.0 if base == now else math.inf
     return base / now if higher_is_better else now / base
-
-
-def ab_command(case_key: str, method: str) -> str:
-    """The same-host A/B that would confirm a wall-clock move of one case and method."""
-    return ab_command_for([(case_key, method)])
-
-
-def ab_command_for(cases: list[tuple[str, str]]) -> str:
-    """One same-host A/B over several (case key, method) pairs: their methods, modes and cases."""
-    methods = ",".join(sorted({m for _, m in cases}))
-    modes = ",".join(sorted({k.partition("/")[0] for k, _ in cases}))
-    selects = []
-    for key, _ in cases:
-        kind, _, size = key.partition("/")[2].partition("-")
-        select = f"generate and {size}" if kind == "generate" else f"{kind} and len{size}"
-        if select not in selects:
-            selects.append(select)
-    where = selects[0] if len(selects) == 1 else " or ".join(f"({s})" for s in selects)
-    return (f"python -m quantbench ab --base OLD/bin/python --head NEW/bin/python -- "
-            f"--qb-methods {methods} --qb-modes {modes} -k '{where}'")
 
 
 @dataclass(frozen=True)

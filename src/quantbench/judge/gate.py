@@ -3,7 +3,7 @@
 One verdict list: quality thresholds always (a method whose outputs broke fails the session
 like a slowdown does), plus, with ``--benchmark-compare``, every metric against the stored
 baseline of this GPU and model; or, with ``--qb-update-baseline``, add the session to that
-baseline's window of sessions (``judge.window``). The same function judges a live session and a saved ``session.json``
+baseline's window of sessions (``store.window``). The same function judges a live session and a saved ``session.json``
 (``python -m quantbench compare``).
 
 Exit statuses: 0 pass, 1 a regression or a quality failure, 4 a baseline that cannot be used
@@ -23,7 +23,7 @@ from pathlib import Path
 from quantbench import exits
 from quantbench.config import Settings, scenario_matching
 from quantbench.files import describe
-from quantbench.judge.baseline import (
+from quantbench.store.baseline import (
     Baseline,
     BaselineError,
     baseline_path,
@@ -31,14 +31,14 @@ from quantbench.judge.baseline import (
     load_baseline,
     write_baseline,
 )
-from quantbench.judge.calibrate import add_session
-from quantbench.judge.window import MIN_WALL_SESSIONS
+from quantbench.store.calibrate import add_session
 from quantbench.judge.compare import FAIL, REGRESSION, UNCONFIRMED, Comparison, check_compatible, compare
-from quantbench.judge.diagnose import WIDTH
+from quantbench.judge.evidence import MIN_WALL_SESSIONS
 from quantbench.judge.quality import quality_rows
 from quantbench.judge.host_note import host_note
 from quantbench.judge.inputs import (locate, lost_methods, lost_metrics, nothing_judged,
                                      unbaselined_metrics)
+from quantbench.results import WIDTH
 from quantbench.session import Session
 
 
@@ -47,7 +47,7 @@ def _command() -> str:
 
 
 def update(session: Session, settings: Settings, exitstatus: int) -> tuple[list[str], int]:
-    """Add the session to this GPU's baseline (its window of sessions, ``judge.window``), or
+    """Add the session to this GPU's baseline (its window of sessions, ``store.window``), or
     start one; refuse when the session itself failed, or, in one line and leaving it untouched,
     when the stored file cannot be read or is of another GPU, model or scenario."""
     path = baseline_path(settings.baseline_dir, session.gpu, session.model_source)

@@ -11,8 +11,8 @@ def host_note(baseline_us: float | None, session_us: float | None,
     """A line for the gate when this host's launch overhead differs from the baseline's by more
     than ``threshold``: eager batch-1 decode is bound by it, so a regression (or improvement)
     in the eager rows may be the machine rather than the software. ``None`` when either side
-    was not probed or they are close. On 2026-11-25 an H100 lease probing 12.0 us (the baseline
-    leases: 7.4 us) ran eager FP16 at 26 tok/s, against 31-53 on other leases."""
+    was not probed or they are close: a machine with a slow launch path runs eager FP16 well
+    below the others whatever the software."""
     if not baseline_us or not session_us:
         return None
     change = session_us / baseline_us - 1.0

@@ -24,7 +24,7 @@ from typing import Mapping, Sequence
 from quantbench import exits
 from quantbench.catalog import SPECS, gated
 from quantbench.files import describe
-from quantbench.judge.baseline import Baseline
+from quantbench.store.baseline import Baseline
 from quantbench.judge.compare import INFO, NOT_RUN, REGRESSION, Comparison
 from quantbench.results import CaseResult
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from quantbench.sources import cache
 from quantbench.methods.base import LoadedModel, LoadError, LoadRequest
-from quantbench.device_memory import release_device_memory
+from quantbench.device_memory import free_device_memory
 from quantbench.methods.awq_key import MARKER, awq_version, cache_key, calibration_for, quant_config
 from quantbench.methods.awq_rtn import NOTE, rtn_checkpoint
 from quantbench.sources import ModelSource
@@ -79,7 +79,7 @@ def quantized_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed
         )
         awq_model.save_quantized(str(out))
         del awq_model
-        release_device_memory()
+        free_device_memory()
         (out / MARKER).write_text(
             json.dumps({"source": source.spec, "seconds": round(time.perf_counter() - start, 1),
                         "quant": quant, "calibration": asdict(calib), "autoawq": awq_version()})
@@ -149,7 +149,7 @@ def prepare(req: LoadRequest) -> list[str]:
     if req.awq_source is not None:
         return [f"AWQ: pre-quantized checkpoint {req.awq_source.spec}"]
     folder, reused = cached_checkpoint(req)
-    release_device_memory()
+    free_device_memory()
     if req.source.synthetic:
         how = "by round to nearest, no calibration search"
     else:

@@ -21,7 +21,7 @@ from typing import Any
 from quantbench import compat
 from quantbench.sources import cache
 from quantbench.methods.awq_key import MARKER, awq_version, cache_key, quant_config
-from quantbench.device_memory import release_device_memory
+from quantbench.device_memory import free_device_memory
 from quantbench.sources import ModelSource, meta_model
 
 W_BIT = 4
@@ -139,7 +139,7 @@ def rtn_checkpoint(source: ModelSource, cache_dir: Path, device: str, seed: int)
     start = time.perf_counter()
     with cache.building_dir(target) as out:
         write_checkpoint(source, out, quant, device)
-        release_device_memory()
+        free_device_memory()
         (out / MARKER).write_text(json.dumps(
             {"source": source.spec, "seconds": round(time.perf_counter() - start, 1),
              "quant": quant, "autoawq": awq_version(), "calibration": "rtn", "note": NOTE}))

@@ -1,5 +1,5 @@
 """The types every method shares (what it needs to load, what it gives back, how it fails) and
-the one way to give a released model's device memory back."""
+the one way to give a freed model's device memory back."""
 
 from __future__ import annotations
 

@@ -37,8 +37,8 @@ from quantbench.methods import METHODS
 from quantbench.session import Session, SessionError
 
 NO_METHOD = ""  # the share of cases that name no method
-# Seconds per method of the default session on one H200, its warm-up left out (lease T, c1:
-# time.per_method summed less warmup, docs/results/h200-2026-12-04b/leaseT/c1-session.json);
+# Seconds per method of the default session on one H200, its warm-up left out (a measured
+# session's time.per_method less its warm-up; the session file is kept under docs/results);
 # another method counts as their median.
 EXPECTED_S = {"fp16": 15.7, "bf16": 14.0, "int8": 32.0, "nf4": 12.9, "awq": 18.0}
 # A worker's first full-length generation in a model dtype builds cuDNN's attention plans

@@ -2,7 +2,7 @@
 
 Only what this session measured is drawn; metrics the baseline holds but the session did not run
 are counted in the footer, not drawn. The title gives the verdict and one line per failing (case,
-method) (``judge.diagnose``). There is one panel per (case, what the metrics measure): GPU work,
+method) (``report.what_moved``). There is one panel per (case, what the metrics measure): GPU work,
 host work, wall clock, memory, quality, info (``catalog``'s families, in that order). In a panel
 the methods head groups of bars, one pair per metric: the baseline (hollow, its 95 % interval as
 an error bar; for a judged quality metric its threshold, dotted) beside the new value (coloured by
@@ -79,8 +79,8 @@ def _draw_panel(ax: Any, key: tuple[str, str], bars: list[Bar]) -> None:
     xs, groups = _positions(bars)
     triples = [_triples(bar, ratio) for bar in bars]
     top = y_limit(triples, ratio)
-    # One call per kind of artist and style, not per bar: a 25-case compare chart has ~450 bars;
-    # drawn one call each it took 7.6-8.0 s on a 2-core CPU, so 5.6 s (docs/results/h200-2026-12-04).
+    # One call per kind of artist and style, not per bar: a 25-case compare chart has ~450 bars,
+    # and a matplotlib call per bar made drawing it seconds slower.
     bands = [(x, bar.tolerance) for x, bar in zip(xs, bars) if ratio and bar.tolerance is not None]
     if bands:
         at, tol = zip(*bands)

@@ -15,7 +15,7 @@ from quantbench.catalog import SPECS, spec
 from quantbench.judge.compare import (
     FAIL, IMPROVEMENT, INFO, NOT_RUN, PASS, REGRESSION, UNCONFIRMED, WITHIN_NOISE, Comparison,
 )
-from quantbench.judge.diagnose import what_moved
+from quantbench.report.what_moved import what_moved
 from quantbench.report.escape import chart_text
 from quantbench.results import CaseResult, Metric
 

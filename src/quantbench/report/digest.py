@@ -19,7 +19,7 @@ from typing import Sequence
 from quantbench.judge.compare import (
     FAILING, IMPROVEMENT, INFO, PASS, WITHIN_NOISE, Comparison, Row, percent,
 )
-from quantbench.judge.diagnose import what_moved
+from quantbench.report.what_moved import what_moved
 from quantbench.report.escape import markdown
 from quantbench.report.tables import fmt_metric
 from quantbench.report.verdicts import threshold_text

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
 from quantbench.config.exports import BENCHER, ExportError, parse_export
 from quantbench.files import replace_bytes, describe
-from quantbench.judge.baseline import gpu_slug, model_slug
+from quantbench.store.baseline import gpu_slug, model_slug
 from quantbench.results import Metric
 
 if TYPE_CHECKING:

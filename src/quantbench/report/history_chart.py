@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Sequence
 
 from quantbench.catalog import METHOD_NAMES, SPECS, spec
 from quantbench.judge.compare import IMPROVEMENT, REGRESSION
-from quantbench.judge.diagnose import change_text
 from quantbench.report.chart import VERDICT_COLOURS
 from quantbench.report.escape import chart_text
 from quantbench.report.figure import pyplot, save_png
-from quantbench.judge.series import Group, changed
+from quantbench.report.trend_lines import changed
+from quantbench.report.what_moved import change_text
+from quantbench.history.series import Group
 
 if TYPE_CHECKING:
-    from quantbench.judge.trend import Line
+    from quantbench.history.trend import Line
 
 PANELS = (("wall clock", ("throughput", "latency")), ("device", ("device", "count")),
           ("memory", ("memory",)), ("other", ("info", "quality")))

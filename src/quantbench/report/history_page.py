@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from quantbench.files import replace_bytes
-from quantbench.judge.baseline import gpu_slug, model_slug
+from quantbench.store.baseline import gpu_slug, model_slug
 from quantbench.report.escape import html_text
 from quantbench.report.history_chart import draw, figures
-from quantbench.judge.series import Group, changed
+from quantbench.history.series import Group
+from quantbench.report.trend_lines import changed, step_text, when
 
 if TYPE_CHECKING:
-    from quantbench.judge.trend import Line
+    from quantbench.history.trend import Line
 
 STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1500px;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:12px;margin:.4em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}
@@ -54,13 +55,13 @@ def _findings(lines: Sequence[Line]) -> str:
             if line.tolerance is not None and abs(cp.step) > line.tolerance:
                 cls = "worse" if cp.step < 0 else "better"
                 rows.append((1 if cls == "worse" else 2, [f'<span class="{cls}">step</span>', _e(line.group.gpu), _e(line.name),
-                                 _e(line.moved(cp.before, cp.after)), _e(f"at {line.at(line.points[cp.index][0])}"),
+                                 _e(step_text(line, cp.before, cp.after)), _e(f"at {when(line, line.points[cp.index][0])}"),
                                  f"±{line.tolerance * 100:.2g}%"]))
         if line.trend.drift:
             cls = line.trend.drift
             rows.append((0 if cls == "worse" else 3, [
                 f'<span class="{cls}">drift ({cls})</span>', _e(line.group.gpu), _e(line.name),
-                _e(line.moved(*line.trend.fit)) if line.trend.fit else _pct(line.trend.window_change),
+                _e(step_text(line, *line.trend.fit)) if line.trend.fit else _pct(line.trend.window_change),
                 _e(f"over {line.trend.points} sessions"),
                 f"±{(line.tolerance or 0) * 100:.2g}%"]))
     if not rows:
@@ -83,7 +84,7 @@ def _series_rows(lines: Sequence[Line]) -> str:
     rows = []
     for line in sorted(lines, key=lambda l: (l.metric, l.method)):
         latest = line.points[-1][1]
-        steps = "; ".join(f"{line.moved(cp.before, cp.after)} at {line.at(line.points[cp.index][0])}"
+        steps = "; ".join(f"{step_text(line, cp.before, cp.after)} at {when(line, line.points[cp.index][0])}"
                           for cp in line.trend.change_points)
         window = "-" if line.trend.window_change is None else (
             f"{_pct(line.trend.window_change)} [{_pct(line.trend.window_low)}, "

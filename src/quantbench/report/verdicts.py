@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 
 from quantbench.catalog import spec
-from quantbench.judge.compare import FAILING, INFO, NOT_RUN, Comparison, Row, percent
-from quantbench.judge.diagnose import (WIDTH, change_text, confirm_hint, terminal_hint, unconfirmed_lines,
-                                      value_text, what_moved)
+from quantbench.judge.compare import FAILING, INFO, NOT_RUN, Comparison, Row
+from quantbench.report.what_moved import (change_text, confirm_hint, terminal_hint, unconfirmed_lines, value_text,
+                                          what_moved)
 from quantbench.report.escape import markdown, markdown_block, plain
 from quantbench.report.tables import fmt_metric, fmt_value
-from quantbench.results import Metric
+from quantbench.results import WIDTH, Metric, percent
 
 HEADER = ["metric", "unit", "before", "after", "change", "tolerance", "verdict"]
 MARKDOWN_HEADER = ["case", "method", *HEADER, "reason"]

@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 from quantbench import compat
 from quantbench.results import Metric
 from quantbench.run.measure import MeasurementError
-from quantbench.run.stats import to_metric
+from quantbench.run.stopping import to_metric
 from quantbench.stats import summarize
 
 CPU_NOTE = "device time: not measured on the CPU"

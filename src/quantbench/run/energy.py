@@ -62,7 +62,7 @@ class EnergyMeter:
         return None
 
     def close(self) -> None:
-        """Release this meter's NVML reference; later readings are ``None``."""
+        """Drop this meter's NVML reference; later readings are ``None``."""
         if self._nvml is not None:
             self._nvml.nvmlShutdown()
         self._nvml = self._handle = None

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 from quantbench.catalog import spec
 from quantbench.results import Metric
 from quantbench.run.measure import Engine, GenerationTiming, Run, time_generation
-from quantbench.run.stats import StopRule
+from quantbench.run.stopping import StopRule
 from quantbench.run.timing import Clock
 from quantbench.stats import paired_test
 

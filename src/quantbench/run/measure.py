@@ -22,7 +22,7 @@ from quantbench.results import Metric
 from quantbench.run.energy import energy_per_token
 import numpy as np
 
-from quantbench.run.stats import StopRule, to_metric
+from quantbench.run.stopping import StopRule, to_metric
 from quantbench.stats import summarize
 from quantbench.run.timing import Clock
 

@@ -14,8 +14,6 @@ from typing import Any, Protocol
 
 from quantbench import compat
 from quantbench.catalog import spec
-# Re-exported: run.runner and tools/order_probe.py import it from here.
-from quantbench.device_memory import release_device_memory  # noqa: F401
 from quantbench.results import Metric
 
 GB = 1e9

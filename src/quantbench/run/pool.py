@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-from quantbench.device_memory import release_device_memory
+from quantbench.device_memory import free_device_memory
 from quantbench.exits import one_line
 from quantbench.run.memory import MemoryProbe, tensor_bytes
 from quantbench.methods import METHODS, LoadedModel, LoadError, LoadRequest
@@ -57,17 +57,17 @@ class ModelPool:
             prepare = self.preparers.get(method)
             notes = prepare(self.request) if prepare else []
             prepared = time.perf_counter()
-            release_device_memory()  # a fixture cache may have held the last model until now
+            free_device_memory()  # a fixture cache may have held the last model until now
             before = self.memory.allocated()
             loaded = self.loaders[method](self.request)
         except Exception as exc:
-            release_device_memory()
+            free_device_memory()
             reason = one_line(exc)
             if "OutOfMemory" in type(exc).__name__ or "out of memory" in str(exc).lower():
                 reason = f"out of memory while loading {method}: {reason}"
             self.failures[method] = f"{method} failed to load: {reason}"
             raise LoadError(self.failures[method]) from exc
-        release_device_memory()
+        free_device_memory()
         self.loads[method] += 1
         self.events.append(("load", method))
         self.records[method] = LoadRecord(
@@ -89,7 +89,7 @@ class ModelPool:
                 prepare(self.request)
             return self.loaders[method](self.request)
         except Exception as exc:
-            release_device_memory()
+            free_device_memory()
             raise LoadError(f"{method} failed to load beside the others: {one_line(exc)}") from exc
 
     def release(self) -> None:
@@ -98,4 +98,4 @@ class ModelPool:
             return
         self.events.append(("release", self.current.method))
         self.current = None
-        release_device_memory()
+        free_device_memory()

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from quantbench.catalog import REFERENCE_METHOD
 from quantbench.methods import LoadedModel, LoadError, unavailable_reason
-from quantbench.device_memory import release_device_memory
+from quantbench.device_memory import free_device_memory
 from quantbench.results import Metric
 from quantbench.run.interleave import interleaved_rounds, ratio_metrics
 from quantbench.run.memory import tensor_bytes
@@ -82,7 +82,7 @@ def load_beside(pool: Any, methods: list[str], fits: Callable[[dict[str, LoadedM
             continue
         if not fits(models):
             del models[method]
-            release_device_memory()
+            free_device_memory()
             full = True
             notes[method] = [f"not interleaved: it did not fit beside {', '.join(models)}; "
                              "ratio to FP16 not paired"]
@@ -110,7 +110,7 @@ def interleave_case(runner: Any, batch: int, mode: str,
         return Ratios(notes={m: [line] for m in models if m != REFERENCE_METHOD})
     finally:
         models = {}
-        release_device_memory()
+        free_device_memory()
     out = Ratios(notes=notes)
     if not runs:
         return out

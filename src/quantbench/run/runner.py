@@ -18,7 +18,8 @@ from quantbench.run.decode_loop import GRAPH_MODES, CaptureError, DecodeLoop
 from quantbench.run.engine import compile_metrics, HFEngine
 from quantbench.run.host_probe import launch_overhead_us
 from quantbench.run.measure import Run, generation_metrics, measure_generation, measure_prefill, prefill_metrics
-from quantbench.run.memory import MemoryProbe, memory_metrics, probe_for, release_device_memory
+from quantbench.device_memory import free_device_memory
+from quantbench.run.memory import MemoryProbe, memory_metrics, probe_for
 from quantbench.methods import METHODS, LoadedModel, LoadError, LoadRequest, Unavailable, unavailable_reason
 from quantbench.run.pool import ModelPool
 from quantbench.run.prompts import PromptBook
@@ -27,7 +28,7 @@ from quantbench.run.roofline import copy_bandwidth_gbs, kv_bytes_per_step, roofl
 from quantbench.config import Settings
 from quantbench.sources import load_tokenizer, resolve_source
 from quantbench.run import steady, quality
-from quantbench.run.stats import StopRule
+from quantbench.run.stopping import StopRule
 from quantbench.run.timeline import TimeEntry, time_breakdown
 from quantbench.run.timing import Clock, clock_for
 from quantbench.run.work_pass import work_metrics
@@ -179,7 +180,7 @@ class Runner:
             nbytes = (1 << 30) if self.device == "cuda" else (1 << 27)
             self.peak_bandwidth_gbs = copy_bandwidth_gbs(self.device, self.clock, nbytes)
             self.launch_overhead_us = launch_overhead_us(self.device, self.clock.sync)
-            release_device_memory()  # the probe's 2 GiB of buffers must not stay reserved
+            free_device_memory()  # the probe's 2 GiB of buffers must not stay reserved
             self.note_time("(session)", "bandwidth", time.perf_counter() - start)
         return self.peak_bandwidth_gbs
 

@@ -68,7 +68,7 @@ def freeze_heap() -> int:
 
     A full collection with the imports of a bench session and a 0.5B model in memory took 0.22 s
     on a 2-core CPU and 1 ms after freezing (459k objects against 5k), and a session
-    collects before every case's timed rounds and at every model's release (~30 times). Frozen
+    collects before every case's timed rounds and each time a model is freed (~30 times). Frozen
     objects still die by reference counting; only a reference cycle among them that later turns
     to garbage stays until the process ends, so this is called once, before any model loads.
     """

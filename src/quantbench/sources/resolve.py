@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from quantbench.sources import cache
-from quantbench.device_memory import release_device_memory
+from quantbench.device_memory import free_device_memory
 from quantbench.sources.gguf import gguf_file, materialize_gguf, origin_note
 from quantbench.sources.model import GGUF_PREFIX, SYNTHETIC_PREFIX, ModelSource, SourceError
 
@@ -83,7 +83,7 @@ def materialize_synthetic(name: str, cache_dir: Path, seed: int, device: str | N
             model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
         model.save_pretrained(out, max_shard_size=max_shard_size)
         del model
-        release_device_memory()
+        free_device_memory()
         (out / "quantbench-synthetic.json").write_text(json.dumps(
             {"architecture": name, "seed": seed, "weights": "random, seeded", "device": device}))
     return target

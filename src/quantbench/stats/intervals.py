@@ -1,5 +1,6 @@
 """Intervals: a median's bootstrap interval, Student's t quantiles, the prediction interval for
-one more session, and a median's standard error read back from its 95 % interval.
+one more session, a median's standard error read back from its 95 % interval, and one metric
+merged over sessions (the median of their medians inside that prediction interval).
 
 The bootstrap interval is a percentile bootstrap of the median (seeded, so the same samples
 always give the same interval): it makes no normality assumption, which matters for latencies
@@ -95,3 +96,18 @@ def std_error(metric: Metric) -> float | None:
     if width <= 0:
         return 0.0 if metric.stop == "exact" else None
     return width / 2 / Z_CRITICAL
+
+
+def merge_metric(samples: Sequence[Metric]) -> Metric:
+    """One metric over sessions: median of medians; interval over all intervals and medians."""
+    first = samples[0]
+    medians = [m.median for m in samples]
+    center = statistics.median(medians)
+    spread = prediction_halfwidth(medians)
+    low = min(min(m.low for m in samples), min(medians), center - spread)
+    high = max(max(m.high for m in samples), max(medians), center + spread)
+    cvs = [m.cv for m in samples if m.cv is not None]
+    stop = first.stop if all(m.stop == "exact" for m in samples) and low == high else "sessions"
+    return Metric(first.name, first.unit, center, low, high,
+                  sum(m.n for m in samples), first.higher_is_better,
+                  max(cvs) if cvs else None, stop, first.approximate)

@@ -33,9 +33,9 @@ def z_score(baseline: Metric, current: Metric) -> float | None:
 def pooled_spread(windows: Iterable[Sequence[float]]) -> tuple[float, int] | None:
     """The between-session spread of log medians pooled over several rows of one metric: (s,
     degrees of freedom), each row's deviations taken from its own mean; ``None`` when no row
-    holds two sessions. Device time moves alike in every row (kernel time repeated within
-    0.01-1 % between leases), so a window of two sessions gives as many degrees of freedom as it
-    has rows, where a row alone would give one (t = 12.7) and hide a 10 % move."""
+    holds two sessions. Device time moves alike in every row of a mode (a machine that runs one
+    kernel slower runs them all slower), so a window of two sessions gives as many degrees of
+    freedom as it has rows, where a row alone would give one (t = 12.7) and hide a 10 % move."""
     squares, df = 0.0, 0
     for medians in windows:
         logs = [math.log(m) for m in medians if m > 0]

@@ -1,6 +1,6 @@
 """What a same-host A/B can detect: each watched metric's paired test at the family's level.
 
-The A/B's verdicts (``judge.paired``) take Holm's correction over its m paired tests, so a single
+The A/B's verdicts (``ab.paired``) take Holm's correction over its m paired tests, so a single
 metric that moved must reach p <= α/m (Holm's first step; the Bonferroni bound) to fail. Its
 *minimum detectable effect* is therefore ``stats.detectable_effect`` at α/m: the true change the
 A/B would find with 80 % power (statistical power, not watts). ``ab --pairs auto`` adds pairs
@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from quantbench.judge.paired import gated_samples, is_exact, keyed, oriented
+from quantbench.ab.paired import gated_samples, is_exact, keyed, oriented
 from quantbench.results import CaseResult
 from quantbench.stats import ALPHA, PairedTest, log_ratios, paired_test
 

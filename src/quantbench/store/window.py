@@ -1,6 +1,6 @@
 """The sessions a baseline was made from: a rolling window per GPU and model.
 
-A wall-clock figure moves far more *between* sessions (processes, leases) than within one, so the
+A wall-clock figure moves far more *between* sessions (processes, machines) than within one, so the
 gate can only judge a wall-clock change against the spread of whole sessions. A baseline therefore
 keeps, beside its merged figures, one entry per session it was made from: the session's date,
 commit and versions, and the median of every gated metric. ``--qb-update-baseline`` adds the new
@@ -19,8 +19,6 @@ from quantbench.catalog import gated, spec
 from quantbench.results import CaseResult, Metric
 
 WINDOW = 10  # sessions an update keeps (asv and Bencher keep a history per machine likewise)
-# Wall-clock rows fail only with this many sessions of evidence in the baseline (judge.evidence).
-MIN_WALL_SESSIONS = 3
 _ENV_KEYS = ("gpu", "driver", "cuda", "host_cpu", "launch_overhead_us", "versions")
 
 Medians = dict[str, dict[str, dict[str, float]]]  # case_key -> method -> metric -> median
@@ -44,18 +42,21 @@ class Entry:
         return cls(str(data.get("date") or ""), data.get("commit"), dict(data.get("environment") or {}),
                    {c: {m: dict(v) for m, v in by.items()} for c, by in data["results"].items()})
 
+    def metrics(self) -> dict[tuple[str, str], dict[str, Metric]]:
+        """The entry's medians as metrics by (case key, method), with no spread: exact for
+        counts and memory, otherwise of ``sessions`` stop (their noise is the window's spread)."""
+        return {(case_key, method): {n: _metric(n, v) for n, v in values.items()}
+                for case_key, by_method in self.medians.items() for method, values in by_method.items()}
+
     def as_results(self, like: dict[tuple[str, str], CaseResult]) -> list[CaseResult]:
-        """The entry as case results whose metrics carry its medians with no spread: exact for
-        counts and memory, otherwise of ``sessions`` stop (their noise is the window's spread).
-        ``like`` supplies each case's scenario, mode and dtype when known."""
+        """The entry as case results carrying ``metrics()``; ``like`` supplies each case's
+        scenario and dtype when known."""
         out = []
-        for case_key, by_method in self.medians.items():
+        for (case_key, method), metrics in self.metrics().items():
             mode, _, case = case_key.partition("/")
-            for method, values in by_method.items():
-                shape = like.get((case_key, method))
-                metrics = {n: _metric(n, v) for n, v in values.items()}
-                out.append(CaseResult(shape.scenario if shape else "", mode, case, method,
-                                      shape.dtype if shape else "", metrics))
+            shape = like.get((case_key, method))
+            out.append(CaseResult(shape.scenario if shape else "", mode, case, method,
+                                  shape.dtype if shape else "", metrics))
         return out
 
 
@@ -85,7 +86,7 @@ def evidence(entries: Sequence[Entry], case_key: str, method: str, name: str) ->
 
 def evidence_by_row(entries: Sequence[Entry], mode: str, name: str) -> list[list[float]]:
     """The session medians of one metric for every (case, method) row of one mode, a list per
-    row: what ``evidence.pooled_spread`` pools."""
+    row: what ``stats.pooled_spread`` pools."""
     rows: dict[tuple[str, str], list[float]] = {}
     for e in entries:
         for case_key, by_method in e.medians.items():

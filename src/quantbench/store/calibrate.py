@@ -1,11 +1,11 @@
 """Merge several sessions into one baseline, so the gate knows the run-to-run noise.
 
-One session's interval says how steady the numbers were *within* that session; on lent H100s
-eager batch-1 figures moved 19-40 % *between* sessions. Merging repeated sessions records that
+One session's interval says how steady the numbers were *within* that session; eager batch-1
+figures move far more *between* sessions (processes, machines). Merging repeated sessions records that
 spread: each metric's median is the median of the k sessions' medians, and its interval is the
 95 % prediction interval for one more session, median ± t(k-1) × s × sqrt(1 + 1/k), with s the
 standard deviation of the session medians and t(k-1) Student's 97.5 % quantile
-(``stats.prediction_halfwidth``). The interval is widened to span every session's own interval.
+(``stats.merge_metric``). The interval is widened to span every session's own interval.
 The gate reads a baseline's standard error as half the width / 1.96, so its z-test then asks
 whether a new session lies outside that prediction interval, not outside one session's interval.
 The same merge serves ``--qb-update-baseline`` (``add_session``: the window grows by one) and
@@ -14,29 +14,13 @@ The same merge serves ``--qb-update-baseline`` (``add_session``: the window grow
 
 from __future__ import annotations
 
-import statistics
 from typing import Any, Sequence
 
-from quantbench.judge.baseline import Baseline, baseline_from_results
-from quantbench.judge.window import WINDOW, entry
-from quantbench.results import CaseResult, Metric
+from quantbench.store.baseline import Baseline, baseline_from_results
+from quantbench.store.window import WINDOW, entry
+from quantbench.results import CaseResult
 from quantbench.session import Session
-from quantbench.stats import prediction_halfwidth
-
-
-def merge_metric(samples: Sequence[Metric]) -> Metric:
-    """One metric over sessions: median of medians; interval over all intervals and medians."""
-    first = samples[0]
-    medians = [m.median for m in samples]
-    center = statistics.median(medians)
-    spread = prediction_halfwidth(medians)
-    low = min(min(m.low for m in samples), min(medians), center - spread)
-    high = max(max(m.high for m in samples), max(medians), center + spread)
-    cvs = [m.cv for m in samples if m.cv is not None]
-    stop = first.stop if all(m.stop == "exact" for m in samples) and low == high else "sessions"
-    return Metric(first.name, first.unit, center, low, high,
-                  sum(m.n for m in samples), first.higher_is_better,
-                  max(cvs) if cvs else None, stop, first.approximate)
+from quantbench.stats import merge_metric
 
 
 def merge_sessions(sessions: Sequence[Session] | Sequence[Sequence[CaseResult]], min_sessions: int = 1,
@@ -46,7 +30,7 @@ def merge_sessions(sessions: Sequence[Session] | Sequence[Sequence[CaseResult]],
     seen in fewer than ``min_sessions`` sessions is left out (named in ``left_out`` under
     ``"mode/case method"``): its
     interval would hold one session's own noise only, and a gate on it cries wolf at the next
-    lease. Exact metrics (weights, memory) need one session."""
+    session on another machine. Exact metrics (weights, memory) need one session."""
     keyed = [{(r.case_key, r.method): r for r in getattr(s, "results", s)} for s in sessions]
     merged: dict[tuple[str, str], CaseResult] = {}
     for table in keyed:

@@ -5,10 +5,10 @@
 * **A session far slower than the others is named.** A session is *far slower* when the median,
   over the throughput metrics (catalog kind ``throughput``) it shares with at least one other
   session, of (its median / the median of the other sessions' medians of that metric) is below
-  ``SLOW_RATIO`` = 1/3. Three runs at once on 2 CPU cores measured 93 against 910 tok/s (ratio
-  0.10); lease-to-lease variation on H100s (19-40 %) stays far above it. Such a session widens the
-  prediction interval until the gate can no longer see a regression, so it is named with the
-  advice to leave it out (``--exclude-result 'SESSION:*/*/*'``) or rerun it.
+  ``SLOW_RATIO`` = 1/3. Sessions run at once on a shared CPU fall an order of magnitude behind,
+  while ordinary variation between sessions on one kind of GPU stays far above it. Such a
+  session widens the prediction interval until the gate can no longer see a regression, so it
+  is named with the advice to leave it out (``--exclude-result 'SESSION:*/*/*'``) or rerun it.
 * **Sessions that disagree on the host probe are named.** When the sessions' launch overheads
   (``environment.launch_overhead_us``) are more than ``judge.host_note.HOST_DIFFERENCE`` (25 %) apart, eager
   batch-1 figures, which that overhead bounds, may mix hosts.
@@ -23,7 +23,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from quantbench.judge.baseline import Baseline, BaselineError, from_json
+from quantbench.store.baseline import Baseline, BaselineError, from_json
 from quantbench.catalog import spec
 from quantbench.judge.host_note import HOST_DIFFERENCE
 

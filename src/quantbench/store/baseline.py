@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 from quantbench import files, validate
 from quantbench.catalog import current_case_key
-from quantbench.judge.window import Entry
+from quantbench.store.window import Entry
 from quantbench.results import CaseResult, Metric
 
 SCHEMA = "quantbench.baseline/2"
@@ -77,7 +77,7 @@ class Baseline:
     date, commit); ``provenance`` says where the numbers come from: ``kind`` (``measured`` or
     ``published``), ``command`` or ``source``, and a ``note``. ``results`` maps
     ``case_key -> method -> metric name -> Metric``; ``sessions`` is the window of sessions the
-    figures were merged from, oldest first (``judge.window``; empty in /1 files).
+    figures were merged from, oldest first (``store.window``; empty in /1 files).
     """
 
     gpu: str

@@ -12,17 +12,17 @@ standard deviation of the r_i). Following pyperf's rule a difference must be bot
 and *large enough*:
 
 * ``regression``: the change is worse than the metric's tolerance and its p-value, after Holm's
-  correction over every paired test of the A/B, is at most ``evidence.ALPHA``; ``improvement``
+  correction over every paired test of the A/B, is at most ``stats.ALPHA``; ``improvement``
   symmetrically;
 * ``within noise``: worse than the tolerance but not significant after that correction;
 * ``pass``: otherwise.
 
 Holm's correction keeps the chance that identical sides fail *any* row at most 5 %, whatever
 the dependence between the rows: a session's six wall-clock metrics and two kernel times are
-eight tests, and an H200 A/B of identical sides (2026-12-03, docs/results/h200-2026-12-03b)
-failed token p99 on an unadjusted 95 % interval of −32.8 % .. −1.3 %.
+eight tests, and an A/B of identical sides failed token p99 on an unadjusted 95 % interval
+(docs/results holds the run).
 
-Each metric's smallest detectable change at that corrected level is ``judge.detectable``'s.
+Each metric's smallest detectable change at that corrected level is ``ab.detectable``'s.
 
 Exact counters (catalog kind ``count``, ``stop == "exact"`` or zero-width intervals: kernels per
 token, weight bytes) need no t-test: identical in every pair passes; a change beyond the
@@ -37,11 +37,9 @@ import statistics
 from typing import Callable, Sequence
 
 from quantbench.catalog import SPECS, gated, spec
-from quantbench.judge.calibrate import merge_metric
-from quantbench.judge.compare import (
-    IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE, Comparison, Row, relative_change, signed_percent,
-)
-from quantbench.results import CaseResult, Metric
+from quantbench.stats import merge_metric
+from quantbench.judge.compare import IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE, Comparison, Row, relative_change
+from quantbench.results import CaseResult, Metric, signed_percent
 from quantbench.stats import ALPHA, PairedTest, holm, log_ratios, paired_test
 
 _EPS = 1e-12
@@ -95,8 +93,8 @@ def is_exact(name: str, samples: Sequence[Metric]) -> bool:
 
     One timed round gives an interval of zero width that says nothing of the noise (the default
     session takes one round per generate case), so a single sample is never taken for exact:
-    on an H200 (2026-12-02) that sent every wall-clock metric of ``ab`` to the pair-by-pair rule
-    and ``--pairs auto`` found "no timed metric to watch"."""
+    that would send every wall-clock metric of ``ab`` to the pair-by-pair rule and leave
+    ``--pairs auto`` "no timed metric to watch"."""
     return spec(name).kind == "count" or all(
         m.stop == "exact" or (m.n > 1 and m.low == m.high) for m in samples)
 

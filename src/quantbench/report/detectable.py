@@ -1,6 +1,6 @@
 """What a same-host A/B could have seen: each watched metric's interval and smallest detectable change.
 
-Formatting only: the paired tests come from ``judge.power.power``. The table goes to the terminal
+Formatting only: the paired tests come from ``ab.detectable.detectable``. The table goes to the terminal
 and its figures into ``comparison.json``; the lines on how ``--pairs auto`` stopped become notes of
 the comparison, so the terminal and ``summary.md`` both carry them.
 """
@@ -11,15 +11,15 @@ import math
 import textwrap
 from typing import Any, Sequence
 
-from quantbench.judge.compare import percent
-from quantbench.judge.detectable import Detectable as Power
+from quantbench.results import percent
+from quantbench.ab.detectable import Detectable
 from quantbench.report.tables import render
 from quantbench.results import WIDTH
 
 HEADER = ["case", "method", "metric", "CI ±", "MDE", "tolerance", "interval"]
 
 
-def _halfwidth(row: Power) -> float:
+def _halfwidth(row: Detectable) -> float:
     """The half-width at the family's level as a relative change, exp(half-width) − 1."""
     return math.expm1(row.halfwidth)
 
@@ -28,28 +28,28 @@ def _pct(fraction: float) -> str:
     return f"{fraction:.1%}" if math.isfinite(fraction) else "inf"
 
 
-def power_table(powers: Sequence[Power]) -> str:
+def detectable_table(found: Sequence[Detectable]) -> str:
     """One line per watched metric: its half-width and minimum detectable effect (80 % power) at
     the level Holm's correction leaves one metric (5 % / m) against its tolerance; noisier last."""
     rows = [[p.case_key, p.method, p.metric, f"±{_pct(_halfwidth(p))}", _pct(p.mde),
              f"±{percent(p.tolerance)}", "within" if p.enough else "WIDER than tolerance"]
-            for p in sorted(powers, key=lambda p: (not p.enough, p.case_key, p.method, p.metric))]
-    pairs, tests = (powers[0].test.k, powers[0].tests) if powers else (0, 0)
+            for p in sorted(found, key=lambda p: (not p.enough, p.case_key, p.method, p.metric))]
+    pairs, tests = (found[0].test.k, found[0].tests) if found else (0, 0)
     title = (f"smallest detectable change after {pairs} pairs (CI and 80%-power MDE at 5%/{tests}: "
              f"Holm over {tests} tests; counters exact):")
     return title + "\n" + render(rows, HEADER)
 
 
-def power_records(powers: Sequence[Power]) -> list[dict[str, Any]]:
+def detectable_records(found: Sequence[Detectable]) -> list[dict[str, Any]]:
     """The same figures for ``comparison.json``, as fractions."""
     return [{"case_key": p.case_key, "method": p.method, "metric": p.metric, "pairs": p.test.k,
              "halfwidth": _halfwidth(p), "mde": p.mde, "alpha": p.alpha,
-             "tolerance": p.tolerance, "within_tolerance": p.enough} for p in powers]
+             "tolerance": p.tolerance, "within_tolerance": p.enough} for p in found]
 
 
-def noisy_line(powers: Sequence[Power]) -> str | None:
+def noisy_line(found: Sequence[Detectable]) -> str | None:
     """One progress line naming the metrics still wider than their tolerance, or ``None``."""
-    noisy = [p for p in powers if not p.enough]
+    noisy = [p for p in found if not p.enough]
     if not noisy:
         return None
     names = ", ".join(f"{p.method} {p.metric} ±{_pct(_halfwidth(p))}" for p in noisy)
@@ -58,16 +58,16 @@ def noisy_line(powers: Sequence[Power]) -> str | None:
     return textwrap.shorten(line, WIDTH, placeholder=" …")
 
 
-def auto_notes(powers: Sequence[Power], pairs: int, maximum: int) -> list[str]:
+def auto_notes(found: Sequence[Detectable], pairs: int, maximum: int) -> list[str]:
     """How ``--pairs auto`` stopped: every watched metric precise enough, or the maximum reached
     with the metrics still too noisy, one line each."""
-    if not powers:
+    if not found:
         return [f"pairs auto: stopped after {pairs} pairs: no timed metric to watch (counters "
                 "are judged exactly)"]
-    noisy = [p for p in powers if not p.enough]
+    noisy = [p for p in found if not p.enough]
     if not noisy:
         return [f"pairs auto: stopped after {pairs} pairs: every watched metric's interval at "
-                f"5%/{len(powers)} is within its tolerance ({len(powers)} metric(s))"]
+                f"5%/{len(found)} is within its tolerance ({len(found)} metric(s))"]
     lines = [f"pairs auto: the maximum (--max-pairs {maximum}) stopped it; {len(noisy)} metric(s) "
              "still wider than their tolerance:"]
     lines += [f"  {p.case_key} {p.method} {p.metric}: CI ±{_pct(_halfwidth(p))} at 5%/{p.tests}, "

@@ -1,12 +1,12 @@
 """Every metric over time, gathered from what quantbench keeps: baselines and session files.
 
 A *sample* is one point in time of one GPU and model: a session (a ``session.json`` given on the
-command line, or an entry of a baseline's optional ``sessions`` list: the sessions it was made
-from, oldest first, medians only) or, where no session is known, a stored baseline version
+command line, or an entry of a baseline's window of sessions, ``store.window``: the sessions it
+was made from, oldest first, medians only) or, where no session is known, a stored baseline version
 (``<dir>/<gpu>/<model>.json`` and the versions kept under ``history/``). Samples of one GPU and
 model form a ``Group``; a series is one (case, method, metric) across a group's samples.
 Sessions are deduplicated by their date (a session file wins over a baseline's entry, which
-holds no interval). Files are read with the loaders that check them (``judge.baseline``,
+holds no interval). Files are read with the loaders that check them (``store.baseline``,
 ``session``); anything unusable is a one-line ``HistoryError``.
 """
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from quantbench.catalog import GATED_KINDS, SPECS, spec
-from quantbench.judge.baseline import Baseline, BaselineError, from_dict, gpu_slug, model_slug
+from quantbench.catalog import GATED_KINDS, SPECS
+from quantbench.store.baseline import Baseline, BaselineError, from_dict, gpu_slug, model_slug
 from quantbench.judge.compare import check_compatible
 from quantbench.results import Metric
 from quantbench.session import Session, SessionError
@@ -82,12 +82,6 @@ def versions_of(environment: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def changed(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
-    """``torch 2.10.0→2.11.0`` for each version that differs (one side unknown: not shown)."""
-    return [f"{k} {before[k]}→{after[k]}" for k in sorted(after)
-            if k in before and before[k] != after[k]]
-
-
 def default_metrics() -> list[str]:
     """The metrics a history shows unless told: every metric of a gated kind."""
     return [name for name, s in SPECS.items() if s.kind in GATED_KINDS]
@@ -105,45 +99,30 @@ def _version_date(baseline: Baseline, path: Path) -> str:
     return ""
 
 
-def _session_entries(path: Path, entries: Any) -> list[Sample]:
-    """A baseline's ``sessions`` list: ``{date, commit, environment, results: {case: {method:
-    {metric: median}}}}`` each."""
-    if not isinstance(entries, list):
-        raise HistoryError(f"baseline {path}: sessions: expected a list")
+def _window_samples(path: Path, baseline: Baseline) -> list[Sample]:
+    """The baseline's window of sessions, read and checked with it (``store.window.Entry``), as
+    samples, oldest first; an entry without a date cannot be placed in time."""
     out = []
-    for i, entry in enumerate(entries):
-        where = f"baseline {path}: sessions[{i}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("date"), str):
-            raise HistoryError(f"{where}: expected an object with a date")
-        results: Results = {}
-        for case_key, by_method in (entry.get("results") or {}).items():
-            for method, by_name in (by_method or {}).items():
-                for name, median in (by_name or {}).items():
-                    if isinstance(median, bool) or not isinstance(median, (int, float)):
-                        raise HistoryError(f"{where}: results.{case_key}.{method}.{name}: "
-                                           f"expected a number, got {median!r}")
-                    s = spec(name)
-                    results.setdefault((case_key, method), {})[name] = Metric(
-                        name, s.unit, float(median), float(median), float(median), 1,
-                        s.higher_is_better, None, "sessions")
-        env = entry.get("environment") or {}
-        out.append(Sample(entry["date"], "session", f"{path.name} sessions[{i}]",
-                          entry.get("commit") or env.get("commit"), versions_of(env), results))
+    for i, entry in enumerate(baseline.sessions):
+        if not entry.date:
+            raise HistoryError(f"baseline {path}: sessions[{i}]: expected an object with a date")
+        out.append(Sample(entry.date, "session", f"{path.name} sessions[{i}]",
+                          entry.commit or entry.environment.get("commit"), versions_of(entry.environment),
+                          entry.metrics()))
     return out
 
 
 def read_baseline(path: Path) -> tuple[Baseline, list[Sample]]:
-    """A baseline file, checked by ``judge.baseline``, and the sessions it lists (if any)."""
+    """A baseline file, checked by ``store.baseline``, and the sessions of its window (if any)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HistoryError(f"baseline {path} is unusable: {exc}") from None
-    entries = data.pop("sessions", None) if isinstance(data, dict) else None
     try:
         baseline = from_dict(data)
     except BaselineError as exc:
         raise HistoryError(f"baseline {path}: {exc}") from None
-    return baseline, [] if entries is None else _session_entries(path, entries)
+    return baseline, _window_samples(path, baseline)
 
 
 def _results(baseline: Baseline) -> Results:
