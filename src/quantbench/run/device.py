@@ -31,9 +31,11 @@ What counts (kineto's activity types, see ``compat.cuda_activity``):
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from typing import Any, Callable, Iterable, NamedTuple
 
 from quantbench import compat
@@ -46,17 +48,14 @@ CPU_NOTE = "device time: not measured on the CPU"
 FAMILIES = ("gemm", "attention", "quant", "norm", "copy", "other")
 DEVICE_ACTIVITIES = frozenset({"kernel", "gpu_memcpy", "gpu_memset"})
 HOST_ACTIVITIES = frozenset({"cuda_runtime", "cuda_driver"})
-LAUNCH_CALLS = frozenset({"cudaLaunchKernel", "cudaLaunchKernelExC", "cudaLaunchCooperativeKernel",
-                          "cudaLaunchCooperativeKernelMultiDevice", "cuLaunchKernel",
-                          "cuLaunchKernelEx"})
-GRAPH_LAUNCH_CALLS = frozenset({"cudaGraphLaunch", "cuGraphLaunch"})
+_CALLS = json.loads(resources.files("quantbench").joinpath("data/cuda_calls.json").read_text())
+# Host calls that launch one kernel, and graph launches.
+LAUNCH_CALLS = frozenset(_CALLS["launch"])
+GRAPH_LAUNCH_CALLS = frozenset(_CALLS["graph_launch"])
 # Calls that block the host until the device catches up (a ``.item()`` or ``.cpu()`` ends in one).
-SYNC_CALLS = frozenset({"cudaDeviceSynchronize", "cudaStreamSynchronize", "cudaEventSynchronize",
-                        "cuCtxSynchronize", "cuStreamSynchronize", "cuEventSynchronize"})
-ALLOC_CALLS = frozenset({"cudaMalloc", "cudaFree", "cudaMallocAsync", "cudaFreeAsync",
-                         "cudaHostAlloc", "cudaMallocHost", "cudaFreeHost", "cuMemAlloc",
-                         "cuMemFree", "cuMemAllocAsync", "cuMemFreeAsync", "cuMemCreate",
-                         "cuMemRelease", "cuMemHostAlloc", "cuMemFreeHost"})
+SYNC_CALLS = frozenset(_CALLS["sync"])
+# Allocation and free calls of the runtime and the driver.
+ALLOC_CALLS = frozenset(_CALLS["alloc"])
 # Device copy records name their direction: "Memcpy HtoD (Pageable -> Device)".
 _TRANSFER = re.compile(r"\b(HtoD|DtoH)\b")
 # CUPTI may name a call with its per-thread-stream or version suffix (cudaLaunchKernel_ptsz).
