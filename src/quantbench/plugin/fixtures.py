@@ -38,7 +38,6 @@ class Bench:
         self.runner = runner
         self.results: list[CaseResult] = []
         self.ratios: dict[tuple[str, int], Any] = {}  # (mode, batch) -> run.resident.Ratios
-        self.case_failures: dict[str, str] = {}  # method -> its first bench that failed, and why
         self.session_path = settings.report_dir / "session.json"
 
     @property
@@ -98,7 +97,7 @@ class Bench:
     def note_failure(self, method: str, test: str, exc: BaseException) -> None:
         """A bench of ``method`` failed while measuring: the record keeps the first such failure
         of each method, in one line (a load failure, already recorded, is kept instead)."""
-        self.case_failures.setdefault(method, f"{method} failed in {test}: {one_line(exc, 200)}")
+        self.runner.failures.bench_failed(method, f"{method} failed in {test}: {one_line(exc, 200)}")
         self.write_session(self.session(partial=True))
 
     def write_session(self, record: Session) -> str | None:
@@ -114,7 +113,7 @@ class Bench:
         return Session(environment={**environment(self.device, Path.cwd()), **parts.environment},
                        scenario=self.settings.scenario.to_dict(), results=list(self.results),
                        partial=partial, skipped=parts.skipped,
-                       failures={**self.case_failures, **parts.failures},
+                       failures=parts.failures,
                        loads=parts.loads, load_events=parts.load_events, time=parts.time)
 
 
