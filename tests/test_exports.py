@@ -109,11 +109,13 @@ def test_a_direction_without_metrics_gets_no_file_and_a_stale_one_goes(tmp_path:
 
 
 def test_the_gate_exports_its_session_and_reports_a_failed_write(tmp_path: Path) -> None:
-    lines, problem = export_session([("bencher", tmp_path / "out" / "bmf.json")], session())
-    assert problem is None and lines == [f"export (bencher): {tmp_path / 'out' / 'bmf.json'}"]
+    written = export_session([("bencher", tmp_path / "out" / "bmf.json")], session())
+    assert written.code is None and written.said == [f"export (bencher): {tmp_path / 'out' / 'bmf.json'}"]
     (tmp_path / "file").write_text("")
-    lines, problem = export_session([("bencher", tmp_path / "file" / "bmf.json")], session())
-    assert lines == [] and problem.startswith("export not written: ")
+    failed = export_session([("bencher", tmp_path / "file" / "bmf.json")], session())
+    assert failed.lines == () and failed.code == 4
+    assert failed.said == [failed.unwritten] and failed.unwritten.startswith("export not written: ")
+    assert failed.why == failed.unwritten  # the closing label names it whole
 
 
 def test_the_option_and_the_table_key() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from quantbench.methods import LoadError
+from quantbench.session import Failures
 from quantbench.run.resident import load_beside
 from session_runs import run_session
 
@@ -44,7 +45,7 @@ def test_interleave_refuses_xdist(tmp_path: Path) -> None:
 class FakePool:
     def __init__(self, fail: dict[str, str] | None = None) -> None:
         self.current = SimpleNamespace(method="fp16", model="fp16-model")
-        self.failures: dict[str, str] = {}
+        self.failures = Failures()
         self.fail = fail or {}
         self.loaded: list[str] = []
 
@@ -70,7 +71,7 @@ def test_methods_load_beside_fp16_until_the_device_is_full() -> None:
 
 def test_unavailable_and_failed_methods_are_left_to_their_own_benches() -> None:
     pool = FakePool(fail={"awq": "ValueError: bad checkpoint", "nf4": "OutOfMemoryError: CUDA out of memory"})
-    pool.failures["int8"] = "int8 failed to load: x"
+    pool.failures.load_failed("int8", "int8 failed to load: x")
     models, notes = load_beside(pool, ["fp16", "int4wo", "int8", "awq", "nf4", "bf16"], lambda m: True,
                                 lambda m: "int4wo needs a CUDA GPU" if m == "int4wo" else None)
     assert list(models) == ["fp16"]

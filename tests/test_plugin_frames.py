@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from quantbench import plugin
-from quantbench.plugin.keys import BENCH
+from quantbench.plugin.keys import SESSION
 
 
 class Model:
@@ -40,8 +40,8 @@ class Outcome:
         return self.report
 
 
-class Bench:
-    """Stands in for the session's bench helper: records what ``note_failure`` is told."""
+class Session:
+    """Stands in for the session object: records what ``note_failure`` is told."""
 
     def __init__(self) -> None:
         self.noted: list[tuple[str, str, str]] = []
@@ -50,8 +50,8 @@ class Bench:
         self.noted.append((method, test, str(exc)))
 
 
-def _item(bench: Bench | None) -> SimpleNamespace:
-    stash = {} if bench is None else {BENCH: bench}
+def _item(session: Session | None) -> SimpleNamespace:
+    stash = {} if session is None else {SESSION: session}
     return SimpleNamespace(config=SimpleNamespace(stash=stash), name="test_generate[nf4-bs1-eager]",
                            callspec=SimpleNamespace(params={"qb_model": "nf4", "qb_batch_size": 1}))
 
@@ -63,14 +63,14 @@ def _report(call: pytest.CallInfo, item: SimpleNamespace) -> None:
         hook.send(Outcome(SimpleNamespace(failed=True)))
 
 
-@pytest.mark.parametrize("with_bench", [True, False])
-def test_failure_traceback_frames_are_cleared(with_bench: bool) -> None:
+@pytest.mark.parametrize("with_session", [True, False])
+def test_failure_traceback_frames_are_cleared(with_session: bool) -> None:
     call, ref = _failed_call()
     gc.collect()
     assert ref() is not None  # the traceback's frame still holds it
-    bench = Bench() if with_bench else None
-    _report(call, _item(bench))
+    session = Session() if with_session else None
+    _report(call, _item(session))
     gc.collect()
     assert ref() is None
-    if bench is not None:  # and the bench's failure went to the session record
-        assert bench.noted == [("nf4", "test_generate[nf4-bs1-eager]", "quality below threshold for Model")]
+    if session is not None:  # and the bench's failure went to the session's failures
+        assert session.noted == [("nf4", "test_generate[nf4-bs1-eager]", "quality below threshold for Model")]

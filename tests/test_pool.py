@@ -12,6 +12,7 @@ from torch import nn
 
 from quantbench.methods import LoadedModel, LoadError, LoadRequest
 from quantbench.run.pool import ModelPool
+from quantbench.session import Failures
 from quantbench.sources import ModelSource
 
 REQUEST = LoadRequest(ModelSource("synthetic:fake", "synthetic", "/nowhere"), "cpu", Path("/nowhere"))
@@ -203,6 +204,26 @@ def test_failed_load_is_remembered_with_a_one_line_reason(probe: FakeProbe, load
     assert pool.acquire("int8").method == "int8"
     assert loaders.calls == ["fp16", "int8"]
     assert pool.failures == {"nf4": expected}
+
+
+def test_the_pool_reports_into_the_sessions_one_failures_map(probe: FakeProbe, loaders: Loaders) -> None:
+    def broken(req: LoadRequest) -> LoadedModel:
+        raise RuntimeError("bad checkpoint")
+
+    failures = Failures()
+    failures.bench_failed("fp16", "fp16 failed in test_prefill[fp16-len128]: RuntimeError: x")
+    failures.bench_failed("nf4", "nf4 failed in test_prefill[nf4-len128]: RuntimeError: y")
+    table = loaders.table()
+    table["nf4"] = broken
+    pool = ModelPool(REQUEST, probe, loaders=table, failures=failures)
+    assert pool.acquire("fp16").method == "fp16"  # a failed bench does not stop its method loading
+    with pytest.raises(LoadError):
+        pool.acquire("nf4")
+    failures.bench_failed("nf4", "nf4 failed in test_generate[nf4-bs1-eager]: RuntimeError: z")
+    assert pool.failures is failures
+    assert dict(failures) == {"fp16": "fp16 failed in test_prefill[fp16-len128]: RuntimeError: x",
+                              "nf4": "nf4 failed to load: RuntimeError: bad checkpoint"}
+    assert failures.load_failure("fp16") is None
 
 
 def test_exception_without_message_is_named_by_its_type(probe: FakeProbe) -> None:

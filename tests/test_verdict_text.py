@@ -235,6 +235,16 @@ def test_the_gate_says_why_nothing_was_compared(tmp_path: Path) -> None:
     assert verdict.code == 0 and verdict.not_compared.startswith("no baseline for cpu")
 
 
+def test_why_nothing_was_compared_is_the_reason_the_gate_gave_not_its_printed_line(tmp_path: Path) -> None:
+    session = SimpleNamespace(results=[], skipped={}, synthetic=True, gpu="cpu",
+                              model_source="synthetic:qwen2-tiny", scenario={}, environment={})
+    (tmp_path / "a-file").write_text("")
+    verdict = gate.judge_session(session, Settings(compare=True, baseline_dir=tmp_path / "a-file" / "b"))
+    why = f"baseline dir {tmp_path / 'a-file'} is a file, not a folder: nothing compared"
+    assert (verdict.code, verdict.not_compared, verdict.cause) == (4, why, why)
+    assert verdict.lines == [f"quantbench: {why}"]
+
+
 def test_a_tie_leads_with_the_catalogs_order() -> None:
     # The syncs plugin moves synchronisations and copies alike (2 -> 3 per token on an H200):
     # the line names the synchronisation, the cause, first.

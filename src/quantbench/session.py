@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 from quantbench.files import replace_bytes, describe
 from quantbench.results import CaseResult
@@ -27,6 +27,40 @@ REQUIRED_ENVIRONMENT = ("gpu", "model_source")
 
 class SessionError(ValueError):
     """A session file that cannot be used; the message is the one-line reason."""
+
+
+class Failures(Mapping[str, str]):
+    """Why each method of one running session failed, one line per method, kept in one place:
+    the model pool reports a load failure (``load_failed``: that method is never loaded again),
+    the plugin the first bench of a method that failed while measuring (``bench_failed``). Read as
+    the record's ``failures`` (method -> line): bench failures first, a load failure kept over a
+    bench's of the same method."""
+
+    def __init__(self) -> None:
+        self._benches: dict[str, str] = {}
+        self._loads: dict[str, str] = {}
+
+    def load_failed(self, method: str, line: str) -> None:
+        self._loads[method] = line
+
+    def bench_failed(self, method: str, line: str) -> None:
+        self._benches.setdefault(method, line)
+
+    def load_failure(self, method: str) -> str | None:
+        """The line saying why ``method`` failed to load (``None``: it did not)."""
+        return self._loads.get(method)
+
+    def _lines(self) -> dict[str, str]:
+        return {**self._benches, **self._loads}
+
+    def __getitem__(self, method: str) -> str:
+        return self._lines()[method]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lines())
+
+    def __len__(self) -> int:
+        return len(self._lines())
 
 
 @dataclass

@@ -244,7 +244,7 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
         print(detectable_table(found))
     for note in comparison.notes:
         print(note)
-    print("\n".join(saved.lines))
+    print("\n".join(saved.said))
     return outcome(comparison, failures, failed, saved.code)
 
 

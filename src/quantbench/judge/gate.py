@@ -36,8 +36,8 @@ from quantbench.judge.compare import FAIL, REGRESSION, UNCONFIRMED, Comparison, 
 from quantbench.judge.evidence import MIN_WALL_SESSIONS
 from quantbench.judge.quality import quality_rows
 from quantbench.judge.host_note import host_note
-from quantbench.judge.inputs import (locate, lost_methods, lost_metrics, nothing_judged,
-                                     unbaselined_metrics)
+from quantbench.judge.inputs import (Unjudged, locate, lost_methods, lost_metrics, nothing_judged,
+                                     unbaselined_metrics, unjudged)
 from quantbench.results import WIDTH
 from quantbench.session import Session
 
@@ -85,10 +85,11 @@ def update(session: Session, settings: Settings, exitstatus: int) -> tuple[list[
 
 
 def usable_baseline(settings: Settings, *, gpu: str, model_source: str,
-                    scenario: dict) -> Baseline | tuple[list[str], int]:
-    """The stored baseline of this GPU and model when it can judge a run of ``scenario``; else the
-    gate's lines and exit status: no baseline (exit 4 unless allowed), one that cannot be read or
-    is of another schema, GPU, model or scenario (exit 4, naming a ``--qb-scenario`` it matches)."""
+                    scenario: dict) -> Baseline | Unjudged:
+    """The stored baseline of this GPU and model when it can judge a run of ``scenario``; else
+    why not, with the gate's lines and exit status: no baseline (exit 4 unless allowed), one that
+    cannot be read or is of another schema, GPU, model or scenario (exit 4, naming a
+    ``--qb-scenario`` it matches)."""
     path = baseline_path(settings.baseline_dir, gpu, model_source)
     problem = locate(path, gpu=gpu, source=model_source, allow_missing=settings.allow_missing_baseline)
     if problem is not None:
@@ -96,14 +97,14 @@ def usable_baseline(settings: Settings, *, gpu: str, model_source: str,
     try:
         baseline = load_baseline(path)
     except BaselineError as exc:
-        return [f"quantbench: baseline unusable: {exc}"], exits.USAGE
+        return unjudged(f"baseline unusable: {exc}", exits.USAGE)
     try:
         check_compatible(baseline, gpu=gpu, model_source=model_source, scenario=scenario)
     except BaselineError as exc:
         name = scenario_matching(baseline.scenario)  # a named scenario the run did not use
         used = name in (None, scenario.get("name"))
         hint = "" if used else f" (it matches --qb-scenario {name})"
-        return [f"quantbench: baseline unusable: {exc}{hint}"], exits.USAGE
+        return unjudged(f"baseline unusable: {exc}{hint}", exits.USAGE)
     return baseline
 
 
@@ -116,8 +117,8 @@ def refusal(settings: Settings, *, gpu: str, model_source: str, scenario: dict) 
     path = baseline_path(settings.baseline_dir, gpu, model_source)
     if settings.compare and not _missing(path):
         found = usable_baseline(settings, gpu=gpu, model_source=model_source, scenario=scenario)
-        if isinstance(found, tuple) and found[1] != exits.OK:
-            return found[0][-1].removeprefix("quantbench: ")
+        if isinstance(found, Unjudged) and found.code != exits.OK:
+            return found.why
     if settings.update_baseline:
         try:
             stored = path.read_bytes()
@@ -158,13 +159,15 @@ def _stored_for(path: object, stored: bytes, *, gpu: str, model_source: str,
     return old
 
 
-def against_baseline(session: Session, settings: Settings) -> tuple[list[str], Comparison | None, int]:
-    """Compare the session with the stored baseline of its GPU and model source."""
+def against_baseline(session: Session, settings: Settings) -> tuple[list[str], Comparison | None, int, str]:
+    """Compare the session with the stored baseline of its GPU and model source: the gate's
+    lines, the comparison (``None`` when nothing was compared), the exit status, and why nothing
+    was compared (``""`` when something was)."""
     path = baseline_path(settings.baseline_dir, session.gpu, session.model_source)
     baseline = usable_baseline(settings, gpu=session.gpu, model_source=session.model_source,
                                scenario=session.scenario)
-    if isinstance(baseline, tuple):
-        return baseline[0], None, baseline[1]
+    if isinstance(baseline, Unjudged):
+        return baseline.lines, None, baseline.code, baseline.why
     comparison = compare(baseline, session.results, settings, skipped=session.skipped)
     comparison = lost_methods(comparison, session.skipped, session.failures)
     comparison = lost_metrics(comparison, session.results)
@@ -179,8 +182,8 @@ def against_baseline(session: Session, settings: Settings) -> tuple[list[str], C
     lines += [note] if note else []
     empty = nothing_judged(comparison, session.results, settings.allow_missing_baseline)
     if empty is not None:
-        return lines + empty[0], None, empty[1]
-    return lines, comparison, exits.OK
+        return lines + empty.lines, None, empty.code, empty.why
+    return lines, comparison, exits.OK, ""
 
 
 @dataclass(frozen=True)
@@ -223,14 +226,13 @@ def judge_session(session: Session, settings: Settings) -> Verdict:
     comparison = Comparison(())
     not_compared = "--benchmark-compare was not given: quality thresholds only"
     if settings.compare:
-        lines, compared, code = against_baseline(session, settings)
+        lines, compared, code, why = against_baseline(session, settings)
         if code != exits.OK:
-            why = lines[-1].removeprefix("quantbench: ")
             cause = ("nothing compared: this GPU and model have no baseline yet"
                      if why.startswith("no baseline for ") else why)  # the line above has the path
             return Verdict(lines, None, "", code, why, cause=cause)
         comparison = compared or comparison
-        not_compared = "" if compared else lines[-1].removeprefix("quantbench: ")
+        not_compared = why
     rows = tuple(quality_rows(session.results, settings, synthetic=session.synthetic))
     verdicts = Comparison(comparison.rows + rows, comparison.notes, comparison.baseline_gpu,
                           comparison.baseline_source)

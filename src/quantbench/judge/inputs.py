@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from quantbench import exits
 from quantbench.catalog import SPECS, gated
@@ -32,26 +32,40 @@ _ALLOW = ("create one with `pytest benches --qb-update-baseline`, or pass "
           "--qb-allow-missing-baseline (compare: --allow-missing-baseline) if no baseline yet is fine")
 
 
-def locate(path: Path, *, gpu: str, source: str, allow_missing: bool) -> tuple[list[str], int] | None:
-    """``None`` when ``path`` is there to be loaded; else the gate's lines and exit status."""
+class Unjudged(NamedTuple):
+    """Why no baseline judged this session: the gate's lines, its exit status, and the reason
+    itself in one line (the verdict's ``not_compared``)."""
+
+    lines: list[str]
+    code: int
+    why: str
+
+
+def unjudged(why: str, code: int, *, tagged: bool = True) -> Unjudged:
+    """One line saying ``why``, marked ``quantbench:`` when ``tagged`` (a problem, not news)."""
+    return Unjudged([f"quantbench: {why}" if tagged else why], code, why)
+
+
+def locate(path: Path, *, gpu: str, source: str, allow_missing: bool) -> Unjudged | None:
+    """``None`` when ``path`` is there to be loaded; else why nothing is compared."""
     try:
         os.stat(path)
         return None
     except FileNotFoundError:
         missing = f"no baseline for {gpu} / {source} at {path}: nothing compared"
         if allow_missing:
-            return [f"{missing} (allowed: allow_missing_baseline)"], exits.OK
-        return [f"{missing}; {_ALLOW}"], exits.USAGE
+            return unjudged(f"{missing} (allowed: allow_missing_baseline)", exits.OK, tagged=False)
+        return unjudged(f"{missing}; {_ALLOW}", exits.USAGE, tagged=False)
     except NotADirectoryError:
         part = next((p for p in reversed(path.parents) if p.is_file()), path.parent)
-        return [f"quantbench: baseline dir {part} is a file, not a folder: nothing compared"], exits.USAGE
+        return unjudged(f"baseline dir {part} is a file, not a folder: nothing compared", exits.USAGE)
     except OSError as exc:
-        return [f"quantbench: baseline unusable: cannot read {path}: {describe(exc)}"], exits.USAGE
+        return unjudged(f"baseline unusable: cannot read {path}: {describe(exc)}", exits.USAGE)
 
 
 def nothing_judged(comparison: Comparison, results: Sequence[CaseResult],
-                   allow_missing: bool) -> tuple[list[str], int] | None:
-    """``None`` when at least one metric was judged; else the gate's line and exit status."""
+                   allow_missing: bool) -> Unjudged | None:
+    """``None`` when at least one metric was judged; else why nothing was."""
     if any(row.verdict not in (NOT_RUN, INFO) for row in comparison.rows):
         return None
     ran = sorted({f"{r.case_key} {r.method}" for r in results})
@@ -61,9 +75,7 @@ def nothing_judged(comparison: Comparison, results: Sequence[CaseResult],
     else:
         text = (f"nothing compared: the baseline holds none of this session's {len(ran)} case result(s)"
                 + (f" ({', '.join(ran)})" if ran else ""))
-    if allow_missing:
-        return [text], exits.OK
-    return [f"quantbench: {text}"], exits.USAGE
+    return unjudged(text, exits.OK, tagged=False) if allow_missing else unjudged(text, exits.USAGE)
 
 
 def lost_methods(comparison: Comparison, skipped: Mapping[str, str],

@@ -15,31 +15,28 @@ from typing import Any, Iterator
 import pytest
 
 from quantbench import compat, exits
-from quantbench.exits import one_line
 from quantbench.config import Settings, home_problem
-from quantbench.env import detect_device, device_name, environment
+from quantbench.env import detect_device, device_name
 from quantbench.files import check_writable_dir, describe
 from quantbench.methods import LoadedModel, LoadError, Unavailable
 from quantbench.plugin import workers
 from quantbench.plugin.keys import BEGUN, BENCH, SETTINGS
+from quantbench.plugin.session import QuantbenchSession, session_of
 from quantbench.results import CaseResult
 from quantbench.run.measure import Run
-from quantbench.session import Session
 from quantbench.sources import SourceError
 from quantbench.sources.cache import DamagedCache
 
 
 class Bench:
     """One session's bench helper: runs a case through the runner, puts it into
-    pytest-benchmark and into the session record, and writes the record (marked partial)."""
+    pytest-benchmark and into the session's records (``plugin.session``), checkpointed."""
 
-    def __init__(self, settings: Settings, runner: Any) -> None:
+    def __init__(self, settings: Settings, runner: Any, session: QuantbenchSession) -> None:
         self.settings = settings
         self.runner = runner
-        self.results: list[CaseResult] = []
+        self.session = session
         self.ratios: dict[tuple[str, int], Any] = {}  # (mode, batch) -> run.resident.Ratios
-        self.case_failures: dict[str, str] = {}  # method -> its first bench that failed, and why
-        self.session_path = settings.report_dir / "session.json"
 
     @property
     def device(self) -> str:
@@ -80,9 +77,9 @@ class Bench:
         return case
 
     def record(self, case: CaseResult, benchmark: Any, run: Run | None) -> None:
-        """Add ``case`` to the session record and to pytest-benchmark, then checkpoint the file
+        """Add ``case`` to the session's records and to pytest-benchmark, then checkpoint the file
         (a session cut off by a CI time limit still leaves every case it finished)."""
-        self.results.append(case)
+        self.session.results.append(case)
         benchmark.group = case.case_key
         benchmark.extra_info.update(case.to_dict())
         if run is None:
@@ -93,38 +90,7 @@ class Bench:
                                         rounds=len(run.samples), stop=run.stop)
             compat.record_rounds(benchmark, "quantbench: rounds timed by the runner",
                                  run.round_seconds)
-        self.write_session(self.session(partial=True))
-
-    def note_failure(self, method: str, test: str, exc: BaseException) -> None:
-        """A bench of ``method`` failed while measuring: the record keeps the first such failure
-        of each method, in one line (a load failure, already recorded, is kept instead)."""
-        self.case_failures.setdefault(method, f"{method} failed in {test}: {one_line(exc, 200)}")
-        self.write_session(self.session(partial=True))
-
-    def write_session(self, record: Session) -> str | None:
-        """Write the session file; a failure (a full disk, say) does not stop the session: the
-        returned line says so, and the session's end exits 4 with it."""
-        return write_record(record, self.session_path)
-
-    def session(self, *, partial: bool) -> Session:
-        """The session record so far: the machine (``env`` looks it up once per process), the
-        date, and what the runner holds (``Runner.record_parts``: the model, the host probes,
-        skips, loads, time)."""
-        parts = self.runner.record_parts()
-        return Session(environment={**environment(self.device, Path.cwd()), **parts.environment},
-                       scenario=self.settings.scenario.to_dict(), results=list(self.results),
-                       partial=partial, skipped=parts.skipped,
-                       failures={**self.case_failures, **parts.failures},
-                       loads=parts.loads, load_events=parts.load_events, time=parts.time)
-
-
-def write_record(record: Session, path: Path) -> str | None:
-    """Write ``record`` to ``path``; ``None``, or the line saying why it was not written."""
-    try:
-        record.write(path)
-    except OSError as exc:
-        return f"quantbench: session file not written to {path.parent}: {describe(exc)}"
-    return None
+        self.session.checkpoint()
 
 
 def bench_of(config: pytest.Config) -> Bench:
@@ -144,7 +110,8 @@ def bench_of(config: pytest.Config) -> Bench:
         refused = baseline_refusal(settings, device)
         if refused:
             stop(refused)
-        session_path = workers.session_file(config, settings)
+        session = session_of(config)
+        session_path = session.path
         try:  # before any model loads: the session file is written after the first case
             check_writable_dir(session_path.parent)
         except OSError as exc:
@@ -154,14 +121,15 @@ def bench_of(config: pytest.Config) -> Bench:
             stop(problem)
         try:
             with workers.cache_lock(config, settings.cache_dir):
-                runner = Runner(settings, device, begun=config.stash.get(BEGUN, None))
+                runner = Runner(settings, device, begun=config.stash.get(BEGUN, None),
+                                failures=session.failures)
         except OSError as exc:
             where = exc.filename or settings.cache_dir
             stop(f"cannot write the model cache ({where}): {describe(exc)}")
         except (SourceError, DamagedCache) as exc:
             stop(str(exc))
-        bench = config.stash[BENCH] = Bench(settings, runner)
-        bench.session_path = session_path
+        session.runner = runner
+        config.stash[BENCH] = Bench(settings, runner, session)
     return config.stash[BENCH]
 
 

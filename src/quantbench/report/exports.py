@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 from quantbench.config.exports import BENCHER, ExportError, parse_export
 from quantbench.files import replace_bytes, describe
 from quantbench.store.baseline import gpu_slug, model_slug
+from quantbench.report.outcome import Written
 from quantbench.results import Metric
 
 if TYPE_CHECKING:
@@ -110,11 +111,11 @@ def session_run(session: Session) -> Run:
     return session.gpu, session.model_source, results, env.get("date"), env.get("commit")
 
 
-def export_session(exports: Sequence[tuple[str, Path]], session: Session) -> tuple[list[str], str | None]:
-    """The gate's exports of its session (``--qb-export``): the lines written, and the one-line
-    reason when a file could not be written (the session then exits 4, like an unwritten
+def export_session(exports: Sequence[tuple[str, Path]], session: Session) -> Written:
+    """The gate's exports of its session (``--qb-export``): the lines of what was written, or the
+    one line saying which file could not be (the session then exits 4, like an unwritten
     session record)."""
     try:
-        return write_exports(exports, [session_run(session)]), None
+        return Written(tuple(write_exports(exports, [session_run(session)])))
     except OSError as exc:
-        return [], f"export not written: {exc.filename or ''}: {describe(exc)}"
+        return Written.failed(f"export not written: {exc.filename or ''}: {describe(exc)}", tag="")

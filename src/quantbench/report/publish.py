@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,6 +19,7 @@ from quantbench.judge.compare import UNCONFIRMED, Comparison
 from quantbench.report.chart import write_chart
 from quantbench.report.digest import TITLE_CHARS, digest
 from quantbench.report.escape import markdown, markdown_block
+from quantbench.report.outcome import Outcome, Written
 from quantbench.report.tables import session_tables
 from quantbench.report.verdicts import markdown_verdicts, shown, terminal_lines, verdict_table
 from quantbench.results import CaseResult
@@ -117,62 +118,45 @@ def write_reports(
             with open(step_summary, "a", encoding="utf-8") as fh:
                 fh.write(texts["comment.md"] + "\n")
         except OSError as exc:
-            raise JobSummaryUnwritten(f"quantbench: the job summary was not appended "
+            raise JobSummaryUnwritten(f"the job summary was not appended "
                                       f"(GITHUB_STEP_SUMMARY={step_summary}): {describe(exc)}; "
                                       f"the reports in {folder} are whole") from None
     return written
 
 
-@dataclass(frozen=True)
-class Saved:
-    """What ``save_reports`` did: its terminal lines, and the exit status it imposes (``None``:
-    the verdict's own; 4 a report not written; 2 interrupted, the reports removed)."""
-
-    lines: list[str]
-    code: int | None = None
-
-
 def save_reports(report_dir: Path, comparison: Comparison | None, results: list[CaseResult],
-                 environment: dict[str, Any], **kwargs: Any) -> Saved:
+                 environment: dict[str, Any], **kwargs: Any) -> Written:
     """``write_reports`` that never raises for what a user's machine does: a folder that cannot be
     written (the reports are removed, so no earlier or half one is read as this verdict; exit 4),
     a job summary that cannot be appended (the reports stay; exit 4), Ctrl-C or SIGTERM while
-    writing (the reports are removed; exit 2)."""
+    writing (the reports are removed; exit 2). Returns what was written, or why not
+    (``Written.code``: the exit status that imposes)."""
     try:
         written = write_reports(report_dir, comparison, results, environment, **kwargs)
     except OSError as exc:
         clear_reports(report_dir)
-        return Saved([f"{REPORTS_UNWRITTEN} to {report_dir}: {describe(exc)}"], exits.USAGE)
+        return Written.failed(f"reports not written to {report_dir}: {describe(exc)}")
     except JobSummaryUnwritten as exc:
-        return Saved([str(exc)], exits.USAGE)
+        return Written.failed(str(exc))
     except KeyboardInterrupt:
         clear_reports(report_dir)
-        return Saved([f"{REPORTS_UNWRITTEN} to {report_dir}: interrupted while writing them "
-                      "(Ctrl-C or SIGTERM); none is left"], exits.INTERRUPTED)
-    return Saved([f"reports in {report_dir}: " + ", ".join(written)])
-
-
-@dataclass(frozen=True)
-class Published:
-    """The gate's terminal lines (the closing one last), the exit status the run ends with, and
-    its cause for the closing label (``""`` on a pass)."""
-
-    lines: list[str]
-    code: int
-    why: str
+        return Written.failed(f"reports not written to {report_dir}: interrupted while writing them "
+                              "(Ctrl-C or SIGTERM); none is left", interrupted=True)
+    return Written((f"reports in {report_dir}: " + ", ".join(written),))
 
 
 def publish(verdict: Any, session: Any, report_dir: Path, *, show_all: bool = False,
             before_outcome: Sequence[str] = (), flag: str = "--qb-all-verdicts",
-            status: int = exits.OK, problems: Sequence[str] = ()) -> Published:
+            status: int = exits.OK, problems: Sequence[Written] = ()) -> Outcome:
     """The gate's verdict (``judge.gate.Verdict``) as terminal lines, with the reports written to
     ``report_dir`` when anything was judged: the context, the table (failing rows, or every row
     with ``show_all``), the reports, one line per failing (case, method), ``before_outcome``, and
     the closing line last (``flag``: the option that shows every row, named where rows are left
-    out). ``status`` is pytest's own exit status and ``problems`` the lines of what else spoils a
-    pass (a session record not written): the closing line and ``code`` say the true outcome."""
+    out). ``status`` is pytest's own exit status and ``problems`` what else was left unwritten (a
+    session record): the closing line and the outcome's ``code`` (``report.outcome.exit_status``)
+    say the true outcome."""
     comparison = verdict.comparison
-    problems = list(problems)
+    problems = [p for p in problems if p.unwritten]
     lines = list(verdict.lines)
     if comparison is not None:
         cut = ([f"the session was interrupted (Ctrl-C or SIGTERM): only the {len(session.results)} "
@@ -180,39 +164,16 @@ def publish(verdict: Any, session: Any, report_dir: Path, *, show_all: bool = Fa
         saved = save_reports(report_dir, comparison, session.results, session.environment,
                              title=f"quantbench: {session.gpu} / {session.model_source}",
                              not_compared=verdict.not_compared, failures=cut)
-        lines += saved.lines
-        if saved.code is not None:
-            problems.insert(0, saved.lines[-1])
-            status = status or (saved.code if saved.code == exits.INTERRUPTED else exits.OK)
+        lines += saved.said
+        problems = [saved, *problems] if saved.unwritten else problems
         if verdict.not_compared:
             lines.append(f"nothing was compared with a baseline: {verdict.not_compared}")
         lines += terminal_lines(comparison, show_all, flag)
-    code, why = final_status(verdict, status, problems)
+    outcome = Outcome([], status, verdict, tuple(problems))
     lines += before_outcome
-    if verdict.outcome or code != verdict.code:
-        lines.append(closing_line(verdict, code, why))
-    return Published(lines, code, why)
-
-
-def final_status(verdict: Any, status: int, problems: Sequence[str]) -> tuple[int, str]:
-    """The exit status a run ends with and its cause: pytest's own status when it is not 0 (a
-    bench that failed or a method that could not load: 1; an interrupt: 2), else the verdict's,
-    else 4 when a problem spoils a pass."""
-    regressed = verdict.code == exits.REGRESSION
-    if status == exits.INTERRUPTED:
-        return status, "interrupted (Ctrl-C or SIGTERM): the session record is partial"
-    if status == exits.REGRESSION:
-        return status, "a bench failed or a method could not load" + (
-            "; and a regression or quality failure" if regressed else "")
-    if status:
-        return status, f"pytest's own exit status {status}"
-    if regressed:
-        return verdict.code, "a regression or quality failure"
-    if verdict.code:
-        return verdict.code, verdict.cause or "nothing judged"
-    if problems:
-        return exits.USAGE, problems[0].removeprefix("quantbench: ")
-    return exits.OK, ""
+    if verdict.outcome or outcome.code != verdict.code:
+        lines.append(closing_line(verdict, outcome.code, outcome.why))
+    return replace(outcome, lines=lines)
 
 
 def closing_line(verdict: Any, code: int, why: str) -> str:
@@ -225,7 +186,6 @@ def closing_line(verdict: Any, code: int, why: str) -> str:
 
 
 REPORTS = ("summary.md", "comment.md", "comparison.json", "comparison.png")
-REPORTS_UNWRITTEN = "quantbench: reports not written"
 
 
 def clear_reports(report_dir: Path) -> None:

@@ -17,6 +17,7 @@ from quantbench.device_memory import free_device_memory
 from quantbench.exits import one_line
 from quantbench.run.memory import MemoryProbe, tensor_bytes
 from quantbench.methods import METHODS, LoadedModel, LoadError, LoadRequest
+from quantbench.session import Failures
 
 
 @dataclass
@@ -31,17 +32,19 @@ class LoadRecord:
 
 
 class ModelPool:
-    """Loads methods on demand, keeping exactly one resident."""
+    """Loads methods on demand, keeping exactly one resident; a load failure goes into
+    ``failures``, the session's own when it hands one over."""
 
     def __init__(self, request: LoadRequest, memory: MemoryProbe,
-                 loaders: dict[str, Callable[[LoadRequest], LoadedModel]] | None = None) -> None:
+                 loaders: dict[str, Callable[[LoadRequest], LoadedModel]] | None = None,
+                 failures: Failures | None = None) -> None:
         self.request = request
         self.memory = memory
         self.loaders = loaders or {name: m.load for name, m in METHODS.items()}
         self.preparers = {name: m.prepare for name, m in METHODS.items() if m.prepare} if loaders is None else {}
         self.current: LoadedModel | None = None
         self.loads: Counter[str] = Counter()
-        self.failures: dict[str, str] = {}
+        self.failures = Failures() if failures is None else failures
         self.records: dict[str, LoadRecord] = {}
         self.events: list[tuple[str, str]] = []  # ("load" | "release", method), in order
 
@@ -50,8 +53,9 @@ class ModelPool:
         if self.current is not None and self.current.method == method:
             return self.current
         self.release()
-        if method in self.failures:
-            raise LoadError(self.failures[method])
+        failed = self.failures.load_failure(method)
+        if failed is not None:
+            raise LoadError(failed)
         start = time.perf_counter()
         try:
             prepare = self.preparers.get(method)
@@ -65,8 +69,9 @@ class ModelPool:
             reason = one_line(exc)
             if "OutOfMemory" in type(exc).__name__ or "out of memory" in str(exc).lower():
                 reason = f"out of memory while loading {method}: {reason}"
-            self.failures[method] = f"{method} failed to load: {reason}"
-            raise LoadError(self.failures[method]) from exc
+            line = f"{method} failed to load: {reason}"
+            self.failures.load_failed(method, line)
+            raise LoadError(line) from exc
         free_device_memory()
         self.loads[method] += 1
         self.events.append(("load", method))

@@ -68,7 +68,7 @@ def load_beside(pool: Any, methods: list[str], fits: Callable[[dict[str, LoadedM
     notes: dict[str, list[str]] = {}
     full = False
     for method in methods:
-        if method in models or skip(method) or method in pool.failures:
+        if method in models or skip(method) or pool.failures.load_failure(method):
             continue
         if full:
             notes[method] = [f"not interleaved: the device was full with {', '.join(models)}; "

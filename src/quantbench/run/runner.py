@@ -24,6 +24,7 @@ from quantbench.methods import METHODS, LoadedModel, LoadError, LoadRequest, Una
 from quantbench.run.pool import ModelPool
 from quantbench.run.prompts import PromptBook
 from quantbench.results import CaseResult, Metric
+from quantbench.session import Failures
 from quantbench.run.roofline import copy_bandwidth_gbs, kv_bytes_per_step, roofline_metrics, weight_bytes_per_step
 from quantbench.config import Settings
 from quantbench.sources import load_tokenizer, resolve_source
@@ -47,7 +48,7 @@ class RecordParts:
 
     environment: dict[str, Any]  # the model, the host probes, the steadying
     skipped: dict[str, str]  # method -> why it could not run here
-    failures: dict[str, str]  # method -> why it failed to load
+    failures: dict[str, str]  # method -> why it failed to load, or which bench failed
     loads: dict[str, int]
     load_events: list[tuple[str, str]]  # ("load" | "release", method), in order
     time: dict[str, Any]  # ``run.timeline.time_breakdown``
@@ -68,6 +69,7 @@ class Runner:
     # Eager generation shapes some method of this process has warmed up at full length.
     warm_shapes: set[tuple[Any, ...]] = field(default_factory=set)
     begun: float | None = None  # pytest's configure: the wall clock counts imports ("start")
+    failures: Failures = field(default_factory=Failures)  # the session's; the pool reports loads
 
     def __post_init__(self) -> None:
         now = time.perf_counter()
@@ -81,7 +83,7 @@ class Runner:
         awq = resolve_source(s.awq_model, s.cache_dir, s.seed) if s.awq_model else None
         self.tokenizer = load_tokenizer(self.source)
         request = LoadRequest(self.source, self.device, s.cache_dir, awq, s.seed)
-        self.pool = ModelPool(request, self.memory, self.loaders)
+        self.pool = ModelPool(request, self.memory, self.loaders, self.failures)
         self.prompts = PromptBook(self.tokenizer, s.scenario, s.seed, self.device)
         self._engines: dict[tuple[str, str], Any] = {}
         self.reference: Any = None  # the FP16 QualityReference, once captured
@@ -109,7 +111,7 @@ class Runner:
             environment={"model_source": self.source.spec, "peak_copy_bandwidth_gbs": self.peak_bandwidth_gbs,
                          "launch_overhead_us": self.launch_overhead_us, "steady": self.settings.steady,
                          "cpu_affinity": self.pinned},
-            skipped=dict(self.skipped), failures=dict(self.pool.failures), loads=dict(self.pool.loads),
+            skipped=dict(self.skipped), failures=dict(self.failures), loads=dict(self.pool.loads),
             load_events=list(self.pool.events), time=self.time_data())
 
     # models
@@ -123,7 +125,7 @@ class Runner:
                 if reason:
                     self.skipped[method] = reason
                     raise Unavailable(reason)
-            first = method not in self.pool.records and method not in self.pool.failures
+            first = method not in self.pool.records and self.failures.load_failure(method) is None
             loaded = self.pool.acquire(method)
         finally:
             seconds = time.perf_counter() - start
@@ -254,7 +256,7 @@ class Runner:
         whose methods lack it (an xdist worker's share). Nothing when it is captured already, is
         not among the session's methods, or cannot run or load (quality is then skipped)."""
         if (self.reference is not None or REFERENCE_METHOD not in self.settings.methods
-                or REFERENCE_METHOD in self.skipped or REFERENCE_METHOD in self.pool.failures):
+                or REFERENCE_METHOD in self.skipped or self.failures.load_failure(REFERENCE_METHOD)):
             return
         try:
             loaded = self.load(REFERENCE_METHOD)
