@@ -21,8 +21,6 @@ from typing import Any, Callable, Sequence
 
 import pytest
 
-from quantbench.testing import note_work_pass, patch, patches
-
 PRIME = 3
 PRIMER_SYNC = "cudaEventSynchronize"
 
@@ -72,10 +70,22 @@ NOTE = "profiled with CUPTI torn down after each primed trace (lab/teardown_plug
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Set ``TEARDOWN_CUPTI`` and prime the profiler's traces for this session; both come back
+    when it ends."""
     if not config.getoption("qb_teardown_cupti"):
         return
     from quantbench import compat
 
-    patches(config).setenv("TEARDOWN_CUPTI", "1")
-    patch(config, compat, "cuda_activity", primed(compat.cuda_activity))
-    note_work_pass(config, NOTE)
+    patches = pytest.MonkeyPatch()
+    config.add_cleanup(patches.undo)
+    patches.setenv("TEARDOWN_CUPTI", "1")
+    patches.setattr(compat, "cuda_activity", primed(compat.cuda_activity))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_quantbench_work_pass(config: pytest.Config) -> Any:
+    """Every generate case's work pass says how it profiled, when the switch is on."""
+    work, notes = yield
+    if not config.getoption("qb_teardown_cupti"):
+        return work, notes
+    return work, [*notes, NOTE]

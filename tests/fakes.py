@@ -1,7 +1,8 @@
 """Stand-ins and made-up records that several test files share, importable by name (unlike
 conftest.py, which pytest loads itself and which holds the shared fixtures).
 
-- ``FakeConfig``: what a test plugin's ``pytest_configure`` sees of ``pytest.Config``;
+- ``FakeConfig``: what a test plugin's ``pytest_configure`` or hook sees of ``pytest.Config``;
+  ``quantbench_hooks``: quantbench's hooks as a session calls them, with the plugins given;
 - the A/B's: ``FakeAbRunner`` stands in for ``PYTHON -m pytest benches`` under
   ``python -m quantbench ab`` and writes the session file the run would leave; ``ab`` runs it;
 - the sweep's: generate cases and sessions of two model sizes (``case``, ``session``, ``gpu_runs``);
@@ -39,6 +40,19 @@ class FakeConfig:
 
     def add_cleanup(self, fn: Callable[[], Any]) -> None:
         self.cleanups.append(fn)
+
+
+def quantbench_hooks(*plugins: Any) -> Any:
+    """A plugin manager's hook relay with quantbench's hookspecs registered as the plugin does
+    (``pytest_addhooks``), quantbench's own implementations and ``plugins`` (modules, objects)."""
+    from quantbench.plugin import hooks
+
+    manager = pytest.PytestPluginManager()
+    hooks.pytest_addhooks(manager)
+    manager.register(hooks)
+    for plugin in plugins:
+        manager.register(plugin)
+    return manager.hook
 
 
 # the A/B's

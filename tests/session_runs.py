@@ -114,7 +114,7 @@ def gate_reason(session: Session) -> str:
 
 def hooks_loads(tmp_path: Path, plugin: str, option: str, value: str, check: str) -> None:
     """A bench that asserts ``check`` on the loaded model passes under ``-p plugin option value``:
-    the fault plugin patched the runner's loads."""
+    the fault plugin's ``pytest_quantbench_model_loaded`` hook changed the runner's loads."""
     probe = tmp_path / "bench_probe.py"
     probe.write_text(f"def test_probe(qb_model):\n    assert {check}\n")
     proc = subprocess.run([sys.executable, "-m", "pytest", str(probe), "-p", "no:cacheprovider",

@@ -18,6 +18,7 @@ from quantbench.methods import METHODS, LoadedModel, Unavailable, unavailable_re
 from quantbench.run.decode_loop import CaptureError, DecodeLoop
 from quantbench.run.engine import HFEngine
 from quantbench.run.memory import CpuMemory
+from quantbench.run.probes import Probes
 from quantbench.run.prompts import Prompt, token_prompt
 from quantbench.run.runner import Runner
 
@@ -168,7 +169,7 @@ def test_a_method_known_not_to_capture_is_skipped_with_the_error_others_fail(run
     model = loaded(runner, "fp16").model
     fake = Runner(runner.settings, "cpu", memory=CpuMemory(),
                   loaders={m: (lambda req, m=m: LoadedModel(m, model, "float32")) for m in ("fp16", "int8")},
-                  engine_factory=Uncapturable)
+                  engine_factory=Uncapturable, probes=Probes.null())
     assert METHODS["int8"].uncapturable and not METHODS["fp16"].uncapturable
     with pytest.raises(Unavailable) as skipped:
         fake.generate_case(fake.load("int8"), 1, "graph")

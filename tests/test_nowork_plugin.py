@@ -8,16 +8,17 @@ from typing import Any
 
 import pytest
 
-from quantbench.run import runner, work_pass
+from quantbench.run import work_pass
 from quantbench.testing import nowork
 from session_runs import run_session
-from fakes import FakeConfig
+from fakes import FakeConfig, quantbench_hooks
+
+FIGURES = {"profile": "decode_kernel_us", "calls": "decode_py_calls"}
 
 
-@pytest.mark.parametrize(("skip", "ran", "left"), [
-    ("profile", ["calls"], "profile"), ("calls", ["profile"], "calls"), ("both", [], "passes")])
-def test_only_the_parts_not_skipped_run(monkeypatch: pytest.MonkeyPatch, skip: str,
-                                        ran: list[str], left: str) -> None:
+@pytest.fixture
+def parts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The work pass's two parts faked: the list says which ran, in order."""
     calls: list[str] = []
 
     def profile(engine: Any, prompt: Any, tokens: int, step_ms: float) -> dict[str, Any]:
@@ -32,17 +33,29 @@ def test_only_the_parts_not_skipped_run(monkeypatch: pytest.MonkeyPatch, skip: s
 
     monkeypatch.setattr(work_pass, "device_metrics", profile)
     monkeypatch.setattr(work_pass, "python_calls_per_step", count)
-    config = FakeConfig({"qb_skip_pass": skip})
-    nowork.pytest_configure(config)  # type: ignore[arg-type]
-    work, notes = runner.work_metrics(object(), object(), 64, 5.0, "cuda")
-    assert calls == ran
-    figures = {"profile": "decode_kernel_us", "calls": "decode_py_calls"}
-    assert set(work) == {figures[part] for part in ran}
+    return calls
+
+
+def work_pass_under(skip: str | None) -> tuple[dict[str, Any], list[str]]:
+    """A generate case's work pass through quantbench's hook, the plugin registered."""
+    return quantbench_hooks(nowork).pytest_quantbench_work_pass(
+        engine=object(), prompt=object(), new_tokens=64, step_ms=5.0, device="cuda",
+        config=FakeConfig({"qb_skip_pass": skip}))
+
+
+@pytest.mark.parametrize(("skip", "ran", "left"), [
+    ("profile", ["calls"], "profile"), ("calls", ["profile"], "calls"), ("both", [], "passes")])
+def test_only_the_parts_not_skipped_run(parts: list[str], skip: str, ran: list[str], left: str) -> None:
+    work, notes = work_pass_under(skip)
+    assert parts == ran
+    assert set(work) == {FIGURES[part] for part in ran}
     assert notes == [f"work pass without its {left} (quantbench.testing.nowork)"]
-    for undo in config.cleanups:
-        undo()
-    assert work_pass.device_metrics is profile and work_pass.python_calls_per_step is count
-    assert runner.work_metrics is work_pass.work_metrics
+
+
+def test_without_the_option_quantbenchs_own_pass_runs_whole(parts: list[str]) -> None:
+    work, notes = work_pass_under(None)
+    assert parts == ["profile", "calls"]
+    assert set(work) == set(FIGURES.values()) and notes == []
 
 
 @pytest.mark.session

@@ -1,5 +1,6 @@
 """What the runner hands the session record (``Runner.record_parts``), its time entries and the
-reference captured alone (an xdist worker's), with fake loaders on the CPU: no model runs."""
+reference captured alone (an xdist worker's), with fake loaders and the null probes
+(``Probes.null()``) on the CPU: no model runs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from torch import nn
 from quantbench.config import Settings
 from quantbench.methods import LoadedModel, LoadError, LoadRequest
 from quantbench.run.memory import CpuMemory
+from quantbench.run.probes import Probes
 from quantbench.run.runner import Runner
 
 
@@ -34,7 +36,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _runner(cache: Path, calls: list[str], **loaders) -> Runner:
     settings = replace(Settings(), methods=("fp16", "int8"), cache_dir=cache, steady=False)
     table = {"fp16": _loader("fp16", calls), "int8": _loader("int8", calls), **loaders}
-    return Runner(settings, "cpu", memory=CpuMemory(), loaders=table)
+    return Runner(settings, "cpu", memory=CpuMemory(), loaders=table, probes=Probes.null())
 
 
 def test_record_parts_are_copies_of_what_the_record_needs(cache: Path) -> None:
@@ -115,7 +117,7 @@ def test_an_eager_warm_up_round_is_as_long_as_a_timed_one_the_first_time_a_shape
                     loaders={"fp16": lambda req: LoadedModel("fp16", model, "float32"),
                              "int8": lambda req: LoadedModel("int8", model, "float32"),
                              "bf16": lambda req: LoadedModel("bf16", half, "bfloat16")},
-                    engine_factory=lambda m, mode: Recording(m, mode))
+                    engine_factory=lambda m, mode: Recording(m, mode), probes=Probes.null())
     new_tokens, warmup = settings.scenario.new_tokens, settings.scenario.warmup
     assert warmup >= 1 and SHORT_WARMUP_TOKENS < new_tokens
 
@@ -140,11 +142,12 @@ def test_the_session_clock_counts_from_pytests_configure(cache: Path) -> None:
     settings = replace(Settings(), methods=("fp16",), cache_dir=cache, steady=False)
     begun = time.perf_counter() - 5.0
     runner = Runner(settings, "cpu", memory=CpuMemory(), loaders={"fp16": _loader("fp16", [])},
-                    begun=begun)
+                    probes=Probes.null(), begun=begun)
     data = runner.time_data()
     start = data["per_method"]["(session)"]["start"]
     assert 5.0 <= start < 5.0 + (time.perf_counter() - begun - 5.0)
     assert data["wall_s"] >= data["load_s"] >= start
-    plain = Runner(settings, "cpu", memory=CpuMemory(), loaders={"fp16": _loader("fp16", [])})
+    plain = Runner(settings, "cpu", memory=CpuMemory(), loaders={"fp16": _loader("fp16", [])},
+                   probes=Probes.null())
     assert plain.time_data()["per_method"]["(session)"]["start"] == 0.0
     assert plain.time_data()["wall_s"] < start

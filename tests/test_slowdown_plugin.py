@@ -1,18 +1,19 @@
 """The test-only slowdown plugin in the graph modes: its forward hooks stand aside while a step
 is compiled (and, on a GPU, captured), so the loop still compiles whole and decodes the same
-tokens, and every decode loop's step is wrapped with the GPU spin that the capture holds."""
+tokens, and every decode loop the runner makes (``pytest_quantbench_engine_made``) has its step
+wrapped with the GPU spin that the capture holds."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 import torch
 
 from quantbench.run.decode_loop import DecodeLoop
+from quantbench.run.engine import HFEngine
 from quantbench.run.prompts import token_prompt
 from quantbench.sources import materialize_synthetic
 from quantbench.testing import slowdown
+from fakes import FakeConfig
 
 
 @pytest.fixture
@@ -41,25 +42,18 @@ def test_the_hooks_stand_aside_in_a_compiled_step(model, monkeypatch: pytest.Mon
     assert len(waits) == 2  # an eager forward is slowed as before
 
 
-class Config:
-    def __init__(self) -> None:
-        self.cleanups: list[Any] = []
-        self.stash = pytest.Stash()
-
-    def add_cleanup(self, fn: Any) -> None:
-        self.cleanups.append(fn)
-
-
-def test_every_decode_loop_step_is_wrapped_for_the_session(model) -> None:
-    config = Config()
-    slowdown.slow_decode_loops(config, 0.25)
+def test_every_decode_loop_step_is_wrapped_when_the_loop_is_made(model) -> None:
     loop = DecodeLoop(model, "graph")
+    assert slowdown.pytest_quantbench_engine_made(engine=loop, config=FakeConfig({"qb_slowdown": 0.25})) is None
     assert loop._step.__name__ == "slowed"
     prompt = token_prompt(model.config.vocab_size, 16, 1, 3, "cpu")
     loop.generate(prompt, 6, lambda: None)  # on a CPU the wrapper passes the step through
-    for undo in config.cleanups:
-        undo()
-    assert DecodeLoop(model, "graph")._step.__name__ == "decode_step"
-    again = DecodeLoop(model, "graph")
-    again.generate(prompt, 6, lambda: None)
-    assert torch.equal(again.last_tokens, loop.last_tokens)
+    plain = DecodeLoop(model, "graph")
+    slowdown.pytest_quantbench_engine_made(engine=plain, config=FakeConfig({"qb_slowdown": 0.0}))
+    assert plain._step.__name__ == "decode_step"
+    plain.generate(prompt, 6, lambda: None)
+    assert torch.equal(plain.last_tokens, loop.last_tokens)
+    eager = HFEngine(model, "eager")
+    before = dict(vars(eager))
+    slowdown.pytest_quantbench_engine_made(engine=eager, config=FakeConfig({"qb_slowdown": 0.25}))
+    assert vars(eager) == before  # generate's forwards are slowed by the model's own hooks

@@ -1,6 +1,6 @@
 """The lab's teardown plugin (``lab/teardown_plugin.py``, outside the package): the primer's records are cut from a trace,
-a trace without them is refused, and the switch sets and restores ``TEARDOWN_CUPTI`` and the
-profiler the runner calls."""
+a trace without them is refused, the switch sets and restores ``TEARDOWN_CUPTI`` and the
+profiler the runner calls, and its work-pass hook notes how each case was profiled."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from quantbench import compat
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
 import teardown_plugin as teardown  # noqa: E402  (lab/ is not a package)
 from teardown_plugin import after_primer, primed  # noqa: E402
-from fakes import FakeConfig  # noqa: E402
+from fakes import FakeConfig, quantbench_hooks  # noqa: E402
 
 # The primer (two adds, two event synchronisations ending at 30 and 60 ns), then the measured
 # call: a launch at 70 ns, its kernel at 75 ns, a stream synchronisation at 80 ns.
@@ -52,17 +52,13 @@ def test_the_switch_sets_and_restores(monkeypatch: pytest.MonkeyPatch, before: s
         monkeypatch.delenv("TEARDOWN_CUPTI", raising=False)
     else:
         monkeypatch.setenv("TEARDOWN_CUPTI", before)
-    from quantbench.run import runner
-
-    original, work = compat.cuda_activity, runner.work_metrics
+    original = compat.cuda_activity
     config = FakeConfig({"qb_teardown_cupti": True})
     teardown.pytest_configure(config)  # type: ignore[arg-type]
     assert os.environ["TEARDOWN_CUPTI"] == "1" and compat.cuda_activity is not original
-    assert runner.work_metrics is not work
     for undo in config.cleanups:
         undo()
     assert os.environ.get("TEARDOWN_CUPTI") == before and compat.cuda_activity is original
-    assert runner.work_metrics is work
 
 
 def test_each_trace_is_primed_inside_it_and_the_primer_cut() -> None:
@@ -78,17 +74,20 @@ def test_each_trace_is_primed_inside_it_and_the_primer_cut() -> None:
     assert seen["before"] is teardown.prime and ran == [1]
 
 
-def test_the_work_pass_says_how_it_profiled(monkeypatch: pytest.MonkeyPatch) -> None:
-    from quantbench.run import runner
+class OwnPass:
+    """A work pass that stands in for quantbench's (a replacement, returned first)."""
 
-    monkeypatch.setattr(runner, "work_metrics", lambda *a, **k: ({"decode_kernel_us": 1.0}, ["a note"]))
-    monkeypatch.setattr(compat, "cuda_activity", compat.cuda_activity)
-    monkeypatch.delenv("TEARDOWN_CUPTI", raising=False)
-    config = FakeConfig({"qb_teardown_cupti": True})
-    teardown.pytest_configure(config)  # type: ignore[arg-type]
-    assert runner.work_metrics(1, 2) == ({"decode_kernel_us": 1.0}, ["a note", teardown.NOTE])
-    for undo in config.cleanups:
-        undo()
+    @staticmethod
+    def pytest_quantbench_work_pass() -> tuple[dict[str, float], list[str]]:
+        return {"decode_kernel_us": 1.0}, ["a note"]
+
+
+@pytest.mark.parametrize(("on", "notes"), [(True, ["a note", teardown.NOTE]), (False, ["a note"])])
+def test_the_work_pass_says_how_it_profiled(on: bool, notes: list[str]) -> None:
+    hook = quantbench_hooks(teardown, OwnPass())
+    work = hook.pytest_quantbench_work_pass(engine=1, prompt=2, new_tokens=8, step_ms=1.0, device="cuda",
+                                            config=FakeConfig({"qb_teardown_cupti": on}))
+    assert work == ({"decode_kernel_us": 1.0}, notes)
 
 
 def test_off_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

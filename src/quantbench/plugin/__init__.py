@@ -18,6 +18,7 @@ from quantbench.catalog import REFERENCE_METHOD
 from quantbench.config import SettingsError, Settings, build_settings, read_pyproject
 from quantbench.interrupts import sigterm_as_interrupt
 from quantbench.plugin.fixtures import clear_previous, qb_model, quantbench
+from quantbench.plugin.hooks import pytest_addhooks, pytest_quantbench_work_pass
 from quantbench.plugin.keys import BEGUN, SESSION, SETTINGS
 from quantbench.plugin.options import FLAGS, add_options, overrides
 from quantbench.plugin import workers
@@ -26,6 +27,7 @@ from quantbench.plugin.workers import (pytest_configure_node, pytest_testnodedow
                                        pytest_xdist_auto_num_workers, pytest_xdist_make_scheduler)
 
 __all__ = ["SETTINGS", "qb_model", "quantbench",  # the fixtures pytest finds in this plugin
+           "pytest_addhooks", "pytest_quantbench_work_pass",  # quantbench's hookspecs, in plugin.hooks
            "pytest_configure_node", "pytest_testnodedown", "pytest_xdist_auto_num_workers",
            "pytest_xdist_make_scheduler"]  # pytest-xdist's hooks, in plugin.workers
 

@@ -20,6 +20,7 @@ from quantbench.env import detect_device, device_name
 from quantbench.files import check_writable_dir, describe
 from quantbench.methods import LoadedModel, LoadError, Unavailable
 from quantbench.plugin import workers
+from quantbench.plugin.hooks import session_probes
 from quantbench.plugin.keys import BEGUN, BENCH, SETTINGS
 from quantbench.plugin.session import QuantbenchSession, session_of
 from quantbench.results import CaseResult
@@ -121,8 +122,8 @@ def bench_of(config: pytest.Config) -> Bench:
             stop(problem)
         try:
             with workers.cache_lock(config, settings.cache_dir):
-                runner = Runner(settings, device, begun=config.stash.get(BEGUN, None),
-                                failures=session.failures)
+                runner = Runner(settings, device, probes=session_probes(config),
+                                begun=config.stash.get(BEGUN, None), failures=session.failures)
         except OSError as exc:
             where = exc.filename or settings.cache_dir
             stop(f"cannot write the model cache ({where}): {describe(exc)}")

@@ -101,6 +101,11 @@ class DecodeLoop:
         self.notes = [f"quantbench's decode loop ({mode}): static KV cache, the step {how}; "
                       f"{where}; token and position kept on the device"]
 
+    def wrap_step(self, wrap: Callable[[Callable[..., torch.Tensor]], Callable[..., torch.Tensor]]) -> None:
+        """Replace the decode step with ``wrap(step)`` (``step(model, slots)``), before the first
+        capture: what a plugin adds to every step (a test plugin's GPU spin) is then captured too."""
+        self._step = wrap(self._step)
+
     # the loop
 
     @torch.inference_mode()

@@ -29,6 +29,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from quantbench import compat
 from quantbench.results import Metric
+from quantbench.run.decode_loop import GRAPH_MODES, DecodeLoop
 from quantbench.run.prompts import Prompt
 
 
@@ -169,3 +170,9 @@ def compile_metrics(engine: Any, run: Any) -> tuple[dict[str, Metric], list[str]
                                               stats["cudagraph_skips"], higher_is_better=False)
         notes += [f"CUDA graphs not captured: {r}" for r in stats["cudagraph_skip_reasons"]]
     return out, notes
+
+
+def make_engine(model: Any, mode: str) -> Any:
+    """The engine a mode is measured with: quantbench's decode loop (``run.decode_loop``) in the
+    graph modes, ``HFEngine`` (``generate``) in the others."""
+    return DecodeLoop(model, mode) if mode in GRAPH_MODES else HFEngine(model, mode)

@@ -4,6 +4,8 @@ Memory readings of one method must not carry another's tensors, so acquiring a n
 drops every reference to the current one, collects garbage and empties the CUDA cache. A load
 failure (a missing library at run time, CUDA out-of-memory, a bad checkpoint) is remembered with
 its one-line reason, so that method's other benches error with it without retrying the load.
+Each model loaded for the session's own benches passes through ``after_load`` (the runner's plugin
+callback) once its load is recorded; the models loaded beside it for interleaved rounds do not.
 """
 
 from __future__ import annotations
@@ -31,15 +33,22 @@ class LoadRecord:
     notes: list[str] = field(default_factory=list)
 
 
+def as_loaded(loaded: LoadedModel) -> LoadedModel:
+    """The default ``after_load``: the model as it loaded."""
+    return loaded
+
+
 class ModelPool:
     """Loads methods on demand, keeping exactly one resident; a load failure goes into
     ``failures``, the session's own when it hands one over."""
 
     def __init__(self, request: LoadRequest, memory: MemoryProbe,
                  loaders: dict[str, Callable[[LoadRequest], LoadedModel]] | None = None,
-                 failures: Failures | None = None) -> None:
+                 failures: Failures | None = None,
+                 after_load: Callable[[LoadedModel], LoadedModel] = as_loaded) -> None:
         self.request = request
         self.memory = memory
+        self.after_load = after_load
         self.loaders = loaders or {name: m.load for name, m in METHODS.items()}
         self.preparers = {name: m.prepare for name, m in METHODS.items() if m.prepare} if loaders is None else {}
         self.current: LoadedModel | None = None
@@ -82,8 +91,8 @@ class ModelPool:
             tensor_bytes=tensor_bytes(loaded.model),
             notes=notes + list(loaded.notes),
         )
-        self.current = loaded
-        return loaded
+        self.current = self.after_load(loaded)
+        return self.current
 
     def load_beside(self, method: str) -> LoadedModel:
         """``method`` loaded next to the resident model, for interleaved rounds; kept out of the

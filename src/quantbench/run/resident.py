@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from quantbench.catalog import REFERENCE_METHOD
-from quantbench.methods import LoadedModel, LoadError, unavailable_reason
+from quantbench.methods import LoadedModel, LoadError
 from quantbench.device_memory import free_device_memory
 from quantbench.results import Metric
 from quantbench.run.interleave import interleaved_rounds, ratio_metrics
@@ -99,9 +99,8 @@ def interleave_case(runner: Any, batch: int, mode: str,
     if runner.pool.current is None or runner.pool.current.method != REFERENCE_METHOD:
         line = f"not interleaved: --qb-interleave pairs every method with {REFERENCE_METHOD}, which is not running"
         return Ratios(notes={m: [line] for m in methods if m != REFERENCE_METHOD})
-    skip = ((lambda m: None) if runner.loaders is not None
-            else (lambda m: unavailable_reason(m, runner.device)))
-    models, notes = load_beside(runner.pool, methods, fits or memory_fits(runner.device), skip)
+    models, notes = load_beside(runner.pool, methods, fits or memory_fits(runner.device),
+                                lambda m: runner.probes.unavailable(m, runner.device))
     try:
         runs = _rounds(runner, models, batch) if len(models) > 1 else {}
     except Exception as exc:  # noted on every method; their own benches still run alone

@@ -3,36 +3,35 @@
 It holds the session's measuring machinery (model source, pool, clock, memory probe, prompts,
 engines, the FP16 quality reference, the timeline) and answers each case with a ``CaseResult``
 and the raw ``Run``; the session record, not the runner, keeps the results (``record_parts``).
-It knows nothing of pytest, so a script or a test drives it just the same.
+It knows nothing of pytest, so a script or a test drives it just the same: what it does besides
+loading and timing (energy, heap freeze, availability check, host probes, work pass) and the
+callbacks a plugin hooks in come as one bundle, ``run.probes.Probes`` (``Probes.null()`` in tests).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from quantbench.catalog import REFERENCE_METHOD
-from quantbench.run.energy import EnergyMeter
-from quantbench.run.decode_loop import GRAPH_MODES, CaptureError, DecodeLoop
-from quantbench.run.engine import compile_metrics, HFEngine
-from quantbench.run.host_probe import launch_overhead_us
+from quantbench.run.decode_loop import CaptureError
+from quantbench.run.engine import compile_metrics, make_engine
 from quantbench.run.measure import Run, generation_metrics, measure_generation, measure_prefill, prefill_metrics
-from quantbench.device_memory import free_device_memory
 from quantbench.run.memory import MemoryProbe, memory_metrics, probe_for
-from quantbench.methods import METHODS, LoadedModel, LoadError, LoadRequest, Unavailable, unavailable_reason
+from quantbench.methods import METHODS, LoadedModel, LoadError, LoadRequest, Unavailable
 from quantbench.run.pool import ModelPool
+from quantbench.run.probes import Probes
 from quantbench.run.prompts import PromptBook
 from quantbench.results import CaseResult, Metric
 from quantbench.session import Failures
-from quantbench.run.roofline import copy_bandwidth_gbs, kv_bytes_per_step, roofline_metrics, weight_bytes_per_step
+from quantbench.run.roofline import kv_bytes_per_step, roofline_metrics, weight_bytes_per_step
 from quantbench.config import Settings
 from quantbench.sources import load_tokenizer, resolve_source
 from quantbench.run import steady, quality
 from quantbench.run.stopping import StopRule
 from quantbench.run.timeline import TimeEntry, time_breakdown
 from quantbench.run.timing import Clock, clock_for
-from quantbench.run.work_pass import work_metrics
 
 __all__ = ["RecordParts", "Runner", "Unavailable"]  # Unavailable: raised by load, defined in methods
 
@@ -61,7 +60,8 @@ class Runner:
     clock: Clock | None = None
     memory: MemoryProbe | None = None
     loaders: dict[str, Callable[[LoadRequest], LoadedModel]] | None = None
-    engine_factory: Callable[[Any, str], Any] | None = None
+    engine_factory: Callable[[Any, str], Any] = make_engine
+    probes: Probes = field(default_factory=Probes.default)
     timeline: list[TimeEntry] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     peak_bandwidth_gbs: float | None = None
@@ -75,7 +75,7 @@ class Runner:
         now = time.perf_counter()
         self.started = min(now, self.begun or now)
         self.note_time("(session)", "start", now - self.started)
-        self.energy = EnergyMeter(0 if self.device == "cuda" and self.loaders is None else None)
+        self.energy = self.probes.energy_meter(self.device)
         self.clock = self.clock or clock_for(self.device)
         self.memory = self.memory or probe_for(self.device)
         s = self.settings
@@ -83,13 +83,13 @@ class Runner:
         awq = resolve_source(s.awq_model, s.cache_dir, s.seed) if s.awq_model else None
         self.tokenizer = load_tokenizer(self.source)
         request = LoadRequest(self.source, self.device, s.cache_dir, awq, s.seed)
-        self.pool = ModelPool(request, self.memory, self.loaders, self.failures)
+        self.pool = ModelPool(request, self.memory, self.loaders, self.failures, after_load=self._after_load)
         self.prompts = PromptBook(self.tokenizer, s.scenario, s.seed, self.device)
         self._engines: dict[tuple[str, str], Any] = {}
         self.reference: Any = None  # the FP16 QualityReference, once captured
         self.pinned = steady.pin_cpus(self.device, compiles=any("compiled" in m for m in s.modes)) if s.steady else None
-        if self.loaders is None and self.engine_factory is None:  # a real session, not a test's
-            steady.freeze_heap()  # the collections before each case's rounds skip the imports
+        self.probes.freeze_heap()  # the collections before each case's rounds skip the imports
+        self._host_probed = False
         self._spun = not s.steady
         # Building a synthetic checkpoint is loading, not harness overhead.
         self.note_time("(session)", "load", time.perf_counter() - now)
@@ -120,11 +120,10 @@ class Runner:
         """The loaded method; raises ``Unavailable`` (skip) or ``LoadError`` (error)."""
         start = time.perf_counter()
         try:
-            if self.loaders is None:
-                reason = unavailable_reason(method, self.device)  # imports the library: loading
-                if reason:
-                    self.skipped[method] = reason
-                    raise Unavailable(reason)
+            reason = self.probes.unavailable(method, self.device)  # imports the library: loading
+            if reason:
+                self.skipped[method] = reason
+                raise Unavailable(reason)
             first = method not in self.pool.records and self.failures.load_failure(method) is None
             loaded = self.pool.acquire(method)
         finally:
@@ -134,6 +133,11 @@ class Runner:
             self.note_time(method, "prepare", prepare)
             self.note_time(method, "load", seconds - prepare)
         return loaded
+
+    def _after_load(self, loaded: LoadedModel) -> LoadedModel:
+        """The freshly loaded model, or the replacement a plugin's callback gives for it."""
+        model = self.probes.model_loaded(loaded.model, loaded.method)
+        return loaded if model is None else replace(loaded, model=model)
 
     def release(self) -> None:
         """Free the resident model (timed as loading: it is the libraries' cost)."""
@@ -167,22 +171,20 @@ class Runner:
         return self._engines[key]
 
     def new_engine(self, model: Any, mode: str) -> Any:
-        """A fresh engine: the factory given, else quantbench's decode loop (graph modes) or
-        ``HFEngine`` (``generate``)."""
-        if self.engine_factory is not None:
-            return self.engine_factory(model, mode)
-        return DecodeLoop(model, mode) if mode in GRAPH_MODES else HFEngine(model, mode)
+        """A fresh engine from the factory (``make_engine``), or the replacement a plugin's
+        callback gives for it."""
+        engine = self.engine_factory(model, mode)
+        replaced = self.probes.engine_made(engine, model, mode)
+        return engine if replaced is None else replaced
 
     def probe_host(self) -> float | None:
         """The host probes, once per session before the first timed case of any kind: the
         device's copy bandwidth (returned) and the host's per-launch overhead (eager decode is
         bound by it, so a slow host explains a slow session, prefill-only sessions included)."""
-        if self.peak_bandwidth_gbs is None and self.loaders is None:
+        if not self._host_probed:
             start = time.perf_counter()
-            nbytes = (1 << 30) if self.device == "cuda" else (1 << 27)
-            self.peak_bandwidth_gbs = copy_bandwidth_gbs(self.device, self.clock, nbytes)
-            self.launch_overhead_us = launch_overhead_us(self.device, self.clock.sync)
-            free_device_memory()  # the probe's 2 GiB of buffers must not stay reserved
+            self.peak_bandwidth_gbs, self.launch_overhead_us = self.probes.host(self.device, self.clock)
+            self._host_probed = True
             self.note_time("(session)", "bandwidth", time.perf_counter() - start)
         return self.peak_bandwidth_gbs
 
@@ -236,13 +238,12 @@ class Runner:
         if mode != "eager":
             compiled, notes = compile_metrics(engine, run)
             metrics.update(compiled)
-        if self.engine_factory is None:  # after the timed rounds, in passes of their own
-            start = time.perf_counter()
-            work, work_notes = work_metrics(engine, prompts[0], sc.new_tokens,
-                                            metrics["token_p50_ms"].median, self.device)
-            self.note_time(loaded.method, "profile", time.perf_counter() - start)
-            metrics.update(work)
-            notes += work_notes + ([self.energy.reason] if self.energy.reason else [])
+        start = time.perf_counter()  # after the timed rounds, in passes of their own
+        work, work_notes = self.probes.work_pass(engine, prompts[0], sc.new_tokens,
+                                                 metrics["token_p50_ms"].median, self.device)
+        self.note_time(loaded.method, "profile", time.perf_counter() - start)
+        metrics.update(work)
+        notes += work_notes + ([self.energy.reason] if self.energy.reason else [])
         return self._case(loaded, mode, f"generate-bs{batch}", metrics, notes), run
 
     def capture_reference(self, loaded: LoadedModel) -> None:

@@ -21,12 +21,14 @@ HOST_CALL_TOKENS = 8
 PROFILE_TOKENS = 16
 
 
-def work_metrics(engine: Any, prompt: Any, new_tokens: int, step_ms: float,
-                 device: str) -> tuple[dict[str, Metric], list[str]]:
+def work_metrics(engine: Any, prompt: Any, new_tokens: int, step_ms: float, device: str, *,
+                 profile: bool = True, calls: bool = True) -> tuple[dict[str, Metric], list[str]]:
     """One decode step's device time and work counters (``step_ms``: the timed rounds' median
-    step) and the notes that qualify them: on a CPU the profiler sees no device (``CPU_NOTE``)."""
-    work = device_metrics(engine, prompt, min(PROFILE_TOKENS, new_tokens), step_ms)
-    calls = python_calls_per_step(engine, prompt, min(HOST_CALL_TOKENS, new_tokens))
-    if calls is not None:
-        work["decode_py_calls"] = calls
+    step) and the notes that qualify them: on a CPU the profiler sees no device (``CPU_NOTE``).
+    ``profile`` or ``calls`` false leaves that pass out, and its figures with it (a test plugin's
+    question: which pass leaves a cost behind for the next method)."""
+    work = device_metrics(engine, prompt, min(PROFILE_TOKENS, new_tokens), step_ms) if profile else {}
+    count = python_calls_per_step(engine, prompt, min(HOST_CALL_TOKENS, new_tokens)) if calls else None
+    if count is not None:
+        work["decode_py_calls"] = count
     return work, ([] if device == "cuda" else [CPU_NOTE])

@@ -75,5 +75,6 @@ def add_gpu_work(model: Any, fraction: float) -> int:
     return added
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    when_set(config, "qb_gpu_work", add_gpu_work)
+def pytest_quantbench_model_loaded(model: Any, config: pytest.Config) -> None:
+    """Every model the session loads gets the extra matmuls, when ``--qb-gpu-work`` asks."""
+    when_set(config, "qb_gpu_work", add_gpu_work, model)

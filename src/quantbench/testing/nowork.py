@@ -11,9 +11,9 @@ leaves the cost behind. The skipped figures are simply absent from the record.
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from quantbench.testing import note_work_pass, patch
+import pytest
 
 CHOICES = ("profile", "calls", "both")
 
@@ -25,15 +25,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "(calls) or both from every generate case's work pass")
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def pytest_quantbench_work_pass(engine: Any, prompt: Any, new_tokens: int, step_ms: float,
+                                device: str, config: pytest.Config) -> tuple[dict[str, Any], list[str]] | None:
+    """The work pass without the part ``--qb-skip-pass`` names, noted on the case; without the
+    option, ``None``: quantbench's own pass runs."""
     skip = config.getoption("qb_skip_pass")
     if not skip:
-        return
-    from quantbench.run import work_pass  # torch: loaded only when the switch is on
+        return None
+    from quantbench.run.work_pass import work_metrics  # torch: loaded with the engine
 
-    if skip in ("profile", "both"):
-        patch(config, work_pass, "device_metrics", lambda *args, **kwargs: {})
-    if skip in ("calls", "both"):
-        patch(config, work_pass, "python_calls_per_step", lambda *args, **kwargs: None)
-    note_work_pass(config, f"work pass without its {'passes' if skip == 'both' else skip} "
-                           "(quantbench.testing.nowork)")
+    work, notes = work_metrics(engine, prompt, new_tokens, step_ms, device,
+                               profile=skip not in ("profile", "both"), calls=skip not in ("calls", "both"))
+    left = "passes" if skip == "both" else skip
+    return work, [*notes, f"work pass without its {left} (quantbench.testing.nowork)"]

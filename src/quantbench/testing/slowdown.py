@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import pytest
 
-from quantbench.testing import patch, when_set
+from quantbench.testing import when_set
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -110,21 +110,18 @@ def slowed_step(step: Callable[..., Any], fraction: float) -> Callable[..., Any]
     return slowed
 
 
-def slow_decode_loops(config: pytest.Config, fraction: float) -> None:
-    """For this pytest session, every graph-mode decode loop's step spins ``fraction`` longer."""
-    from quantbench.run.decode_loop import DecodeLoop  # torch: only when the plugin is on
-
-    original = DecodeLoop.__init__
-
-    def init(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        self._step = slowed_step(self._step, fraction)
-
-    patch(config, DecodeLoop, "__init__", init)
+def pytest_quantbench_model_loaded(model: Any, config: pytest.Config) -> None:
+    """Every model the session loads waits after each forward, when ``--qb-slowdown`` asks."""
+    when_set(config, "qb_slowdown", slow_down, model)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    when_set(config, "qb_slowdown", slow_down)
+def pytest_quantbench_engine_made(engine: Any, config: pytest.Config) -> None:
+    """Every graph-mode decode loop's step spins ``--qb-slowdown`` times longer (the capture holds
+    the spin); other engines run the hooked model's forwards, slowed already."""
     fraction = config.getoption("qb_slowdown") or 0
-    if fraction > 0:
-        slow_decode_loops(config, fraction)
+    if fraction <= 0:
+        return
+    from quantbench.run.decode_loop import DecodeLoop  # torch: loaded with the engine
+
+    if isinstance(engine, DecodeLoop):
+        engine.wrap_step(lambda step: slowed_step(step, fraction))

@@ -63,5 +63,6 @@ def pad_down_projections(model: Any, fraction: float) -> int:
     return padded
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    when_set(config, "qb_slow_kernels", pad_down_projections)
+def pytest_quantbench_model_loaded(model: Any, config: pytest.Config) -> None:
+    """Every model the session loads gets padded down projections, when ``--qb-slow-kernels`` asks."""
+    when_set(config, "qb_slow_kernels", pad_down_projections, model)

@@ -37,5 +37,6 @@ def add_syncs(model: Any, count: int) -> None:
     model._qb_syncs = count
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    when_set(config, "qb_add_syncs", add_syncs)
+def pytest_quantbench_model_loaded(model: Any, config: pytest.Config) -> None:
+    """Every model the session loads reads its logits back, when ``--qb-add-syncs`` asks."""
+    when_set(config, "qb_add_syncs", add_syncs, model)
