@@ -105,7 +105,7 @@ def test_the_runner_hands_each_load_and_engine_to_the_callbacks(settings: Settin
     fp16 = runner.load("fp16")
     assert runner.load("fp16") is fp16 and fp16.model is plain  # kept; resident: no second call
     assert runner.load("int8").model is wrapped and runner.load("int8").model is wrapped
-    runner.release()
+    runner.unload()
     runner.load("fp16")
     assert loads == ["fp16", "int8", "fp16"]
     assert runner.new_engine("m", "graph") == ("replaced", ("made", "m", "graph"))

@@ -37,20 +37,20 @@ class Config:
 
 
 class Runner:
-    """The parts of ``run.runner.Runner`` the session's record takes; counts its releases."""
+    """The parts of ``run.runner.Runner`` the session's record takes; counts its unloads."""
 
     device = "cpu"
 
     def __init__(self, failures: Any) -> None:
         self.failures = failures
-        self.released = 0
+        self.unloaded = 0
 
     def record_parts(self) -> RecordParts:
         return RecordParts({"model_source": MODEL}, {"int4wo": "int4wo needs a CUDA GPU"},
                            dict(self.failures), {"fp16": 1, "nf4": 1}, [("load", "fp16")], {})
 
-    def release(self) -> None:
-        self.released += 1
+    def unload(self) -> None:
+        self.unloaded += 1
 
 
 def quality(method: str, kl: float) -> CaseResult:
@@ -88,7 +88,7 @@ def test_a_passing_session_is_exit_0_with_its_final_record_written(tmp_path: Pat
     assert session_of(session.config) is session  # type: ignore[arg-type]
     assert (session.outcome.code, session.outcome.why) == (exits.OK, "")
     assert session.outcome.lines[-1] == "gate: pass"
-    assert session.runner.released == 1  # the last model freed before judging
+    assert session.runner.unloaded == 1  # the last model freed before judging
     record = Session.read(tmp_path / "report" / "session.json")
     assert record.partial is False and [r.method for r in record.results] == ["nf4"]
     assert record.skipped == {"int4wo": "int4wo needs a CUDA GPU"}

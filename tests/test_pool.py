@@ -112,8 +112,8 @@ def test_each_method_loads_once_however_many_acquires(pool: ModelPool, loaders: 
         assert pool.acquire(method).method == method
     assert loaders.calls == ["fp16", "bf16", "int8"]
     assert dict(pool.loads) == {"fp16": 1, "bf16": 1, "int8": 1}
-    assert pool.events == [("load", "fp16"), ("release", "fp16"), ("load", "bf16"),
-                           ("release", "bf16"), ("load", "int8")]
+    assert pool.events == [("load", "fp16"), ("unload", "fp16"), ("load", "bf16"),
+                           ("unload", "bf16"), ("load", "int8")]
     assert loaders.requests == [REQUEST] * 3  # every loader gets the pool's request
     assert pool.failures == {}
 
@@ -134,15 +134,15 @@ def test_only_one_model_is_resident(pool: ModelPool, loaders: Loaders, probe: Fa
     assert pool.current is not None and pool.current.method == "int8"
 
 
-def test_release_drops_the_resident_model(pool: ModelPool, loaders: Loaders) -> None:
+def test_unload_drops_the_resident_model(pool: ModelPool, loaders: Loaders) -> None:
     pool.acquire("fp16")
-    pool.release()
+    pool.unload()
     gc.collect()
     assert pool.current is None
     assert loaders.refs[0]() is None
-    assert pool.events == [("load", "fp16"), ("release", "fp16")]
-    pool.release()  # nothing resident: nothing recorded
-    assert pool.events == [("load", "fp16"), ("release", "fp16")]
+    assert pool.events == [("load", "fp16"), ("unload", "fp16")]
+    pool.unload()  # nothing resident: nothing recorded
+    assert pool.events == [("load", "fp16"), ("unload", "fp16")]
 
 
 def test_records_weights_as_allocated_after_minus_before(pool: ModelPool, probe: FakeProbe) -> None:

@@ -43,7 +43,7 @@ def test_record_parts_are_copies_of_what_the_record_needs(cache: Path) -> None:
     calls: list[str] = []
     runner = _runner(cache, calls)
     runner.load("fp16")
-    runner.release()
+    runner.unload()
     runner.note_time("fp16", "measure", 2.5)
     parts = runner.record_parts()
     assert list(parts.environment) == ["model_source", "peak_copy_bandwidth_gbs", "launch_overhead_us",
@@ -51,7 +51,7 @@ def test_record_parts_are_copies_of_what_the_record_needs(cache: Path) -> None:
     assert parts.environment["model_source"] == "synthetic:qwen2-tiny"
     assert parts.environment["steady"] is False and parts.environment["cpu_affinity"] is None
     assert (parts.skipped, parts.failures, parts.loads) == ({}, {}, {"fp16": 1})
-    assert parts.load_events == [("load", "fp16"), ("release", "fp16")]
+    assert parts.load_events == [("load", "fp16"), ("unload", "fp16")]
     fp16 = parts.time["per_method"]["fp16"]
     assert fp16["measure"] == 2.5 and {"prepare", "load"} <= set(fp16)
     parts.loads["fp16"] = 9

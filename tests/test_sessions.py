@@ -82,7 +82,7 @@ def test_one_load_per_method_and_at_most_one_model_resident(two_methods: Session
     assert data["failures"] == {} and data["skipped"] == {}
 
     events = [tuple(e) for e in data["load_events"]]
-    assert events == [("load", "fp16"), ("release", "fp16"), ("load", "nf4"), ("release", "nf4")]
+    assert events == [("load", "fp16"), ("unload", "fp16"), ("load", "nf4"), ("unload", "nf4")]
     resident: str | None = None
     for kind, method in events:  # the general rule, whatever the order
         if kind == "load":
@@ -146,7 +146,7 @@ def test_load_failure_errors_its_method_and_others_still_run(cache_dir: Path, wo
     assert "out of memory" in reason and "nf4" in reason, reason
     assert "\n" not in reason
     assert data["loads"] == {"fp16": 1}, "a failed load is not a load"
-    assert [tuple(e) for e in data["load_events"]] == [("load", "fp16"), ("release", "fp16")]
+    assert [tuple(e) for e in data["load_events"]] == [("load", "fp16"), ("unload", "fp16")]
     assert [r["method"] for r in data["results"]] == ["fp16", "fp16"]
     assert data["skipped"] == {}
 

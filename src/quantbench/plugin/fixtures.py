@@ -181,4 +181,4 @@ def qb_model(request: pytest.FixtureRequest, quantbench: Bench) -> Iterator[Load
         pytest.fail(str(exc), pytrace=False)
     yield loaded
     del loaded
-    quantbench.runner.release()
+    quantbench.runner.unload()

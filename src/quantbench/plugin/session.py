@@ -126,7 +126,7 @@ class QuantbenchSession:
         elif self.runner is None:
             return self._nothing_ran(status)
         else:
-            self.runner.release()
+            self.runner.unload()
             record = self.record(partial=interrupted)
             recorded = write_record(record, self.path)
             if workers.is_worker(self.config):

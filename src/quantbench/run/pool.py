@@ -55,13 +55,13 @@ class ModelPool:
         self.loads: Counter[str] = Counter()
         self.failures = Failures() if failures is None else failures
         self.records: dict[str, LoadRecord] = {}
-        self.events: list[tuple[str, str]] = []  # ("load" | "release", method), in order
+        self.events: list[tuple[str, str]] = []  # ("load" | "unload", method), in order
 
     def acquire(self, method: str) -> LoadedModel:
         """The loaded ``method``, loading it (after freeing the resident one) if needed."""
         if self.current is not None and self.current.method == method:
             return self.current
-        self.release()
+        self.unload()
         failed = self.failures.load_failure(method)
         if failed is not None:
             raise LoadError(failed)
@@ -106,10 +106,10 @@ class ModelPool:
             free_device_memory()
             raise LoadError(f"{method} failed to load beside the others: {one_line(exc)}") from exc
 
-    def release(self) -> None:
+    def unload(self) -> None:
         """Drop the resident model and give its memory back."""
         if self.current is None:
             return
-        self.events.append(("release", self.current.method))
+        self.events.append(("unload", self.current.method))
         self.current = None
         free_device_memory()

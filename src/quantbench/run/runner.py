@@ -49,7 +49,7 @@ class RecordParts:
     skipped: dict[str, str]  # method -> why it could not run here
     failures: dict[str, str]  # method -> why it failed to load, or which bench failed
     loads: dict[str, int]
-    load_events: list[tuple[str, str]]  # ("load" | "release", method), in order
+    load_events: list[tuple[str, str]]  # ("load" | "unload", method), in order
     time: dict[str, Any]  # ``run.timeline.time_breakdown``
 
 
@@ -139,12 +139,12 @@ class Runner:
         model = self.probes.model_loaded(loaded.model, loaded.method)
         return loaded if model is None else replace(loaded, model=model)
 
-    def release(self) -> None:
+    def unload(self) -> None:
         """Free the resident model (timed as loading: it is the libraries' cost)."""
         method = self.pool.current.method if self.pool.current else None
         start = time.perf_counter()
         self._engines.clear()
-        self.pool.release()
+        self.pool.unload()
         if method:
             self.note_time(method, "load", time.perf_counter() - start)
 
@@ -267,7 +267,7 @@ class Runner:
         self.capture_reference(loaded)
         self.note_time(REFERENCE_METHOD, "quality", time.perf_counter() - start)
         del loaded
-        self.release()
+        self.unload()
 
     def quality_case(self, loaded: LoadedModel, mode: str) -> CaseResult:
         """Agreement with FP16's greedy tokens and KL from FP16's next-token distributions
