@@ -1,4 +1,4 @@
-"""Test-only pytest plugin for ``tests/test_sessions.py``: faults injected into a real session.
+"""Test-only pytest plugin for ``tests/plugin/test_sessions.py``: faults injected into a real session.
 
 Loaded into a ``pytest benches`` subprocess with ``-p qb_session_helpers`` (this folder on
 ``PYTHONPATH``); it does nothing unless one of its options is given:

@@ -13,7 +13,7 @@ prediction interval, read as a standard error (half-width / 1.96) in a z-test as
 Holm's step-down correction then keeps the chance that an unchanged build fails any row of the
 session at most ``ALPHA`` whatever the dependence between rows (Holm 1979): a session tests
 ~100 rows, and 100 tests at 5 % each would almost surely cry wolf. The CPU simulation in
-tests/test_false_alarms.py checks the rate.
+tests/judge/test_false_alarms.py checks the rate.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ MIN_WALL_SESSIONS = 3
 # many times worse. The prior: between processes of the same build on one lent H200, FP16 eager
 # decode ranged 41-70 tok/s (a spread of about 20 % in log terms) and moved 1.6x between two
 # sessions (32.3 -> 51.8 tok/s, issue 19). At 2x, simulated unchanged sessions with that spread
-# failed 10 % of the time against one session (tests/test_false_alarms.py); at 3x, none did.
+# failed 10 % of the time against one session (tests/judge/test_false_alarms.py); at 3x, none did.
 WALL_PRIOR_FACTOR = 3.0
 
 

@@ -73,7 +73,7 @@ def load_int8vw(req: LoadRequest) -> LoadedModel:
     Finding the outlier columns gives bitsandbytes' ops data-dependent output shapes, so
     dynamo breaks the graph at every linear layer (37 breaks on an H100 for Qwen2.5-0.5B); with
     threshold 0 those ops have static shapes and dynamo traces the model as one graph (checked
-    on the CPU, ``tests/test_int8_graph.py``). The price is accuracy on activations with
+    on the CPU, ``tests/methods/test_int8_graph.py``). The price is accuracy on activations with
     outliers, which the quality check reports."""
     return _bnb_int8(req, "int8vw", 0.0, "int8 weights, no outlier columns")
 

@@ -12,7 +12,7 @@ from quantbench.catalog import current_case_key
 
 from quantbench.commands.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 C8 = ROOT / "docs/results/h100-2026-11-25/c8-session.json"
 # the H100 baseline c8-rejudged.md was judged against (recalibrated since; history keeps it)
 C8_BASELINE = ROOT / "baselines/nvidia-h100-80gb-hbm3/history/synthetic-qwen2.5-0.5b-instruct.20261125T231111Z.json"

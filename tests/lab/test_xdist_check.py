@@ -11,7 +11,7 @@ import pytest
 from quantbench.results import CaseResult
 from quantbench.session import Session
 
-TOOL = Path(__file__).resolve().parents[1] / "lab" / "xdist_check.py"
+TOOL = Path(__file__).resolve().parents[2] / "lab" / "xdist_check.py"
 
 
 def tool():

@@ -15,7 +15,7 @@ from quantbench import exits
 from quantbench.commands import cli
 from quantbench.session import Session
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_statuses_are_pytests_own() -> None:

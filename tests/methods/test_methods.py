@@ -304,7 +304,7 @@ def test_fp8_loads_torchao_configs_with_row_wise_scales_in_bfloat16(
 
 
 def test_readme_and_methods_doc_name_every_method() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     readme = (root / "README.md").read_text(encoding="utf-8")
     row = next(line for line in readme.splitlines() if line.startswith("| `--qb-methods`"))
     listed = {m for cell in row.split("`") for m in cell.split(",")}

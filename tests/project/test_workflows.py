@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 AB = "gpu-ab.yml"
 GATE = "gpu-regression.yml"

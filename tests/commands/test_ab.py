@@ -27,7 +27,7 @@ from quantbench.commands.ab import bench_command, main, schedule, Side
 from quantbench.results import CaseResult, Metric
 from fakes import PYTEST_ARGS, FakeAbRunner, ab, metric
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 def verdicts(tmp_path: Path) -> dict[str, str]:
     data = json.loads((tmp_path / "ab" / "comparison.json").read_text())
     return {r["metric"]: r["verdict"] for r in data["comparison"]["rows"]}

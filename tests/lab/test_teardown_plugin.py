@@ -14,7 +14,7 @@ from pathlib import Path
 
 from quantbench import compat
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
 import teardown_plugin as teardown  # noqa: E402  (lab/ is not a package)
 from teardown_plugin import after_primer, primed  # noqa: E402
 from fakes import FakeConfig, quantbench_hooks  # noqa: E402

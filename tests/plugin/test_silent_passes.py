@@ -18,7 +18,7 @@ import pytest
 
 from quantbench.results import Metric
 from fakes import FakeAbRunner as FakeRunner, ab
-from test_bad_input_round2 import _case, _compare, _saved, _store
+from stored import case as _case, compare as _compare, saved as _saved, store as _store
 from session_runs import run_session
 
 

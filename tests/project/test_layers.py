@@ -14,6 +14,8 @@ when no import circle closes. The edges are ``import_graph``'s, read from the so
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from import_graph import PACKAGE, graph, module_names
 
 LAYERS: tuple[tuple[str, ...], ...] = (
@@ -81,3 +83,19 @@ def test_no_module_imports_a_higher_layer():
     both = {m: eager[m] | deferred[m] for m in eager}
     found = violations(both)
     assert not found, "imports that go up the layers:\n" + "\n".join("  " + line for line in found)
+
+
+# Test folders that hold no package of their own: the top-level modules (core), the repository
+# (project), the lab's scripts (lab) and the plugins test sessions load (plugins).
+TEST_FOLDERS_BEYOND_PACKAGES = {"core", "project", "lab", "plugins"}
+
+
+def test_the_tests_are_laid_out_like_the_package() -> None:
+    """Each folder under tests/ is one of the package's subpackages or a named extra, and no test
+    file sits at the top: a newcomer finds a module's tests where the module is."""
+    tests = Path(__file__).resolve().parents[1]
+    package = tests.parent / "src" / PACKAGE
+    subpackages = {p.name for p in package.iterdir() if (p / "__init__.py").is_file()}
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+    assert folders - subpackages - TEST_FOLDERS_BEYOND_PACKAGES == set()
+    assert sorted(p.name for p in tests.glob("test_*.py")) == []

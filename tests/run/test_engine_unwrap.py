@@ -114,7 +114,7 @@ def _int4_split_tool():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "lab" / "int4_split.py"
+    path = Path(__file__).resolve().parents[2] / "lab" / "int4_split.py"
     spec = importlib.util.spec_from_file_location("int4_split", path)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)

@@ -17,7 +17,7 @@ import pytest
 from quantbench.sources import SourceError, resolve_source
 from session_runs import run_session
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytest.importorskip("gguf")
 
 

@@ -33,7 +33,7 @@ def test_compiled_mode_on_the_cpu(tmp_path: Path) -> None:
         assert metrics["compile_s"]["median"] > 0
         assert metrics["decode_tps"]["n"] >= 1  # one round at least (issue 19)
     # Synthetic AWQ is packed by round to nearest from the synthetic config, which keeps
-    # use_cache on (autoawq's calibration saved it off; tests/test_methods.py covers that fix).
+    # use_cache on (autoawq's calibration saved it off; tests/methods/test_methods.py covers that fix).
     assert any(n.startswith("AWQ on synthetic weights: round-to-nearest") for n in compiled["awq"]["notes"])
     assert not any("turned the KV cache back on" in n for n in compiled["awq"]["notes"])
     nf4 = compiled["nf4"]

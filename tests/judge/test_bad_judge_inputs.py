@@ -2,7 +2,7 @@
 driven in-process with files a user could hand them (partial sessions, hand-edited baselines,
 two folders of one name, a full report disk, 100k nested brackets). Each bad input is one line
 and exit 4 (``quantbench.exits.USAGE``), each lost measurement a failure (exit 1), never a pass.
-Whole ``pytest benches`` sessions are in ``test_bad_input_sessions2.py``.
+Whole ``pytest benches`` sessions are in ``test_bad_session_settings.py``.
 """
 
 from __future__ import annotations
@@ -16,67 +16,18 @@ from typing import Any
 import pytest
 import torch
 
-from quantbench.commands import cli
 from quantbench.commands.ab import main as ab_main
-from quantbench.config import build_settings
 from quantbench.commands import calibrate
 from quantbench.judge import gate
-from quantbench.store.baseline import baseline_from_results, baseline_path, to_json
+from quantbench.store.baseline import baseline_path
 from quantbench.judge.compare import REGRESSION, judge_metric
 from quantbench.judge.quality import quality_rows
 from quantbench.results import CaseResult, Metric
 from quantbench.run.quality import mean_kl
 from quantbench.session import Session
 from fakes import FakeAbRunner, ab
-
-GPU = "cpu"
-MODEL = "synthetic:qwen2-tiny"
-
-
-def _metric(name: str, value: float, *, hib: bool = True, unit: str = "tok/s") -> Metric:
-    return Metric(name, unit, value, value * 0.99, value * 1.01, 9, hib, 0.01, "converged")
-
-
-def _case(method: str, tps: float = 100.0, case: str = "generate-bs1", **extra: Metric) -> CaseResult:
-    metrics = {"decode_tps": _metric("decode_tps", tps), "e2e_tps": _metric("e2e_tps", tps * 0.9),
-               "weights_gb": Metric.exact("weights_gb", "GB", 0.5, higher_is_better=False), **extra}
-    return CaseResult("default", "eager", case, method, "float32", metrics)
-
-
-def _settings(tmp_path: Path, **overrides: Any) -> Any:
-    return build_settings({}, {"baseline_dir": str(tmp_path / "b"), "report_dir": str(tmp_path / "r"),
-                               **overrides})
-
-
-def _store(tmp_path: Path, results: list[CaseResult], model: str = MODEL,
-           edit: Any = None) -> Path:
-    settings = _settings(tmp_path)
-    data = json.loads(to_json(baseline_from_results(
-        results, gpu=GPU, model_source=model, scenario=settings.scenario.to_dict(),
-        environment={}, provenance={"kind": "measured", "sessions": 5})))  # calibrated
-    if edit is not None:
-        edit(data)
-    path = baseline_path(settings.baseline_dir, GPU, model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data))
-    return path
-
-
-def _session(tmp_path: Path, results: list[CaseResult], model: str = MODEL, **fields: Any) -> Session:
-    return Session({"gpu": GPU, "model_source": model}, _settings(tmp_path).scenario.to_dict(),
-                   results, partial=False, **fields)
-
-
-def _saved(tmp_path: Path, results: list[CaseResult], **fields: Any) -> Path:
-    path = tmp_path / "s" / "session.json"
-    _session(tmp_path, results, **fields).write(path)
-    return path
-
-
-def _compare(tmp_path: Path, session: Path, *extra: str) -> int:
-    return cli.main(["compare", str(session), "--baseline-dir", str(tmp_path / "b"),
-                     "--report-dir", str(tmp_path / "reports"), *extra])
-
+from stored import GPU, MODEL, compare as _compare, case as _case, metric as _metric, saved as _saved
+from stored import session as _session, settings as _settings, store as _store
 
 def _one_line(err: str, start: str) -> str:
     assert err.count("\n") == 1 and err.startswith(start), err

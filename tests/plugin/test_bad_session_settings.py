@@ -1,7 +1,7 @@
 """Issue 22 through whole ``pytest benches`` sessions on the tiny CPU model: ``-n`` workers that
 cannot write their records, two ``-n 2`` sessions sharing a report folder, stale records and
 reports, refused ``-n`` modes, a cache that cannot be written, no home folder, and a method that
-ran in the baseline and cannot run now. Sessions run as in ``tests/test_sessions.py``.
+ran in the baseline and cannot run now. Sessions run as in ``tests/plugin/test_sessions.py``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ error (exit 4) with one line, not an INTERNALERROR; an unwritable report folder 
 before any model loads; a baseline that cannot judge, or a comparison that judged nothing, is
 exit 4 with one line, and a missing baseline passes only when the user allows it.
 
-Sessions run as in ``tests/test_sessions.py`` (``session_runs.run_session``), on the tiny synthetic model.
+Sessions run as in ``tests/plugin/test_sessions.py`` (``session_runs.run_session``), on the tiny synthetic model.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = "quantbench"
-ROOT = Path(__file__).resolve().parents[1] / "src" / PACKAGE
+ROOT = Path(__file__).resolve().parents[2] / "src" / PACKAGE
 
 
 def module_names() -> dict[str, Path]:

@@ -150,7 +150,7 @@ def test_records_from_before_the_rename_read_compiled_as_generate_compiled() -> 
     old = CaseResult.from_dict({"scenario": "default", "mode": "compiled", "case": "generate-bs1",
                                 "method": "fp16", "metrics": {}})
     assert (old.mode, old.case_key) == ("generate-compiled", "generate-compiled/generate-bs1")
-    committed = Path(__file__).parents[1] / "baselines/nvidia-h100-80gb-hbm3/synthetic-qwen2.5-0.5b-instruct.json"
+    committed = Path(__file__).parents[2] / "baselines/nvidia-h100-80gb-hbm3/synthetic-qwen2.5-0.5b-instruct.json"
     text = committed.read_text()
     assert '"compiled/generate-bs1"' in text
     keys = set(from_json(text).results)

@@ -25,7 +25,7 @@ from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS, Settings, build_settings
 from quantbench.stats import z_score
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 T4_FILE = REPO / "baselines" / "nvidia-tesla-t4" / "qwen2.5-0.5b-instruct.json"
 GPU = "NVIDIA H100 80GB HBM3"
 SOURCE = "synthetic:qwen2.5-0.5b-instruct"

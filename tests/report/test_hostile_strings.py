@@ -19,7 +19,7 @@ from quantbench.report import digest as digest_module
 from quantbench.report.untrusted import guard
 from quantbench.results import CaseResult, Metric
 from quantbench.session import Session
-from test_bad_input_round2 import _store
+from stored import store as _store
 
 PWNED = "document.title='pwned'"
 HOSTILE = {

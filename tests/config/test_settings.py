@@ -18,7 +18,7 @@ from quantbench.config.settings import (
     read_pyproject,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 MODES_TEXT = "eager, generate-compiled, graph, graph-compiled"
 

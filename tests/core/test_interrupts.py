@@ -15,7 +15,7 @@ from quantbench import exits
 from quantbench.commands import cli
 from quantbench.interrupts import sigterm_as_interrupt
 from quantbench.report import publish
-from test_bad_input_round2 import _case, _compare, _saved, _store
+from stored import case as _case, compare as _compare, saved as _saved, store as _store
 from session_runs import run_session
 
 
