@@ -59,8 +59,8 @@ _SPECS = [
     MetricSpec("weights_gb", "GB", False, "memory", "Weights", "memory"),
     MetricSpec("peak_gb", "GB", False, "memory", "Peak", "memory"),
     # What the caching allocator and the driver hold depends on the process's allocation history
-    # as much as on the method: on one H200 an unchanged build's FP16 reserved
-    # 1.04 GB in one session and 3.15 GB in the next with the same peak. Reported, never gated.
+    # as much as on the method: an unchanged build's FP16 can reserve three times as much in one
+    # session as in the next with the same peak (docs/gating.md). Reported, never gated.
     MetricSpec("reserved_gb", "GB", False, "info", "Reserved"),
     MetricSpec("device_used_gb", "GB", False, "info", "Device used (NVML)"),
     # Device time and work counters, from a separate profiled pass (``run.device``): the host

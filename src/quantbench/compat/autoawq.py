@@ -41,8 +41,7 @@ def defer_package_init() -> None:
     which then runs it as an import would.
 
     Why: autoawq 0.2.9's ``awq/__init__.py`` imports ``awq.models``: every model family, datasets
-    and the calibration code, 5-9 s on a lent H200's host (``python -X importtime``),
-    while loading a GEMM checkpoint needs only ``awq.modules.linear.gemm``. Nothing is done when
+    and the calibration code, seconds of import time (``python -X importtime``), while loading a GEMM checkpoint needs only ``awq.modules.linear.gemm``. Nothing is done when
     ``awq`` is already imported or not installed."""
     if "awq" in sys.modules:
         return

@@ -53,13 +53,12 @@ def unwrap_torchao(model: Any) -> str | None:
     """Unwrap ``model``'s torchao weights for ``torch.compile``; the note the report carries, or
     ``None`` when torchao was never imported or holds none of the weights.
 
-    Why: dynamo guards on every tensor-subclass weight at every call of a compiled step. On one
-    H200 a gpt-fast-style loop at 7B shapes ran int4wo at 98-134 tok/s as loaded and 163-168 after
-    unwrapping (issue 24). Weights that quantize their
-    activations on the fly (``act_quant_kwargs``, fp8dq) stay wrapped: rebuilt inside the graph
-    their constructor does not trace (on an H200 every compiled fp8dq session failed with
-    ``'Float8Tensor' object has no attribute 'block_size'``; on a
-    CPU, one fp8dq Linear traced with ``fullgraph=True`` as it is and failed unwrapped)."""
+    Why: dynamo guards on every tensor-subclass weight at every call of a compiled step, which
+    costs a compiled loop much of what the quantized kernels save (docs/findings.md,
+    "Where INT4's compiled time goes"). Weights that quantize their activations on the fly
+    (``act_quant_kwargs``, fp8dq) stay wrapped: rebuilt inside the graph their constructor does
+    not trace (``'Float8Tensor' object has no attribute
+    'block_size'``; one fp8dq Linear traces with ``fullgraph=True`` as it is and fails unwrapped)."""
     if "torchao" not in sys.modules:
         return None
     from torch.nn.utils import parametrize

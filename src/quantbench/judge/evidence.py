@@ -4,8 +4,9 @@ confirm such a move is ``ab.command``'s). The tests themselves (the prediction t
 Holm's correction) are ``quantbench.stats``.
 
 Wall-clock figures (catalog family ``wall``) are judged against the spread of whole sessions,
-never against one session's own interval: between processes on one lent H200, FP16 eager decode
-ranged 41-70 tok/s while one session's interval was ±2 % (issue 19). With the session medians of
+never against one session's own interval: between processes on one machine, FP16 eager decode
+spreads tens of percent while one session's interval is a few percent (docs/results/gating-evidence.md,
+"The 3× prior"). With the session medians of
 a baseline's window (``store.window``), the test is Student's prediction test on log medians
 (``stats.between_sessions``). A /1 baseline from ``calibrate`` has no window, only its
 prediction interval, read as a standard error (half-width / 1.96) in a z-test as before.
@@ -24,10 +25,10 @@ from dataclasses import dataclass
 # Wall-clock rows fail only with this many sessions of evidence in the baseline's window.
 MIN_WALL_SESSIONS = 3
 # With fewer than ``MIN_WALL_SESSIONS`` sessions a wall-clock row fails only when this
-# many times worse. The prior: between processes of the same build on one lent H200, FP16 eager
-# decode ranged 41-70 tok/s (a spread of about 20 % in log terms) and moved 1.6x between two
-# sessions (32.3 -> 51.8 tok/s, issue 19). At 2x, simulated unchanged sessions with that spread
-# failed 10 % of the time against one session (tests/judge/test_false_alarms.py); at 3x, none did.
+# many times worse. The prior: between processes of the same build, FP16 eager decode spreads
+# about 20 % in log terms and has moved 1.6x between two sessions
+# (docs/results/gating-evidence.md). At 2x, simulated unchanged sessions with that spread failed
+# 10 % of the time against one session (tests/judge/test_false_alarms.py); at 3x, none did.
 WALL_PRIOR_FACTOR = 3.0
 
 

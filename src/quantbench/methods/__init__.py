@@ -71,7 +71,7 @@ def load_int8vw(req: LoadRequest) -> LoadedModel:
     """bitsandbytes INT8 vector-wise, without LLM.int8's outlier decomposition (threshold 0).
 
     Finding the outlier columns gives bitsandbytes' ops data-dependent output shapes, so
-    dynamo breaks the graph at every linear layer (37 breaks on an H100 for Qwen2.5-0.5B); with
+    dynamo breaks the graph at every linear layer; with
     threshold 0 those ops have static shapes and dynamo traces the model as one graph (checked
     on the CPU, ``tests/methods/test_int8_graph.py``). The price is accuracy on activations with
     outliers, which the quality check reports."""
@@ -133,9 +133,9 @@ def torchao_config(name: str) -> Any:
 
     Each leaves inductor's settings alone (``set_inductor_config=False``): torchao's default
     turns on coordinate-descent tuning for the whole process, so every method compiled after the
-    first torchao load, FP16 included, compiled with it and the others without (on one H200, FP16
-    compiled at 0.5B read 1,243 µs and 30 launches a token after a torchao load against 1,368
-    µs and 59.6 before). Every method compiles alike.
+    first torchao load, FP16 included, compiled with it and the others without, so the kernel
+    time and launches of a method would depend on the order methods ran. Every method compiles
+    alike.
     """
     from torchao import quantization as q
 

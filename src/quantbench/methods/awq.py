@@ -2,8 +2,8 @@
 
 transformers 5 loads AWQ checkpoints only through gptqmodel, so quantbench uses autoawq's own
 ``WQLinear_GEMM`` layers (its Triton GEMM kernels on a GPU) and builds the model as autoawq's
-``from_quantized`` does (``load_gemm``), without importing autoawq's model families, which took
-5-9 s of each H200 session. On the CPU (where autoawq's loader insists on IPEX) the layer is
+``from_quantized`` does (``load_gemm``), without importing autoawq's model families, which cost
+seconds of every session's start. On the CPU (where autoawq's loader insists on IPEX) the layer is
 subclassed in ``quantbench.compat`` so that a CPU input takes autoawq's dequantise-then-matmul
 fallback even when triton is installed (autoawq itself would pick Triton, which cannot run on a
 CPU tensor).

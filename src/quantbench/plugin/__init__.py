@@ -106,11 +106,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     """A bench that fails while it measures goes into the session's failures (a stored
-    record would otherwise read as a clean session without that method: on an H200 every
-    compiled fp8dq case failed and ``sweep --from`` said pass). Then the traceback's frames are
-    cleared: they hold the test's locals, the loaded model among them, which would otherwise
-    stay on the GPU under the next method and inflate its peak and reserved memory (seen on an
-    H100: NF4 peak 1.15 GB instead of 0.52)."""
+    record would otherwise read as a clean session without that method, and ``sweep --from``
+    as a pass). Then the traceback's frames are cleared: they hold the test's locals, the loaded
+    model among them, which would otherwise stay on the GPU under the next method and inflate
+    its peak and reserved memory."""
     report = (yield).get_result()
     if call.excinfo is None:
         return

@@ -8,9 +8,8 @@ twice and put two copies of the session's figures for it on two GPUs. ``MethodSc
 and sends each worker all its cases at once, in the order the plugin sorted them: eager before
 compiled, the reference method first.
 
-The shares are balanced by cost, not dealt round-robin: methods differ by 2.5x (one H200
-default session: INT8 34 s, NF4 14 s), and round-robin put FP16, INT8 and AWQ on one of two
-workers. A worker's expected seconds (``worker_seconds``) are its methods' costs besides
+The shares are balanced by cost, not dealt round-robin: methods differ by more than 2x in
+seconds (INT8 the dearest, ``EXPECTED_S``), and round-robin can put the dearest on one worker. A worker's expected seconds (``worker_seconds``) are its methods' costs besides
 warm-up (their seconds in the previous session of the same report folder when that session ran
 every method of this one, else ``EXPECTED_S``), one ``DTYPE_WARMUP_S`` per model dtype it runs
 (the first generation in a dtype builds cuDNN's attention plans), and ``REFERENCE_EXTRA_S`` when
@@ -37,13 +36,13 @@ from quantbench.methods import METHODS
 from quantbench.session import Session, SessionError
 
 NO_METHOD = ""  # the share of cases that name no method
-# Seconds per method of the default session on one H200, its warm-up left out (a measured
-# session's time.per_method less its warm-up; the session file is kept under docs/results);
-# another method counts as their median.
+# Seconds per method of a measured default session on a GPU, its warm-up left out (its
+# time.per_method less its warm-up; the session file is kept under docs/results); another
+# method counts as their median.
 EXPECTED_S = {"fp16": 15.7, "bf16": 14.0, "int8": 32.0, "nf4": 12.9, "awq": 18.0}
 # A worker's first full-length generation in a model dtype builds cuDNN's attention plans
-# (``run.runner.SHORT_WARMUP_TOKENS``): FP16 11.9 s and BF16 12.4 s of warm-up in that session,
-# 0.8-2.1 s for the FP16-dtype methods after them. Charged once per dtype a worker runs.
+# (``run.runner.SHORT_WARMUP_TOKENS``), which the later methods of that dtype no longer pay (the
+# same session's warm-ups). Charged once per dtype a worker runs.
 DTYPE_WARMUP_S = 12.2
 REFERENCE_EXTRA_S = 7.2  # the same session's FP16 load and quality phases
 EXACT_LIMIT = 50_000  # splits tried one by one up to this many; greedy beyond

@@ -4,8 +4,9 @@ kernel level, its prefill kernel speed-up, and the weights and peak memory it sa
 
 End to end is wall-clock decode throughput over the reference method's in the same model, mode
 and case: the paired ratio of interleaved rounds (``decode_ratio``, ``--qb-interleave``) where
-the session has it, since methods measured one after another meet different host drift (BF16
-read 0.76-1.09x FP16 over six H200 sessions with kernels 0.99x in each), else the ratio of
+the session has it, since methods measured one after another meet different host drift (a
+method with FP16's kernels can read tens of percent apart from it: docs/findings.md, "BF16
+against FP16, measured one after the other"), else the ratio of
 ``decode_tps`` medians; kernel level is the reference's CUDA kernel time per decode token
 (``decode_kernel_us``) over the method's, so a reader sees whether the hardware gain exists and
 where the stack loses it. A CPU session has no kernel time: "not measured". matplotlib is

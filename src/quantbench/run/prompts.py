@@ -72,7 +72,7 @@ def text_prompts(tokenizer: Any, count: int, batch: int, device: str, length: in
     length (``length``, or the longest prompt if that is longer).
 
     One shape for every round matters on a GPU: kernels such as cuDNN attention build a plan per
-    new shape (7 of the first 10 s of an H100 ``generate``), which prompts of varying length
+    new shape (most of a first ``generate``'s seconds), which prompts of varying length
     would pay inside the measured rounds instead of the warm-up."""
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:

@@ -28,9 +28,9 @@ from quantbench.run.memory import tensor_bytes
 
 RESERVE = 0.25  # share of device memory left free with every interleaved model resident
 # Compiled cases are measured one method after another. Interleaving them compiled every method
-# twice (beside FP16, then for its own bench after dynamo's reset); on one H200 AWQ's second
-# compile failed inside inductor, and the interleaved
-# rounds of FP16 and four torchao methods at 0.5B took 392 s before any method's own bench.
+# twice (beside FP16, then for its own bench after dynamo's reset): AWQ's second compile could
+# fail inside inductor, and the interleaved rounds of the compiled methods took minutes before
+# any method's own bench.
 COMPILED_NOTE = ("not interleaved: compiled and graph cases run one method at a time (else each is "
                  "built twice); ratio to FP16 not paired")
 

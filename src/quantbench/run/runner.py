@@ -35,8 +35,8 @@ from quantbench.run.timing import Clock, clock_for
 
 __all__ = ["RecordParts", "Runner", "Unavailable"]  # Unavailable: raised by load, defined in methods
 
-# A first full-length eager generation at a shape builds a cuDNN attention plan per KV length (on
-# an H200 it ran 3-4x slower a token than the next one); plans are per shape, not per model, so a
+# A first full-length eager generation at a shape builds a cuDNN attention plan per KV length (it
+# runs several times slower a token than the next one); plans are per shape, not per model, so a
 # later method of a warmed shape (dtype, batch, prompt, tokens) warms up this short.
 SHORT_WARMUP_TOKENS = 8
 

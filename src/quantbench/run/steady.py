@@ -1,7 +1,8 @@
 """Less noise between processes where software can remove it: a fixed set of CPUs, no garbage
 collection during timed rounds, and a CPU spun up before the first timed case.
 
-Between processes on one lent H200, FP16 eager decode ranged 41-70 tok/s (issue 19): eager
+Between processes on one GPU machine, FP16 eager decode spreads tens of percent
+(docs/results/gating-evidence.md, "The 3× prior"): eager
 batch-1 decode is bound by the host, so where the process runs and what interrupts it moves the
 figure. Each measure here is on by default (``steady = true``; ``--qb-steady off`` turns them
 off so their effect can be measured: docs/gating.md, "Steadier processes").

@@ -15,9 +15,9 @@ from quantbench.run.python_calls import python_calls_per_step
 
 # Python calls per step were the same for 6, 12 and 32 tokens on the tiny Qwen2 (commit 104d182).
 HOST_CALL_TOKENS = 8
-# Decode steps the profiled pass covers: profiling all 128 of a round took a quarter of an H100
-# session's wall time; kernel time per step varies little with context length at these lengths
-# (attention was 4 % of FP16's kernel time).
+# Decode steps the profiled pass covers: profiling every step of a round took a large share of a
+# session's wall time, and kernel time per step varies little with context length at these
+# lengths (attention is a small share of a step's kernel time).
 PROFILE_TOKENS = 16
 
 
