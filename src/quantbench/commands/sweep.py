@@ -39,8 +39,6 @@ from quantbench.sources import model_parameters
 from quantbench.files import check_writable_dir, describe
 from quantbench.sources import SourceError, source_kind
 
-EXIT_OK = exits.OK
-EXIT_UNUSABLE = exits.USAGE
 SWEEP_SET = ("--qb-model", "--qb-report-dir")
 
 
@@ -90,9 +88,9 @@ def outcome(child: ChildRun) -> tuple[int, str, Session | None]:
     """A finished child's exit status for the sweep, its status line and its session."""
     code = 128 - child.code if child.code < 0 else child.code  # killed by signal N: 128 + N
     if child.session is None:
-        return max(code, EXIT_UNUSABLE), "no session file", None
+        return max(code, exits.USAGE), "no session file", None
     if child.partial:
-        return max(code, EXIT_UNUSABLE), "cut off (partial session)", child.session
+        return max(code, exits.USAGE), "cut off (partial session)", child.session
     return code, "passed" if code == 0 else f"failed (exit {code})", child.session
 
 
@@ -116,7 +114,7 @@ def run_models(models: Sequence[str], out: Path, pytest_args: Sequence[str], run
 
 def sweep_exit(runs: Sequence[ModelRun]) -> int:
     """0 when every session passed, else the worst exit status."""
-    return max((r.exit_code for r in runs), default=EXIT_OK)
+    return max((r.exit_code for r in runs), default=exits.OK)
 
 
 class _Parser(exits.ArgumentParser):
@@ -175,10 +173,10 @@ def stored_outcome(session: Session, path: Path) -> tuple[int, str]:
     """A stored session's exit status for the sweep and its status line: cut off (4), a method
     that failed to load or while measuring (1, as its pytest session exited), else stored (0)."""
     if session.partial:
-        return EXIT_UNUSABLE, "cut off (partial session)"
+        return exits.USAGE, "cut off (partial session)"
     if session.failures:
         return exits.REGRESSION, f"failed ({path}): " + "; ".join(session.failures.values())
-    return EXIT_OK, f"stored ({path})"
+    return exits.OK, f"stored ({path})"
 
 
 def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess,
@@ -204,7 +202,7 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess,
         stored = None if args.stored is None else stored_runs(args.stored, parameters)
     except SweepError as exc:
         print(f"quantbench sweep: {exc}", file=sys.stderr)
-        return EXIT_UNUSABLE
+        return exits.USAGE
     runs = stored if stored is not None else run_models(models, out, pytest_args, run, parameters,
                                                         say=lambda line: print(line, flush=True))
     command = ["python", "-m", "quantbench", "sweep", *argv]
@@ -214,5 +212,5 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess,
     print("map: " + ", ".join(str(p) for p in written))
     code = sweep_exit(runs)
     failed = [f"{r.model}: {r.status}" for r in runs if r.exit_code]
-    print("sweep: pass" if code == EXIT_OK else f"sweep: exit {code}; " + "; ".join(failed))
+    print("sweep: pass" if code == exits.OK else f"sweep: exit {code}; " + "; ".join(failed))
     return code

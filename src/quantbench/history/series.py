@@ -27,7 +27,7 @@ from quantbench.session import Session, SessionError
 VERSION_KEYS = ("driver", "cuda", "python")  # besides the environment's ``versions`` table
 _STAMP = re.compile(r"\.(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:_\d+)?\.json$")
 
-Results = dict[tuple[str, str], dict[str, Metric]]  # (case_key, method) -> metric -> Metric
+CaseMetrics = dict[tuple[str, str], dict[str, Metric]]  # (case_key, method) -> metric -> Metric
 
 
 class HistoryError(ValueError):
@@ -44,7 +44,7 @@ class Sample:
     source: str
     commit: str | None
     versions: Mapping[str, str]
-    results: Results
+    results: CaseMetrics
 
 
 @dataclass
@@ -125,7 +125,7 @@ def read_baseline(path: Path) -> tuple[Baseline, list[Sample]]:
     return baseline, _window_samples(path, baseline)
 
 
-def _results(baseline: Baseline) -> Results:
+def _results(baseline: Baseline) -> CaseMetrics:
     return {(c, m): dict(by) for c, methods in baseline.results.items() for m, by in methods.items()}
 
 
@@ -188,7 +188,7 @@ def collect(baseline_dir: Path | None, session_paths: Iterable[Path]) -> tuple[l
             same = "given twice" if twin == str(path) else f"the same session ({date}) as {twin}"
             notes.append(f"left out {path}: {same}")
             continue
-        results: Results = {(r.case_key, r.method): dict(r.metrics) for r in session.results}
+        results: CaseMetrics = {(r.case_key, r.method): dict(r.metrics) for r in session.results}
         group.sessions.append(Sample(date, "session", str(path), session.environment.get("commit"),
                                      versions_of(session.environment), results))
     for key, listed in entries.items():

@@ -24,14 +24,14 @@ def _halfwidth(row: Detectable) -> float:
     return math.expm1(row.halfwidth)
 
 
-def _pct(fraction: float) -> str:
+def _share(fraction: float) -> str:
     return f"{fraction:.1%}" if math.isfinite(fraction) else "inf"
 
 
 def detectable_table(found: Sequence[Detectable]) -> str:
     """One line per watched metric: its half-width and minimum detectable effect (80 % power) at
     the level Holm's correction leaves one metric (5 % / m) against its tolerance; noisier last."""
-    rows = [[p.case_key, p.method, p.metric, f"±{_pct(_halfwidth(p))}", _pct(p.mde),
+    rows = [[p.case_key, p.method, p.metric, f"±{_share(_halfwidth(p))}", _share(p.mde),
              f"±{percent(p.tolerance)}", "within" if p.enough else "WIDER than tolerance"]
             for p in sorted(found, key=lambda p: (not p.enough, p.case_key, p.method, p.metric))]
     pairs, tests = (found[0].test.k, found[0].tests) if found else (0, 0)
@@ -52,7 +52,7 @@ def noisy_line(found: Sequence[Detectable]) -> str | None:
     noisy = [p for p in found if not p.enough]
     if not noisy:
         return None
-    names = ", ".join(f"{p.method} {p.metric} ±{_pct(_halfwidth(p))}" for p in noisy)
+    names = ", ".join(f"{p.method} {p.metric} ±{_share(_halfwidth(p))}" for p in noisy)
     line = (f"quantbench ab: after {noisy[0].test.k} pairs, {len(noisy)} metric(s) wider than "
             f"their tolerance at 5%/{noisy[0].tests}: {names}")
     return textwrap.shorten(line, WIDTH, placeholder=" …")
@@ -70,6 +70,6 @@ def auto_notes(found: Sequence[Detectable], pairs: int, maximum: int) -> list[st
                 f"5%/{len(found)} is within its tolerance ({len(found)} metric(s))"]
     lines = [f"pairs auto: the maximum (--max-pairs {maximum}) stopped it; {len(noisy)} metric(s) "
              "still wider than their tolerance:"]
-    lines += [f"  {p.case_key} {p.method} {p.metric}: CI ±{_pct(_halfwidth(p))} at 5%/{p.tests}, "
-              f"MDE {_pct(p.mde)}, tolerance ±{percent(p.tolerance)}" for p in noisy]
+    lines += [f"  {p.case_key} {p.method} {p.metric}: CI ±{_share(_halfwidth(p))} at 5%/{p.tests}, "
+              f"MDE {_share(p.mde)}, tolerance ±{percent(p.tolerance)}" for p in noisy]
     return lines

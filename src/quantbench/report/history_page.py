@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from quantbench.files import replace_bytes
+from quantbench.results import signed_percent
 from quantbench.store.baseline import gpu_slug, model_slug
 from quantbench.report.escape import html_text
 from quantbench.report.history_chart import draw, figures
@@ -35,7 +36,7 @@ _e = html_text  # every string from a session or baseline: escaped, attributes i
 
 
 def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x * 100:+.1f}%"
+    return "-" if x is None else signed_percent(x)
 
 
 def _num(x: float) -> str:

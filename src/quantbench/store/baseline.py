@@ -31,7 +31,7 @@ SCHEMAS = ("quantbench.baseline/1", SCHEMA)
 PROVENANCE_KINDS = ("measured", "published")
 _VENDORS = ("nvidia", "amd", "intel")
 
-Results = dict[str, dict[str, dict[str, Metric]]]
+BaselineTable = dict[str, dict[str, dict[str, Metric]]]
 
 
 class BaselineError(ValueError):
@@ -83,7 +83,7 @@ class Baseline:
     gpu: str
     model_source: str
     scenario: dict[str, Any]
-    results: Results
+    results: BaselineTable
     environment: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
@@ -132,7 +132,7 @@ def baseline_from_results(
     sessions: tuple[Entry, ...] = (),
 ) -> Baseline:
     """A baseline holding every metric of every case result (of a session, or merged)."""
-    table: Results = {}
+    table: BaselineTable = {}
     for result in results:
         table.setdefault(result.case_key, {})[result.method] = dict(result.metrics)
     return Baseline(gpu, model_source, dict(scenario), table, dict(environment), dict(provenance),
