@@ -124,27 +124,28 @@ def judge_metric(base: Metric, current: Metric, tolerance: float,
                                   tolerance, evidence), math.nan
     change = relative_change(base.median, current.median, base.higher_is_better)
     worse, better = change < -(tolerance + _EPS), change > tolerance + _EPS
-    verdict, rule, times = _decide(change, worse, better, evidence,
-                                   factor(base.median, current.median, base.higher_is_better))
+    times = factor(base.median, current.median, base.higher_is_better)
+    verdict, rule = _decide(worse, better, evidence, times)
     return verdict, Judged(rule, base.median, current.median, change, tolerance, evidence, times), change
 
 
-def _decide(change: float, worse: bool, better: bool, evidence: Evidence,
-            times: float) -> tuple[str, Rule, float]:
+def _decide(worse: bool, better: bool, evidence: Evidence, times: float) -> tuple[str, Rule]:
+    """The verdict and the rule that gave it: a young baseline's wall clock by the prior
+    factor, the rest by tolerance and noise."""
     if evidence.wall and evidence.sessions < MIN_WALL_SESSIONS and (worse or better):
         if worse and times >= WALL_PRIOR_FACTOR:
-            return REGRESSION, Rule.FAR_WORSE, times
+            return REGRESSION, Rule.FAR_WORSE
         if worse:
-            return UNCONFIRMED, Rule.YOUNG_WORSE, times
+            return UNCONFIRMED, Rule.YOUNG_WORSE
         if times <= 1 / WALL_PRIOR_FACTOR:
-            return IMPROVEMENT, Rule.FAR_BETTER, times
-        return PASS, Rule.YOUNG_BETTER, times
+            return IMPROVEMENT, Rule.FAR_BETTER
+        return PASS, Rule.YOUNG_BETTER
     noisy = evidence.p is not None and evidence.p > ALPHA
     if worse:
-        return (WITHIN_NOISE, Rule.NOISY_WORSE, times) if noisy else (REGRESSION, Rule.WORSE, times)
+        return (WITHIN_NOISE, Rule.NOISY_WORSE) if noisy else (REGRESSION, Rule.WORSE)
     if better:
-        return (PASS, Rule.NOISY_BETTER, times) if noisy else (IMPROVEMENT, Rule.BETTER, times)
-    return PASS, Rule.WITHIN, times
+        return (PASS, Rule.NOISY_BETTER) if noisy else (IMPROVEMENT, Rule.BETTER)
+    return PASS, Rule.WITHIN
 
 
 def _not_run_reason(
