@@ -25,9 +25,18 @@ from quantbench.judge.quality import quality_rows
 from quantbench.results import CaseResult, Metric
 from quantbench.run.quality import mean_kl
 from quantbench.session import Session
+from quantbench.report.reasons import notes_text, reason_text, words
+from quantbench.report.gate_lines import context_lines, update_lines, verdict_outcome
 from fakes import FakeAbRunner, ab
 from stored import GPU, MODEL, compare as _compare, case as _case, metric as _metric, saved as _saved
 from stored import session as _session, settings as _settings, store as _store
+
+
+def _run(session: Session, settings: Any, exitstatus: int) -> tuple[gate.Verdict, list[str]]:
+    """``gate.run``, with the update's lines as the plugin prints them."""
+    verdict, update = gate.run(session, settings, exitstatus)
+    return verdict, update_lines(update)
+
 
 def _one_line(err: str, start: str) -> str:
     assert err.count("\n") == 1 and err.startswith(start), err
@@ -63,6 +72,7 @@ def test_compare_refuses_a_partial_session(tmp_path: Path, capsys, how: str) -> 
 # item 4: a metric the baseline lacks is named, as a case or method it lacks is
 
 
+
 def test_a_metric_deleted_from_the_baseline_is_named(tmp_path: Path) -> None:
     def drop(data: dict) -> None:
         del data["results"]["eager/generate-bs1"]["fp16"]["decode_tps"]
@@ -71,7 +81,7 @@ def test_a_metric_deleted_from_the_baseline_is_named(tmp_path: Path) -> None:
     _store(tmp_path, [_case("fp16")], edit=drop)
     verdict = gate.judge_session(_session(tmp_path, [_case("fp16", 50.0)]), _settings(tmp_path, compare=True))
     assert verdict.code == 1  # e2e_tps, still in the baseline, halved
-    assert "no baseline for eager/generate-bs1 fp16 decode_tps, weights_gb (not compared)" in verdict.comparison.notes
+    assert "no baseline for eager/generate-bs1 fp16 decode_tps, weights_gb (not compared)" in notes_text(verdict.comparison)
 
 
 # item 5: --qb-update-baseline does not shrink a baseline
@@ -82,23 +92,23 @@ def test_an_update_of_fewer_methods_keeps_the_others_in_the_window(tmp_path: Pat
     it, nf4 stays judged from the sessions that measured it, and a 70 % nf4 slowdown then fails
     (3.3x worse: past the one-session prior)."""
     settings = _settings(tmp_path, update_baseline=True)
-    verdict, lines = gate.run(_session(tmp_path, [_case("fp16"), _case("nf4")]), settings, 0)
+    verdict, lines = _run(_session(tmp_path, [_case("fp16"), _case("nf4")]), settings, 0)
     assert verdict.code == 0, lines
-    verdict, lines = gate.run(_session(tmp_path, [_case("fp16")]), settings, 0)
+    verdict, lines = _run(_session(tmp_path, [_case("fp16")]), settings, 0)
     assert verdict.code == 0 and "baseline window: 2 session(s); wall-clock rows gate from 3" in lines
     path = baseline_path(tmp_path / "b", GPU, MODEL)
     stored = json.loads(path.read_text())
     assert set(stored["results"]["eager/generate-bs1"]) == {"fp16", "nf4"} and len(stored["sessions"]) == 2
     slow = gate.judge_session(_session(tmp_path, [_case("fp16"), _case("nf4", tps=30.0)]),
                       _settings(tmp_path, compare=True))
-    assert slow.code == 1 and "nf4" in slow.outcome
+    assert slow.code == 1 and "nf4" in verdict_outcome(slow)
 
 
 def test_an_update_refuses_a_stored_file_it_cannot_read(tmp_path: Path) -> None:
     path = baseline_path(tmp_path / "b", GPU, MODEL)
     path.parent.mkdir(parents=True)
     path.write_text("{not json")
-    verdict, lines = gate.run(_session(tmp_path, [_case("fp16")]), _settings(tmp_path, update_baseline=True), 0)
+    verdict, lines = _run(_session(tmp_path, [_case("fp16")]), _settings(tmp_path, update_baseline=True), 0)
     assert verdict.code == 4 and path.read_text() == "{not json"
     assert lines[0].startswith(f"quantbench: baseline not updated: {path} is unreadable (invalid JSON")
     assert lines[0].endswith("move it away to start afresh")
@@ -118,7 +128,7 @@ def test_kl_against_a_broken_reference_fails(bad: float) -> None:
     kl = Metric.exact("kl_divergence", "nats", mean_kl(reference, reference.clone()), higher_is_better=False)
     case = CaseResult("default", "eager", "quality", "nf4", "float32", {"kl_divergence": kl})
     (row,) = quality_rows([case], _settings(Path(".")), synthetic=True)
-    assert row.verdict == "quality fail" and row.reason == "nf4 KL divergence is NaN"
+    assert row.verdict == "quality fail" and reason_text(row) == "nf4 KL divergence is NaN"
 
 
 # item 7: two local folders of one name do not share a baseline
@@ -131,9 +141,9 @@ def test_two_folders_of_one_name_do_not_judge_or_overwrite_each_other(tmp_path: 
     before = path.read_bytes()
     verdict = gate.judge_session(_session(tmp_path, [_case("fp16")], model=qwen), _settings(tmp_path, compare=True))
     assert verdict.code == 4
-    assert verdict.lines == [f"quantbench: baseline unusable: baseline is for model {llama}, this run uses {qwen} "
+    assert context_lines(verdict) == [f"quantbench: baseline unusable: baseline is for model {llama}, this run uses {qwen} "
                              "(two folders of one name share a baseline file: rename one)"]
-    _, lines = gate.run(_session(tmp_path, [_case("fp16")], model=qwen), _settings(tmp_path, update_baseline=True), 0)
+    _, lines = _run(_session(tmp_path, [_case("fp16")], model=qwen), _settings(tmp_path, update_baseline=True), 0)
     assert lines == [f"quantbench: baseline not updated: {path} cannot take this session: baseline is for "
                      f"model {llama}, this run uses {qwen} (two folders of one name share a baseline file: "
                      "rename one); move it away to start afresh, or make one with python -m quantbench calibrate"]
@@ -200,11 +210,11 @@ def test_a_method_that_cannot_run_now_fails_the_gate(tmp_path: Path, field: str,
     session = _session(tmp_path, [_case("fp16")], **{field: {"nf4": reason}})
     verdict = gate.judge_session(session, _settings(tmp_path, compare=True))
     assert verdict.code == 1
-    assert f"lost: nf4 ran in the baseline and cannot run now ({note})" in verdict.comparison.notes
+    assert f"lost: nf4 ran in the baseline and cannot run now ({note})" in notes_text(verdict.comparison)
     lost = [r for r in verdict.comparison.rows if r.method == "nf4"]
-    assert lost and all(r.verdict == REGRESSION and r.reason.startswith("ran in the baseline, cannot run now")
+    assert lost and all(r.verdict == REGRESSION and reason_text(r).startswith("ran in the baseline, cannot run now")
                         for r in lost)
-    assert not any(line.startswith("moved: ") for line in verdict.lines)  # nothing moved: it is gone
+    assert not any(line.startswith("moved: ") for line in context_lines(verdict))  # nothing moved: it is gone
     not_selected = gate.judge_session(_session(tmp_path, [_case("fp16")]), _settings(tmp_path, compare=True))
     assert not_selected.code == 0  # a method merely not selected this run stays "not run"
 
@@ -262,11 +272,11 @@ def test_deeply_nested_json_is_refused_in_one_line(tmp_path: Path, capsys, where
 def test_a_refused_update_says_why(tmp_path: Path) -> None:
     path = _store(tmp_path, [_case("fp16")])
     settings = _settings(tmp_path, compare=True, update_baseline=True)
-    _, lines = gate.run(_session(tmp_path, [_case("fp16", 50.0)]), settings, 0)
+    _, lines = _run(_session(tmp_path, [_case("fp16", 50.0)]), settings, 0)
     assert lines == [f"baseline not updated: the session failed the gate (2 regression(s) or quality failure(s)); "
                      f"{path} is unchanged"]
     path.write_text("{")
-    _, lines = gate.run(_session(tmp_path, [_case("fp16")]), settings, 0)
+    _, lines = _run(_session(tmp_path, [_case("fp16")]), settings, 0)
     assert lines == [f"baseline not updated: the comparison with the stored baseline was unusable (exit 4); "
                      f"{path} is unchanged"]
 
@@ -318,7 +328,7 @@ def test_a_non_finite_median_is_a_regression(now: float) -> None:
     base = _metric("decode_tps", 100.0)
     current = Metric("decode_tps", "tok/s", now, now, now, 9, True, 0.01, "converged")
     verdict, reason, _ = judge_metric(base, current, 0.1)
-    assert verdict == REGRESSION and reason == f"not a finite value: baseline 100.0, now {now}"
+    assert verdict == REGRESSION and words(reason) == f"not a finite value: baseline 100.0, now {now}"
 
 
 # a baseline made with the older default (128 new tokens a round) names the scenario that judges it
@@ -332,7 +342,7 @@ def test_a_baseline_of_the_older_default_names_the_scenario_that_judges_it(tmp_p
     before = path.read_bytes()
     verdict = gate.judge_session(_session(tmp_path, [_case("fp16")]), _settings(tmp_path, compare=True))
     assert verdict.code == 4
-    assert verdict.lines == ["quantbench: baseline unusable: baseline scenario differs in new_tokens: baseline 128, "
+    assert context_lines(verdict) == ["quantbench: baseline unusable: baseline scenario differs in new_tokens: baseline 128, "
                              "run 64 (it matches --qb-scenario decode-128)"]
     settings = _settings(tmp_path, compare=True, scenario="decode-128")
     session = Session({"gpu": GPU, "model_source": MODEL}, settings.scenario.to_dict(), [_case("fp16")],
@@ -347,5 +357,5 @@ def test_a_baseline_no_named_scenario_matches_gets_no_hint(tmp_path: Path) -> No
 
     _store(tmp_path, [_case("fp16")], edit=odd)
     verdict = gate.judge_session(_session(tmp_path, [_case("fp16")]), _settings(tmp_path, compare=True))
-    assert verdict.lines == ["quantbench: baseline unusable: baseline scenario differs in new_tokens: baseline 100, "
+    assert context_lines(verdict) == ["quantbench: baseline unusable: baseline scenario differs in new_tokens: baseline 100, "
                              "run 64"]

@@ -13,6 +13,7 @@ from quantbench.store.baseline import baseline_from_results, baseline_path, writ
 from quantbench.results import CaseResult, Metric
 from quantbench.config import build_settings
 from quantbench.session import Session
+from quantbench.report.gate_lines import context_lines, verdict_outcome
 
 GPU = "NVIDIA H100 80GB HBM3"
 MODEL = "synthetic:qwen2.5-0.5b-instruct"
@@ -32,7 +33,7 @@ def _judge(tmp_path: Path, baseline_us: float | None, session_us: float | None) 
     session = Session({"gpu": GPU, "model_source": MODEL, "launch_overhead_us": session_us},
                       settings.scenario.to_dict(), [_result(40.0)])
     verdict = baseline_gate.judge_session(session, settings)
-    return verdict.lines + [verdict.outcome], verdict.code
+    return context_lines(verdict) + [verdict_outcome(verdict)], verdict.code
 
 
 def test_a_slow_host_is_named_and_the_verdict_is_unchanged(tmp_path: Path) -> None:

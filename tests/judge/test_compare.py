@@ -16,14 +16,15 @@ from quantbench.judge.compare import (
     REGRESSION,
     UNCONFIRMED,
     WITHIN_NOISE,
-    check_compatible,
     compare,
     relative_change,
 )
 from quantbench.report.what_moved import what_moved
+from quantbench.store.compatible import check_compatible
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SCENARIOS, Settings, build_settings
 from quantbench.stats import z_score
+from quantbench.report.reasons import notes_text, reason_text, row_dict
 
 REPO = Path(__file__).resolve().parents[2]
 T4_FILE = REPO / "baselines" / "nvidia-tesla-t4" / "qwen2.5-0.5b-instruct.json"
@@ -171,7 +172,7 @@ def test_within_noise_when_intervals_are_wide() -> None:
 def test_improvement_says_baseline_may_be_stale() -> None:
     row, comparison = one(sampled("decode_tps", 100, 2), sampled("decode_tps", 130, 2))
     assert row.verdict == IMPROVEMENT
-    assert "baseline may be stale" in row.reason
+    assert "baseline may be stale" in reason_text(row)
     assert comparison.improvements == [row]
     assert comparison.exit_ok
 
@@ -179,7 +180,7 @@ def test_improvement_says_baseline_may_be_stale() -> None:
 def test_better_but_within_noise_is_a_pass() -> None:
     row, _ = one(sampled("decode_tps", 100, 20), sampled("decode_tps", 115, 20))
     assert row.verdict == PASS
-    assert "within noise" in row.reason
+    assert "within noise" in reason_text(row)
 
 
 def test_lower_is_better_change_is_flipped() -> None:
@@ -195,7 +196,7 @@ def test_exact_counts_are_decided_by_tolerance_alone() -> None:
     regressed, _ = one(exact("weights_gb", 1.0), exact("weights_gb", 1.06))
     fine, _ = one(exact("weights_gb", 1.0), exact("weights_gb", 1.04))
     assert regressed.verdict == REGRESSION and regressed.z is None
-    assert "tolerance alone" in regressed.reason
+    assert "tolerance alone" in reason_text(regressed)
     assert regressed.tolerance == 0.05
     assert fine.verdict == PASS
 
@@ -216,7 +217,7 @@ def test_info_metrics_are_never_gated() -> None:
 def test_zero_baseline_gives_infinite_change() -> None:
     row, _ = one(exact("peak_gb", 0.0), exact("peak_gb", 0.5))
     assert row.change == -math.inf and row.verdict == REGRESSION
-    assert row.to_dict()["change"] is None
+    assert row_dict(row)["change"] is None
     assert relative_change(0.0, 0.0, True) == 0.0
 
 
@@ -227,8 +228,8 @@ def test_not_run_with_skip_reason() -> None:
                           skipped={"fp16": "needs CUDA, this machine has none"})
     assert row.verdict == NOT_RUN
     assert row.current is None and row.change is None
-    assert row.reason == "skipped: needs CUDA, this machine has none"
-    assert comparison.notes == ("not run: eager/generate-bs1 fp16 (skipped: needs CUDA, this machine has none)",)
+    assert reason_text(row) == "skipped: needs CUDA, this machine has none"
+    assert notes_text(comparison) == ["not run: eager/generate-bs1 fp16 (skipped: needs CUDA, this machine has none)"]
     assert comparison.not_run == [row]
     assert comparison.exit_ok
 
@@ -241,7 +242,7 @@ def test_not_run_reasons_without_skip() -> None:
         "eager/prefill-128": {"fp16": {"prefill_tps": sampled("prefill_tps", 1000, 10)}},
     })
     comparison = compare(baseline, [result("fp16", sampled("decode_tps", 100, 2))], Settings())
-    reasons = {(r.case_key, r.method, r.metric): (r.verdict, r.reason) for r in comparison.rows}
+    reasons = {(r.case_key, r.method, r.metric): (r.verdict, reason_text(r)) for r in comparison.rows}
     assert reasons == {
         (CASE, "fp16", "decode_tps"): (PASS, "+0.0% is within ±10%"),
         (CASE, "fp16", "ttft_ms"): (NOT_RUN, "metric not measured in this run"),
@@ -255,7 +256,7 @@ def test_results_without_baseline_are_noted() -> None:
     baseline = make_baseline({CASE: {"fp16": {"decode_tps": sampled("decode_tps", 100, 2)}}})
     comparison = compare(baseline, [result("fp16", sampled("decode_tps", 100, 2)),
                                     result("bf16", sampled("decode_tps", 100, 2))], Settings())
-    assert comparison.notes == ("no baseline for eager/generate-bs1 bf16 (not compared)",)
+    assert notes_text(comparison) == ["no baseline for eager/generate-bs1 bf16 (not compared)"]
     assert [r.method for r in comparison.rows] == ["fp16"]
 
 
@@ -297,18 +298,18 @@ def test_published_single_values_are_one_session_of_evidence() -> None:
                          Settings(), skipped={"int8": "bitsandbytes is not installed"})
     rows = {(r.method, r.metric): r for r in comparison.rows}
     assert rows[("fp16", "e2e_tps")].verdict == UNCONFIRMED
-    assert "holds 1 session(s)" in rows[("fp16", "e2e_tps")].reason
-    assert "python -m quantbench ab " in rows[("fp16", "e2e_tps")].reason
-    assert "--qb-methods fp16 --qb-modes eager -k 'generate and bs1'" in rows[("fp16", "e2e_tps")].reason
+    assert "holds 1 session(s)" in reason_text(rows[("fp16", "e2e_tps")])
+    assert "python -m quantbench ab " in reason_text(rows[("fp16", "e2e_tps")])
+    assert "--qb-methods fp16 --qb-modes eager -k 'generate and bs1'" in reason_text(rows[("fp16", "e2e_tps")])
     assert rows[("fp16", "weights_gb")].verdict == PASS
     assert rows[("awq", "e2e_tps")].verdict == PASS
     assert rows[("awq", "weights_gb")].verdict == PASS
     assert rows[("int8", "e2e_tps")].verdict == NOT_RUN
-    assert rows[("int8", "e2e_tps")].reason == "skipped: bitsandbytes is not installed"
+    assert reason_text(rows[("int8", "e2e_tps")]) == "skipped: bitsandbytes is not installed"
     assert comparison.exit_ok
     halved = compare(b, [t4("fp16", sampled("e2e_tps", 8.0, 0.1), 0.998)], Settings())
     row = next(r for r in halved.rows if r.metric == "e2e_tps" and r.method == "fp16")
-    assert row.verdict == REGRESSION and "x worse: beyond the 3x" in row.reason
+    assert row.verdict == REGRESSION and "x worse: beyond the 3x" in reason_text(row)
 
 
 def test_approximate_published_value_uses_its_rounding_interval() -> None:
@@ -328,7 +329,7 @@ def test_method_not_run_leaves_stored_baseline_unchanged(stored: tuple[Path, byt
     path, before, b = stored
     comparison = compare(b, [], Settings(), skipped={"fp16": "out of memory"})
     assert [r.verdict for r in comparison.rows] == [NOT_RUN]
-    assert comparison.rows[0].reason == "skipped: out of memory"
+    assert reason_text(comparison.rows[0]) == "skipped: out of memory"
     assert path.read_bytes() == before
     assert load_baseline(path) == b
 
@@ -343,7 +344,7 @@ def test_kernels_per_token_are_judged_exactly_and_say_what_changed() -> None:
     row, _ = one(exact("decode_kernels", 1029.34, unit="kernels/token"),
                  exact("decode_kernels", 1173.34, unit="kernels/token"))
     assert row.verdict == REGRESSION and row.tolerance == 0.005
-    assert row.reason == ("1029.34 → 1173.34 kernels/token "
+    assert reason_text(row) == ("1029.34 → 1173.34 kernels/token "
                           "(-14.0% is worse than ±0.5%; tolerance alone (no usable spread))")
     same, _ = one(exact("decode_kernels", 1029.34), exact("decode_kernels", 1029.34))
     assert same.verdict == PASS
@@ -353,7 +354,7 @@ def test_device_time_has_a_tight_default_tolerance() -> None:
     slower, _ = one(_device(2341.2), _device(2341.2 * 1.04))
     assert (slower.verdict, slower.tolerance) == (REGRESSION, 0.03)
     lease, _ = one(_device(2341.2), _device(2349.0))  # two leases' figures, issue 11: +0.3 %
-    assert lease.verdict == PASS and lease.reason == "-0.3% is within ±3%"
+    assert lease.verdict == PASS and reason_text(lease) == "-0.3% is within ±3%"
 
 
 def test_what_moved_names_gpu_work_host_work_or_only_the_machine() -> None:

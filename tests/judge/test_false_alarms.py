@@ -24,6 +24,7 @@ from quantbench.stats import ALPHA, between_sessions, holm, pooled_spread
 from quantbench.store.window import WINDOW, Entry, entry
 from quantbench.results import CaseResult, Metric
 from quantbench.session import Session
+from quantbench.report.reasons import reason_text
 
 GPU, SOURCE = "NVIDIA H200", "synthetic:qwen2.5-0.5b-instruct"
 WALL = ("decode_tps", "e2e_tps", "ttft_ms", "token_p50_ms", "token_p90_ms", "token_p99_ms")
@@ -77,7 +78,7 @@ def test_one_session_baseline_reports_a_wall_only_move_and_fails_only_3x_as_bad(
     rows, comparison = rows_of(base, session({**one("decode_tps", 54.5), **one("decode_kernel_us", 2115.0)}))
     row = rows[("eager/generate-bs1", "fp16", "decode_tps")]
     assert row.verdict == UNCONFIRMED and comparison.exit_ok
-    assert "holds 1 session(s)" in row.reason and "python -m quantbench ab " in row.reason
+    assert "holds 1 session(s)" in reason_text(row) and "python -m quantbench ab " in reason_text(row)
     assert rows[("eager/generate-bs1", "fp16", "decode_kernel_us")].verdict == PASS
     rows, comparison = rows_of(base, session(one("decode_tps", 50.0)))  # 1.4x slower
     assert rows[("eager/generate-bs1", "fp16", "decode_tps")].verdict == UNCONFIRMED
@@ -95,7 +96,7 @@ def test_enough_sessions_judge_the_wall_clock_against_their_spread() -> None:
     key = ("eager/generate-bs1", "fp16", "decode_tps")
     rows, _ = rows_of(base, session(one("decode_tps", 49.0)))  # -30 %, far outside the spread
     assert rows[key].verdict == REGRESSION and rows[key].p is not None and rows[key].p < ALPHA
-    assert "5 sessions" in rows[key].reason
+    assert "5 sessions" in reason_text(rows[key])
     rows, _ = rows_of(base, session(one("decode_tps", 69.5)))
     assert rows[key].verdict == PASS
     rows, _ = rows_of(base, session(one("decode_tps", 95.0)))
@@ -118,8 +119,8 @@ def test_device_and_counter_moves_fail_whatever_the_window_holds() -> None:
     assert rows[("eager/generate-bs1", "fp16", "decode_kernel_us")].verdict == REGRESSION  # +3.6 %
     kernels = rows[("eager/generate-bs1", "fp16", "decode_kernels")]
     syncs = rows[("eager/generate-bs1", "fp16", "decode_syncs")]
-    assert kernels.verdict == REGRESSION and kernels.reason.startswith("1055 → 1087 kernels/token")
-    assert syncs.verdict == REGRESSION and syncs.reason.startswith("1 → 2 syncs/token")
+    assert kernels.verdict == REGRESSION and reason_text(kernels).startswith("1055 → 1087 kernels/token")
+    assert syncs.verdict == REGRESSION and reason_text(syncs).startswith("1 → 2 syncs/token")
     assert rows[("eager/generate-bs1", "fp16", "decode_tps")].verdict == PASS
     assert not comparison.exit_ok
 
@@ -141,7 +142,7 @@ def test_a_two_session_window_judges_device_time_by_the_spread_pooled_over_its_r
     for move, verdict in ((1.12, REGRESSION), (1.003, PASS)):
         moved = {**first, ("generate-bs1", "fp16", "decode_kernel_us"): 2000.0 * move}
         rows, comparison = rows_of(base, session(moved))
-        assert rows[key].verdict == verdict, rows[key].reason
+        assert rows[key].verdict == verdict, reason_text(rows[key])
         assert comparison.exit_ok == (verdict == PASS)
 
 

@@ -6,7 +6,6 @@ a fake runner; the real sessions are ``test_sessions``, ``test_silent_passes`` a
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -206,7 +205,10 @@ def test_a_worker_writes_its_record_tells_the_controller_and_judges_nothing(tmp_
 
 
 def test_exit_status_is_decided_in_one_place() -> None:
-    verdict = SimpleNamespace(code=exits.OK, cause="")
+    from quantbench.judge.findings import Problem, Unjudged
+    from quantbench.judge.gate import Verdict
+
+    verdict = Verdict(None, exits.OK)
     reports = Written.failed("reports not written to r: interrupted while writing them", interrupted=True)
     export = Written.failed("export not written: x.json: no space", tag="")
     assert exit_status(exits.OK, verdict) == (exits.OK, "")
@@ -215,7 +217,8 @@ def test_exit_status_is_decided_in_one_place() -> None:
     assert exit_status(exits.OK, verdict, [export, reports])[0] == exits.INTERRUPTED
     assert exit_status(exits.OK, None, unjudged="no bench ran") == (exits.USAGE, "no bench ran")
     assert exit_status(exits.REGRESSION, None, unjudged="no record") == (exits.REGRESSION, "no record")
-    refused = SimpleNamespace(code=exits.USAGE, cause="baseline unusable: another GPU")
+    refused = Verdict(None, exits.USAGE, unjudged=Unjudged(Problem.UNUSABLE, exits.USAGE, Path("b.json"),
+                                                           detail="another GPU"))
     assert exit_status(exits.OK, refused, [export]) == (exits.USAGE, "baseline unusable: another GPU")
     outcome = Outcome(["x"], exits.OK, verdict, (export,))
     assert (outcome.code, outcome.why) == exit_status(exits.OK, verdict, [export])

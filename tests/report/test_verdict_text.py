@@ -14,6 +14,7 @@ import pytest
 from quantbench import catalog
 from quantbench.config import SCENARIOS, Settings
 from quantbench.judge import gate
+from quantbench.judge.findings import Compared
 from quantbench.store.baseline import Baseline
 from quantbench.judge.compare import (
     PASS, REGRESSION, UNCONFIRMED, Comparison, Row, compare,
@@ -22,8 +23,10 @@ from quantbench.judge.diagnose import diagnose
 from quantbench.report.what_moved import (change_text, confirm_hint, figure, line, moved, terminal_hint,
                                           unconfirmed_lines, what_moved)
 from quantbench.report.publish import markdown_summary, publish
+from quantbench.report.reasons import row_dict
 from quantbench.report.verdicts import terminal_lines, verdict_table
 from quantbench.results import CaseResult, Metric
+from quantbench.report.gate_lines import cause_text, context_lines, not_compared_text, outcome_line
 
 GPU = "NVIDIA H200"
 SOURCE = "synthetic:qwen2.5-0.5b-instruct"
@@ -152,7 +155,7 @@ def _session(results: list[CaseResult]) -> SimpleNamespace:
 
 def test_the_last_block_ends_in_one_line_per_failure_then_a_short_outcome(
         failing: Comparison, tmp_path: Path) -> None:
-    verdict = gate.Verdict(["compared with baselines/x.json"], failing, gate.outcome(failing), 1)
+    verdict = gate.Verdict(failing, 1, Compared(Path("baselines/x.json"), "measured", "undated"))
     lines = publish(verdict, _session([result(m, v) for m, v in AFTER.items()]), tmp_path,
                     before_outcome=["baseline not updated: the session's quality verdicts failed"]).lines
     assert lines[-1] == "gate: FAIL: fp16, int8, nf4 (9 regressions)"
@@ -185,9 +188,9 @@ def test_unconfirmed_wall_clock_moves_are_worth_a_look_not_a_failure(failing: Co
     # the failures last, where a reader in a hurry looks; every line within 120 columns
     assert lines[-2:] == what_moved(rows) and lines[-6:-2] == unconfirmed_lines(rows) + terminal_hint(rows)
     assert [text for text in lines if len(text) > 120] == []
-    assert gate.outcome(comparison) == "gate: FAIL: int8, nf4 (6 regressions; 3 unconfirmed, not failing)"
+    assert outcome_line(comparison) == "gate: FAIL: int8, nf4 (6 regressions; 3 unconfirmed, not failing)"
     clean = replace(comparison, rows=tuple(r for r in rows if r.method == "fp16"))
-    assert clean.exit_ok and gate.outcome(clean) == "gate: pass (3 unconfirmed, not failing)"
+    assert clean.exit_ok and outcome_line(clean) == "gate: pass (3 unconfirmed, not failing)"
     assert f"{why}\n\n```\n{command}\n```" in markdown_summary(comparison, [], "t")
 
 
@@ -209,10 +212,10 @@ def test_pass_and_quality_only_outcomes_are_short() -> None:
                   Metric.exact("kl_divergence", "nats", 1e-3, higher_is_better=False), None, None,
                   "quality fail", "nf4 KL divergence 0.001 > 0.000 nats", threshold=1e-12)
     comparison = Comparison((quality,))
-    assert gate.outcome(comparison) == "gate: FAIL: nf4 (1 quality failure)"
+    assert outcome_line(comparison) == "gate: FAIL: nf4 (1 quality failure)"
     assert what_moved([quality]) == [
         "FAIL eager/quality nf4 — quality: KL divergence 0.001 > 0.000 nats"]
-    assert gate.outcome(Comparison((replace(quality, verdict=PASS),))) == "gate: pass"
+    assert outcome_line(Comparison((replace(quality, verdict=PASS),))) == "gate: pass"
 
 
 def test_summary_says_plainly_when_nothing_was_compared(tmp_path: Path) -> None:
@@ -228,11 +231,11 @@ def test_summary_says_plainly_when_nothing_was_compared(tmp_path: Path) -> None:
 def test_the_gate_says_why_nothing_was_compared(tmp_path: Path) -> None:
     session = SimpleNamespace(results=[], skipped={}, synthetic=True, gpu="cpu",
                               model_source="synthetic:qwen2-tiny", scenario={}, environment={})
-    assert gate.judge_session(session, Settings()).not_compared == (
+    assert not_compared_text(gate.judge_session(session, Settings())) == (
         "--benchmark-compare was not given: quality thresholds only")
     allowed = Settings(compare=True, allow_missing_baseline=True, baseline_dir=tmp_path)
     verdict = gate.judge_session(session, allowed)
-    assert verdict.code == 0 and verdict.not_compared.startswith("no baseline for cpu")
+    assert verdict.code == 0 and not_compared_text(verdict).startswith("no baseline for cpu")
 
 
 def test_why_nothing_was_compared_is_the_reason_the_gate_gave_not_its_printed_line(tmp_path: Path) -> None:
@@ -241,8 +244,8 @@ def test_why_nothing_was_compared_is_the_reason_the_gate_gave_not_its_printed_li
     (tmp_path / "a-file").write_text("")
     verdict = gate.judge_session(session, Settings(compare=True, baseline_dir=tmp_path / "a-file" / "b"))
     why = f"baseline dir {tmp_path / 'a-file'} is a file, not a folder: nothing compared"
-    assert (verdict.code, verdict.not_compared, verdict.cause) == (4, why, why)
-    assert verdict.lines == [f"quantbench: {why}"]
+    assert (verdict.code, not_compared_text(verdict), cause_text(verdict)) == (4, why, why)
+    assert context_lines(verdict) == [f"quantbench: {why}"]
 
 
 def test_a_tie_leads_with_the_catalogs_order() -> None:
@@ -272,7 +275,7 @@ def test_a_quality_row_shows_its_threshold_not_a_baseline() -> None:
     assert (kl.baseline, kl.threshold, kl.verdict) == (None, 0.5, "quality fail")
     assert cells(kl) == ["kl_divergence", "nats", "-", "0.620", "-", "max 0.500", "quality fail"]
     assert cells(top1)[2:] == ["-", "0.900", "-", "min 0.600", "pass"]
-    assert kl.to_dict()["threshold"] == 0.5 and kl.to_dict()["baseline"] is None
+    assert row_dict(kl)["threshold"] == 0.5 and row_dict(kl)["baseline"] is None
     assert "| nf4 | kl_divergence | nats | - | 0.620 | - | max 0.500 | quality fail |" in markdown_table([kl])
     assert "| eager/quality | nf4 | kl_divergence | - → 0.620 nats | - | max 0.500 | quality fail |" in digest(
         Comparison((kl, top1)), "t")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from quantbench.env import cpu_model
-from quantbench.judge.host_note import host_note
+from quantbench.judge.host_note import host_difference
+from quantbench.report.gate_lines import host_line
 from quantbench.run.host_probe import launch_overhead_us
 
 
@@ -34,11 +35,17 @@ def test_launch_overhead_is_the_median_round_per_launch() -> None:
 
 
 def test_host_note_only_beyond_the_threshold_and_only_when_both_probed() -> None:
+    none = [host_difference(None, 12.0), host_difference(7.4, None), host_difference(0.0, 7.0)]
+    assert none == [None, None, None]
+    assert host_difference(8.0, 10.0) is None  # +25 % exactly: not beyond
 
-    assert host_note(None, 12.0) is None and host_note(7.4, None) is None and host_note(0.0, 7.0) is None
-    assert host_note(8.0, 10.0) is None  # +25 % exactly: not beyond
+    def host_note(baseline_us: float, session_us: float) -> str:
+        found = host_difference(baseline_us, session_us)
+        assert found is not None
+        return host_line(found)
+
     slow = host_note(8.0, 10.08)
-    assert slow is not None and slow.startswith("host: 10.1 us per kernel launch vs 8.0 us in the baseline (+26 %)") and len(slow) <= 120
+    assert slow.startswith("host: 10.1 us per kernel launch vs 8.0 us in the baseline (+26 %)") and len(slow) <= 120
     assert "slower" in slow
     fast = host_note(12.0, 6.0)
-    assert fast is not None and "(-50 %)" in fast and "faster" in fast
+    assert "(-50 %)" in fast and "faster" in fast

@@ -25,6 +25,7 @@ from quantbench.run.quality import (
 from quantbench.config import Settings
 from quantbench.judge.quality import QualityVerdict, quality_rows, quality_verdicts, thresholds_of
 from quantbench.results import CaseResult, Metric
+from quantbench.report.reasons import quality_text, reason_text
 
 # --- token agreement and first divergence ------------------------------------------------------
 
@@ -198,11 +199,11 @@ def test_verdicts_skip_fp16_and_judge_each_metric():
     assert [(v.method, v.metric, v.ok) for v in verdicts] == [
         ("int8", "token_agreement", False), ("int8", "kl_divergence", False),
         ("nf4", "token_agreement", True), ("nf4", "kl_divergence", True)]
-    assert verdicts[0] == QualityVerdict("int8", "token_agreement", 0.41, 0.5, False,
-                                         "int8 token agreement 0.41 < 0.50")
-    assert verdicts[1].reason == "int8 KL divergence 0.62 > 0.50 nats"
-    assert verdicts[2].reason == "nf4 token agreement 0.90 >= 0.50"
-    assert verdicts[3].reason == "nf4 KL divergence 0.10 <= 0.50 nats"
+    assert verdicts[0] == QualityVerdict("int8", "token_agreement", 0.41, 0.5, False)
+    assert quality_text(verdicts[0]) == "int8 token agreement 0.41 < 0.50"
+    assert quality_text(verdicts[1]) == "int8 KL divergence 0.62 > 0.50 nats"
+    assert quality_text(verdicts[2]) == "nf4 token agreement 0.90 >= 0.50"
+    assert quality_text(verdicts[3]) == "nf4 KL divergence 0.10 <= 0.50 nats"
 
 
 @pytest.mark.parametrize(("agreement", "ok"), [(0.5, True), (0.4999, False), (0.5001, True)])
@@ -222,10 +223,10 @@ def test_kl_boundary(kl, ok):
 def test_verdict_reasons_never_print_unequal_values_alike():
     (near,) = quality_verdicts({"bf16": {"token_agreement": quality(0.499, 0)["token_agreement"]}},
                                LIMITS)
-    assert near.reason == "bf16 token agreement 0.499 < 0.500"
+    assert quality_text(near) == "bf16 token agreement 0.499 < 0.500"
     (tiny,) = quality_verdicts({"bf16": {"kl_divergence": quality(1, 1e-9)["kl_divergence"]}},
                                LIMITS)
-    assert tiny.ok and tiny.reason == "bf16 KL divergence 0.00 <= 0.50 nats"
+    assert tiny.ok and quality_text(tiny) == "bf16 KL divergence 0.00 <= 0.50 nats"
 
 
 def test_verdicts_nan_fails_and_missing_metrics_are_not_judged():
@@ -233,7 +234,7 @@ def test_verdicts_nan_fails_and_missing_metrics_are_not_judged():
                                 LIMITS)
     assert [(v.method, v.metric, v.ok) for v in verdicts] == [
         ("int8", "token_agreement", False), ("int8", "kl_divergence", True)]
-    assert verdicts[0].reason == "int8 token agreement is NaN"
+    assert quality_text(verdicts[0]) == "int8 token agreement is NaN"
 
 
 # --- model-side helpers on a fake bigram model --------------------------------------------------
@@ -438,9 +439,9 @@ def test_top1_agreement_counts_positions_whose_argmax_matches():
 
 def test_top1_is_judged_with_its_own_threshold():
     (verdict,) = quality_verdicts({"nf4": {"top1_agreement": _top1(0.742)}}, {"top1_agreement": 0.6})
-    assert verdict.ok and verdict.reason == "nf4 top-1 agreement 0.74 >= 0.60"
+    assert verdict.ok and quality_text(verdict) == "nf4 top-1 agreement 0.74 >= 0.60"
     (low,) = quality_verdicts({"nf4": {"top1_agreement": _top1(0.59)}}, {"top1_agreement": 0.6})
-    assert not low.ok and low.reason == "nf4 top-1 agreement 0.59 < 0.60"
+    assert not low.ok and quality_text(low) == "nf4 top-1 agreement 0.59 < 0.60"
 
 
 def test_thresholds_default_gate_top1_and_kl_and_a_zero_agreement_is_no_gate():
@@ -454,8 +455,8 @@ def test_free_running_agreement_is_reported_not_gated_by_default():
     case = CaseResult("default", "eager", "quality", "nf4", "nf4", metrics)
     rows = {r.metric: r for r in quality_rows([case], Settings(), synthetic=False)}
     assert rows["token_agreement"].verdict == "info"
-    assert rows["token_agreement"].reason == "not gated (min_token_agreement = 0)"
+    assert reason_text(rows["token_agreement"]) == "not gated (min_token_agreement = 0)"
     assert rows["top1_agreement"].verdict == "pass" and rows["kl_divergence"].verdict == "pass"
     synthetic = {r.metric: r for r in quality_rows([case], Settings(), synthetic=True)}
-    assert {synthetic[m].reason for m in ("token_agreement", "top1_agreement")} == {
+    assert {reason_text(synthetic[m]) for m in ("token_agreement", "top1_agreement")} == {
         "not gated on synthetic weights"}

@@ -22,6 +22,8 @@ from quantbench.session import Session
 from quantbench.store.baseline import BaselineError, baseline_from_results, baseline_path, load_baseline
 from quantbench.results import CaseResult, Metric
 from quantbench.config import build_settings
+from quantbench.report.reasons import reason_text
+from quantbench.report.gate_lines import context_lines, update_lines, verdict_outcome
 
 GPU = "NVIDIA H100 80GB HBM3"
 MODEL = "synthetic:qwen2.5-0.5b-instruct"
@@ -58,16 +60,16 @@ def _gate(tmp_path: Path, edit: Callable[[dict], None] | None = None, *, tps: fl
         path.write_text(json.dumps(data))
     session = Session({"gpu": GPU, "model_source": MODEL, "launch_overhead_us": 7.4},
                       settings.scenario.to_dict(), [_result(tps)])
-    verdict, update_lines = baseline_gate.run(session, settings, 0)
-    return verdict.lines + what_was_printed(verdict) + update_lines, verdict.code
+    verdict, update = baseline_gate.run(session, settings, 0)
+    return context_lines(verdict) + what_was_printed(verdict) + update_lines(update), verdict.code
 
 
 def what_was_printed(verdict: baseline_gate.Verdict) -> list[str]:
     """The verdict table's rows and the outcome line, as the plugin prints them."""
     if verdict.comparison is None:
         return []
-    return [f"{r.case_key} {r.method} {r.metric} {r.verdict}: {r.reason}"
-            for r in verdict.comparison.rows] + [verdict.outcome]
+    return [f"{r.case_key} {r.method} {r.metric} {r.verdict}: {reason_text(r)}"
+            for r in verdict.comparison.rows] + [verdict_outcome(verdict)]
 
 
 def _metric(data: dict, **values: Any) -> None:

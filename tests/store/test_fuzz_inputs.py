@@ -25,7 +25,9 @@ from hypothesis import HealthCheck, event, example, given, settings, strategies 
 from quantbench.commands import calibrate
 from quantbench.store.baseline import BaselineError, baseline_from_results, baseline_path, from_json, load_baseline
 from quantbench.catalog import spec
-from quantbench.judge.compare import INFO, NOT_RUN, REGRESSION, UNCONFIRMED, WITHIN_NOISE, check_compatible, compare
+from quantbench.judge.compare import INFO, NOT_RUN, REGRESSION, UNCONFIRMED, WITHIN_NOISE, compare
+from quantbench.report.reasons import comparison_dict
+from quantbench.store.compatible import check_compatible
 from quantbench.stats import ALPHA
 from quantbench.results import CaseResult, Metric
 from quantbench.config import SettingsError, build_settings
@@ -150,7 +152,7 @@ def _slower(results: dict[str, dict[str, dict[str, Metric]]]) -> list[CaseResult
 
 def _assert_judges_the_slowdown(baseline: Any) -> None:
     comparison = compare(baseline, _slower(baseline.results), SETTINGS)
-    json.dumps(comparison.to_dict(), allow_nan=False)  # no bare NaN token in comparison.json
+    json.dumps(comparison_dict(comparison), allow_nan=False)  # no bare NaN token in comparison.json
     assert comparison.rows
     for row in comparison.rows:
         assert row.verdict != NOT_RUN, row

@@ -52,6 +52,7 @@ from quantbench.ab.detectable import detectable
 from quantbench.judge.quality import quality_rows
 from quantbench.report.detectable import auto_notes, noisy_line, detectable_records, detectable_table
 from quantbench.report.publish import clear_reports, comparison_table, save_reports
+from quantbench.report.reasons import notes_text
 
 # 1 is a finished session whose bench failed or whose own quality gate failed: still judged.
 ACCEPTED_EXITS = (0, 1)
@@ -242,7 +243,7 @@ def main(argv: Sequence[str] | None = None, run: RunFn = run_subprocess) -> int:
     print(comparison_table(comparison))
     if found:
         print(detectable_table(found))
-    for note in comparison.notes:
+    for note in notes_text(comparison):
         print(note)
     print("\n".join(saved.said))
     return outcome(comparison, failures, failed, saved.code)

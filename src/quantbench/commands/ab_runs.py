@@ -21,6 +21,7 @@ from quantbench import exits
 from quantbench.config import read_pyproject, session_difference
 from quantbench.judge.compare import Comparison
 from quantbench.session import Session
+from quantbench.report.reasons import note_text
 
 UPDATE = "--qb-update-baseline"
 
@@ -98,6 +99,6 @@ def nothing_judged(runs: Runs, comparison: Comparison) -> str:
     counts = [len(s.results) for s in (*runs.base, *runs.head)]
     skipped = {m: why for s in (*runs.base, *runs.head) for m, why in s.skipped.items()}
     why = f"; skipped: {next(iter(skipped.values()))}" if skipped else ""
-    notes = f"; {comparison.notes[0]}" if comparison.notes else ""
+    notes = f"; {note_text(comparison.notes[0])}" if comparison.notes else ""
     return (f"nothing judged: no gated metric was measured in every run (cases per run: "
             f"{', '.join(map(str, counts))}){why}{notes}")

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 
 from quantbench.catalog import GATED_KINDS, SPECS
 from quantbench.store.baseline import Baseline, BaselineError, from_dict, gpu_slug, model_slug
-from quantbench.judge.compare import check_compatible
+from quantbench.store.compatible import check_compatible
 from quantbench.results import Metric
 from quantbench.session import Session, SessionError
 

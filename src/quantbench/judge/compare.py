@@ -28,14 +28,14 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from quantbench.store.baseline import Baseline, BaselineError, gpu_slug, model_slug
-from quantbench.ab.command import ab_command
+from quantbench.store.baseline import Baseline
 from quantbench.judge.evidence import MIN_WALL_SESSIONS, WALL_PRIOR_FACTOR, Evidence, factor
+from quantbench.judge.reasons import (Absence, Fixed, Judged, Note, NotRun, NotRunNote, Reason, Rule,
+                                      Unbaselined)
 from quantbench.store.window import evidence, evidence_by_row
 from quantbench.catalog import spec
-from quantbench.results import CaseResult, Metric, percent, signed_percent
-from quantbench.config import Settings, differing_fields, listed
-from quantbench.sources import same_model
+from quantbench.results import CaseResult, Metric
+from quantbench.config import Settings
 from quantbench.stats import ALPHA, holm, p_value, pooled_spread, z_score
 
 _EPS = 1e-9
@@ -53,28 +53,6 @@ FAIL = "quality fail"  # a quality metric past its threshold (``judge.quality``)
 FAILING = (REGRESSION, FAIL)
 
 
-def check_compatible(
-    baseline: Baseline, *, gpu: str, model_source: str, scenario: Mapping[str, Any]
-) -> None:
-    """Raise ``BaselineError`` when ``baseline`` cannot judge this run: another GPU, another model,
-    or a comparable scenario field (``Scenario.comparable_fields``) that differs. Only fields
-    present on both sides are compared, since a published baseline may state only some."""
-    if gpu_slug(baseline.gpu) != gpu_slug(gpu):
-        raise BaselineError(f"baseline is for {baseline.gpu}, this GPU is {gpu}")
-    if model_slug(baseline.model_source) != model_slug(model_source):
-        raise BaselineError(
-            f"baseline is for model {baseline.model_source}, this run uses {model_source}"
-        )
-    if not same_model(baseline.model_source, model_source):
-        raise BaselineError(f"baseline is for model {baseline.model_source}, this run uses "
-                            f"{model_source} (two folders of one name share a baseline file: "
-                            "rename one)")
-    diffs = [f"{key}: baseline {listed(baseline.scenario[key])}, run {listed(scenario[key])}"
-             for key in differing_fields(baseline.scenario, scenario, only_shared=True)]
-    if diffs:
-        raise BaselineError("baseline scenario differs in " + "; ".join(diffs))
-
-
 @dataclass(frozen=True)
 class Row:
     """The verdict on one metric of one method in one case."""
@@ -88,28 +66,18 @@ class Row:
     change: float | None
     tolerance: float | None
     verdict: str
-    reason: str
+    reason: Reason  # why, as data: ``report.reasons`` says it
     z: float | None = None
     p: float | None = None  # after Holm's correction over the session's tests
     threshold: float | None = None  # a judged quality row's limit (``judge.quality``), not a baseline
 
-    def to_dict(self) -> dict[str, Any]:
-        finite = lambda x: x if x is None or math.isfinite(x) else None  # noqa: E731
-        return {
-            "case_key": self.case_key, "method": self.method, "metric": self.metric,
-            "unit": self.unit, "baseline": self.baseline.to_dict() if self.baseline else None,
-            "current": self.current.to_dict() if self.current else None,
-            "change": finite(self.change), "tolerance": self.tolerance, "threshold": self.threshold,
-            "z": finite(self.z), "p": self.p, "verdict": self.verdict, "reason": self.reason,
-        }
-
 
 @dataclass(frozen=True)
 class Comparison:
-    """All rows of one comparison and one-line notes (skips, results without a baseline)."""
+    """All rows of one comparison and its notes (skips, results without a baseline), as data."""
 
     rows: tuple[Row, ...]
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
     baseline_gpu: str = ""
     baseline_source: dict[str, Any] = field(default_factory=dict)
 
@@ -139,14 +107,6 @@ class Comparison:
         """True when nothing regressed or failed (``not run`` rows are reported, not failed)."""
         return not self.regressions
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "baseline_gpu": self.baseline_gpu, "baseline_provenance": self.baseline_source,
-            "exit_ok": self.exit_ok, "regressions": len(self.regressions),
-            "improvements": len(self.improvements), "notes": list(self.notes),
-            "rows": [r.to_dict() for r in self.rows],
-        }
-
 
 def relative_change(baseline: float, current: float, higher_is_better: bool) -> float:
     """Signed relative change, positive = better; ±inf when the baseline is 0 and the run is not."""
@@ -157,59 +117,48 @@ def relative_change(baseline: float, current: float, higher_is_better: bool) -> 
 
 
 def judge_metric(base: Metric, current: Metric, tolerance: float,
-                 evidence: Evidence = Evidence()) -> tuple[str, str, float]:
+                 evidence: Evidence = Evidence()) -> tuple[str, Judged, float]:
     """Verdict, reason and change of one metric (see the module docstring)."""
     if not (math.isfinite(base.median) and math.isfinite(current.median)):  # never "within ±10 %"
-        return REGRESSION, f"not a finite value: baseline {base.median}, now {current.median}", math.nan
+        return REGRESSION, Judged(Rule.NOT_FINITE, base.median, current.median, math.nan,
+                                  tolerance, evidence), math.nan
     change = relative_change(base.median, current.median, base.higher_is_better)
-    pct = signed_percent(change, "from 0")
-    tol = percent(tolerance)
     worse, better = change < -(tolerance + _EPS), change > tolerance + _EPS
+    times = factor(base.median, current.median, base.higher_is_better)
+    verdict, rule = _decide(worse, better, evidence, times)
+    return verdict, Judged(rule, base.median, current.median, change, tolerance, evidence, times), change
+
+
+def _decide(worse: bool, better: bool, evidence: Evidence, times: float) -> tuple[str, Rule]:
+    """The verdict and the rule that gave it: a young baseline's wall clock by the prior
+    factor, the rest by tolerance and noise."""
     if evidence.wall and evidence.sessions < MIN_WALL_SESSIONS and (worse or better):
-        times = factor(base.median, current.median, base.higher_is_better)
-        held = f"the baseline holds {evidence.sessions} session(s)"
         if worse and times >= WALL_PRIOR_FACTOR:
-            return REGRESSION, (f"{times:.2f}x worse: beyond the {WALL_PRIOR_FACTOR:g}x a machine "
-                                f"alone has moved the wall clock ({held})"), change
+            return REGRESSION, Rule.FAR_WORSE
         if worse:
-            return UNCONFIRMED, (f"{pct} is past ±{tol}, but {held}, too few to know the wall "
-                                 f"clock's spread between sessions; confirm with the same-host A/B"), change
+            return UNCONFIRMED, Rule.YOUNG_WORSE
         if times <= 1 / WALL_PRIOR_FACTOR:
-            return IMPROVEMENT, f"{pct}: {1 / times:.2f}x better: baseline may be stale", change
-        return PASS, f"{pct} is better than ±{tol} (unconfirmed: {held})", change
-    p = evidence.p
-    noisy = p is not None and p > ALPHA
-    if p is None:
-        how = "tolerance alone (no usable spread)"
-    else:
-        where = f"{evidence.sessions} sessions" if evidence.wall else "intervals"
-        how = f"p = {p:.2g} after Holm over the session's tests ({where})"
+            return IMPROVEMENT, Rule.FAR_BETTER
+        return PASS, Rule.YOUNG_BETTER
+    noisy = evidence.p is not None and evidence.p > ALPHA
     if worse:
-        if noisy:
-            return WITHIN_NOISE, f"{pct} is past ±{tol} but {how} > {ALPHA:g}", change
-        return REGRESSION, f"{pct} is worse than ±{tol}; {how}", change
+        return (WITHIN_NOISE, Rule.NOISY_WORSE) if noisy else (REGRESSION, Rule.WORSE)
     if better:
-        if noisy:
-            return PASS, f"{pct} is better than ±{tol} but within noise ({how})", change
-        return IMPROVEMENT, f"{pct} is better than ±{tol}: baseline may be stale", change
-    return PASS, f"{pct} is within ±{tol}", change
-
-
-def _counted(value: float) -> str:
-    return f"{value:.6g}" if value >= 100 else f"{value:.4g}"
+        return (PASS, Rule.NOISY_BETTER) if noisy else (IMPROVEMENT, Rule.BETTER)
+    return PASS, Rule.WITHIN
 
 
 def _not_run_reason(
     case_key: str, method: str, current: dict[tuple[str, str], CaseResult],
     skipped: Mapping[str, str],
-) -> str:
+) -> NotRun:
     if method in skipped:
-        return f"skipped: {skipped[method]}"
+        return NotRun(Absence.SKIPPED, skipped[method])
     if (case_key, method) in current:
-        return "metric not measured in this run"
+        return NotRun(Absence.NOT_MEASURED)
     if not any(m == method for _, m in current):
-        return "method did not run in this session"
-    return "case did not run in this session"
+        return NotRun(Absence.METHOD_ABSENT)
+    return NotRun(Absence.CASE_ABSENT)
 
 
 def compare(
@@ -226,7 +175,7 @@ def compare(
     current = {(r.case_key, r.method): r for r in results}
     rows: list[Row | None] = []
     pending: list[tuple[int, str, str, Metric, Metric, float, Evidence]] = []
-    notes: list[str] = []
+    notes: list[Note] = []
     pools: dict[tuple[str, str], tuple[float, int] | None] = {}
     for case_key, method, base in baseline.entries():
         result = current.get((case_key, method))
@@ -237,7 +186,7 @@ def compare(
         tolerance = None if kind == "info" else settings.tolerance(base.name)
         if now is None:
             reason = _not_run_reason(case_key, method, current, skipped)
-            note = f"not run: {case_key} {method} ({reason})"
+            note = NotRunNote(case_key, method, reason)
             if note not in notes:
                 notes.append(note)
             rows.append(Row(case_key, method, base.name, base.unit, base, None, None, tolerance,
@@ -246,7 +195,7 @@ def compare(
         if tolerance is None:
             change = relative_change(base.median, now.median, base.higher_is_better)
             rows.append(Row(case_key, method, base.name, base.unit, base, now, change, None, INFO,
-                            "info metric, never gated", z_score(base, now)))
+                            Fixed.INFO_METRIC, z_score(base, now)))
             continue
         wall = spec(base.name).family == "wall"
         medians = evidence(baseline.sessions, case_key, method, base.name)
@@ -265,14 +214,10 @@ def compare(
     for index, case_key, method, base, now, tolerance, ev in pending:
         ev = replace(ev, p=next(adjusted)) if ev.p is not None else ev
         verdict, reason, change = judge_metric(base, now, tolerance, ev)
-        if verdict == UNCONFIRMED:
-            reason = f"{reason}: {ab_command(case_key, method)}"
-        elif spec(base.name).kind == "count" and verdict != PASS:
-            reason = f"{_counted(base.median)} → {_counted(now.median)} {base.unit} ({reason})"
         rows[index] = Row(case_key, method, base.name, base.unit, base, now, change, tolerance,
                           verdict, reason, ev.z, ev.p)
     for case_key, method in current:
         if method not in baseline.results.get(case_key, {}):
-            notes.append(f"no baseline for {case_key} {method} (not compared)")
+            notes.append(Unbaselined(case_key, method))
     return Comparison(tuple(r for r in rows if r is not None), tuple(notes), baseline.gpu,
                       dict(baseline.provenance))

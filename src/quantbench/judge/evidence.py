@@ -1,7 +1,7 @@
 """How strong the evidence of a change is: what each p-value of a session rests on, and the
 sessions and prior a wall-clock row of a young baseline needs (the same-host A/B that would
-confirm such a move is ``ab.command``'s). The tests themselves (the prediction test, the z-test,
-Holm's correction) are ``quantbench.stats``.
+confirm such a move is ``report.ab_command``'s). The tests themselves (the prediction test, the
+z-test, Holm's correction) are ``quantbench.stats``.
 
 Wall-clock figures (catalog family ``wall``) are judged against the spread of whole sessions,
 never against one session's own interval: between processes on one machine, FP16 eager decode

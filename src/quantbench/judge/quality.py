@@ -15,52 +15,19 @@ flips, even at a small KL: there both agreements are reported and only KL is gat
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-from quantbench.catalog import REFERENCE_METHOD
+from quantbench.catalog import REFERENCE_METHOD, spec
 from quantbench.config import Settings
 from quantbench.judge.compare import FAIL, INFO, PASS, Row
+from quantbench.judge.reasons import Fixed, NotGated, QualityVerdict, Reason
 from quantbench.results import CaseResult, Metric
 
 
-@dataclass(frozen=True)
-class QualityVerdict:
-    """One method's quality metric against its threshold; ``reason`` is a one-line summary."""
-
-    method: str
-    metric: str
-    value: float
-    threshold: float
-    ok: bool
-    reason: str
-
-
-def _pair(value: float, threshold: float) -> tuple[str, str]:
-    """Both numbers with just enough digits that unequal values do not print alike."""
-    for digits in (2, 3, 4, 6):
-        a, b = f"{value:.{digits}f}", f"{threshold:.{digits}f}"
-        if a != b or value == threshold:
-            return a, b
-    return repr(value), repr(threshold)
-
-
-# metric: (label in reasons, higher is better, unit suffix)
-_GATES = {
-    "token_agreement": ("token agreement", True, ""),
-    "top1_agreement": ("top-1 agreement", True, ""),
-    "kl_divergence": ("KL divergence", False, " nats"),
-}
-
-
 def _judge(method: str, metric: str, value: float, threshold: float) -> QualityVerdict:
-    label, higher_is_better, unit = _GATES[metric]
     if math.isnan(value):
-        return QualityVerdict(method, metric, value, threshold, False, f"{method} {label} is NaN")
-    ok = value >= threshold if higher_is_better else value <= threshold
-    relation = (">=" if ok else "<") if higher_is_better else ("<=" if ok else ">")
-    a, b = _pair(value, threshold)
-    return QualityVerdict(method, metric, value, threshold, ok,
-                          f"{method} {label} {a} {relation} {b}{unit}")
+        return QualityVerdict(method, metric, value, threshold, False)
+    ok = value >= threshold if spec(metric).higher_is_better else value <= threshold
+    return QualityVerdict(method, metric, value, threshold, ok)
 
 
 AGREEMENTS = ("token_agreement", "top1_agreement")
@@ -99,14 +66,14 @@ def quality_rows(results: list[CaseResult], settings: Settings, *, synthetic: bo
         for name, metric in sorted(case.metrics.items()):
             verdict = by_name.get(name)
             if verdict is None:
-                why = ("reference method" if case.method == REFERENCE_METHOD else
-                       "not gated on synthetic weights" if synthetic and name in AGREEMENTS else
-                       f"not gated (min_{name} = 0)" if name in AGREEMENTS else
-                       "no threshold")
+                why: Reason = (Fixed.REFERENCE if case.method == REFERENCE_METHOD else
+                               Fixed.SYNTHETIC if synthetic and name in AGREEMENTS else
+                               NotGated(name) if name in AGREEMENTS else
+                               Fixed.NO_THRESHOLD)
                 rows.append(Row(case.case_key, case.method, name, metric.unit, None, metric,
                                 None, None, INFO, why))
                 continue
             rows.append(Row(case.case_key, case.method, name, metric.unit, None, metric, None,
-                            None, PASS if verdict.ok else FAIL, verdict.reason,
+                            None, PASS if verdict.ok else FAIL, verdict,
                             threshold=verdict.threshold))
     return rows

@@ -136,13 +136,16 @@ def bench_of(config: pytest.Config) -> Bench:
 
 def baseline_refusal(settings: Settings, device: str) -> str | None:
     """Why the baseline the gate was asked to use or update refuses this session, found before
-    any model is built or loaded (``judge.gate.refusal``: schema, GPU, model and scenario)."""
+    any model is built or loaded (``judge.gate.refusal``: schema, GPU, model and scenario), in
+    one line (``report.gate_lines``)."""
     if not (settings.compare or settings.update_baseline):
         return None
     from quantbench.judge.gate import refusal  # scipy: only a session with a gate loads it
+    from quantbench.report.gate_lines import refusal_text
 
-    return refusal(settings, gpu=device_name(device), model_source=settings.model_for(device),
-                   scenario=settings.scenario.to_dict())
+    refused = refusal(settings, gpu=device_name(device), model_source=settings.model_for(device),
+                      scenario=settings.scenario.to_dict())
+    return None if refused is None else refusal_text(refused)
 
 
 def clear_previous(report_dir: Path) -> None:

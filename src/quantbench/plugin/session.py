@@ -139,15 +139,16 @@ class QuantbenchSession:
         """Judge ``record``, export it and write the reports; ``lost``: the workers' records that
         were not written, ``before``: the lines above the record's tables."""
         from quantbench.judge import gate  # scipy: imported once a session is judged
+        from quantbench.report.gate_lines import update_lines
         from quantbench.report.publish import publish
 
         settings = self.settings
         # an update of a record missing cases (a worker's lost) is refused like a failed session's
-        verdict, update_lines = gate.run(record, settings, status or (exits.USAGE if lost else 0))
+        verdict, update = gate.run(record, settings, status or (exits.USAGE if lost else 0))
         exported = export_session(settings.exports, record)
         unwritten = [w.unwritten for w in (recorded, exported) if w.unwritten]
         published = publish(verdict, record, settings.report_dir, show_all=settings.all_verdicts,
-                            before_outcome=update_lines + list(exported.lines) + unwritten, status=status,
+                            before_outcome=update_lines(update) + list(exported.lines) + unwritten, status=status,
                             problems=[*(Written.failed(line, tag="") for line in lost), recorded, exported])
         return replace(published, lines=before + session_lines(record) + [""] + published.lines)
 

@@ -17,10 +17,12 @@ from collections import Counter
 from typing import Sequence
 
 from quantbench.judge.compare import (
-    FAILING, IMPROVEMENT, INFO, PASS, WITHIN_NOISE, Comparison, Row, percent,
+    FAILING, IMPROVEMENT, INFO, PASS, WITHIN_NOISE, Comparison, Row,
 )
+from quantbench.results import percent
 from quantbench.report.what_moved import what_moved
 from quantbench.report.escape import markdown
+from quantbench.report.reasons import notes_text
 from quantbench.report.tables import fmt_metric
 from quantbench.report.verdicts import threshold_text
 
@@ -83,7 +85,7 @@ def digest(comparison: Comparison | None, title: str, failures: Sequence[str] = 
         moved = what_moved(comparison.rows)
         shown, budget = _fit(_table(failing) + [""] + [f"- {markdown(line)}" for line in moved], budget)
         parts += shown + [""]
-    folded = ([*_table(rest), ""] if rest else []) + [f"- {markdown(note)}" for note in comparison.notes]
+    folded = ([*_table(rest), ""] if rest else []) + [f"- {markdown(note)}" for note in notes_text(comparison)]
     if folded and budget > 0:
         notes = f", {len(comparison.notes)} note(s)" if comparison.notes else ""
         shown, _ = _fit(folded, budget)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from quantbench import exits
+from quantbench.report.gate_lines import cause_text
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def exit_status(status: int, verdict: Any | None, problems: Sequence[Written] = 
     if regressed:
         return verdict.code, "a regression or quality failure"
     if verdict.code:
-        return verdict.code, verdict.cause or "nothing judged"
+        return verdict.code, cause_text(verdict) or "nothing judged"
     failed = [p for p in problems if p.unwritten]
     if failed:
         return exits.USAGE, failed[0].why

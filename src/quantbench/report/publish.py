@@ -19,7 +19,9 @@ from quantbench.judge.compare import UNCONFIRMED, Comparison
 from quantbench.report.chart import write_chart
 from quantbench.report.digest import TITLE_CHARS, digest
 from quantbench.report.escape import markdown, markdown_block
+from quantbench.report.gate_lines import context_lines, not_compared_text, verdict_outcome
 from quantbench.report.outcome import Outcome, Written
+from quantbench.report.reasons import comparison_dict, notes_text
 from quantbench.report.tables import session_tables
 from quantbench.report.verdicts import markdown_verdicts, shown, terminal_lines, verdict_table
 from quantbench.results import CaseResult
@@ -60,7 +62,7 @@ def markdown_summary(comparison: Comparison | None, results: list[CaseResult], t
         parts += [_headline(comparison, not_compared, len(failures)), "", *failed]
         parts += [""] if failed else []
         parts += markdown_verdicts(comparison)
-        parts += [f"- {markdown(note)}" for note in comparison.notes]
+        parts += [f"- {markdown(note)}" for note in notes_text(comparison)]
         parts += [""] if comparison.notes else []
     else:
         why = markdown(not_compared) if not_compared else "no baseline comparison in this run"
@@ -102,7 +104,7 @@ def write_reports(
         written["comparison.png"] = png
     data = {
         "environment": environment,
-        "comparison": comparison.to_dict() if comparison else None,
+        "comparison": comparison_dict(comparison) if comparison else None,
         "results": [r.to_dict() for r in results],
     }
     texts = {"comparison.json": json.dumps(data, indent=2, default=str) + "\n",
@@ -157,21 +159,22 @@ def publish(verdict: Any, session: Any, report_dir: Path, *, show_all: bool = Fa
     say the true outcome."""
     comparison = verdict.comparison
     problems = [p for p in problems if p.unwritten]
-    lines = list(verdict.lines)
+    lines = context_lines(verdict)
+    not_compared = not_compared_text(verdict)
     if comparison is not None:
         cut = ([f"the session was interrupted (Ctrl-C or SIGTERM): only the {len(session.results)} "
                 "case(s) it finished were judged"] if status == exits.INTERRUPTED else [])
         saved = save_reports(report_dir, comparison, session.results, session.environment,
                              title=f"quantbench: {session.gpu} / {session.model_source}",
-                             not_compared=verdict.not_compared, failures=cut)
+                             not_compared=not_compared, failures=cut)
         lines += saved.said
         problems = [saved, *problems] if saved.unwritten else problems
-        if verdict.not_compared:
-            lines.append(f"nothing was compared with a baseline: {verdict.not_compared}")
+        if not_compared:
+            lines.append(f"nothing was compared with a baseline: {not_compared}")
         lines += terminal_lines(comparison, show_all, flag)
     outcome = Outcome([], status, verdict, tuple(problems))
     lines += before_outcome
-    if verdict.outcome or outcome.code != verdict.code:
+    if verdict_outcome(verdict) or outcome.code != verdict.code:
         lines.append(closing_line(verdict, outcome.code, outcome.why))
     return replace(outcome, lines=lines)
 
@@ -179,9 +182,10 @@ def publish(verdict: Any, session: Any, report_dir: Path, *, show_all: bool = Fa
 def closing_line(verdict: Any, code: int, why: str) -> str:
     """The gate's last line: the verdict's outcome when the run ends as it says, else the exit
     status and its true cause (a passing verdict whose reports could not be written is no pass)."""
-    if code == verdict.code and verdict.outcome:
-        return verdict.outcome
-    alone = verdict.outcome.removeprefix("gate: ")
+    said = verdict_outcome(verdict)
+    if code == verdict.code and said:
+        return said
+    alone = said.removeprefix("gate: ")
     return f"gate: exit {code}: {why}" + (f" (the verdict alone: {alone})" if alone else "")
 
 

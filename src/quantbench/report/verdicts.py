@@ -12,9 +12,11 @@ import math
 
 from quantbench.catalog import spec
 from quantbench.judge.compare import FAILING, INFO, NOT_RUN, Comparison, Row
+from quantbench.judge.reasons import NotRunNote
 from quantbench.report.what_moved import (change_text, confirm_hint, terminal_hint, unconfirmed_lines, value_text,
                                           what_moved)
 from quantbench.report.escape import markdown, markdown_block, plain
+from quantbench.report.reasons import note_text, reason_text
 from quantbench.report.tables import fmt_metric, fmt_value
 from quantbench.results import WIDTH, Metric, percent
 
@@ -126,19 +128,19 @@ def note_lines(comparison: Comparison) -> list[str]:
     session's own lines above the verdict)."""
     by_reason: dict[str, list[str]] = {}
     for row in comparison.not_run:
-        pairs = by_reason.setdefault(row.reason, [])
+        pairs = by_reason.setdefault(reason_text(row), [])
         if f"{row.case_key} {row.method}" not in pairs:
             pairs.append(f"{row.case_key} {row.method}")
     lines = [f"not run ({reason}): {len(pairs)} case/method pair(s): {', '.join(pairs)}"
              for reason, pairs in by_reason.items()]
-    lines += [n for n in comparison.notes if not n.startswith("not run: ")]
+    lines += [note_text(n) for n in comparison.notes if not isinstance(n, NotRunNote)]
     return [text if len(text) <= WIDTH else text[: WIDTH - 1] + "…" for text in lines]
 
 
 def markdown_table(rows: list[Row]) -> str:
     """A Markdown table of ``rows`` with their reasons, every cell escaped."""
     out = ["| " + " | ".join(MARKDOWN_HEADER) + " |", "|" + "---|" * len(MARKDOWN_HEADER)]
-    out += ["| " + " | ".join(markdown(c) for c in [r.case_key, r.method, *cells(r), r.reason]) + " |"
+    out += ["| " + " | ".join(markdown(c) for c in [r.case_key, r.method, *cells(r), reason_text(r)]) + " |"
             for r in rows]
     return "\n".join(out)
 

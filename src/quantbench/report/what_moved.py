@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-from quantbench.ab.command import ab_command_for
+from quantbench.report.ab_command import ab_command_for
 from quantbench.catalog import spec
 from quantbench.judge.compare import UNCONFIRMED, Row
 from quantbench.judge.diagnose import Diagnosis, diagnose
 from quantbench.judge.evidence import MIN_WALL_SESSIONS
+from quantbench.report.reasons import reason_text
 from quantbench.results import WIDTH, fmt_value, percent
 
 MOVED = {"gpu": "GPU work", "host": "host work", "memory": "memory", "quality": "quality",
@@ -56,9 +57,9 @@ def figure(row: Row, *, tolerance: bool = True) -> str:
     """``metric before → after unit, change, tolerance``; a quality row gives its threshold."""
     kind = spec(row.metric).kind
     if kind == "quality" and row.current is not None:
-        return row.reason.removeprefix(f"{row.method} ")
+        return reason_text(row).removeprefix(f"{row.method} ")
     if row.baseline is None or row.current is None:
-        return f"{row.metric}: {row.reason}"
+        return f"{row.metric}: {reason_text(row)}"
     before, after = row.baseline.median, row.current.median
     text = (f"{row.metric} {value_text(before, kind)} → {value_text(after, kind)} {row.unit}".rstrip()
             + f", {change_text(before, after, row.baseline.higher_is_better)}")

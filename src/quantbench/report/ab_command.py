@@ -1,5 +1,5 @@
-"""The same-host A/B that would confirm a wall-clock move: its command line, for the reason of an
-``unconfirmed`` row (``judge.compare``) and the hint under the verdicts (``report.what_moved``).
+"""The same-host A/B that would confirm a wall-clock move: its command line, for the words of an
+``unconfirmed`` row (``report.reasons``) and the hint under the verdicts (``report.what_moved``).
 It names the methods, modes and cases that moved, so the A/B runs those and nothing else."""
 
 from __future__ import annotations
