@@ -111,7 +111,7 @@ DEFAULT_TOLERANCE_BY_KIND: dict[str, float] = {
     "throughput": 0.10,
     "latency": 0.10,
     "memory": 0.05,
-    # Kernel time repeated within 0.01-0.3 % between rounds and machines on H100s (issue 11).
+    # Kernel time repeats within a fraction of a percent between rounds and machines (docs/gating.md).
     "device": 0.03,
     # Exact work counters: any change beyond rounding is a change of the work done.
     "count": 0.005,

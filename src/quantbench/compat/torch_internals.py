@@ -61,8 +61,8 @@ _SYNC_NAMES = ("Sync", "Wait Event")
 
 
 def activity_type(event: Any) -> str:
-    """A ``_KinetoEvent``'s libkineto activity type. torch 2.13 has ``activity_type()``; torch 2.11
-    (the lent H100s' image) has not, so there it is told from the device type: a record on the
+    """A ``_KinetoEvent``'s libkineto activity type. torch 2.13 has ``activity_type()``; older torch
+    (2.11, for one) has not, so there it is told from the device type: a record on the
     GPU is a kernel, copy, fill, sync or user annotation (by its name), a host record one of the
     CUDA runtime or driver calls the CUDA activity collects."""
     if hasattr(event, "activity_type"):

@@ -109,8 +109,8 @@ def usable_baseline(settings: Settings, *, gpu: str, model_source: str,
 
 def refusal(settings: Settings, *, gpu: str, model_source: str,
             scenario: dict) -> Union[Unjudged, Refusal, None]:
-    """Why this session must not start, checked before any model loads (a wasted run on an H100
-    measured 185 s before the gate refused its baseline): under ``--benchmark-compare`` a baseline
+    """Why this session must not start, checked before any model loads (a run
+    that measures for minutes before its baseline is refused is wasted GPU time): under ``--benchmark-compare`` a baseline
     that ``usable_baseline`` refuses; under ``--qb-update-baseline`` a stored file the update would
     refuse (unreadable, another schema, GPU, model or scenario). ``None`` when it may start; a
     baseline that does not exist yet is left to the session's end, whose record can make one."""

@@ -1,8 +1,8 @@
 """The host side of a GPU session: how long one kernel launch costs.
 
 Eager decode at batch 1 on a small model is bound by the host, not the GPU: every step launches
-hundreds of small kernels from Python. On lent H100s the same code ran 22-40 % slower on some
-hosts than on others, so a session records a launch-overhead
+hundreds of small kernels from Python, and the same code runs tens of percent slower on some
+hosts than on others (docs/findings.md), so a session records a launch-overhead
 probe beside the host CPU (``env``) and the GPU's copy bandwidth; a slow session can then be
 told apart from a slow library (``judge.host_note``).
 """

@@ -1,9 +1,9 @@
 """Test-only pytest plugin: leave out a generate case's work pass, or part of it.
 
 Load it with ``-p quantbench.testing.nowork --qb-skip-pass profile`` (or ``calls``, or ``both``)
-to see whether a method measured after another pays for the earlier one's passes. On lent H200s
-the method measured second paid more host time per token than FP16 with the same kernels,
-launches and Python calls (BF16 compiled 1.8-2.7x FP16's host time, docs/findings.md); between
+to see whether a method measured after another pays for the earlier one's passes: the method
+measured second can pay more host time per token than FP16 with the same kernels, launches and
+Python calls (docs/findings.md); between
 FP16's timed rounds and the next method's come FP16's CUDA profiler pass (``run.device``) and its
 Python-call count (``run.python_calls``). A session without one of them answers which, if either,
 leaves the cost behind. The skipped figures are simply absent from the record.
