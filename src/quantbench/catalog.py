@@ -133,3 +133,8 @@ def gated(name: str) -> bool:
 def spec(name: str) -> MetricSpec:
     """The spec of a metric; unknown names are reported as ungated ``info``."""
     return SPECS.get(name, MetricSpec(name, "", True, "info", name))
+
+# How far apart two hosts' launch overheads (``run.host_probe``) may be before eager batch-1
+# figures, which the launch path bounds, may be the machine's rather than the software's: the
+# gate notes it beside a verdict, ``calibrate`` beside sessions it merges.
+HOST_DIFFERENCE = 0.25

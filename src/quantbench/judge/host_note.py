@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-HOST_DIFFERENCE = 0.25
+from quantbench.catalog import HOST_DIFFERENCE
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@
   session widens the prediction interval until the gate can no longer see a regression, so it
   is named with the advice to leave it out (``--exclude-result 'SESSION:*/*/*'``) or rerun it.
 * **Sessions that disagree on the host probe are named.** When the sessions' launch overheads
-  (``environment.launch_overhead_us``) are more than ``judge.host_note.HOST_DIFFERENCE`` (25 %) apart, eager
+  (``environment.launch_overhead_us``) are more than ``catalog.HOST_DIFFERENCE`` (25 %) apart, eager
   batch-1 figures, which that overhead bounds, may mix hosts.
 * **An existing baseline is not shrunk by accident.** A new baseline that lacks metrics the stored
   one holds (one session replaced a 22-metric baseline with 5) is refused unless ``--force``; the
@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 from quantbench.store.baseline import Baseline, BaselineError, from_json
 from quantbench.catalog import spec
-from quantbench.judge.host_note import HOST_DIFFERENCE
+from quantbench.catalog import HOST_DIFFERENCE
 
 SLOW_RATIO = 1 / 3
 
