@@ -20,7 +20,7 @@ from quantbench.judge.compare import (
     PASS, REGRESSION, UNCONFIRMED, Comparison, Row, compare,
 )
 from quantbench.judge.diagnose import diagnose
-from quantbench.judge.reasons import Judged, QualityVerdict, Rule
+from quantbench.judge.reasons import Judged, LostMethod, LostMethodNote, QualityVerdict, Rule
 from quantbench.report.what_moved import (change_text, confirm_hint, figure, line, moved, terminal_hint,
                                           unconfirmed_lines, what_moved)
 from quantbench.report.publish import markdown_summary, publish
@@ -145,7 +145,8 @@ def test_a_long_note_is_cut_at_120_columns(failing: Comparison) -> None:
     why = ("nf4 failed in test_generate[nf4-bs1-eager]: RuntimeError: Attempted to unset UNKNOWN_MODE, "
            "but there wasn't one active")
     note = f"lost: nf4 ran in the baseline and cannot run now ({why})"
-    lines = terminal_lines(replace(failing, notes=(*failing.notes, note)))
+    lost = LostMethodNote("nf4", LostMethod(failure=why))
+    lines = terminal_lines(replace(failing, notes=(*failing.notes, lost)))
     assert max(map(len, lines)) <= 120
     assert note[:119] + "…" in lines
 

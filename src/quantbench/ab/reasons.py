@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Union
 
 
@@ -91,4 +92,47 @@ class NotInEverySession:
     metrics: tuple[str, ...]
 
 
-AbNote = Union[NotInEveryRun, NotInEverySession]
+@dataclass(frozen=True)
+class RunExited:
+    """A finished run of ``side`` that exited ``code`` (1: a bench or its own quality gate
+    failed): still judged; ``log`` holds its output."""
+
+    side: str
+    run: int
+    code: int
+    log: Path
+
+
+@dataclass(frozen=True)
+class AutoStopped:
+    """``--pairs auto`` stopped after ``pairs`` pairs with every one of its ``watched`` metrics
+    precise enough (none watched: only counters, judged exactly)."""
+
+    pairs: int
+    watched: int
+
+
+@dataclass(frozen=True)
+class AutoMaximum:
+    """``--pairs auto`` reached ``--max-pairs`` with ``noisy`` metrics still wider than their
+    tolerance (each a ``StillNoisy`` note after this one)."""
+
+    maximum: int
+    noisy: int
+
+
+@dataclass(frozen=True)
+class StillNoisy:
+    """A watched metric still wider than its tolerance when ``--pairs auto`` stopped: its
+    interval's half-width and smallest detectable change (relative) at 5 % / ``tests``."""
+
+    case_key: str
+    method: str
+    metric: str
+    halfwidth: float
+    tests: int
+    mde: float
+    tolerance: float
+
+
+AbNote = Union[NotInEveryRun, NotInEverySession, RunExited, AutoStopped, AutoMaximum, StillNoisy]

@@ -4,8 +4,7 @@ The judge decides; ``report.reasons`` says it in words (comparison.json's ``reas
 ``notes``, the tables, the terminal). Each reason is a kind and the numbers its words need, so
 a reader of the data (``judge.inputs`` turning a ``not run`` row into a lost one, the notes
 folded by case and method) compares kinds, never sentences. The same-host A/B's rows and notes
-carry its own kinds (``ab.reasons``), said in words by ``report.ab_text``; a note that is a ``str``
-was put into words by the command that made it (the A/B's notes on its runs).
+carry its own kinds (``ab.reasons``), said in words by ``report.ab_text``.
 """
 
 from __future__ import annotations
@@ -139,4 +138,4 @@ class LostMetrics:
     metrics: tuple[str, ...]
 
 
-Note = Union[NotRunNote, Unbaselined, LostMethodNote, LostMetrics, AbNote, str]
+Note = Union[NotRunNote, Unbaselined, LostMethodNote, LostMetrics, AbNote]

@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
-from quantbench.ab.reasons import (AbNote, AbReason, ExactPairs, HeadLost, NotInEveryRun, PairedJudged,
-                                   PairedRule, PairRule)
-from quantbench.results import signed_percent
+from quantbench.ab.reasons import (AbNote, AbReason, AutoMaximum, AutoStopped, ExactPairs, HeadLost, NotInEveryRun,
+                                   NotInEverySession, PairedJudged, PairedRule, PairRule, RunExited, StillNoisy)
+from quantbench.report.detectable import share
+from quantbench.results import percent, signed_percent
 from quantbench.stats import ALPHA
 
 
@@ -48,8 +49,27 @@ def ab_reason_text(reason: AbReason) -> str:
     return f"every base run measured it; head run(s) {', '.join(map(str, reason.missing))} did not"
 
 
+def auto_text(note: AutoStopped | AutoMaximum | StillNoisy) -> str:
+    """How ``--pairs auto`` stopped, one line of it."""
+    if isinstance(note, AutoStopped) and not note.watched:
+        return (f"pairs auto: stopped after {note.pairs} pairs: no timed metric to watch (counters "
+                "are judged exactly)")
+    if isinstance(note, AutoStopped):
+        return (f"pairs auto: stopped after {note.pairs} pairs: every watched metric's interval at "
+                f"5%/{note.watched} is within its tolerance ({note.watched} metric(s))")
+    if isinstance(note, AutoMaximum):
+        return (f"pairs auto: the maximum (--max-pairs {note.maximum}) stopped it; {note.noisy} metric(s) "
+                "still wider than their tolerance:")
+    return (f"  {note.case_key} {note.method} {note.metric}: CI ±{share(note.halfwidth)} at 5%/{note.tests}, "
+            f"MDE {share(note.mde)}, tolerance ±{percent(note.tolerance)}")
+
+
 def ab_note_text(note: AbNote) -> str:
     """An A/B note in one line."""
     if isinstance(note, NotInEveryRun):
         return f"not judged: {note.case_key} {note.method} is not in every {note.side} run"
-    return f"not judged, not in every session: {note.case_key} {note.method}: {', '.join(note.metrics)}"
+    if isinstance(note, NotInEverySession):
+        return f"not judged, not in every session: {note.case_key} {note.method}: {', '.join(note.metrics)}"
+    if isinstance(note, RunExited):
+        return f"{note.side} run {note.run} exited {note.code} (a bench or its quality gate failed): {note.log}"
+    return auto_text(note)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from quantbench.ab.reasons import ExactPairs, HeadLost, NotInEveryRun, NotInEverySession, PairedJudged
+from quantbench.ab.reasons import AbNote, AbReason
 from quantbench.catalog import spec
 from quantbench.judge.compare import PASS, Comparison, Row
 from quantbench.judge.evidence import WALL_PRIOR_FACTOR
@@ -106,7 +106,7 @@ def _counted(value: float) -> str:
 
 def words(reason: Reason) -> str:
     """A reason in words, without what its row adds (the A/B command, a counter's values)."""
-    if isinstance(reason, (PairedJudged, ExactPairs, HeadLost)):
+    if isinstance(reason, AbReason):
         return ab_reason_text(reason)
     if isinstance(reason, Judged):
         return judged_text(reason)
@@ -136,9 +136,7 @@ def reason_text(row: Row) -> str:
 
 def note_text(note: Note) -> str:
     """A comparison's note in one line."""
-    if isinstance(note, str):
-        return note
-    if isinstance(note, (NotInEveryRun, NotInEverySession)):
+    if isinstance(note, AbNote):
         return ab_note_text(note)
     if isinstance(note, NotRunNote):
         return f"not run: {note.case_key} {note.method} ({not_run_text(note.reason)})"
