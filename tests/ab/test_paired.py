@@ -22,6 +22,7 @@ from quantbench.config import Settings
 from quantbench.judge.compare import IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE
 from quantbench.ab.detectable import Detectable, detectable
 from quantbench.ab.paired import judge_metric, judge_paired, paired_comparison
+from quantbench.report.reasons import notes_text, words
 from quantbench.results import CaseResult, Metric
 from quantbench.stats import log_ratios, paired_test
 
@@ -51,7 +52,7 @@ def test_log_ratios_are_oriented_so_positive_means_better() -> None:
 def test_identical_sides_pass_with_no_change() -> None:
     verdict, reason, change, t = judge_metric("decode_tps", tps(BASE_TPS), tps(BASE_TPS), 0.10)
     assert (verdict, change, t) == (PASS, 0.0, 0.0)
-    assert reason == "+0.0% over 3 pairs, 95% CI +0.0% .. +0.0%, MDE 0.0%: within ±10%"
+    assert words(reason) == "+0.0% over 3 pairs, 95% CI +0.0% .. +0.0%, MDE 0.0%: within ±10%"
 
 
 def test_a_consistent_25_percent_slowdown_in_three_pairs_is_a_regression() -> None:
@@ -70,7 +71,7 @@ def test_a_consistent_25_percent_slowdown_in_three_pairs_is_a_regression() -> No
     assert verdict == REGRESSION and change == pytest.approx(test.change) and t == test.t
     # two-sided p of t = -9.6335 with 2 degrees of freedom, closed form 1 - |t| / sqrt(t^2 + 2)
     assert test.p == pytest.approx(1 - 9.6335 / math.sqrt(9.6335 ** 2 + 2), abs=1e-5)
-    assert reason == "-20.0% over 3 pairs, 95% CI -27.5% .. -11.6%, MDE 13.2%: worse than ±10%, p = 0.011"
+    assert words(reason) == "-20.0% over 3 pairs, 95% CI -27.5% .. -11.6%, MDE 13.2%: worse than ±10%, p = 0.011"
 
 
 def test_the_same_speed_up_is_an_improvement() -> None:
@@ -85,7 +86,7 @@ def test_a_latency_that_grows_25_percent_in_every_pair_regresses_with_no_spread(
     verdict, reason, change, t = judge_metric("token_p50_ms", base, head, 0.10)
     assert verdict == REGRESSION and t == -math.inf
     assert change == pytest.approx(0.8 - 1)  # log ratio -log(1.25): geometric change -20 %
-    assert reason.startswith("-20.0% over 2 pairs, 95% CI -20.0% .. -20.0%")
+    assert words(reason).startswith("-20.0% over 2 pairs, 95% CI -20.0% .. -20.0%")
 
 
 def test_noise_of_30_percent_either_way_is_not_a_regression() -> None:
@@ -98,7 +99,7 @@ def test_noise_of_30_percent_either_way_is_not_a_regression() -> None:
     head = tuple(b * f for b, f in zip(BASE_TPS, (0.7, 1.3, 0.7)))
     verdict, reason, change, _ = judge_metric("decode_tps", tps(BASE_TPS), tps(head), 0.10)
     assert verdict == WITHIN_NOISE and change == pytest.approx(0.637 ** (1 / 3) - 1)
-    assert reason == ("-14.0% over 3 pairs, 95% CI -64.6% .. +109.1%, MDE 202.4%: "
+    assert words(reason) == ("-14.0% over 3 pairs, 95% CI -64.6% .. +109.1%, MDE 202.4%: "
                       "worse than ±10% but p = 0.54 > 0.05")
 
 
@@ -122,16 +123,16 @@ def test_a_better_change_that_is_not_significant_passes() -> None:
 def test_counters_are_judged_pair_by_pair_and_name_what_changed() -> None:
     base = [exact("decode_kernels", 1029.34)] * 3
     verdict, reason, change, t = judge_metric("decode_kernels", base, base, 0.005)
-    assert (verdict, reason, change, t) == (PASS, "identical in every pair (1029.34)", 0.0, None)
+    assert (verdict, words(reason), change, t) == (PASS, "identical in every pair (1029.34)", 0.0, None)
     more = [exact("decode_kernels", 1173.34)] * 3
     verdict, reason, change, t = judge_metric("decode_kernels", base, more, 0.005)
     assert verdict == REGRESSION and t is None
-    assert reason == "decode_kernels 1029.34 → 1173.34: worse than ±0.5% in every pair"
+    assert words(reason) == "decode_kernels 1029.34 → 1173.34: worse than ±0.5% in every pair"
     assert change == pytest.approx(-144 / 1029.34)
     once = [exact("decode_kernels", 1029.34)] * 2 + [exact("decode_kernels", 1173.34)]
     verdict, reason, _, _ = judge_metric("decode_kernels", base, once, 0.005)
     assert verdict == WITHIN_NOISE
-    assert reason == "decode_kernels 1029.34 → 1029.34: worse than ±0.5% in 1 of 3 pairs only"
+    assert words(reason) == "decode_kernels 1029.34 → 1029.34: worse than ±0.5% in 1 of 3 pairs only"
     fewer = [exact("decode_kernels", 1000.0)] * 3
     assert judge_metric("decode_kernels", base, fewer, 0.005)[0] == IMPROVEMENT
 
@@ -141,7 +142,7 @@ def test_a_count_kind_metric_with_a_spread_is_still_a_counter() -> None:
     head = [sampled("decode_py_calls", 501.0, hib=False, unit="calls/token")] * 2
     verdict, reason, _, t = judge_metric("decode_py_calls", base, head, 0.005)
     assert (verdict, t) == (PASS, None)
-    assert reason == "decode_py_calls 500 → 501: within ±0.5% in every pair"
+    assert words(reason) == "decode_py_calls 500 → 501: within ±0.5% in every pair"
 
 
 def case(method: str, metrics: list[Metric], case_name: str = "generate-bs1") -> CaseResult:
@@ -162,7 +163,7 @@ def test_a_comparison_judges_gated_metrics_every_session_measured() -> None:
     assert rows["decode_tps"].baseline.median == 100.0  # median of base's medians
     assert rows["decode_tps"].current.median == pytest.approx(102 / 1.25)
     assert rows["decode_tps"].tolerance == 0.10 and rows["weights_gb"].tolerance == 0.05
-    assert comparison.notes == ("not judged, not in every session: eager/generate-bs1 fp16: ttft_ms",)
+    assert notes_text(comparison) == ["not judged, not in every session: eager/generate-bs1 fp16: ttft_ms"]
     assert comparison.baseline_gpu == "base, 3 runs" and not comparison.exit_ok
 
 
@@ -175,8 +176,8 @@ def test_a_case_head_lost_fails_and_one_only_head_ran_is_noted() -> None:
     comparison = paired_comparison(base, head, Settings().tolerance)
     lost = [r for r in comparison.rows if r.method == "int8"]
     assert [(r.metric, r.verdict, r.current) for r in lost] == [("decode_tps", REGRESSION, None)]
-    assert lost[0].reason == "every base run measured it; head run(s) 1 did not"
-    assert comparison.notes == ("not judged: eager/generate-bs1 nf4 is not in every base run",)
+    assert words(lost[0].reason) == "every base run measured it; head run(s) 1 did not"
+    assert notes_text(comparison) == ["not judged: eager/generate-bs1 nf4 is not in every base run"]
     with pytest.raises(ValueError, match="2 base sessions but 1 head"):
         paired_comparison(base, head[:1], Settings().tolerance)
 
@@ -220,7 +221,7 @@ def test_one_round_per_session_is_timed_not_exact() -> None:
     verdict, reason, change, t = judge_metric("decode_tps", [one_round(v) for v in BASE_TPS],
                                               [one_round(v / 1.25) for v in BASE_TPS], 0.10)
     assert t is not None and verdict == REGRESSION and change == pytest.approx(1 / 1.25 - 1)
-    assert "MDE" in reason
+    assert "MDE" in words(reason)
     # several identical values are still a counter's exact reading
     same = Metric("decode_tps", "tok/s", 5.0, 5.0, 5.0, 3, True, 0.0, "budget")
     assert judge_metric("decode_tps", [same] * 3, [same] * 3, 0.10)[3] is None
@@ -262,7 +263,7 @@ def test_the_h200_identical_sides_pass_once_the_eight_tests_are_corrected_togeth
     rows = {r.metric: r for r in comparison.rows}
     assert comparison.exit_ok and rows["token_p99_ms"].verdict == WITHIN_NOISE
     assert rows["token_p99_ms"].p == pytest.approx(min(1.0, 8 * alone.p))  # the smallest p: Holm's step 1
-    assert rows["token_p99_ms"].reason.endswith("after Holm over 8 tests > 0.05")
+    assert words(rows["token_p99_ms"].reason).endswith("after Holm over 8 tests > 0.05")
     powers = detectable(sessions_of(LEASE_M, 0), sessions_of(LEASE_M, 1), Settings().tolerance)
     assert {p.tests for p in powers} == {8} and all(p.alpha == 0.05 / 8 for p in powers)
     kernel = next(p for p in powers if p.metric == "decode_kernel_us")

@@ -20,6 +20,7 @@ from quantbench.judge.compare import (
     PASS, REGRESSION, UNCONFIRMED, Comparison, Row, compare,
 )
 from quantbench.judge.diagnose import diagnose
+from quantbench.judge.reasons import Judged, LostMethod, LostMethodNote, QualityVerdict, Rule
 from quantbench.report.what_moved import (change_text, confirm_hint, figure, line, moved, terminal_hint,
                                           unconfirmed_lines, what_moved)
 from quantbench.report.publish import markdown_summary, publish
@@ -31,8 +32,7 @@ from quantbench.report.gate_lines import cause_text, context_lines, not_compared
 GPU = "NVIDIA H200"
 SOURCE = "synthetic:qwen2.5-0.5b-instruct"
 CASE = "eager/generate-bs1"
-AB = ("python -m quantbench ab --base OLD/bin/python --head NEW/bin/python -- "
-      "--qb-methods fp16 -k 'generate and bs1'")
+WALL_MOVE = Judged(Rule.YOUNG_WORSE, 1.0, 1.5, -0.5, 0.1)  # a wall-clock row of a young baseline
 
 
 def sampled(name: str, median: float, rel: float, *, hib: bool = True, unit: str = "tok/s") -> Metric:
@@ -145,7 +145,8 @@ def test_a_long_note_is_cut_at_120_columns(failing: Comparison) -> None:
     why = ("nf4 failed in test_generate[nf4-bs1-eager]: RuntimeError: Attempted to unset UNKNOWN_MODE, "
            "but there wasn't one active")
     note = f"lost: nf4 ran in the baseline and cannot run now ({why})"
-    lines = terminal_lines(replace(failing, notes=(*failing.notes, note)))
+    lost = LostMethodNote("nf4", LostMethod(failure=why))
+    lines = terminal_lines(replace(failing, notes=(*failing.notes, lost)))
     assert max(map(len, lines)) <= 120
     assert note[:119] + "…" in lines
 
@@ -169,8 +170,7 @@ def test_the_last_block_ends_in_one_line_per_failure_then_a_short_outcome(
 
 
 def test_unconfirmed_wall_clock_moves_are_worth_a_look_not_a_failure(failing: Comparison) -> None:
-    reason = f"wall clock only; one session in the baseline; confirm: {AB}"
-    rows = tuple(replace(r, verdict=UNCONFIRMED, reason=reason)
+    rows = tuple(replace(r, verdict=UNCONFIRMED, reason=replace(r.reason, rule=Rule.YOUNG_WORSE))
                  if r.method == "fp16" and r.verdict == REGRESSION else r for r in failing.rows)
     comparison = replace(failing, rows=rows)
     assert [d.method for d in diagnose(rows)] == ["int8", "nf4"]
@@ -196,7 +196,7 @@ def test_unconfirmed_wall_clock_moves_are_worth_a_look_not_a_failure(failing: Co
 
 def test_the_confirming_command_of_many_cases_wraps_before_its_selection() -> None:
     # Lease H's GPU-work session: four cases in one -k made a 142-column line.
-    rows = [Row(key, method, "token_p50_ms", "ms", None, None, -0.5, 0.1, UNCONFIRMED, "wall")
+    rows = [Row(key, method, "token_p50_ms", "ms", None, None, -0.5, 0.1, UNCONFIRMED, WALL_MOVE)
             for key in ("eager/generate-bs1", "eager/generate-bs8", "eager/prefill-1024", "eager/prefill-128")
             for method in ("awq", "bf16", "int8")]
     hint = terminal_hint(rows)
@@ -210,7 +210,7 @@ def test_the_confirming_command_of_many_cases_wraps_before_its_selection() -> No
 def test_pass_and_quality_only_outcomes_are_short() -> None:
     quality = Row("eager/quality", "nf4", "kl_divergence", "nats", None,
                   Metric.exact("kl_divergence", "nats", 1e-3, higher_is_better=False), None, None,
-                  "quality fail", "nf4 KL divergence 0.001 > 0.000 nats", threshold=1e-12)
+                  "quality fail", QualityVerdict("nf4", "kl_divergence", 1e-3, 1e-12, False), threshold=1e-12)
     comparison = Comparison((quality,))
     assert outcome_line(comparison) == "gate: FAIL: nf4 (1 quality failure)"
     assert what_moved([quality]) == [
@@ -221,7 +221,7 @@ def test_pass_and_quality_only_outcomes_are_short() -> None:
 def test_summary_says_plainly_when_nothing_was_compared(tmp_path: Path) -> None:
     quality = Row("eager/quality", "nf4", "kl_divergence", "nats", None,
                   Metric.exact("kl_divergence", "nats", 1e-3, higher_is_better=False), None, None,
-                  PASS, "nf4 KL divergence 0.001 <= 0.500 nats")
+                  PASS, QualityVerdict("nf4", "kl_divergence", 1e-3, 0.5, True))
     text = markdown_summary(Comparison((quality,)), [], "t", "--benchmark-compare was not given")
     assert "**Nothing was compared with a baseline**: --benchmark-compare was not given." in text
     assert "no regressions" not in text
@@ -254,7 +254,8 @@ def test_a_tie_leads_with_the_catalogs_order() -> None:
     def row(metric: str) -> Row:
         before = Metric.exact(metric, "n/token", 2.0, higher_is_better=False)
         after = Metric.exact(metric, "n/token", 3.0, higher_is_better=False)
-        return Row(CASE, "fp16", metric, "n/token", before, after, -0.5, 0.005, REGRESSION, "")
+        return Row(CASE, "fp16", metric, "n/token", before, after, -0.5, 0.005, REGRESSION,
+                   Judged(Rule.WORSE, 2.0, 3.0, -0.5, 0.005))
 
     (found,) = diagnose([row("decode_copies"), row("decode_syncs")])
     assert found.lead.metric == "decode_syncs" and moved(found) == "host work"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from quantbench.ab.paired import gated_samples, is_exact, keyed, oriented
+from quantbench.ab.reasons import AbNote, AutoMaximum, AutoStopped, StillNoisy
 from quantbench.results import CaseResult
 from quantbench.stats import ALPHA, PairedTest, log_ratios, paired_test
 
@@ -70,3 +71,14 @@ def detectable(base: Sequence[Sequence[CaseResult]], head: Sequence[Sequence[Cas
             if not is_exact(name, [*b, *h]) and min(bm + hm) > 0:
                 found.append((key, name, paired_test(log_ratios(bm, hm, hib)), tolerance(name)))
     return [Detectable(*key, name, test, tol, len(found)) for key, name, test, tol in found]
+
+
+def auto_notes(found: Sequence[Detectable], pairs: int, maximum: int) -> list[AbNote]:
+    """How ``--pairs auto`` stopped: every watched metric precise enough, or the maximum reached
+    with the metrics still too noisy, each of those its own note."""
+    noisy = [p for p in found if not p.enough]
+    if not noisy:
+        return [AutoStopped(pairs, len(found))]
+    return [AutoMaximum(maximum, len(noisy))] + [
+        StillNoisy(p.case_key, p.method, p.metric, math.expm1(p.halfwidth), p.tests, p.mde, p.tolerance)
+        for p in noisy]

@@ -36,56 +36,53 @@ from __future__ import annotations
 import statistics
 from typing import Callable, Sequence
 
+from quantbench.ab.reasons import (AbNote, AbReason, ExactPairs, HeadLost, NotInEveryRun, NotInEverySession,
+                                  PairedJudged, PairedRule, PairRule)
 from quantbench.catalog import SPECS, gated, spec
 from quantbench.stats import merge_metric
 from quantbench.judge.compare import IMPROVEMENT, PASS, REGRESSION, WITHIN_NOISE, Comparison, Row, relative_change
-from quantbench.results import CaseResult, Metric, signed_percent
+from quantbench.results import CaseResult, Metric
 from quantbench.stats import ALPHA, PairedTest, holm, log_ratios, paired_test
 
 _EPS = 1e-12
 
 
 def judge_paired(test: PairedTest, tolerance: float, p: float | None = None,
-                 tests: int = 1) -> tuple[str, str]:
+                 tests: int = 1) -> tuple[str, PairedJudged]:
     """Verdict and reason of one metric's paired test against its tolerance; ``p`` is its
     p-value after Holm's correction over the A/B's ``tests`` paired tests (alone: its own)."""
     low, high = test.interval
     mde = test.mde_at(ALPHA / tests) if tests > 1 else test.mde
-    what = (f"{signed_percent(test.change)} over {test.k} pairs, 95% CI {signed_percent(low)} .. "
-            f"{signed_percent(high)}, "
-            f"MDE {mde:.1%}" + (f" at 5%/{tests}" if tests > 1 else ""))
     if p is None:
         p = test.p
-    how = f"p = {p:.2g}" + (f" after Holm over {tests} tests" if tests > 1 else "")
     significant = p <= ALPHA
     if test.change < -(tolerance + _EPS):
-        if significant:
-            return REGRESSION, f"{what}: worse than ±{tolerance:.0%}, {how}"
-        return WITHIN_NOISE, f"{what}: worse than ±{tolerance:.0%} but {how} > {ALPHA:g}"
-    if test.change > tolerance + _EPS:
-        if significant:
-            return IMPROVEMENT, f"{what}: better than ±{tolerance:.0%}, {how}"
-        return PASS, f"{what}: better than ±{tolerance:.0%} but {how} > {ALPHA:g}"
-    return PASS, f"{what}: within ±{tolerance:.0%}"
+        verdict, rule = (REGRESSION, PairedRule.WORSE) if significant else (WITHIN_NOISE, PairedRule.NOISY_WORSE)
+    elif test.change > tolerance + _EPS:
+        verdict, rule = (IMPROVEMENT, PairedRule.BETTER) if significant else (PASS, PairedRule.NOISY_BETTER)
+    else:
+        verdict, rule = PASS, PairedRule.WITHIN
+    return verdict, PairedJudged(rule, test.change, test.k, low, high, mde, tests, p, tolerance)
 
 
 def judge_per_pair(name: str, base: Sequence[float], head: Sequence[float],
-                   higher_is_better: bool, tolerance: float) -> tuple[str, str]:
+                   higher_is_better: bool, tolerance: float) -> tuple[str, ExactPairs]:
     """Verdict of a counter: the same change beyond tolerance in every pair, or none."""
     changes = [relative_change(b, h, higher_is_better) for b, h in zip(base, head, strict=True)]
-    moved = f"{name} {statistics.median(base):.6g} → {statistics.median(head):.6g}"
-    if all(b == h for b, h in zip(base, head)):
-        return PASS, f"identical in every pair ({statistics.median(base):.6g})"
     worse = sum(c < -(tolerance + _EPS) for c in changes)
     better = sum(c > tolerance + _EPS for c in changes)
-    if worse == len(changes):
-        return REGRESSION, f"{moved}: worse than ±{tolerance:.1%} in every pair"
-    if better == len(changes):
-        return IMPROVEMENT, f"{moved}: better than ±{tolerance:.1%} in every pair"
-    if worse:
-        return (WITHIN_NOISE,
-                f"{moved}: worse than ±{tolerance:.1%} in {worse} of {len(changes)} pairs only")
-    return PASS, f"{moved}: within ±{tolerance:.1%} in every pair"
+    if all(b == h for b, h in zip(base, head)):
+        verdict, rule = PASS, PairRule.IDENTICAL
+    elif worse == len(changes):
+        verdict, rule = REGRESSION, PairRule.WORSE
+    elif better == len(changes):
+        verdict, rule = IMPROVEMENT, PairRule.BETTER
+    elif worse:
+        verdict, rule = WITHIN_NOISE, PairRule.SOME_WORSE
+    else:
+        verdict, rule = PASS, PairRule.WITHIN
+    return verdict, ExactPairs(rule, name, statistics.median(base), statistics.median(head), tolerance,
+                               worse, len(changes))
 
 
 def is_exact(name: str, samples: Sequence[Metric]) -> bool:
@@ -117,7 +114,7 @@ def timed_test(name: str, base: Sequence[Metric], head: Sequence[Metric]) -> Pai
 
 def judge_metric(name: str, base: Sequence[Metric], head: Sequence[Metric], tolerance: float,
                  p: float | None = None, tests: int = 1
-                 ) -> tuple[str, str, float, float | None]:
+                 ) -> tuple[str, AbReason, float, float | None]:
     """Verdict, reason, change (positive = better) and t statistic (``None`` for counters) of
     one metric over the pairs; ``p`` is its Holm-adjusted p-value over ``tests`` paired tests. A
     counter's change is that of the median of each side."""
@@ -147,16 +144,16 @@ def gated_samples(base: Sequence[CaseResult], head: Sequence[CaseResult]
     return measured, partial  # type: ignore[return-value]
 
 
-def _lost(base: Sequence[CaseResult], head: Sequence[CaseResult]) -> list[tuple[str, str]]:
+def _lost(base: Sequence[CaseResult], head: Sequence[CaseResult]) -> list[tuple[str, HeadLost]]:
     """Gated metrics every base run measured and some head run did not (head stopped emitting
-    them: lost, as a lost case is), with the head runs that lack them ("1, 3")."""
+    them: lost, as a lost case is), with the head runs that lack them (1-based)."""
     out = []
     for name in dict.fromkeys(n for r in base for n in r.metrics):
         if not gated(name) or not all(name in r.metrics for r in base):
             continue
-        missing = [str(i + 1) for i, r in enumerate(head) if name not in r.metrics]
+        missing = tuple(i + 1 for i, r in enumerate(head) if name not in r.metrics)
         if missing:
-            out.append((name, ", ".join(missing)))
+            out.append((name, HeadLost(missing)))
     return out
 
 
@@ -176,14 +173,14 @@ def paired_comparison(base: Sequence[Sequence[CaseResult]], head: Sequence[Seque
     base_k = [keyed(s) for s in base]
     head_k = [keyed(s) for s in head]
     rows: list[Row] = []
-    notes: list[str] = []
+    notes: list[AbNote] = []
     pending: list[tuple[str, str, str, list[Metric], list[Metric]]] = []
     for key in sorted(set().union(*base_k, *head_k)):
         case_key, method = key
         in_base = all(key in s for s in base_k)
         missing = [i + 1 for i, s in enumerate(head_k) if key not in s]
         if in_base and missing:
-            lost = f"every base run measured it; head run(s) {', '.join(map(str, missing))} did not"
+            lost = HeadLost(tuple(missing))
             for name in base_k[0][key].metrics:
                 if gated(name) and all(name in s[key].metrics for s in base_k):
                     merged = merge_metric([s[key].metrics[name] for s in base_k])
@@ -191,20 +188,18 @@ def paired_comparison(base: Sequence[Sequence[CaseResult]], head: Sequence[Seque
                                     tolerance(name), REGRESSION, lost))
             continue
         if not in_base or missing:
-            notes.append(f"not judged: {case_key} {method} is not in every "
-                         + ("base" if not in_base else "head") + " run")
+            notes.append(NotInEveryRun(case_key, method, "base" if not in_base else "head"))
             continue
         samples_b = [s[key] for s in base_k]
         measured, partial = gated_samples(samples_b, [s[key] for s in head_k])
-        for name, missing in _lost([s[key] for s in base_k], [s[key] for s in head_k]):
+        for name, lost in _lost([s[key] for s in base_k], [s[key] for s in head_k]):
             merged = merge_metric([r.metrics[name] for r in samples_b])
             rows.append(Row(case_key, method, name, merged.unit, merged, None, None,
-                            tolerance(name), REGRESSION,
-                            f"every base run measured it; head run(s) {missing} did not"))
+                            tolerance(name), REGRESSION, lost))
         partial = [n for n in partial if n not in dict(_lost(samples_b, [s[key] for s in head_k]))]
         pending.extend((case_key, method, name, b, h) for name, b, h in measured)
         if partial:
-            notes.append(f"not judged, not in every session: {case_key} {method}: {', '.join(partial)}")
+            notes.append(NotInEverySession(case_key, method, tuple(partial)))
     tests = [timed_test(name, b, h) for *_, name, b, h in pending]
     adjusted = iter(holm([t.p for t in tests if t is not None]))
     count = sum(t is not None for t in tests)

@@ -48,9 +48,10 @@ from quantbench import exits
 from quantbench.files import check_writable_dir, describe
 from quantbench.store.calibrate import merge_sessions
 from quantbench.ab.paired import paired_comparison
-from quantbench.ab.detectable import detectable
+from quantbench.ab.detectable import auto_notes, detectable
+from quantbench.ab.reasons import AbNote, RunExited
 from quantbench.judge.quality import quality_rows
-from quantbench.report.detectable import auto_notes, noisy_line, detectable_records, detectable_table
+from quantbench.report.detectable import noisy_line, detectable_records, detectable_table
 from quantbench.report.publish import clear_reports, comparison_table, save_reports
 from quantbench.report.reasons import notes_text
 
@@ -92,7 +93,7 @@ def run_pairs(base: Side, head: Side, pairs: int, out: Path, pytest_args: Sequen
     sides = {"base": base, "head": head}
     sessions: dict[str, list[Session]] = {"base": [], "head": []}
     codes: dict[str, list[int]] = {"base": [], "head": []}
-    notes: list[str] = []
+    notes: list[AbNote] = []
     env = child_env()
     total = str(pairs) if enough is None else f"≤{pairs}"
     for name, i in schedule(pairs):
@@ -107,7 +108,7 @@ def run_pairs(base: Side, head: Side, pairs: int, out: Path, pytest_args: Sequen
         if session.partial:
             raise AbError(f"{name} run {i} did not finish (partial session); its output: {log}")
         if code:
-            notes.append(f"{name} run {i} exited {code} (a bench or its quality gate failed): {log}")
+            notes.append(RunExited(name, i, code, log))
         sessions[name].append(session)
         codes[name].append(code)
         say(f"quantbench ab: {name} {i}/{total}: exit {code}, {len(session.results)} case(s), "

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from quantbench import exits
+from quantbench.ab.reasons import AbNote
 from quantbench.config import read_pyproject, session_difference
 from quantbench.judge.compare import Comparison
 from quantbench.session import Session
@@ -37,7 +38,7 @@ class Runs:
 
     base: list[Session]
     head: list[Session]
-    notes: list[str]
+    notes: list[AbNote]
     codes: Mapping[str, Sequence[int]] = field(default_factory=dict)
 
 

@@ -3,8 +3,8 @@
 The judge decides; ``report.reasons`` says it in words (comparison.json's ``reason`` and
 ``notes``, the tables, the terminal). Each reason is a kind and the numbers its words need, so
 a reader of the data (``judge.inputs`` turning a ``not run`` row into a lost one, the notes
-folded by case and method) compares kinds, never sentences. A reason or note that is a ``str``
-was put into words by its maker outside the judge (the same-host A/B's paired rows, ``ab``).
+folded by case and method) compares kinds, never sentences. The same-host A/B's rows and notes
+carry its own kinds (``ab.reasons``), said in words by ``report.ab_text``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Union
 
+from quantbench.ab.reasons import AbNote, AbReason
 from quantbench.judge.evidence import Evidence
 
 
@@ -99,7 +100,7 @@ class QualityVerdict:
     ok: bool
 
 
-Reason = Union[Judged, Fixed, NotRun, LostMethod, NotGated, QualityVerdict, str]
+Reason = Union[Judged, Fixed, NotRun, LostMethod, NotGated, QualityVerdict, AbReason]
 
 
 @dataclass(frozen=True)
@@ -137,4 +138,4 @@ class LostMetrics:
     metrics: tuple[str, ...]
 
 
-Note = Union[NotRunNote, Unbaselined, LostMethodNote, LostMetrics, str]
+Note = Union[NotRunNote, Unbaselined, LostMethodNote, LostMetrics, AbNote]

@@ -1,8 +1,9 @@
 """What a same-host A/B could have seen: each watched metric's interval and smallest detectable change.
 
 Formatting only: the paired tests come from ``ab.detectable.detectable``. The table goes to the terminal
-and its figures into ``comparison.json``; the lines on how ``--pairs auto`` stopped become notes of
-the comparison, so the terminal and ``summary.md`` both carry them.
+and its figures into ``comparison.json``; how ``--pairs auto`` stopped is a note of the comparison
+(``ab.detectable.auto_notes``, said by ``report.ab_text``), so the terminal and ``summary.md`` both
+carry it.
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ def _halfwidth(row: Detectable) -> float:
     return math.expm1(row.halfwidth)
 
 
-def _share(fraction: float) -> str:
+def share(fraction: float) -> str:
+    """A relative change as a percent with one decimal, ``inf`` when it has no bound."""
     return f"{fraction:.1%}" if math.isfinite(fraction) else "inf"
 
 
 def detectable_table(found: Sequence[Detectable]) -> str:
     """One line per watched metric: its half-width and minimum detectable effect (80 % power) at
     the level Holm's correction leaves one metric (5 % / m) against its tolerance; noisier last."""
-    rows = [[p.case_key, p.method, p.metric, f"±{_share(_halfwidth(p))}", _share(p.mde),
+    rows = [[p.case_key, p.method, p.metric, f"±{share(_halfwidth(p))}", share(p.mde),
              f"±{percent(p.tolerance)}", "within" if p.enough else "WIDER than tolerance"]
             for p in sorted(found, key=lambda p: (not p.enough, p.case_key, p.method, p.metric))]
     pairs, tests = (found[0].test.k, found[0].tests) if found else (0, 0)
@@ -52,24 +54,7 @@ def noisy_line(found: Sequence[Detectable]) -> str | None:
     noisy = [p for p in found if not p.enough]
     if not noisy:
         return None
-    names = ", ".join(f"{p.method} {p.metric} ±{_share(_halfwidth(p))}" for p in noisy)
+    names = ", ".join(f"{p.method} {p.metric} ±{share(_halfwidth(p))}" for p in noisy)
     line = (f"quantbench ab: after {noisy[0].test.k} pairs, {len(noisy)} metric(s) wider than "
             f"their tolerance at 5%/{noisy[0].tests}: {names}")
     return textwrap.shorten(line, WIDTH, placeholder=" …")
-
-
-def auto_notes(found: Sequence[Detectable], pairs: int, maximum: int) -> list[str]:
-    """How ``--pairs auto`` stopped: every watched metric precise enough, or the maximum reached
-    with the metrics still too noisy, one line each."""
-    if not found:
-        return [f"pairs auto: stopped after {pairs} pairs: no timed metric to watch (counters "
-                "are judged exactly)"]
-    noisy = [p for p in found if not p.enough]
-    if not noisy:
-        return [f"pairs auto: stopped after {pairs} pairs: every watched metric's interval at "
-                f"5%/{len(found)} is within its tolerance ({len(found)} metric(s))"]
-    lines = [f"pairs auto: the maximum (--max-pairs {maximum}) stopped it; {len(noisy)} metric(s) "
-             "still wider than their tolerance:"]
-    lines += [f"  {p.case_key} {p.method} {p.metric}: CI ±{_share(_halfwidth(p))} at 5%/{p.tests}, "
-              f"MDE {_share(p.mde)}, tolerance ±{percent(p.tolerance)}" for p in noisy]
-    return lines

@@ -9,12 +9,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from quantbench.ab.reasons import AbNote, AbReason
 from quantbench.catalog import spec
 from quantbench.judge.compare import PASS, Comparison, Row
 from quantbench.judge.evidence import WALL_PRIOR_FACTOR
 from quantbench.judge.reasons import (Absence, Fixed, Judged, LostMethod, LostMethodNote, LostMetrics, Note,
                                       NotGated, NotRun, NotRunNote, QualityVerdict, Reason, Rule, Unbaselined)
 from quantbench.report.ab_command import ab_command
+from quantbench.report.ab_text import ab_note_text, ab_reason_text
 from quantbench.results import percent, signed_percent
 from quantbench.stats import ALPHA
 
@@ -104,8 +106,8 @@ def _counted(value: float) -> str:
 
 def words(reason: Reason) -> str:
     """A reason in words, without what its row adds (the A/B command, a counter's values)."""
-    if isinstance(reason, str):
-        return reason
+    if isinstance(reason, AbReason):
+        return ab_reason_text(reason)
     if isinstance(reason, Judged):
         return judged_text(reason)
     if isinstance(reason, Fixed):
@@ -134,8 +136,8 @@ def reason_text(row: Row) -> str:
 
 def note_text(note: Note) -> str:
     """A comparison's note in one line."""
-    if isinstance(note, str):
-        return note
+    if isinstance(note, AbNote):
+        return ab_note_text(note)
     if isinstance(note, NotRunNote):
         return f"not run: {note.case_key} {note.method} ({not_run_text(note.reason)})"
     if isinstance(note, Unbaselined):
